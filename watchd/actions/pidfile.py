@@ -1,0 +1,203 @@
+"""Signal the process named by a pidfile: the graceful reload of gunicorn and uWSGI.
+
+The pidfile is re-read at every trigger (servers rewrite it: gunicorn on every HUP, and a USR2
+upgrade leaves a moment with none), and what it names is checked before `kill`, because a
+wrong PID here is a signal to the wrong process:
+
+- one decimal integer (surrounding whitespace allowed), else refused;
+- PID 0, 1 or negative refused: kill(0) hits watchd's own group, kill(-1) every process;
+- watchd's own PID refused;
+- the process must exist and not be a zombie (kill(pid, 0) succeeds on zombies: /proc says);
+- it must have started before the pidfile was last written, else the PID was reused;
+- its command line must contain `expect`, when set.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchd.changes import Batch
+from watchd.config import SignalAction, signal_name
+from watchd.errors import ActionError
+
+log = logging.getLogger(__name__)
+
+KillFunc = Callable[[int, int], None]
+
+_PID = re.compile(rb"[+-]?\d+")
+_RETRY_EVERY = 0.025
+# /proc start times have clock-tick (10 ms) resolution; allow for that and a little skew.
+_START_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    pid: int
+    name: str  # the kernel's short process name (comm)
+    cmdline: str
+
+
+def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
+    """(pid, mtime) from the pidfile, or None if it is missing or empty (the caller retries)."""
+    try:
+        with open(pidfile, "rb") as f:
+            data = f.read(4096)
+            mtime = os.fstat(f.fileno()).st_mtime
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ActionError(f"pidfile {pidfile} is a directory (point pidfile at the file the server writes)") from None
+    except PermissionError:
+        raise ActionError(f"cannot read pidfile {pidfile}: permission denied") from None
+    except OSError as exc:
+        raise ActionError(f"cannot read pidfile {pidfile}: {exc.strerror}") from None
+    text = data.strip()
+    if not text:
+        return None
+    if not _PID.fullmatch(text):
+        shown = text[:40].decode("utf-8", "backslashreplace")
+        raise ActionError(f"pidfile {pidfile} does not hold a PID: {shown!r} (expected one decimal number)")
+    pid = int(text)
+    if pid == 0:
+        raise ActionError(f"pidfile {pidfile} holds PID 0: refused (kill(0) would signal watchd's own process group)")
+    if pid == 1:
+        raise ActionError(f"pidfile {pidfile} holds PID 1: refused (that is init, not a server)")
+    if pid < 0:
+        raise ActionError(
+            f"pidfile {pidfile} holds PID {pid}: refused (a negative PID signals a whole process group; "
+            "-1 every process)"
+        )
+    return pid, mtime
+
+
+def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
+    """Check that `pid` is a live process that could have written the pidfile; describe it."""
+    if pid == os.getpid():
+        raise ActionError(f"PID {pid} is watchd itself: refused (the pidfile must name the server)")
+    proc = Path("/proc") / str(pid)
+    if not Path("/proc/self/stat").exists():  # no procfs (macOS): existence is all we can check
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            raise ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)") from None
+        except PermissionError:
+            pass
+        return Target(pid, "?", "")
+    try:
+        stat = (proc / "stat").read_bytes().decode("utf-8", "replace")
+        cmdline_raw = (proc / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        raise ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)") from None
+    except OSError as exc:
+        raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    state, start_ticks = fields[0], int(fields[19])
+    if state in ("Z", "X", "x"):
+        raise ActionError(f"PID {pid} ({name}) has exited (zombie): not signalled; is the server restarting?")
+    if pidfile_mtime is not None:
+        started = start_ticks / os.sysconf("SC_CLK_TCK")  # seconds since boot
+        boot_offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+        written = pidfile_mtime - boot_offset
+        if started > written + _START_TOLERANCE:
+            raise ActionError(
+                f"PID {pid} ({name}) started {started - written:.1f} s after the pidfile was written: "
+                "the PID was reused by another process (stale pidfile); not signalled"
+            )
+    cmdline = cmdline_raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
+    return Target(pid, name, cmdline)
+
+
+class PidfileSignaller:
+    """Executor for `SignalAction`. `kill` is injectable so PID 0/1/-1 paths are testable safely."""
+
+    def __init__(
+        self,
+        name: str,
+        action: SignalAction,
+        *,
+        base: str | None = None,
+        dry_run: bool = False,
+        kill: KillFunc = os.kill,
+    ) -> None:
+        self.name = name
+        self.action = action
+        self.base = base
+        self.dry_run = dry_run
+        self.kill = kill
+
+    def resolve(self, stop: threading.Event) -> Target:
+        """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear."""
+        deadline = time.monotonic() + self.action.pidfile_wait
+        while True:
+            got = read_pidfile(self.action.pidfile)
+            if got is not None:
+                pid, mtime = got
+                target = inspect_process(pid, mtime)
+                if self.action.expect and self.action.expect not in target.cmdline:
+                    raise ActionError(
+                        f"PID {pid} ({target.name}) is not the expected process: its command line "
+                        f"{target.cmdline[:80]!r} does not contain {self.action.expect!r}; not signalled"
+                    )
+                return target
+            if time.monotonic() >= deadline or stop.is_set():
+                exists = self.action.pidfile.exists()
+                waited = f"waited {self.action.pidfile_wait:g} s"
+                if exists:
+                    raise ActionError(f"pidfile {self.action.pidfile} is empty ({waited}; is the server starting?)")
+                raise ActionError(
+                    f"pidfile {self.action.pidfile} does not exist ({waited}; is the server running "
+                    "and writing it, e.g. gunicorn --pid FILE?)"
+                )
+            stop.wait(_RETRY_EVERY)
+
+    def execute(self, batch: Batch, stop: threading.Event) -> None:
+        sig = signal_name(self.action.signal)
+        changed = batch.summary(self.base)
+        started = time.monotonic()
+        try:
+            target = self.resolve(stop)
+            if self.dry_run:
+                log.info(
+                    "%s: %s changed; would send %s to %s (pid %d) [dry run]",
+                    self.name,
+                    changed,
+                    sig,
+                    target.name,
+                    target.pid,
+                )
+                return
+            try:
+                self.kill(target.pid, self.action.signal)
+            except PermissionError:
+                raise ActionError(
+                    f"permission denied sending {sig} to PID {target.pid} ({target.name}): "
+                    "it belongs to another user; run watchd as that user"
+                ) from None
+            except ProcessLookupError:
+                raise ActionError(f"PID {target.pid} ({target.name}) exited before the signal") from None
+            except OSError as exc:
+                if exc.errno == errno.EPERM:
+                    raise ActionError(f"permission denied sending {sig} to PID {target.pid}") from None
+                raise ActionError(f"sending {sig} to PID {target.pid} failed: {exc.strerror}") from None
+        except ActionError as exc:
+            log.error("%s: %s changed; %s not sent: %s", self.name, changed, sig, exc)
+            return
+        took = (time.monotonic() - started) * 1000
+        log.info(
+            "%s: %s changed; sent %s to %s (pid %d) in %.0f ms",
+            self.name,
+            changed,
+            sig,
+            target.name,
+            target.pid,
+            took,
+        )

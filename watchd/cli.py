@@ -1,0 +1,271 @@
+"""Command line: `watchd --config FILE` or a one-liner. The only place that sets up logging and
+maps failures to exit statuses."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import NoReturn
+
+from watchd import __version__
+from watchd.config import (
+    CommandAction,
+    Config,
+    config_from_options,
+    format_duration,
+    load_config,
+    parse_duration,
+    with_overrides,
+)
+from watchd.errors import ConfigError
+
+log = logging.getLogger("watchd")
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    FAILURE = 1  # runtime failure: cannot watch, observer died
+    USAGE = 2  # bad command line or config
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """watchmedo's 'a;b' lists, flattened; None if the option was not given."""
+    if values is None:
+        return None
+    return [part for v in values for part in v.split(";") if part]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="watchd",
+        description="Watch files and reload a server (signal its pidfile) or run a command when they change.",
+        epilog="Config: watchd --config FILE. One-liner: watchd [PATH ...] -p '*.py' --pidfile FILE. "
+        "Exit status: 0 stopped, 1 failure, 2 usage or config error, 130 interrupted.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="directories or files to watch (default: .)")
+    p.add_argument("--config", metavar="FILE", help="run the watches of this YAML config")
+    p.add_argument("--validate", action="store_true", help="check the config, print the resolved watches, exit")
+    p.add_argument("--dry-run", action="store_true", help="log what would be done instead of doing it")
+    p.add_argument("-v", "--verbose", action="store_true", help="also log every matched event")
+    p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
+    p.add_argument("--version", action="version", version=f"watchd {__version__}")
+
+    m = p.add_argument_group("what to watch (one-liner; with --config, these override every watch)")
+    m.add_argument("-p", "--patterns", "--pattern", dest="patterns", action="append", metavar="GLOB",
+                   help="gitignore-style pattern of files that count (repeatable; 'a;b' accepted)")
+    m.add_argument("-i", "--ignore", "--ignore-patterns", dest="ignore", action="append", metavar="GLOB",
+                   help="pattern of files or directories to ignore (repeatable; 'a;b' accepted)")
+    m.add_argument("--no-default-ignores", dest="ignore_defaults", action="store_const", const=False,
+                   help="do not ignore VCS directories, caches, editor swap files by default")
+    m.add_argument("--ignore-directories", action="store_const", const=True,
+                   help="changes to directories themselves never count")
+    m.add_argument("-R", "--recursive", action="store_true", help="accepted for watchmedo; always on")
+    m.add_argument("--debounce", metavar="DUR", help="quiet period before acting (default 50ms)")
+    m.add_argument("--max-delay", metavar="DUR", help="act at the latest this long after a change (default 2s)")
+    m.add_argument("--poll", "--debug-force-polling", dest="poll", action="store_const", const=True,
+                   help="poll instead of native events (network filesystems)")
+    m.add_argument("--poll-interval", metavar="DUR", help="how often to poll (default 1s)")
+
+    a = p.add_argument_group("action (one-liner)")
+    a.add_argument("--pidfile", metavar="FILE", help="send a signal to the PID in FILE")
+    a.add_argument("--signal", metavar="SIG", help="signal to send (default HUP)")
+    a.add_argument("--expect", metavar="TEXT", help="only signal a process whose command line contains TEXT")
+    a.add_argument("--pidfile-wait", metavar="DUR", help="wait this long for a missing pidfile (default 2s)")
+    a.add_argument("-c", "--command", metavar="CMD", help="run CMD with /bin/sh -c")
+    a.add_argument("--cwd", metavar="DIR", help="directory to run the command in (default: current)")
+    a.add_argument("--timeout", metavar="DUR", help="stop the command after this long")
+    a.add_argument("--on-busy", choices=["queue", "ignore", "restart"],
+                   help="changes while the command runs: queue (default), ignore, restart")
+    a.add_argument("-w", "--wait", dest="on_busy", action="store_const", const="queue",
+                   help="watchmedo: wait for the command to finish (same as --on-busy queue)")
+    a.add_argument("-W", "--drop", dest="on_busy", action="store_const", const="ignore",
+                   help="watchmedo: drop changes while the command runs (same as --on-busy ignore)")
+    return p
+
+
+_ONE_LINER_ONLY = ("pidfile", "signal", "expect", "pidfile_wait", "command", "cwd", "timeout", "on_busy")
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    if _under_journald():
+        # journald adds its own timestamps; <N> prefixes set the priority (4 warning, 3 error)
+        handler.setFormatter(_JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("watchd")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _under_journald() -> bool:
+    stream = os.environ.get("JOURNAL_STREAM")
+    if not stream:
+        return False
+    try:
+        st = os.fstat(sys.stderr.fileno())
+        dev, ino = (int(x) for x in stream.split(":"))
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+class _JournalFormatter(logging.Formatter):
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        prio = self._PRIORITY.get(record.levelno, 6)
+        return f"<{prio}>{super().format(record)}"
+
+
+def _duration_option(value: str | None, flag: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), source="watchd", key=flag) from None
+
+
+def _load(args: argparse.Namespace) -> Config:
+    patterns, ignore = _split(args.patterns), _split(args.ignore)
+    if args.config is not None:
+        given = [k for k in _ONE_LINER_ONLY if getattr(args, k) is not None]
+        if args.paths or given:
+            what = "PATH arguments" if args.paths else "--" + given[0].replace("_", "-")
+            raise UsageError(f"{what} cannot be combined with --config (put it in the config file instead)")
+        config = load_config(args.config)
+        debounce = _duration_option(args.debounce, "--debounce")
+        max_delay = _duration_option(args.max_delay, "--max-delay")
+        poll_interval = _duration_option(args.poll_interval, "--poll-interval")
+        for w in config.watches:
+            d = debounce if debounce is not None else w.debounce
+            md = max_delay if max_delay is not None else w.max_delay
+            if md < d:
+                raise ConfigError(
+                    f"max delay {format_duration(md)} is shorter than debounce {format_duration(d)} "
+                    f"for watch {w.name!r} (raise --max-delay)",
+                    source="watchd",
+                    key="--debounce",
+                )
+        return with_overrides(
+            config,
+            patterns=tuple(patterns) if patterns else None,
+            ignore=tuple(ignore) if ignore else None,
+            ignore_defaults=args.ignore_defaults,
+            ignore_directories=args.ignore_directories,
+            debounce=debounce,
+            max_delay=max_delay,
+            poll=args.poll,
+            poll_interval=poll_interval,
+        )
+    if args.pidfile is None and args.command is None:
+        raise UsageError("nothing to do: give --config FILE, or an action: --pidfile FILE or --command CMD")
+    options: dict[str, object] = {
+        "paths": args.paths or ["."],
+        "patterns": patterns,
+        "ignore": ignore,
+        "ignore_defaults": args.ignore_defaults,
+        "ignore_directories": args.ignore_directories,
+        "debounce": args.debounce,
+        "max_delay": args.max_delay,
+        "poll": args.poll,
+        "poll_interval": args.poll_interval,
+        "pidfile": args.pidfile,
+        "signal": args.signal,
+        "expect": args.expect,
+        "pidfile_wait": args.pidfile_wait,
+        "command": args.command,
+        "cwd": args.cwd,
+        "timeout": args.timeout,
+        "on_busy": args.on_busy,
+    }
+    return config_from_options(options, name="watchd")
+
+
+def describe(config: Config) -> str:
+    """The resolved watches, as --validate prints them."""
+    lines = []
+    src = str(config.source) if config.source else "command line"
+    n = len(config.watches)
+    lines.append(f"{src}: OK, {n} {'watch' if n == 1 else 'watches'}")
+    for w in config.watches:
+        lines.append(f"{w.name}:")
+        shown = []
+        for p in w.paths:
+            note = "" if p.exists() else " (does not exist yet: watched when it appears)"
+            shown.append(f"{p}{note}")
+        lines.append("  paths:     " + ", ".join(shown))
+        lines.append("  patterns:  " + (", ".join(w.patterns) if w.patterns else "every file"))
+        ign = ", ".join(w.ignore) if w.ignore else ""
+        if w.ignore_defaults:
+            ign = f"{ign} + built-in ignores" if ign else "built-in ignores"
+        lines.append("  ignore:    " + (ign or "nothing"))
+        timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
+        if w.poll:
+            timing += f", polling every {format_duration(w.poll_interval)}"
+        lines.append("  timing:    " + timing)
+        lines.append("  action:    " + w.action.describe())
+        if isinstance(w.action, CommandAction) and not w.action.cwd.is_dir():
+            lines.append("  warning:   cwd does not exist")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run watchd; return the exit status (never calls sys.exit)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"watchd: {exc} (see watchd --help)", file=sys.stderr)
+        return ExitStatus.USAGE
+    except SystemExit as exc:  # --help / --version
+        return int(exc.code or 0)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        config = _load(args)
+    except UsageError as exc:
+        print(f"watchd: {exc} (see watchd --help)", file=sys.stderr)
+        return ExitStatus.USAGE
+    except ConfigError as exc:
+        print(f"watchd: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    if args.validate:
+        print(describe(config))
+        return ExitStatus.OK
+
+    from watchd.daemon import Daemon, DaemonError
+
+    try:
+        daemon = Daemon(config, dry_run=args.dry_run)
+        return daemon.run()
+    except DaemonError as exc:
+        log.error("%s", exc)
+        return ExitStatus.FAILURE
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+        return ExitStatus.INTERRUPTED
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

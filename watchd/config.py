@@ -1,0 +1,671 @@
+"""YAML (or command-line) configuration -> frozen dataclasses.
+
+This is the only module that sees raw configuration. Everything downstream gets a `Config`
+made of frozen, slotted dataclasses, with every default defined once, here.
+
+Every error is a `ConfigError` pointing at ``file:line:column`` and the key path, and says
+what to write instead. PyYAML's silent "last duplicate key wins" is rejected, as are unknown
+keys (with the closest valid key suggested).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import signal as _signal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+
+from watchd.errors import ConfigError
+
+# Defaults: the single place they are defined.
+DEFAULT_DEBOUNCE = 0.05  # quiet period, as watchexec
+DEFAULT_MAX_DELAY = 2.0  # act at the latest this long after a batch's first event
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a pidfile
+DEFAULT_SIGNAL = int(_signal.SIGHUP)
+
+
+class OnBusy(StrEnum):
+    """What a command watch does with changes that arrive while its command runs."""
+
+    QUEUE = "queue"  # run once more afterwards, with everything that changed meanwhile
+    IGNORE = "ignore"  # drop them
+    RESTART = "restart"  # stop the running command (its process group) and start again
+
+
+@dataclass(frozen=True, slots=True)
+class SignalAction:
+    """Send `signal` to the process whose PID is in `pidfile` (re-read at every trigger)."""
+
+    pidfile: Path
+    signal: int = DEFAULT_SIGNAL
+    expect: str | None = None  # text that must appear in the target's command line
+    pidfile_wait: float = DEFAULT_PIDFILE_WAIT
+
+    def describe(self) -> str:
+        text = f"send {signal_name(self.signal)} to the PID in {self.pidfile}"
+        if self.expect:
+            text += f" (command line must contain {self.expect!r})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAction:
+    """Run a command: a string runs with /bin/sh -c, a sequence runs without a shell."""
+
+    command: str | tuple[str, ...]
+    cwd: Path
+    timeout: float | None = None
+    on_busy: OnBusy = OnBusy.QUEUE
+
+    def describe(self) -> str:
+        if isinstance(self.command, str):
+            shown = f"sh -c {self.command!r}"
+        else:
+            shown = " ".join(repr(a) if (not a or " " in a) else a for a in self.command)
+        text = f"run {shown} in {self.cwd}"
+        if self.timeout is not None:
+            text += f", timeout {format_duration(self.timeout)}"
+        return text + f", on busy: {self.on_busy.value}"
+
+
+Action = SignalAction | CommandAction
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """One named watch: where to look, what counts, how long to wait, what to do."""
+
+    name: str
+    paths: tuple[Path, ...]
+    action: Action
+    patterns: tuple[str, ...] = ()  # empty: every file
+    ignore: tuple[str, ...] = ()
+    ignore_defaults: bool = True
+    ignore_directories: bool = False
+    debounce: float = DEFAULT_DEBOUNCE
+    max_delay: float = DEFAULT_MAX_DELAY
+    poll: bool = False
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    watches: tuple[Watch, ...]
+    source: Path | None = None  # the config file, None for a command-line watch
+
+
+# --------------------------------------------------------------------------- values
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return _signal.Signals(signum).name.removeprefix("SIG")
+    except ValueError:
+        return str(signum)
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1 and seconds != 0:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
+_DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """'250ms', '1.5s', '2m', '1h' -> seconds. A bare number is refused: 50 what?"""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"invalid duration {text!r} (write a number with a unit: 250ms, 1.5s, 2m)")
+    sign, number, unit = m.groups()
+    if unit is None:
+        raise ValueError(f"duration {text.strip()!r} has no unit (write {number}ms or {number}s)")
+    if sign:
+        raise ValueError(f"duration {text.strip()!r} is negative (write 0s or more)")
+    return float(number) * _UNITS[unit]
+
+
+def parse_signal(value: str | int) -> int:
+    """'HUP', 'SIGHUP', 'hup', 1 or '1' -> 1."""
+    text = str(value).strip()
+    if text.isdigit():
+        num = int(text)
+        if 1 <= num < _signal.NSIG:
+            return num
+        raise ValueError(f"signal number {num} is out of range (use 1 to {_signal.NSIG - 1}, or a name like HUP)")
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(_signal.Signals[name])
+    except KeyError:
+        raise ValueError(f"unknown signal {text!r} (use a name like HUP, USR1 or a number)") from None
+
+
+_ENV = re.compile(r"\$\$\{|\$\{([^}:]*)(?::-([^}]*))?\}")
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; ``$${`` is a literal ``${``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, default = m.group(1), m.group(2)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"'${{{name}}}' is not a variable name (write ${{NAME}} or ${{NAME:-default}})")
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is not None:
+                return default
+            raise ValueError(
+                f"environment variable {name} is not set (set it, or write ${{{name}:-default}})"
+            )
+        return value
+
+    return _ENV.sub(repl, text)
+
+
+# --------------------------------------------------------------------------- raw tree
+
+
+@dataclass(frozen=True, slots=True)
+class _Val:
+    """A configuration value with where it came from (line/column are 1-based; None on the CLI)."""
+
+    value: object  # str | int | float | bool | None | list[_Val] | dict[str, _Val]
+    kind: str  # "str" | "int" | "float" | "bool" | "null" | "seq" | "map" | "other"
+    line: int | None = None
+    column: int | None = None
+    raw: str | None = None  # the scalar as written
+    key_line: int | None = field(default=None, compare=False)
+    key_column: int | None = field(default=None, compare=False)
+
+
+_TAG_KINDS = {
+    "tag:yaml.org,2002:str": "str",
+    "tag:yaml.org,2002:int": "int",
+    "tag:yaml.org,2002:float": "float",
+    "tag:yaml.org,2002:bool": "bool",
+    "tag:yaml.org,2002:null": "null",
+}
+
+
+def _from_yaml(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> _Val:
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *base)
+        out: dict[str, _Val] = {}
+        for key_node, value_node in node.value:
+            kline, kcol = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError("keys must be plain names", source=source, line=kline, column=kcol)
+            key = str(key_node.value)
+            if key in out:
+                first = out[key].key_line
+                raise ConfigError(
+                    f"duplicate key {key!r} (first defined on line {first}; keep only one)",
+                    source=source,
+                    line=kline,
+                    column=kcol,
+                )
+            v = _from_yaml(loader, value_node, source)
+            out[key] = _Val(v.value, v.kind, v.line, v.column, v.raw, kline, kcol)
+        return _Val(out, "map", line, col)
+    if isinstance(node, yaml.SequenceNode):
+        return _Val([_from_yaml(loader, n, source) for n in node.value], "seq", line, col)
+    assert isinstance(node, yaml.ScalarNode)
+    kind = _TAG_KINDS.get(node.tag, "other")
+    try:
+        value = loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        value, kind = node.value, "str"
+    if kind == "other":
+        value, kind = str(node.value), "str"  # timestamps etc.: keep the text as written
+    return _Val(value, kind, line, col, str(node.value))
+
+
+def cli_value(value: object) -> _Val:
+    """Wrap a command-line value (no position) for the shared validators."""
+    if isinstance(value, _Val):
+        return value
+    if isinstance(value, bool):
+        return _Val(value, "bool")
+    if isinstance(value, list | tuple):
+        return _Val([cli_value(v) for v in value], "seq")
+    if value is None:
+        return _Val(None, "null")
+    return _Val(str(value), "str", raw=str(value))
+
+
+# --------------------------------------------------------------------------- building
+
+ACTION_KEYS = frozenset({"pidfile", "command"})
+SIGNAL_KEYS = frozenset({"signal", "expect", "pidfile_wait"})
+COMMAND_KEYS = frozenset({"cwd", "timeout", "on_busy"})
+WATCH_KEYS = frozenset(
+    {
+        "paths",
+        "patterns",
+        "ignore",
+        "ignore_defaults",
+        "ignore_directories",
+        "debounce",
+        "max_delay",
+        "poll",
+        "poll_interval",
+    }
+    | ACTION_KEYS
+    | SIGNAL_KEYS
+    | COMMAND_KEYS
+)
+DEFAULTS_KEYS = WATCH_KEYS - ACTION_KEYS
+TOP_KEYS = frozenset({"defaults", "watches"})
+_WATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+
+T = TypeVar("T")
+
+
+_KIND_WORDS = {
+    "str": "a string",
+    "int": "a number",
+    "float": "a number",
+    "bool": "true/false",
+    "null": "nothing",
+    "seq": "a list",
+    "map": "a mapping",
+}
+
+
+class _Ctx:
+    """Where values come from, so errors can say so; and how to resolve them."""
+
+    def __init__(
+        self,
+        source: str,
+        base_dir: Path,
+        env: Mapping[str, str],
+        key_name: Callable[[str, str], str] | None = None,
+    ) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.env = env
+        self._key_name = key_name
+
+    def key(self, prefix: str, key: str) -> str:
+        if self._key_name is not None:
+            return self._key_name(prefix, key)
+        return f"{prefix}.{key}" if prefix else key
+
+    def error(self, v: _Val | None, key: str, message: str) -> ConfigError:
+        line = v.line if v is not None else None
+        col = v.column if v is not None else None
+        return ConfigError(message, source=self.source, line=line, column=col, key=key)
+
+    def check_keys(self, m: _Val, allowed: frozenset[str], prefix: str, what: str) -> None:
+        assert isinstance(m.value, dict)
+        for key, v in m.value.items():
+            if key in allowed:
+                continue
+            close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(sorted(allowed))
+            raise ConfigError(
+                f"unknown key in {what} ({hint})",
+                source=self.source,
+                line=v.key_line,
+                column=v.key_column,
+                key=self.key(prefix, key),
+            )
+
+    # typed getters ------------------------------------------------------------------
+
+    def string(self, v: _Val, key: str, *, expand: bool = True) -> str:
+        if v.kind in ("null", "seq", "map") or v.raw is None:
+            raise self.error(v, key, f"expected a string, got {_KIND_WORDS[v.kind]}")
+        text = v.raw if v.kind != "str" else str(v.value)
+        if expand:
+            try:
+                text = expand_env(text, self.env)
+            except ValueError as exc:
+                raise self.error(v, key, str(exc)) from None
+        return text
+
+    def strings(self, v: _Val, key: str) -> tuple[str, ...]:
+        """A list of strings; a single string is a list of one."""
+        if v.kind == "seq":
+            assert isinstance(v.value, list)
+            return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(v.value))
+        if v.kind in ("null", "map"):
+            raise self.error(v, key, f"expected a list of strings, got {_KIND_WORDS[v.kind]}")
+        return (self.string(v, key),)
+
+    def boolean(self, v: _Val, key: str) -> bool:
+        if v.kind != "bool":
+            raise self.error(v, key, f"expected true or false, got {v.raw if v.raw else _KIND_WORDS[v.kind]}")
+        return bool(v.value)
+
+    def duration(self, v: _Val, key: str) -> float:
+        if v.kind in ("int", "float"):
+            raise self.error(v, key, f"duration {v.raw} has no unit (write {v.raw}ms or {v.raw}s)")
+        text = self.string(v, key)
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise self.error(v, key, str(exc)) from None
+
+    def signal(self, v: _Val, key: str) -> int:
+        if v.kind == "int":
+            raw: str | int = int(v.value)  # type: ignore[call-overload]
+        else:
+            raw = self.string(v, key)
+        try:
+            return parse_signal(raw)
+        except ValueError as exc:
+            raise self.error(v, key, str(exc)) from None
+
+    def path(self, v: _Val, key: str) -> Path:
+        text = self.string(v, key)
+        if not text:
+            raise self.error(v, key, "empty path (write a directory or file name)")
+        p = Path(os.path.expanduser(text))
+        if not p.is_absolute():
+            p = self.base_dir / p
+        return Path(os.path.normpath(p))
+
+
+def _validate_patterns(ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str]) -> None:
+    from watchd.matching import check_pattern  # local: matching imports nothing from here
+
+    for i, pattern in enumerate(patterns):
+        problem = check_pattern(pattern)
+        if problem:
+            item = v.value[i] if v.kind == "seq" and isinstance(v.value, list) else v
+            assert isinstance(item, _Val)
+            raise ctx.error(item, f"{key}[{i}]" if v.kind == "seq" else key, problem)
+
+
+def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: str) -> Watch:
+    assert isinstance(wv.value, dict)
+    own: dict[str, _Val] = wv.value
+    inherited: dict[str, _Val] = defaults.value if defaults is not None else {}  # type: ignore[assignment]
+    ctx.check_keys(wv, WATCH_KEYS, prefix, f"watch {name!r}")
+
+    def get(key: str) -> tuple[_Val, str] | None:
+        if key in own:
+            return own[key], ctx.key(prefix, key)
+        if key in inherited:
+            return inherited[key], ctx.key("defaults", key)
+        return None
+
+    def opt(key: str, conv: Callable[[_Val, str], T], default: T) -> T:
+        got = get(key)
+        return default if got is None else conv(*got)
+
+    got_paths = get("paths")
+    if got_paths is None:
+        raise ctx.error(wv, prefix, "no 'paths' (add paths: [DIR, ...] listing what to watch)")
+    paths = ctx.strings(*got_paths)
+    if not paths:
+        raise ctx.error(got_paths[0], got_paths[1], "empty list (name at least one directory or file)")
+    resolved_paths = tuple(
+        ctx.path(p, f"{got_paths[1]}[{i}]")
+        for i, p in enumerate(got_paths[0].value if got_paths[0].kind == "seq" else [got_paths[0]])  # type: ignore[arg-type]
+    )
+
+    patterns: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    for key in ("patterns", "ignore"):
+        got = get(key)
+        if got is not None:
+            values = ctx.strings(*got)
+            _validate_patterns(ctx, got[0], got[1], values)
+            if key == "patterns":
+                patterns = values
+            else:
+                ignore = values
+
+    debounce = opt("debounce", ctx.duration, DEFAULT_DEBOUNCE)
+    max_delay = opt("max_delay", ctx.duration, DEFAULT_MAX_DELAY)
+    if max_delay <= 0:
+        got = get("max_delay")
+        assert got is not None
+        raise ctx.error(got[0], got[1], "must be longer than 0s (the longest a batch may wait, e.g. 2s)")
+    if max_delay < debounce:
+        got = get("max_delay") or get("debounce")
+        assert got is not None
+        raise ctx.error(
+            got[0],
+            got[1],
+            f"max_delay {format_duration(max_delay)} is shorter than debounce {format_duration(debounce)} "
+            "(make max_delay at least as long)",
+        )
+    poll_interval = opt("poll_interval", ctx.duration, DEFAULT_POLL_INTERVAL)
+    if poll_interval <= 0:
+        got = get("poll_interval")
+        assert got is not None
+        raise ctx.error(got[0], got[1], "must be longer than 0s (e.g. 1s)")
+
+    has_pidfile, has_command = "pidfile" in own, "command" in own
+    if has_pidfile and has_command:
+        raise ctx.error(
+            wv, prefix, "both 'pidfile' and 'command' given (a watch has exactly one action: remove one)"
+        )
+    if not has_pidfile and not has_command:
+        raise ctx.error(
+            wv,
+            prefix,
+            "no action (add 'pidfile: FILE' to signal a server, or 'command: CMD' to run a command)",
+        )
+    wrong = (COMMAND_KEYS if has_pidfile else SIGNAL_KEYS) & own.keys()
+    if wrong:
+        key = sorted(wrong)[0]
+        need = "command" if has_pidfile else "pidfile"
+        raise ConfigError(
+            f"only applies to watches with '{need}' (remove it)",
+            source=ctx.source,
+            line=own[key].key_line,
+            column=own[key].key_column,
+            key=ctx.key(prefix, key),
+        )
+
+    action: Action
+    if has_pidfile:
+        pidfile_wait = opt("pidfile_wait", ctx.duration, DEFAULT_PIDFILE_WAIT)
+        expect = opt("expect", ctx.string, None)
+        action = SignalAction(
+            pidfile=ctx.path(own["pidfile"], ctx.key(prefix, "pidfile")),
+            signal=opt("signal", ctx.signal, DEFAULT_SIGNAL),
+            expect=expect or None,
+            pidfile_wait=pidfile_wait,
+        )
+    else:
+        cv, ckey = own["command"], ctx.key(prefix, "command")
+        command: str | tuple[str, ...]
+        # The shell expands ${VAR} in a string command at run time (that is how $WATCHD_PATH
+        # works), so watchd leaves commands as written.
+        if cv.kind == "seq":
+            assert isinstance(cv.value, list)
+            command = tuple(ctx.string(a, f"{ckey}[{i}]", expand=False) for i, a in enumerate(cv.value))
+            if not command or not command[0]:
+                raise ctx.error(cv, ckey, "empty command (write the program and its arguments)")
+        else:
+            command = ctx.string(cv, ckey, expand=False)
+            if not command.strip():
+                raise ctx.error(cv, ckey, "empty command (write a shell command, e.g. make css)")
+        timeout = opt("timeout", ctx.duration, None)
+        if timeout is not None and timeout <= 0:
+            got = get("timeout")
+            assert got is not None
+            raise ctx.error(got[0], got[1], "must be longer than 0s (or leave it out for no timeout)")
+        on_busy = OnBusy.QUEUE
+        got = get("on_busy")
+        if got is not None:
+            text = ctx.string(*got)
+            try:
+                on_busy = OnBusy(text.strip().lower())
+            except ValueError:
+                raise ctx.error(
+                    got[0], got[1], f"unknown value {text!r} (use queue, ignore or restart)"
+                ) from None
+        action = CommandAction(
+            command=command,
+            cwd=opt("cwd", ctx.path, ctx.base_dir),
+            timeout=timeout,
+            on_busy=on_busy,
+        )
+
+    return Watch(
+        name=name,
+        paths=resolved_paths,
+        action=action,
+        patterns=patterns,
+        ignore=ignore,
+        ignore_defaults=opt("ignore_defaults", ctx.boolean, True),
+        ignore_directories=opt("ignore_directories", ctx.boolean, False),
+        debounce=debounce,
+        max_delay=max_delay,
+        poll=opt("poll", ctx.boolean, False),
+        poll_interval=poll_interval,
+    )
+
+
+def parse_config(
+    text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None
+) -> Config:
+    """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`."""
+    ctx = _Ctx(source, base_dir, os.environ if env is None else env)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(
+            f"YAML syntax error: {problem} (check indentation, colons and quoting)",
+            source=source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc} (check the file's encoding and syntax)", source=source) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise ConfigError("empty config (define watches: with at least one watch)", source=source)
+    top = _from_yaml(loader, node, source)
+    if top.kind != "map":
+        raise ctx.error(top, "", "expected a mapping with a 'watches' key at the top level")
+    ctx.check_keys(top, TOP_KEYS, "", "the top level")
+    assert isinstance(top.value, dict)
+    defaults = top.value.get("defaults")
+    if defaults is not None:
+        if defaults.kind == "null":
+            defaults = None
+        elif defaults.kind != "map":
+            raise ctx.error(defaults, "defaults", f"expected a mapping of keys, got {_KIND_WORDS[defaults.kind]}")
+        else:
+            ctx.check_keys(defaults, DEFAULTS_KEYS, "defaults", "defaults")
+    watches_v = top.value.get("watches")
+    if watches_v is None:
+        raise ConfigError("no 'watches' (add watches: with at least one named watch)", source=source)
+    if watches_v.kind == "null" or (watches_v.kind == "map" and not watches_v.value):
+        raise ctx.error(watches_v, "watches", "empty (define at least one named watch under it)")
+    if watches_v.kind != "map":
+        raise ctx.error(
+            watches_v, "watches", f"expected a mapping of named watches, got {_KIND_WORDS[watches_v.kind]}"
+        )
+    assert isinstance(watches_v.value, dict)
+    watches = []
+    for name, wv in watches_v.value.items():
+        prefix = f"watches.{name}"
+        if not _WATCH_NAME.match(name):
+            raise ConfigError(
+                f"bad watch name {name!r} (use letters, digits, '_', '-', '.' or '@')",
+                source=source,
+                line=wv.key_line,
+                column=wv.key_column,
+                key=prefix,
+            )
+        if wv.kind != "map":
+            raise ctx.error(wv, prefix, f"expected a mapping of keys (paths, patterns, ...), got {_KIND_WORDS[wv.kind]}")
+        watches.append(_build_watch(ctx, name, wv, defaults, prefix))
+    return Config(watches=tuple(watches))
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and parse a config file; relative paths in it resolve from its directory."""
+    shown = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ConfigError("config file not found (check the path given to --config)", source=shown) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file (pass a .yaml file)", source=shown) from None
+    except PermissionError:
+        raise ConfigError("permission denied reading the config (check its mode and owner)", source=shown) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text at byte {exc.start} (save the file as UTF-8)", source=shown) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc.strerror}", source=shown) from None
+    absolute = Path(os.path.abspath(path))
+    cfg = parse_config(text, source=shown, base_dir=absolute.parent, env=env)
+    return Config(watches=cfg.watches, source=absolute)
+
+
+_CLI_FLAGS = {
+    "paths": "PATH",
+    "patterns": "--pattern",
+    "ignore": "--ignore",
+    "ignore_defaults": "--no-default-ignores",
+    "ignore_directories": "--ignore-directories",
+    "debounce": "--debounce",
+    "max_delay": "--max-delay",
+    "poll": "--poll",
+    "poll_interval": "--poll-interval",
+    "pidfile": "--pidfile",
+    "signal": "--signal",
+    "expect": "--expect",
+    "pidfile_wait": "--pidfile-wait",
+    "command": "--command",
+    "cwd": "--cwd",
+    "timeout": "--timeout",
+    "on_busy": "--on-busy",
+}
+
+
+def _cli_key_name(prefix: str, key: str) -> str:
+    return _CLI_FLAGS.get(key, f"--{key.replace('_', '-')}")
+
+
+def config_from_options(
+    options: Mapping[str, object], *, name: str = "cli", base_dir: Path | None = None
+) -> Config:
+    """Build a one-watch config from command-line values (keys as in YAML; unset ones left out).
+
+    The same validators as the YAML path run, so both report the same problems; errors name
+    the command-line flag instead of a file position.
+    """
+    ctx = _Ctx("watchd", base_dir or Path.cwd(), os.environ, _cli_key_name)
+    wv = _Val({k: cli_value(v) for k, v in options.items() if v is not None}, "map")
+    return Config(watches=(_build_watch(ctx, name, wv, None, ""),))
+
+
+def with_overrides(config: Config, **overrides: object) -> Config:
+    """Apply command-line options that override every watch of a config file (e.g. --poll)."""
+    from dataclasses import replace
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return config
+    return Config(watches=tuple(replace(w, **given) for w in config.watches), source=config.source)  # type: ignore[arg-type]
