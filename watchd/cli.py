@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import NoReturn
+from typing import ClassVar, NoReturn
 
 from watchd import __version__
 from watchd.config import (
@@ -21,6 +21,7 @@ from watchd.config import (
     parse_duration,
     with_overrides,
 )
+from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError
 
 log = logging.getLogger("watchd")
@@ -58,26 +59,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="directories or files to watch (default: .)")
     p.add_argument("--config", metavar="FILE", help="run the watches of this YAML config")
-    p.add_argument("--validate", action="store_true", help="check the config, print the resolved watches, exit")
+    p.add_argument(
+        "--validate", action="store_true", help="check the config, print the resolved watches, exit"
+    )
     p.add_argument("--dry-run", action="store_true", help="log what would be done instead of doing it")
     p.add_argument("-v", "--verbose", action="store_true", help="also log every matched event")
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     p.add_argument("--version", action="version", version=f"watchd {__version__}")
 
     m = p.add_argument_group("what to watch (one-liner; with --config, these override every watch)")
-    m.add_argument("-p", "--patterns", "--pattern", dest="patterns", action="append", metavar="GLOB",
-                   help="gitignore-style pattern of files that count (repeatable; 'a;b' accepted)")
-    m.add_argument("-i", "--ignore", "--ignore-patterns", dest="ignore", action="append", metavar="GLOB",
-                   help="pattern of files or directories to ignore (repeatable; 'a;b' accepted)")
-    m.add_argument("--no-default-ignores", dest="ignore_defaults", action="store_const", const=False,
-                   help="do not ignore VCS directories, caches, editor swap files by default")
-    m.add_argument("--ignore-directories", action="store_const", const=True,
-                   help="changes to directories themselves never count")
+    m.add_argument(
+        "-p",
+        "--patterns",
+        "--pattern",
+        dest="patterns",
+        action="append",
+        metavar="GLOB",
+        help="gitignore-style pattern of files that count (repeatable; 'a;b' accepted)",
+    )
+    m.add_argument(
+        "-i",
+        "--ignore",
+        "--ignore-patterns",
+        dest="ignore",
+        action="append",
+        metavar="GLOB",
+        help="pattern of files or directories to ignore (repeatable; 'a;b' accepted)",
+    )
+    m.add_argument(
+        "--no-default-ignores",
+        dest="ignore_defaults",
+        action="store_const",
+        const=False,
+        help="do not ignore VCS directories, caches, editor swap files by default",
+    )
+    m.add_argument(
+        "--ignore-directories",
+        action="store_const",
+        const=True,
+        help="changes to directories themselves never count",
+    )
     m.add_argument("-R", "--recursive", action="store_true", help="accepted for watchmedo; always on")
     m.add_argument("--debounce", metavar="DUR", help="quiet period before acting (default 50ms)")
-    m.add_argument("--max-delay", metavar="DUR", help="act at the latest this long after a change (default 2s)")
-    m.add_argument("--poll", "--debug-force-polling", dest="poll", action="store_const", const=True,
-                   help="poll instead of native events (network filesystems)")
+    m.add_argument(
+        "--max-delay", metavar="DUR", help="act at the latest this long after a change (default 2s)"
+    )
+    m.add_argument(
+        "--poll",
+        "--debug-force-polling",
+        dest="poll",
+        action="store_const",
+        const=True,
+        help="poll instead of native events (network filesystems)",
+    )
     m.add_argument("--poll-interval", metavar="DUR", help="how often to poll (default 1s)")
 
     a = p.add_argument_group("action (one-liner)")
@@ -88,12 +122,27 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-c", "--command", metavar="CMD", help="run CMD with /bin/sh -c")
     a.add_argument("--cwd", metavar="DIR", help="directory to run the command in (default: current)")
     a.add_argument("--timeout", metavar="DUR", help="stop the command after this long")
-    a.add_argument("--on-busy", choices=["queue", "ignore", "restart"],
-                   help="changes while the command runs: queue (default), ignore, restart")
-    a.add_argument("-w", "--wait", dest="on_busy", action="store_const", const="queue",
-                   help="watchmedo: wait for the command to finish (same as --on-busy queue)")
-    a.add_argument("-W", "--drop", dest="on_busy", action="store_const", const="ignore",
-                   help="watchmedo: drop changes while the command runs (same as --on-busy ignore)")
+    a.add_argument(
+        "--on-busy",
+        choices=["queue", "ignore", "restart"],
+        help="changes while the command runs: queue (default), ignore, restart",
+    )
+    a.add_argument(
+        "-w",
+        "--wait",
+        dest="on_busy",
+        action="store_const",
+        const="queue",
+        help="watchmedo: wait for the command to finish (same as --on-busy queue)",
+    )
+    a.add_argument(
+        "-W",
+        "--drop",
+        dest="on_busy",
+        action="store_const",
+        const="ignore",
+        help="watchmedo: drop changes while the command runs (same as --on-busy ignore)",
+    )
     return p
 
 
@@ -127,7 +176,13 @@ def _under_journald() -> bool:
 
 
 class _JournalFormatter(logging.Formatter):
-    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+    _PRIORITY: ClassVar[dict[int, int]] = {
+        logging.DEBUG: 7,
+        logging.INFO: 6,
+        logging.WARNING: 4,
+        logging.ERROR: 3,
+        logging.CRITICAL: 2,
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         prio = self._PRIORITY.get(record.levelno, 6)
@@ -249,8 +304,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.validate:
         print(describe(config))
         return ExitStatus.OK
-
-    from watchd.daemon import Daemon, DaemonError
 
     try:
         daemon = Daemon(config, dry_run=args.dry_run)

@@ -15,7 +15,7 @@ import os
 import re
 import signal as _signal
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +23,7 @@ from typing import TypeVar
 import yaml
 
 from watchd.errors import ConfigError
+from watchd.matching import check_pattern
 
 # Defaults: the single place they are defined.
 DEFAULT_DEBOUNCE = 0.05  # quiet period, as watchexec
@@ -142,7 +143,9 @@ def parse_signal(value: str | int) -> int:
         num = int(text)
         if 1 <= num < _signal.NSIG:
             return num
-        raise ValueError(f"signal number {num} is out of range (use 1 to {_signal.NSIG - 1}, or a name like HUP)")
+        raise ValueError(
+            f"signal number {num} is out of range (use 1 to {_signal.NSIG - 1}, or a name like HUP)"
+        )
     name = text.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
@@ -383,9 +386,15 @@ class _Ctx:
         return Path(os.path.normpath(p))
 
 
-def _validate_patterns(ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str]) -> None:
-    from watchd.matching import check_pattern  # local: matching imports nothing from here
+def _items(v: _Val) -> list[_Val]:
+    """The items of a list value; a single value is a list of one."""
+    if v.kind == "seq":
+        assert isinstance(v.value, list)
+        return v.value
+    return [v]
 
+
+def _validate_patterns(ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str]) -> None:
     for i, pattern in enumerate(patterns):
         problem = check_pattern(pattern)
         if problem:
@@ -417,10 +426,8 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
     paths = ctx.strings(*got_paths)
     if not paths:
         raise ctx.error(got_paths[0], got_paths[1], "empty list (name at least one directory or file)")
-    resolved_paths = tuple(
-        ctx.path(p, f"{got_paths[1]}[{i}]")
-        for i, p in enumerate(got_paths[0].value if got_paths[0].kind == "seq" else [got_paths[0]])  # type: ignore[arg-type]
-    )
+    path_vals = _items(got_paths[0])
+    resolved_paths = tuple(ctx.path(p, f"{got_paths[1]}[{i}]") for i, p in enumerate(path_vals))
 
     patterns: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
@@ -539,9 +546,7 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
     )
 
 
-def parse_config(
-    text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None
-) -> Config:
+def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
     """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`."""
     ctx = _Ctx(source, base_dir, os.environ if env is None else env)
     loader = yaml.SafeLoader(text)
@@ -557,7 +562,9 @@ def parse_config(
             column=mark.column + 1 if mark else None,
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc} (check the file's encoding and syntax)", source=source) from None
+        raise ConfigError(
+            f"YAML error: {exc} (check the file's encoding and syntax)", source=source
+        ) from None
     finally:
         loader.dispose()
     if node is None:
@@ -572,7 +579,9 @@ def parse_config(
         if defaults.kind == "null":
             defaults = None
         elif defaults.kind != "map":
-            raise ctx.error(defaults, "defaults", f"expected a mapping of keys, got {_KIND_WORDS[defaults.kind]}")
+            raise ctx.error(
+                defaults, "defaults", f"expected a mapping of keys, got {_KIND_WORDS[defaults.kind]}"
+            )
         else:
             ctx.check_keys(defaults, DEFAULTS_KEYS, "defaults", "defaults")
     watches_v = top.value.get("watches")
@@ -597,7 +606,9 @@ def parse_config(
                 key=prefix,
             )
         if wv.kind != "map":
-            raise ctx.error(wv, prefix, f"expected a mapping of keys (paths, patterns, ...), got {_KIND_WORDS[wv.kind]}")
+            raise ctx.error(
+                wv, prefix, f"expected a mapping of keys (paths, patterns, ...), got {_KIND_WORDS[wv.kind]}"
+            )
         watches.append(_build_watch(ctx, name, wv, defaults, prefix))
     return Config(watches=tuple(watches))
 
@@ -613,9 +624,13 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except IsADirectoryError:
         raise ConfigError("is a directory, not a config file (pass a .yaml file)", source=shown) from None
     except PermissionError:
-        raise ConfigError("permission denied reading the config (check its mode and owner)", source=shown) from None
+        raise ConfigError(
+            "permission denied reading the config (check its mode and owner)", source=shown
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text at byte {exc.start} (save the file as UTF-8)", source=shown) from None
+        raise ConfigError(
+            f"not UTF-8 text at byte {exc.start} (save the file as UTF-8)", source=shown
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config: {exc.strerror}", source=shown) from None
     absolute = Path(os.path.abspath(path))
@@ -663,8 +678,6 @@ def config_from_options(
 
 def with_overrides(config: Config, **overrides: object) -> Config:
     """Apply command-line options that override every watch of a config file (e.g. --poll)."""
-    from dataclasses import replace
-
     given = {k: v for k, v in overrides.items() if v is not None}
     if not given:
         return config

@@ -8,6 +8,7 @@ besides the periodic check that watched roots still exist.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -218,13 +219,11 @@ class Daemon:
         for r in self.runners:
             r.close(timeout=1.0)
         for fd in (self._rfd, self._wfd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def _install_signals(self) -> Callable[[], None]:
-        """Route SIGTERM/SIGINT into the loop via the wake-up pipe; return a function restoring the old setup."""
+        """Route SIGTERM/SIGINT into the loop through the wake-up pipe; return an undo function."""
 
         def note(signum: int, frame: FrameType | None) -> None:
             pass  # the byte written by set_wakeup_fd does the work

@@ -65,7 +65,9 @@ class Matcher:
 
     __slots__ = ("_ignore", "_include")
 
-    def __init__(self, patterns: Iterable[str] = (), ignore: Iterable[str] = (), *, ignore_defaults: bool = True):
+    def __init__(
+        self, patterns: Iterable[str] = (), ignore: Iterable[str] = (), *, ignore_defaults: bool = True
+    ):
         patterns = list(patterns)
         ignores = (list(BUILTIN_IGNORES) if ignore_defaults else []) + list(ignore)
         self._include = pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None

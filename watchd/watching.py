@@ -15,9 +15,11 @@ Designed around watchdog 7.1's traps:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -180,8 +182,6 @@ def _identity(path: str) -> tuple[int, int] | None:
         st = os.stat(path)
     except OSError:
         return None
-    import stat
-
     if not stat.S_ISDIR(st.st_mode):
         return None
     return (st.st_dev, st.st_ino)
@@ -314,7 +314,9 @@ class Watcher:
                 missing += 1
                 for t in root.targets:
                     log.warning(
-                        "%s: %s does not exist yet; it will be watched when it appears", t.sub.name, t.sub.path
+                        "%s: %s does not exist yet; it will be watched when it appears",
+                        t.sub.name,
+                        t.sub.path,
                     )
                 continue
             if root.recursive:
@@ -370,10 +372,8 @@ class Watcher:
 
     def _unschedule(self, root: _Root) -> None:
         if root.observed is not None and root.observer is not None:
-            try:
+            with contextlib.suppress(KeyError, ValueError):  # already gone with its emitter
                 root.observer.unschedule(root.observed)
-            except (KeyError, ValueError):
-                pass  # already gone with its emitter
         root.observed = root.handler = root.observer = None
         root.identity = None
 

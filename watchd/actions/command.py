@@ -17,6 +17,7 @@ restarts and shutdown stop the whole group: SIGTERM, then SIGKILL after a grace 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -87,10 +88,8 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None
         try:
             proc.wait(wait)
             # the leader is gone; take any of its group still running with it
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             break
         except subprocess.TimeoutExpired:
             continue
@@ -130,10 +129,8 @@ class CommandRunner:
         try:
             self._run(batch, stop, changed, list_file)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(list_file)
-            except OSError:
-                pass
 
     def _run(self, batch: Batch, stop: threading.Event, changed: str, list_file: str) -> None:
         env = dict(os.environ)
@@ -190,5 +187,10 @@ class CommandRunner:
             log.info("%s: %s changed; ran %s: exit 0 in %.2f s", self.name, changed, self.shown, took)
         else:
             log.warning(
-                "%s: %s changed; ran %s: %s in %.2f s", self.name, changed, self.shown, _describe_status(code), took
+                "%s: %s changed; ran %s: %s in %.2f s",
+                self.name,
+                changed,
+                self.shown,
+                _describe_status(code),
+                took,
             )

@@ -54,7 +54,9 @@ def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise ActionError(f"pidfile {pidfile} is a directory (point pidfile at the file the server writes)") from None
+        raise ActionError(
+            f"pidfile {pidfile} is a directory (point pidfile at the file the server writes)"
+        ) from None
     except PermissionError:
         raise ActionError(f"cannot read pidfile {pidfile}: permission denied") from None
     except OSError as exc:
@@ -67,7 +69,9 @@ def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
         raise ActionError(f"pidfile {pidfile} does not hold a PID: {shown!r} (expected one decimal number)")
     pid = int(text)
     if pid == 0:
-        raise ActionError(f"pidfile {pidfile} holds PID 0: refused (kill(0) would signal watchd's own process group)")
+        raise ActionError(
+            f"pidfile {pidfile} holds PID 0: refused (kill(0) would signal watchd's own process group)"
+        )
     if pid == 1:
         raise ActionError(f"pidfile {pidfile} holds PID 1: refused (that is init, not a server)")
     if pid < 0:
@@ -152,7 +156,9 @@ class PidfileSignaller:
                 exists = self.action.pidfile.exists()
                 waited = f"waited {self.action.pidfile_wait:g} s"
                 if exists:
-                    raise ActionError(f"pidfile {self.action.pidfile} is empty ({waited}; is the server starting?)")
+                    raise ActionError(
+                        f"pidfile {self.action.pidfile} is empty ({waited}; is the server starting?)"
+                    )
                 raise ActionError(
                     f"pidfile {self.action.pidfile} does not exist ({waited}; is the server running "
                     "and writing it, e.g. gunicorn --pid FILE?)"
