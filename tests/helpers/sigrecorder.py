@@ -2,7 +2,8 @@
 
 Usage: python sigrecorder.py PIDFILE RECORD
 
-Each received HUP, USR1, USR2 or INT is appended to RECORD as one line (its name). TERM exits 0.
+Each received HUP, USR1, USR2 or INT is appended to RECORD as one line: its name and the
+wall-clock time it arrived. TERM exits 0.
 The pidfile is written atomically after the handlers are installed, so a test that sees the
 pidfile can signal at once.
 """
@@ -20,7 +21,7 @@ def main() -> int:
 
     def note(signum: int, frame: object) -> None:
         with open(record, "a") as f:
-            f.write(signal.Signals(signum).name + "\n")
+            f.write(f"{signal.Signals(signum).name} {time.time():.6f}\n")
 
     for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT):
         signal.signal(s, note)

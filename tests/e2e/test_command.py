@@ -1,0 +1,174 @@
+"""The installed `watchd` running commands: hostile file names, process groups, busy policies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers.procs import Watchd, wait_for
+
+HOSTILE = [
+    "with space.py",
+    "new\nline.py",
+    "$(touch PWNED1).py",
+    "x; touch PWNED2; .py",
+    "`touch PWNED3`.py",
+    "quote'\"both.py",
+    "-rf.py",
+    "ünïcode.py",
+]
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    d = tmp_path / "src"
+    d.mkdir()
+    return d
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_hostile_file_names_reach_the_command_exactly(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    # the command copies the NUL-separated list and the other variables; names never touch its text
+    cmd = (
+        'cp "$WATCHD_CHANGED_FILE" list.bin; printf %s "$WATCHD_PATH" > path.bin; '
+        'printf %s "$WATCHD_CHANGED" > changed.txt; printf %s "$WATCHD_COUNT" > count.txt'
+    )
+    w = start_watchd(["--command", cmd, "--cwd", str(out), "--debounce", "300ms", str(src)])
+    names = [os.fsencode(n) for n in HOSTILE] + [b"bad-\xff\xfe-utf8.py"]
+    for n in names:
+        with open(os.path.join(os.fsencode(src), n), "wb") as f:
+            f.write(b"x")
+    assert wait_for(lambda: (out / "count.txt").exists(), timeout=10), w.log()
+    assert w.wait_log("exit 0")
+    got = set((out / "list.bin").read_bytes().split(b"\0")[:-1])
+    assert got == {os.fsencode(src) + b"/" + n for n in names}
+    assert (out / "count.txt").read_text() == str(len(names))
+    assert (out / "path.bin").read_bytes() in got
+    for pwned in ("PWNED1", "PWNED2", "PWNED3"):
+        assert not (out / pwned).exists()
+        assert not (src / pwned).exists()
+    # the log line stays one line even for a name with a newline
+    for line in w.log().splitlines():
+        assert line[:2].isdigit() or line == "", f"stray log line: {line!r}"
+
+
+def test_watchmedo_command_line_works_with_only_the_name_changed(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    out = tmp_path / "seen"
+    w = start_watchd(
+        [
+            "--patterns=*.py;*.html",
+            "--ignore-patterns=*.tmp",
+            "--recursive",
+            "--ignore-directories",
+            f'--command=echo "${{watch_event_type}} ${{watch_src_path}}" >> {out}',
+            str(src),
+        ]
+    )
+    (src / "page.html").write_text("<p>")
+    assert wait_for(lambda: out.exists() and out.read_text().strip() != "")
+    event, path = out.read_text().strip().split(" ", 1)
+    assert event in ("created", "modified")
+    assert path == str(src / "page.html")
+    assert w.alive()
+
+
+def test_sigterm_stops_a_running_command_group(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    pids = tmp_path / "pids"
+    # a command with a child of its own: both must die with the process group
+    cmd = f"sleep 60 & echo $! >> {pids}; echo $$ >> {pids}; wait"
+    w = start_watchd(["--command", cmd, str(src)])
+    (src / "a.py").write_text("")
+    assert wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    children = [int(p) for p in pids.read_text().split()]
+    started = time.monotonic()
+    w.signal(signal.SIGTERM)
+    assert w.wait(timeout=5) == 0
+    assert time.monotonic() - started < 1.0
+    assert wait_for(lambda: not any(_pid_alive(p) for p in children), timeout=2)
+
+
+def test_timeout_kills_the_process_group(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    pids = tmp_path / "pids"
+    cmd = f"trap '' TERM; sleep 60 & echo $! >> {pids}; wait; sleep 60"  # ignores TERM: needs KILL
+    w = start_watchd(["--command", cmd, "--timeout", "300ms", str(src)])
+    (src / "a.py").write_text("")
+    assert w.wait_log("timed out after 300ms", timeout=5), w.log()
+    child = int(pids.read_text().split()[0])
+    assert wait_for(lambda: not _pid_alive(child), timeout=2)
+    assert w.alive()
+
+
+def test_failing_command_is_a_warning_and_daemon_goes_on(src: Path, start_watchd: type[Watchd]) -> None:
+    w = start_watchd(["--command", "exit 3", str(src)])
+    (src / "a.py").write_text("")
+    assert w.wait_log("exit 3 in")
+    assert "WARNING" in w.log()
+    (src / "b.py").write_text("")
+    assert w.wait_log("exit 3 in", count=2)
+    assert w.alive()
+
+
+def test_on_busy_queue_runs_once_more_with_everything(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    runs = tmp_path / "runs"
+    gate = tmp_path / "gate"
+    cmd = f'echo "$WATCHD_COUNT" >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done'
+    w = start_watchd(["--command", cmd, "--on-busy", "queue", str(src)])
+    (src / "first.py").write_text("")
+    assert wait_for(lambda: runs.exists())
+    for i in range(3):  # three batches while busy
+        (src / f"busy{i}.py").write_text("")
+        time.sleep(0.1)
+    gate.touch()
+    assert wait_for(lambda: len(runs.read_text().split()) == 2)
+    assert w.wait_log("exit 0", count=2)
+    assert runs.read_text().split() == ["1", "3"]  # one follow-up run with all three
+
+
+def test_on_busy_ignore_drops_changes(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    runs = tmp_path / "runs"
+    gate = tmp_path / "gate"
+    cmd = f'echo "$WATCHD_PATH" >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done'
+    w = start_watchd(["--command", cmd, "--on-busy", "ignore", str(src)])
+    (src / "first.py").write_text("")
+    assert wait_for(lambda: runs.exists())
+    (src / "dropped.py").write_text("")
+    assert w.wait_log("still running; ignoring")
+    gate.touch()
+    assert w.wait_log("exit 0")
+    (src / "after.py").write_text("")
+    assert w.wait_log("exit 0", count=2)
+    assert [Path(p).name for p in runs.read_text().split()] == ["first.py", "after.py"]
+
+
+def test_on_busy_restart_stops_and_reruns(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    runs = tmp_path / "runs"
+    cmd = f'echo "$$ $WATCHD_COUNT" >> {runs}; sleep 60'
+    w = start_watchd(["--command", cmd, "--on-busy", "restart", str(src)])
+    (src / "first.py").write_text("")
+    assert wait_for(lambda: runs.exists())
+    first_pid = int(runs.read_text().split()[0])
+    (src / "second.py").write_text("")
+    assert wait_for(lambda: len(runs.read_text().splitlines()) == 2)
+    assert not _pid_alive(first_pid)
+    second = runs.read_text().splitlines()[1].split()
+    assert second[1] == "2"  # the interrupted run's change is carried over
+    assert w.wait_log("restarting the running command")

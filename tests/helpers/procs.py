@@ -1,0 +1,119 @@
+"""Helpers for tests that run real processes: bounded waits, a signal recorder, watchd itself."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+HELPERS = Path(__file__).resolve().parent
+WATCHD = str(Path(sys.executable).parent / "watchd")  # the installed console script
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> bool:
+    """Poll `condition` until it is truthy or `timeout` passes; return whether it held."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
+    """Stop a process this test started (its own process group), escalating to SIGKILL."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+class Recorder:
+    """A stand-in server (tests/helpers/sigrecorder.py) that records the signals it receives."""
+
+    def __init__(self, directory: Path, name: str = "server") -> None:
+        self.pidfile = directory / f"{name}.pid"
+        self.record = directory / f"{name}.signals"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HELPERS / "sigrecorder.py"), str(self.pidfile), str(self.record)],
+            start_new_session=True,
+        )
+        if not wait_for(self.pidfile.exists):
+            raise RuntimeError("sigrecorder did not write its pidfile")
+        self.pid = self.proc.pid
+
+    def signals(self) -> list[tuple[str, float]]:
+        try:
+            lines = self.record.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            name, _, when = line.partition(" ")
+            out.append((name, float(when)))
+        return out
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.signals()]
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class Watchd:
+    """The installed `watchd` command running as a subprocess, its log in a file."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_path: Path,
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+    ) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            [WATCHD, *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+        if wait_ready and not self.wait_log("ready", timeout=10):
+            self.stop()
+            raise RuntimeError(f"watchd did not become ready:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_bytes().decode("utf-8", "replace")
+
+    def wait_log(self, text: str, count: int = 1, timeout: float = 5.0) -> bool:
+        return wait_for(lambda: self.log().count(text) >= count, timeout)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 5.0) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> int:
+        code = stop_process(self.proc)
+        self._log.close()
+        return code

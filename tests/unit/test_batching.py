@@ -1,0 +1,264 @@
+"""Batcher on a fake clock (plain numbers passed as `now`), and the Change/Batch values."""
+
+from __future__ import annotations
+
+import pytest
+
+from watchd.batching import Batcher
+from watchd.changes import Batch, Change, ChangeKind, display_path
+
+C, M, D, MV = ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.DELETED, ChangeKind.MOVED
+
+
+def mod(path: str) -> Change:
+    return Change(M, path)
+
+
+# --------------------------------------------------------------------------- Batcher
+
+
+def test_fires_after_quiet_period_not_before() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0)
+    b.add(mod("a.py"), now=10.0)
+    assert b.take(10.0) is None
+    assert b.take(10.049) is None
+    batch = b.take(10.05)
+    assert batch is not None
+    assert batch.watch == "w"
+    assert batch.changes == (mod("a.py"),)
+    assert (batch.first_at, batch.last_at) == (10.0, 10.0)
+    assert len(b) == 0
+    assert b.take(11.0) is None  # taken: nothing left
+
+
+def test_each_change_restarts_the_quiet_period() -> None:
+    b = Batcher("w", debounce=0.5, max_delay=10.0)
+    b.add(mod("a.py"), now=0.0)
+    b.add(mod("b.py"), now=0.4)
+    assert b.take(0.5) is None  # quiet since 0.4 only
+    assert b.take(0.89) is None
+    batch = b.take(0.9)
+    assert batch is not None
+    assert batch.changes == (mod("a.py"), mod("b.py"))
+    assert (batch.first_at, batch.last_at) == (0.0, 0.4)
+
+
+def test_continuous_churn_fires_at_max_delay() -> None:
+    b = Batcher("w", debounce=0.125, max_delay=1.0)
+    fired: list[tuple[float, Batch]] = []
+    # a change every 1/16 s (exact in binary) for 3.5 s: never quiet for 1/8 s
+    for i in range(56):
+        now = 100.0 + i / 16
+        got = b.take(now)
+        if got is not None:
+            fired.append((now, got))
+        b.add(mod(f"f{i}.py"), now)
+    assert [t for t, _ in fired] == [101.0, 102.0, 103.0]
+    first = fired[0][1]
+    assert first.first_at == 100.0
+    assert first.changes[0] == mod("f0.py")
+    assert first.changes[-1] == mod("f15.py")  # the change at 101.0 starts the next batch
+    assert fired[1][1].first_at == 101.0
+    # nothing lost, nothing repeated
+    all_changes = [c for _, batch in fired for c in batch.changes]
+    assert all_changes == [mod(f"f{i}.py") for i in range(48)]
+    # and the churn's tail still fires once it goes quiet
+    assert b.take(103.5) is None
+    tail = b.take(103.4375 + 0.125)
+    assert tail is not None
+    assert tail.changes == tuple(mod(f"f{i}.py") for i in range(48, 56))
+
+
+def test_burst_of_5000_adds_is_one_batch_ending_with_the_last_add() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0)
+    taken: list[Batch] = []
+    for i in range(5000):
+        now = 50.0 + i * 0.0001  # 5,000 writes in half a second
+        got = b.take(now)
+        if got is not None:
+            taken.append(got)
+        b.add(Change(C if i % 2 else M, f"gen/file{i}.txt"), now)
+    last_add = 50.0 + 4999 * 0.0001
+    assert taken == []
+    assert b.take(last_add + 0.049) is None
+    batch = b.take(last_add + 0.05)
+    assert batch is not None
+    taken.append(batch)
+    assert len(taken) == 1
+    assert len(batch.changes) == 5000
+    assert batch.changes[-1] == Change(C, "gen/file4999.txt")
+    assert batch.changes[0] == Change(M, "gen/file0.txt")
+    assert batch.last_at == last_add
+    assert b.take(last_add + 100) is None
+
+
+@pytest.mark.parametrize("now", [-1.0, 0.0, 1.0, 1e9])
+def test_never_returns_a_batch_when_empty(now: float) -> None:
+    b = Batcher("w", debounce=0.0, max_delay=0.0)
+    assert b.take(now) is None
+    assert b.deadline() is None
+    assert len(b) == 0
+
+
+def test_empty_again_after_take() -> None:
+    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b.add(mod("a.py"), 0.0)
+    assert b.take(5.0) is not None
+    assert b.deadline() is None
+    assert b.take(10.0) is None
+
+
+def test_duplicate_changes_counted_once() -> None:
+    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b.add(mod("a.py"), 0.0)
+    b.add(mod("a.py"), 0.01)
+    b.add(Change(C, "a.py"), 0.02)
+    b.add(mod("a.py"), 0.03)
+    b.add(Change(C, "a.py"), 0.04)
+    assert len(b) == 2
+    batch = b.take(1.0)
+    assert batch is not None
+    assert batch.changes == (mod("a.py"), Change(C, "a.py"))
+    assert batch.last_at == 0.04  # a duplicate still extends the quiet period
+
+
+def test_duplicate_extends_quiet_period() -> None:
+    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b.add(mod("a.py"), 0.0)
+    b.add(mod("a.py"), 0.08)
+    assert b.take(0.1) is None
+    assert b.take(0.18) is not None
+
+
+def test_dedup_resets_between_batches() -> None:
+    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b.add(mod("a.py"), 0.0)
+    assert b.take(1.0) is not None
+    b.add(mod("a.py"), 2.0)
+    batch = b.take(3.0)
+    assert batch is not None
+    assert batch.changes == (mod("a.py"),)
+    assert batch.first_at == 2.0
+
+
+@pytest.mark.parametrize(
+    ("debounce", "max_delay", "adds", "expected"),
+    [
+        (0.05, 2.0, [], None),
+        (0.05, 2.0, [10.0], 10.05),
+        (0.05, 2.0, [10.0, 10.5], 10.55),
+        (0.5, 1.0, [0.0, 0.4, 0.8], 1.0),  # capped by max_delay from the first change
+        (0.5, 1.0, [0.0, 0.3], 0.8),
+        (0.0, 0.0, [3.0], 3.0),
+        (1.0, 0.5, [0.0], 1.0),  # max_delay below debounce is raised to debounce
+    ],
+)
+def test_deadline(debounce: float, max_delay: float, adds: list[float], expected: float | None) -> None:
+    b = Batcher("w", debounce, max_delay)
+    for i, t in enumerate(adds):
+        b.add(mod(f"{i}.py"), t)
+    assert b.deadline() == pytest.approx(expected)
+    if expected is not None:
+        assert b.take(expected - 1e-6) is None
+        assert b.take(expected) is not None
+
+
+def test_max_delay_counts_from_first_change_of_each_batch() -> None:
+    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b.add(mod("a.py"), 0.0)
+    assert b.take(0.2) is not None
+    b.add(mod("b.py"), 5.0)
+    assert b.deadline() == pytest.approx(5.1)
+    b.add(mod("c.py"), 5.05)
+    b.add(mod("d.py"), 5.95)
+    assert b.deadline() == pytest.approx(6.0)
+
+
+# --------------------------------------------------------------------------- Batch
+
+
+def batch_of(*changes: Change) -> Batch:
+    return Batch("w", changes, 1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "paths"),
+    [
+        ((), ()),
+        ((mod("a"),), ("a",)),
+        ((mod("a"), mod("b"), mod("a")), ("a", "b")),
+        ((Change(C, "b"), mod("a"), Change(D, "b")), ("b", "a")),
+        # a move lists its destination first, then its source
+        ((Change(MV, "old.py", "new.py"),), ("new.py", "old.py")),
+        ((mod("x"), Change(MV, "old.py", "new.py"), mod("new.py")), ("x", "new.py", "old.py")),
+        ((mod("old.py"), Change(MV, "old.py", "new.py")), ("old.py", "new.py")),
+        # a -> b -> c: each path once
+        ((Change(MV, "a", "b"), Change(MV, "b", "c")), ("b", "a", "c")),
+        ((Change(MV, "a", "b"), Change(MV, "b", "a")), ("b", "a")),
+    ],
+)
+def test_batch_paths(changes: tuple[Change, ...], paths: tuple[str, ...]) -> None:
+    assert batch_of(*changes).paths == paths
+
+
+def test_batch_merged() -> None:
+    early = Batch("w", (mod("a"), mod("b")), 1.0, 2.0)
+    late = Batch("w", (mod("b"), mod("c")), 5.0, 6.0)
+    merged = early.merged(late)
+    assert merged == Batch("w", (mod("a"), mod("b"), mod("b"), mod("c")), 1.0, 6.0)
+    assert merged.paths == ("a", "b", "c")
+    # the originals are untouched (frozen values)
+    assert early.changes == (mod("a"), mod("b"))
+    assert late.first_at == 5.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "base", "summary"),
+    [
+        ((), None, "nothing"),
+        ((mod("src/app.py"),), None, "src/app.py"),
+        ((mod("src/app.py"), mod("src/app.py")), None, "src/app.py"),
+        ((mod("src/app.py"), mod("b"), mod("c")), None, "src/app.py and 2 more"),
+        ((mod("/srv/app/src/app.py"), mod("/srv/app/b")), "/srv/app", "src/app.py and 1 more"),
+        ((mod("/srv/app/src/app.py"),), "/srv/app/", "src/app.py"),
+        ((mod("/srv/other/app.py"),), "/srv/app", "/srv/other/app.py"),
+        ((mod("/srv/application/x"),), "/srv/app", "/srv/application/x"),
+        ((Change(MV, "/r/old", "/r/new"),), "/r", "new and 1 more"),
+        ((mod("/r/bad\nname.py"),), "/r", "bad\\nname.py"),
+    ],
+)
+def test_batch_summary(changes: tuple[Change, ...], base: str | None, summary: str) -> None:
+    assert batch_of(*changes).summary(base) == summary
+
+
+@pytest.mark.parametrize(
+    ("path", "base", "shown"),
+    [
+        ("src/app.py", None, "src/app.py"),
+        ("my app.py", None, "my app.py"),
+        ("café/été.py", None, "café/été.py"),
+        ("/root/src/a.py", "/root", "src/a.py"),
+        ("/root/src/a.py", "/root/", "src/a.py"),
+        ("/root", "/root", "/root"),
+        ("/rootless/a.py", "/root", "/rootless/a.py"),
+        ("line\nbreak.py", None, "line\\nbreak.py"),
+        ("/root/evil\nWARNING fake.py", "/root", "evil\\nWARNING fake.py"),
+        ("tab\there", None, "tab\\there"),
+        ("esc\x1b[31mred", None, "esc\\x1b[31mred"),
+        ("cr\rhidden", None, "cr\\rhidden"),
+        # bytes that are not UTF-8 arrive as lone surrogates (os.fsdecode's surrogateescape)
+        (b"bad\xffname.py".decode("utf-8", "surrogateescape"), None, "bad\\udcffname.py"),
+        ("/r/" + b"\xe9t\xe9.py".decode("utf-8", "surrogateescape"), "/r", "\\udce9t\\udce9.py"),
+        ("it's\n", None, "it's\\n"),
+    ],
+)
+def test_display_path(path: str, base: str | None, shown: str) -> None:
+    assert display_path(path, base) == shown
+
+
+def test_display_path_is_one_line_and_encodable() -> None:
+    nasty = "a\nb\r\x00" + b"\xff\xfe".decode("utf-8", "surrogateescape")
+    shown = display_path(nasty)
+    assert "\n" not in shown
+    assert "\r" not in shown
+    shown.encode("utf-8")  # a lone surrogate would raise UnicodeEncodeError here
