@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from enum import IntEnum
 from typing import ClassVar, NoReturn
@@ -271,6 +272,8 @@ def describe(config: Config) -> str:
         ign = ", ".join(w.ignore) if w.ignore else ""
         if w.ignore_defaults:
             ign = f"{ign} + built-in ignores" if ign else "built-in ignores"
+        if w.ignore_directories:
+            ign = f"{ign} + directory events" if ign else "directory events"
         lines.append("  ignore:    " + (ign or "nothing"))
         timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
         if w.poll:
@@ -284,6 +287,9 @@ def describe(config: Config) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run watchd; return the exit status (never calls sys.exit)."""
+    # watchdog 7.1 warns (on stderr, outside logging) when `mkdir -p` makes it add one watch
+    # twice; the watch is fine, the warning is noise in a daemon's log.
+    warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

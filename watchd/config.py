@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
+from yaml.composer import ComposerError
+from yaml.reader import ReaderError
 
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
@@ -129,17 +131,17 @@ def parse_duration(text: str) -> float:
     if not m:
         raise ValueError(f"invalid duration {text!r} (write a number with a unit: 250ms, 1.5s, 2m)")
     sign, number, unit = m.groups()
-    if unit is None:
-        raise ValueError(f"duration {text.strip()!r} has no unit (write {number}ms or {number}s)")
     if sign:
         raise ValueError(f"duration {text.strip()!r} is negative (write 0s or more)")
+    if unit is None:
+        raise ValueError(f"duration {text.strip()!r} has no unit (write {number}ms or {number}s)")
     return float(number) * _UNITS[unit]
 
 
 def parse_signal(value: str | int) -> int:
     """'HUP', 'SIGHUP', 'hup', 1 or '1' -> 1."""
     text = str(value).strip()
-    if text.isdigit():
+    if text.removeprefix("-").isdigit():
         num = int(text)
         if 1 <= num < _signal.NSIG:
             return num
@@ -155,7 +157,8 @@ def parse_signal(value: str | int) -> int:
         raise ValueError(f"unknown signal {text!r} (use a name like HUP, USR1 or a number)") from None
 
 
-_ENV = re.compile(r"\$\$\{|\$\{([^}:]*)(?::-([^}]*))?\}")
+_ENV = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_ENV_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
 def expand_env(text: str, env: Mapping[str, str]) -> str:
@@ -164,9 +167,14 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
     def repl(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"
-        name, default = m.group(1), m.group(2)
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise ValueError(f"'${{{name}}}' is not a variable name (write ${{NAME}} or ${{NAME:-default}})")
+        if m.group(1) is None:
+            raise ValueError("unclosed '${' (write ${NAME}, or $${ for a literal ${)")
+        body = _ENV_BODY.fullmatch(m.group(1))
+        if body is None:
+            raise ValueError(
+                f"'${{{m.group(1)}}}' is not a variable reference (write ${{NAME}} or ${{NAME:-default}})"
+            )
+        name, default = body.group(1), body.group(2)
         value = env.get(name)
         if value is None or (value == "" and default is not None):
             if default is not None:
@@ -193,6 +201,7 @@ class _Val:
     raw: str | None = None  # the scalar as written
     key_line: int | None = field(default=None, compare=False)
     key_column: int | None = field(default=None, compare=False)
+    explicit: bool = field(default=True, compare=False)  # False: merged in with <<
 
 
 _TAG_KINDS = {
@@ -204,38 +213,93 @@ _TAG_KINDS = {
 }
 
 
-def _from_yaml(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> _Val:
+def _from_yaml(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    source: str,
+    path: str = "",
+    _seen: dict[int, _Val] | None = None,
+    _open: set[int] | None = None,
+) -> _Val:
+    """Convert a composed node, keeping positions. Aliases share one `_Val` (no blow-up)."""
+    seen = {} if _seen is None else _seen
+    open_ = set() if _open is None else _open
+    if id(node) in seen:
+        return seen[id(node)]
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
+
+    def check_cycle(child: yaml.Node, key: str, at: tuple[int, int]) -> None:
+        # The alias's own position is gone after composing: point at its key (or its list).
+        if id(child) in open_:
+            raise ConfigError(
+                "an alias refers to the anchor that contains it (remove the *alias)",
+                source=source,
+                line=at[0],
+                column=at[1],
+                key=key,
+            )
+
+    open_.add(id(node))
+    result: _Val
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # YAML merge keys (<<: *base)
+        explicit = {id(k) for k, _ in node.value}
+        try:
+            loader.flatten_mapping(node)  # YAML merge keys (<<: *base)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or node.start_mark
+            raise ConfigError(
+                f"bad merge key: {exc.problem} (write <<: *anchor or <<: [*one, *two])",
+                source=source,
+                line=mark.line + 1,
+                column=mark.column + 1,
+                key=path or None,
+            ) from None
         out: dict[str, _Val] = {}
         for key_node, value_node in node.value:
             kline, kcol = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError("keys must be plain names", source=source, line=kline, column=kcol)
-            key = str(key_node.value)
-            if key in out:
-                first = out[key].key_line
                 raise ConfigError(
-                    f"duplicate key {key!r} (first defined on line {first}; keep only one)",
+                    "keys must be plain names, not a list or mapping (write name: value)",
                     source=source,
                     line=kline,
                     column=kcol,
+                    key=path or None,
                 )
-            v = _from_yaml(loader, value_node, source)
-            out[key] = _Val(v.value, v.kind, v.line, v.column, v.raw, kline, kcol)
-        return _Val(out, "map", line, col)
-    if isinstance(node, yaml.SequenceNode):
-        return _Val([_from_yaml(loader, n, source) for n in node.value], "seq", line, col)
-    assert isinstance(node, yaml.ScalarNode)
-    kind = _TAG_KINDS.get(node.tag, "other")
-    try:
-        value = loader.construct_object(node, deep=True)
-    except yaml.YAMLError:
-        value, kind = node.value, "str"
-    if kind == "other":
-        value, kind = str(node.value), "str"  # timestamps etc.: keep the text as written
-    return _Val(value, kind, line, col, str(node.value))
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            # Keys merged in with << are overridden by the mapping's own keys, as YAML says;
+            # only a key written twice in the mapping itself is an error.
+            if key in out and id(key_node) in explicit and out[key].explicit:
+                raise ConfigError(
+                    f"duplicate key (first defined on line {out[key].key_line}; keep only one)",
+                    source=source,
+                    line=kline,
+                    column=kcol,
+                    key=child,
+                )
+            check_cycle(value_node, child, (kline, kcol))
+            v = _from_yaml(loader, value_node, source, child, seen, open_)
+            out[key] = _Val(v.value, v.kind, v.line, v.column, v.raw, kline, kcol, id(key_node) in explicit)
+        result = _Val(out, "map", line, col)
+    elif isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            check_cycle(item, f"{path}[{i}]", (line, col))
+            items.append(_from_yaml(loader, item, source, f"{path}[{i}]", seen, open_))
+        result = _Val(items, "seq", line, col)
+    else:
+        assert isinstance(node, yaml.ScalarNode)
+        kind = _TAG_KINDS.get(node.tag, "other")
+        try:
+            value = loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            value, kind = node.value, "str"  # e.g. "!!int abc": keep the text as written
+        if kind == "other":
+            value, kind = str(node.value), "str"  # timestamps etc.: keep the text as written
+        result = _Val(value, kind, line, col, str(node.value))
+    open_.discard(id(node))
+    seen[id(node)] = result
+    return result
 
 
 def cli_value(value: object) -> _Val:
@@ -304,6 +368,11 @@ class _Ctx:
         self.base_dir = base_dir
         self.env = env
         self._key_name = key_name
+        self.cli = key_name is not None
+
+    def option(self, key: str) -> str:
+        """How the user writes `key` where this value came from: 'pidfile' or --pidfile."""
+        return self.key("", key) if self.cli else repr(key)
 
     def key(self, prefix: str, key: str) -> str:
         if self._key_name is not None:
@@ -354,23 +423,22 @@ class _Ctx:
 
     def boolean(self, v: _Val, key: str) -> bool:
         if v.kind != "bool":
-            raise self.error(v, key, f"expected true or false, got {v.raw if v.raw else _KIND_WORDS[v.kind]}")
+            got = repr(v.raw) if v.raw is not None else _KIND_WORDS[v.kind]
+            raise self.error(v, key, f"expected true or false, got {got}")
         return bool(v.value)
 
     def duration(self, v: _Val, key: str) -> float:
-        if v.kind in ("int", "float"):
-            raise self.error(v, key, f"duration {v.raw} has no unit (write {v.raw}ms or {v.raw}s)")
-        text = self.string(v, key)
+        if v.kind in ("null", "seq", "map", "bool"):
+            raise self.error(v, key, f"expected a duration like 250ms or 2s, got {_KIND_WORDS[v.kind]}")
+        text = self.string(v, key)  # numbers as written, so "50" gets the no-unit message
         try:
             return parse_duration(text)
         except ValueError as exc:
             raise self.error(v, key, str(exc)) from None
 
     def signal(self, v: _Val, key: str) -> int:
-        if v.kind == "int":
-            raw: str | int = int(v.value)  # type: ignore[call-overload]
-        else:
-            raw = self.string(v, key)
+        # The number as written: YAML 1.1 reads "010" as octal 8, and nobody means SIGFPE.
+        raw = self.string(v, key)
         try:
             return parse_signal(raw)
         except ValueError as exc:
@@ -380,6 +448,9 @@ class _Ctx:
         text = self.string(v, key)
         if not text:
             raise self.error(v, key, "empty path (write a directory or file name)")
+        home = self.env.get("HOME")
+        if home and (text == "~" or text.startswith("~/")):
+            text = home + text[1:]  # the same environment as ${VAR}, not always os.environ
         p = Path(os.path.expanduser(text))
         if not p.is_absolute():
             p = self.base_dir / p
@@ -448,14 +519,18 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
         assert got is not None
         raise ctx.error(got[0], got[1], "must be longer than 0s (the longest a batch may wait, e.g. 2s)")
     if max_delay < debounce:
-        got = get("max_delay") or get("debounce")
+        # Point at what this watch sets itself; a shared default is the last resort.
+        d, md = format_duration(debounce), format_duration(max_delay)
+        if "max_delay" in own or ("debounce" not in own and "max_delay" in inherited):
+            got = get("max_delay")
+            message = f"max_delay {md} is shorter than debounce {d} (make it {d} or more)"
+        else:
+            got = get("debounce")
+            which = "defaults.max_delay" if "max_delay" in inherited else "the default max_delay"
+            setting = f"--max-delay {d}" if ctx.cli else f"max_delay: {d}"
+            message = f"debounce {d} is longer than {which} {md} (add {setting} or more, or shorten debounce)"
         assert got is not None
-        raise ctx.error(
-            got[0],
-            got[1],
-            f"max_delay {format_duration(max_delay)} is shorter than debounce {format_duration(debounce)} "
-            "(make max_delay at least as long)",
-        )
+        raise ctx.error(got[0], got[1], message)
     poll_interval = opt("poll_interval", ctx.duration, DEFAULT_POLL_INTERVAL)
     if poll_interval <= 0:
         got = get("poll_interval")
@@ -463,22 +538,28 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
         raise ctx.error(got[0], got[1], "must be longer than 0s (e.g. 1s)")
 
     has_pidfile, has_command = "pidfile" in own, "command" in own
+    pidfile_opt, command_opt = ctx.option("pidfile"), ctx.option("command")
     if has_pidfile and has_command:
         raise ctx.error(
-            wv, prefix, "both 'pidfile' and 'command' given (a watch has exactly one action: remove one)"
+            wv,
+            prefix,
+            f"both {pidfile_opt} and {command_opt} given (a watch has exactly one action: remove one)",
         )
     if not has_pidfile and not has_command:
         raise ctx.error(
             wv,
             prefix,
-            "no action (add 'pidfile: FILE' to signal a server, or 'command: CMD' to run a command)",
+            f"no action (add {pidfile_opt[:-1]}: FILE' to signal a server, "
+            f"or {command_opt[:-1]}: CMD' to run a command)"
+            if not ctx.cli
+            else "no action (give --pidfile FILE to signal a server, or --command CMD to run a command)",
         )
     wrong = (COMMAND_KEYS if has_pidfile else SIGNAL_KEYS) & own.keys()
     if wrong:
         key = sorted(wrong)[0]
-        need = "command" if has_pidfile else "pidfile"
+        need = command_opt if has_pidfile else pidfile_opt
         raise ConfigError(
-            f"only applies to watches with '{need}' (remove it)",
+            f"only applies to watches with {need} (remove it)",
             source=ctx.source,
             line=own[key].key_line,
             column=own[key].key_column,
@@ -546,32 +627,70 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
     )
 
 
-def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`."""
-    ctx = _Ctx(source, base_dir, os.environ if env is None else env)
-    loader = yaml.SafeLoader(text)
+def _compose(text: str, source: str) -> yaml.Node | None:
+    """The YAML text as one node tree, or None if it is empty; syntax errors as ConfigError."""
+
+    def error(message: str, mark: yaml.Mark | None) -> ConfigError:
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        return ConfigError(message, source=source, line=line, column=column)
+
+    loader: yaml.SafeLoader | None = None
     try:
-        node = loader.get_single_node()
+        loader = yaml.SafeLoader(text)  # checks the characters already
+        return loader.get_single_node()
+    except ReaderError as exc:
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise ConfigError(
+            f"YAML syntax error: control character #x{exc.character:04x} is not allowed "
+            '(remove it, or write it as an escape in a "double-quoted" string)',
+            source=source,
+            line=line,
+            column=column,
+        ) from None
+    except ComposerError as exc:
+        if exc.problem == "but found another document":
+            raise error(
+                "YAML syntax error: more than one document (remove the second '---' and what follows)",
+                exc.problem_mark,
+            ) from None
+        raise error(f"YAML error: {exc.problem} (check anchors and aliases)", exc.problem_mark) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(
-            f"YAML syntax error: {problem} (check indentation, colons and quoting)",
-            source=source,
-            line=mark.line + 1 if mark else None,
-            column=mark.column + 1 if mark else None,
-        ) from None
+        hint = (
+            "indent with spaces, not tabs" if "'\\t'" in problem else "check indentation, colons and quoting"
+        )
+        if exc.context and exc.context.startswith("while ") and exc.context_mark is not None:
+            started = exc.context.split(" ", 2)[-1]  # "while parsing a flow sequence" -> "a flow ..."
+            if exc.context_mark.line != (mark.line if mark else None):
+                hint = f"in {started} started on line {exc.context_mark.line + 1}: {hint}"
+        raise error(f"YAML syntax error: {problem} ({hint})", mark) from None
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"YAML error: {exc} (check the file's encoding and syntax)", source=source
         ) from None
+    except RecursionError:
+        raise ConfigError("YAML nested too deeply (flatten the structure)", source=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`."""
+    ctx = _Ctx(source, base_dir, os.environ if env is None else env)
+    node = _compose(text, source)
     if node is None:
-        raise ConfigError("empty config (define watches: with at least one watch)", source=source)
-    top = _from_yaml(loader, node, source)
+        raise ConfigError(
+            "empty config (define watches: with at least one watch)", source=source, line=1, column=1
+        )
+    top = _from_yaml(yaml.SafeLoader(""), node, source)
     if top.kind != "map":
-        raise ctx.error(top, "", "expected a mapping with a 'watches' key at the top level")
+        raise ctx.error(
+            top, "", f"expected a mapping with a 'watches' key at the top level, got {_KIND_WORDS[top.kind]}"
+        )
     ctx.check_keys(top, TOP_KEYS, "", "the top level")
     assert isinstance(top.value, dict)
     defaults = top.value.get("defaults")
@@ -583,10 +702,20 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
                 defaults, "defaults", f"expected a mapping of keys, got {_KIND_WORDS[defaults.kind]}"
             )
         else:
+            assert isinstance(defaults.value, dict)
+            for key in sorted(ACTION_KEYS & defaults.value.keys()):
+                v = defaults.value[key]
+                raise ConfigError(
+                    "an action cannot be a default (give each watch its own pidfile or command)",
+                    source=source,
+                    line=v.key_line,
+                    column=v.key_column,
+                    key=f"defaults.{key}",
+                )
             ctx.check_keys(defaults, DEFAULTS_KEYS, "defaults", "defaults")
     watches_v = top.value.get("watches")
     if watches_v is None:
-        raise ConfigError("no 'watches' (add watches: with at least one named watch)", source=source)
+        raise ctx.error(top, "", "no 'watches' (add watches: with at least one named watch)")
     if watches_v.kind == "null" or (watches_v.kind == "map" and not watches_v.value):
         raise ctx.error(watches_v, "watches", "empty (define at least one named watch under it)")
     if watches_v.kind != "map":

@@ -77,6 +77,7 @@ class Matcher:
         """True if the path, or a directory it is in, is ignored."""
         if self._ignore is None:
             return False
+        rel = _for_regex(rel)
         return bool(self._ignore.match_file(rel + "/" if is_dir else rel))
 
     def matches(self, rel: str, *, is_dir: bool = False) -> bool:
@@ -87,4 +88,13 @@ class Matcher:
             return False
         if is_dir or self._include is None:
             return True
-        return bool(self._include.match_file(rel))
+        return bool(self._include.match_file(_for_regex(rel)))
+
+
+def _for_regex(rel: str) -> str:
+    """`rel` with newlines as NUL, which no path contains and every glob treats alike.
+
+    pathspec's regexes use `.` (which skips newlines) and `$` (which matches before a final
+    one), so a directory named 'a\\nb' would escape '.git/' and '*.py', and 'x.py\\n' would match.
+    """
+    return rel.replace("\n", "\0")

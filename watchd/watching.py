@@ -402,11 +402,24 @@ class Watcher:
                         t.sub.path if t.only is None else os.path.dirname(t.sub.path),
                     )
             if current is None:
-                continue
+                if root.recursive and not root.targets[0].only and os.path.isfile(root.path):
+                    self._become_file_root(root)
+                    current = _identity(root.path)
+                if current is None:
+                    continue
             if self._schedule(root, fatal=False):
                 for t in root.targets:
                     log.info("%s: %s appeared; watching it", t.sub.name, t.sub.path)
                 self._report_existing(root)
+
+    @staticmethod
+    def _become_file_root(root: _Root) -> None:
+        """A path that did not exist at start turned out to be a file: watch its directory for it."""
+        name = os.path.basename(root.path)
+        root.path = os.path.dirname(root.path)
+        root.recursive = False
+        for t in root.targets:
+            t.only = name
 
     def _report_existing(self, root: _Root) -> None:
         for t in root.targets:

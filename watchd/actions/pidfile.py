@@ -34,6 +34,7 @@ KillFunc = Callable[[int, int], None]
 
 _PID = re.compile(rb"[+-]?\d+")
 _RETRY_EVERY = 0.025
+_PID_MAX = 2**31 - 1  # pid_t is a C int: os.kill raises OverflowError above it
 # /proc start times have clock-tick (10 ms) resolution; allow for that and a little skew.
 _START_TOLERANCE = 0.1
 
@@ -79,6 +80,8 @@ def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
             f"pidfile {pidfile} holds PID {pid}: refused (a negative PID signals a whole process group; "
             "-1 every process)"
         )
+    if pid > _PID_MAX:
+        raise ActionError(f"pidfile {pidfile} holds {pid}: refused (larger than any PID)")
     return pid, mtime
 
 

@@ -1,0 +1,224 @@
+"""A real observer on real temporary directories: which filesystem operations become changes."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from watchd.changes import Change, ChangeKind
+from watchd.matching import Matcher
+from watchd.watching import Subscription, Watcher
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.q: queue.Queue[tuple[int, Change]] = queue.Queue()
+
+    def __call__(self, key: int, change: Change) -> None:
+        self.q.put((key, change))
+
+    def expect(self, predicate: object = None, timeout: float = 5.0) -> Change:
+        """The next change matching `predicate` (a callable), failing after `timeout`."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("expected change did not arrive")
+            try:
+                _, change = self.q.get(timeout=left)
+            except queue.Empty:
+                raise AssertionError("expected change did not arrive") from None
+            if predicate is None or predicate(change):  # type: ignore[operator]
+                return change
+
+    def drain(self) -> list[Change]:
+        out = []
+        while True:
+            try:
+                out.append(self.q.get_nowait()[1])
+            except queue.Empty:
+                return out
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    d = tmp_path / "root"
+    d.mkdir()
+    (d / "app.py").write_text("x = 1\n")
+    return d
+
+
+@pytest.fixture
+def watch(root: Path) -> Iterator[tuple[Watcher, Collector]]:
+    sink = Collector()
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink)
+    w.start()
+    yield w, sink
+    w.stop()
+
+
+def sentinel(root: Path, sink: Collector) -> list[Change]:
+    """Write a marker file and return every change that arrived before it (in order)."""
+    marker = root / "zz_sentinel.py"
+    marker.write_text("")
+    before: list[Change] = []
+    while True:
+        change = sink.expect()
+        if change.path == str(marker):
+            return before
+        before.append(change)
+
+
+def test_write_is_a_modification(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    (root / "app.py").write_text("x = 2\n")
+    c = sink.expect()
+    assert c == Change(ChangeKind.MODIFIED, str(root / "app.py"))
+
+
+def test_touch_counts_reading_does_not(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    (root / "app.py").read_text()
+    with open(root / "app.py", "rb") as f:
+        f.read()
+    assert sentinel(root, sink) == []
+    subprocess.run(["touch", str(root / "app.py")], check=True)
+    assert sink.expect(lambda c: "sentinel" not in c.path).path == str(root / "app.py")
+
+
+def test_empty_directory_does_not_count_but_deleting_it_does(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    (root / "empty").mkdir()
+    assert sentinel(root, sink) == []
+    (root / "empty").rmdir()
+    c = sink.expect(lambda c: c.is_dir)
+    assert c == Change(ChangeKind.DELETED, str(root / "empty"), None, True)
+
+
+def test_atomic_save_is_seen_as_creation_of_the_target(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    tmp = root / ".app.py.tmpXYZ"  # not matching *.py: only the rename's destination counts
+    tmp.write_text("x = 3\n")
+    os.replace(tmp, root / "app.py")
+    c = sink.expect()
+    assert c == Change(ChangeKind.CREATED, str(root / "app.py"))
+
+
+def test_rename_between_matching_names_is_a_move(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    os.rename(root / "app.py", root / "main.py")
+    assert sink.expect() == Change(ChangeKind.MOVED, str(root / "app.py"), str(root / "main.py"))
+
+
+def test_moving_a_directory_away_counts(root: Path, tmp_path: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    (root / "pkg").mkdir()
+    (root / "pkg" / "m.py").write_text("")
+    sink.expect(lambda c: c.path.endswith("m.py"))
+    shutil.move(str(root / "pkg"), str(tmp_path / "elsewhere"))
+    c = sink.expect(lambda c: c.is_dir)
+    assert c.kind is ChangeKind.DELETED
+    assert c.path == str(root / "pkg")
+
+
+def test_ignored_directories_cost_nothing(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    for rel in (".git/objects/ab/cd.py", "__pycache__/x.py", "node_modules/a/b.py"):
+        p = root / rel
+        p.parent.mkdir(parents=True)
+        p.write_text("")
+    shutil.rmtree(root / "node_modules")  # deleting an ignored directory does not count either
+    assert sentinel(root, sink) == []
+
+
+def test_new_subdirectory_files_are_seen(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    _, sink = watch
+    deep = root / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "m.py").write_text("")  # written at once: watchdog reports it from its scan of the new dir
+    assert sink.expect(lambda c: c.path == str(deep / "m.py")).kind in (ChangeKind.CREATED, ChangeKind.MODIFIED)
+
+
+def test_single_file_root_sees_atomic_saves(tmp_path: Path) -> None:
+    target = tmp_path / "settings.py"
+    target.write_text("A = 1\n")
+    (tmp_path / "other.py").write_text("")
+    sink = Collector()
+    w = Watcher([Subscription(0, "t", str(target), Matcher())], sink)
+    w.start()
+    try:
+        (tmp_path / "other.py").write_text("changed")  # same directory, not the watched file
+        tmp = tmp_path / "settings.py.new"
+        tmp.write_text("A = 2\n")
+        os.replace(tmp, target)
+        c = sink.expect()
+        assert c.path == str(target)
+        assert all(ch.path == str(target) for ch in sink.drain())
+    finally:
+        w.stop()
+
+
+def test_root_replaced_is_watched_again(root: Path, watch: tuple[Watcher, Collector]) -> None:
+    w, sink = watch
+    shutil.rmtree(root)
+    root.mkdir()
+    (root / "restored.py").write_text("")  # before watchd notices: the appearance scan reports it
+    w.check_roots()
+    assert sink.expect(lambda c: c.path == str(root / "restored.py")).kind is ChangeKind.CREATED
+    (root / "after.py").write_text("")
+    assert sink.expect(lambda c: c.path == str(root / "after.py"))
+
+
+def test_renamed_root_does_not_report_old_paths(root: Path, tmp_path: Path, watch: tuple[Watcher, Collector]) -> None:
+    w, sink = watch
+    os.rename(root, tmp_path / "renamed")
+    w.check_roots()  # the identity changed: the old watch is dropped
+    sink.drain()
+    (tmp_path / "renamed" / "app.py").write_text("after rename")
+    root.mkdir()
+    w.check_roots()
+    (root / "fresh.py").write_text("")
+    c = sink.expect(lambda c: "fresh" in c.path or "app.py" in c.path)
+    assert c.path == str(root / "fresh.py")
+
+
+def test_polling_observer(root: Path) -> None:
+    sink = Collector()
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]), poll=True, poll_interval=0.1)], sink)
+    w.start()
+    try:
+        (root / "polled.py").write_text("")
+        assert sink.expect(lambda c: c.path == str(root / "polled.py"))
+    finally:
+        w.stop()
+
+
+def test_two_watches_on_one_tree_see_their_own_patterns(root: Path) -> None:
+    sink = Collector()
+    subs = [
+        Subscription(0, "py", str(root), Matcher(["*.py"])),
+        Subscription(1, "css", str(root), Matcher(["*.css"])),
+    ]
+    w = Watcher(subs, sink)
+    w.start()
+    try:
+        (root / "a.css").write_text("")
+        key, change = sink.q.get(timeout=5)
+        assert (key, change.path) == (1, str(root / "a.css"))
+        (root / "b.py").write_text("")
+        while True:
+            key, change = sink.q.get(timeout=5)
+            if change.path.endswith("b.py"):
+                break
+            assert key == 1  # late events for a.css
+        assert key == 0
+    finally:
+        w.stop()
