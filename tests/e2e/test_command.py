@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers.procs import Watchd, wait_for
 
 HOSTILE = [
@@ -53,7 +52,7 @@ def test_hostile_file_names_reach_the_command_exactly(
     for n in names:
         with open(os.path.join(os.fsencode(src), n), "wb") as f:
             f.write(b"x")
-    assert wait_for(lambda: (out / "count.txt").exists(), timeout=10), w.log()
+    assert wait_for((out / "count.txt").exists, timeout=10), w.log()
     assert w.wait_log("exit 0")
     got = set((out / "list.bin").read_bytes().split(b"\0")[:-1])
     assert got == {os.fsencode(src) + b"/" + n for n in names}
@@ -133,7 +132,7 @@ def test_on_busy_queue_runs_once_more_with_everything(
     cmd = f'echo "$WATCHD_COUNT" >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done'
     w = start_watchd(["--command", cmd, "--on-busy", "queue", str(src)])
     (src / "first.py").write_text("")
-    assert wait_for(lambda: runs.exists())
+    assert wait_for(runs.exists)
     for i in range(3):  # three batches while busy
         (src / f"busy{i}.py").write_text("")
         time.sleep(0.1)
@@ -149,7 +148,7 @@ def test_on_busy_ignore_drops_changes(tmp_path: Path, src: Path, start_watchd: t
     cmd = f'echo "$WATCHD_PATH" >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done'
     w = start_watchd(["--command", cmd, "--on-busy", "ignore", str(src)])
     (src / "first.py").write_text("")
-    assert wait_for(lambda: runs.exists())
+    assert wait_for(runs.exists)
     (src / "dropped.py").write_text("")
     assert w.wait_log("still running; ignoring")
     gate.touch()
@@ -164,7 +163,7 @@ def test_on_busy_restart_stops_and_reruns(tmp_path: Path, src: Path, start_watch
     cmd = f'echo "$$ $WATCHD_COUNT" >> {runs}; sleep 60'
     w = start_watchd(["--command", cmd, "--on-busy", "restart", str(src)])
     (src / "first.py").write_text("")
-    assert wait_for(lambda: runs.exists())
+    assert wait_for(runs.exists)
     first_pid = int(runs.read_text().split()[0])
     (src / "second.py").write_text("")
     assert wait_for(lambda: len(runs.read_text().splitlines()) == 2)

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers.procs import HELPERS, WATCHD, Recorder, Watchd, stop_process, wait_for
 
 
@@ -306,7 +305,8 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        f"watchd: {cfg}:5:13: watches.api.signal: unknown signal 'HUPP' (use a name like HUP, USR1 or a number)"
+        f"watchd: {cfg}:5:13: watches.api.signal: "
+        "unknown signal 'HUPP' (use a name like HUP, USR1 or a number)"
     )
     assert r.stdout == ""
 

@@ -6,6 +6,7 @@ import os
 import queue
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +26,6 @@ class Collector:
 
     def expect(self, predicate: object = None, timeout: float = 5.0) -> Change:
         """The next change matching `predicate` (a callable), failing after `timeout`."""
-        import time
-
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -94,7 +93,9 @@ def test_touch_counts_reading_does_not(root: Path, watch: tuple[Watcher, Collect
     assert sink.expect(lambda c: "sentinel" not in c.path).path == str(root / "app.py")
 
 
-def test_empty_directory_does_not_count_but_deleting_it_does(root: Path, watch: tuple[Watcher, Collector]) -> None:
+def test_empty_directory_does_not_count_but_deleting_it_does(
+    root: Path, watch: tuple[Watcher, Collector]
+) -> None:
     _, sink = watch
     (root / "empty").mkdir()
     assert sentinel(root, sink) == []
@@ -144,7 +145,10 @@ def test_new_subdirectory_files_are_seen(root: Path, watch: tuple[Watcher, Colle
     deep = root / "a" / "b" / "c"
     deep.mkdir(parents=True)
     (deep / "m.py").write_text("")  # written at once: watchdog reports it from its scan of the new dir
-    assert sink.expect(lambda c: c.path == str(deep / "m.py")).kind in (ChangeKind.CREATED, ChangeKind.MODIFIED)
+    assert sink.expect(lambda c: c.path == str(deep / "m.py")).kind in (
+        ChangeKind.CREATED,
+        ChangeKind.MODIFIED,
+    )
 
 
 def test_single_file_root_sees_atomic_saves(tmp_path: Path) -> None:
@@ -177,7 +181,9 @@ def test_root_replaced_is_watched_again(root: Path, watch: tuple[Watcher, Collec
     assert sink.expect(lambda c: c.path == str(root / "after.py"))
 
 
-def test_renamed_root_does_not_report_old_paths(root: Path, tmp_path: Path, watch: tuple[Watcher, Collector]) -> None:
+def test_renamed_root_does_not_report_old_paths(
+    root: Path, tmp_path: Path, watch: tuple[Watcher, Collector]
+) -> None:
     w, sink = watch
     os.rename(root, tmp_path / "renamed")
     w.check_roots()  # the identity changed: the old watch is dropped
