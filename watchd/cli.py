@@ -218,7 +218,7 @@ def _load(args: argparse.Namespace) -> Config:
                     f"max delay {format_duration(md)} is shorter than debounce {format_duration(d)} "
                     f"for watch {w.name!r} (raise --max-delay)",
                     source="watchd",
-                    key="--debounce",
+                    key="--max-delay" if max_delay is not None else "--debounce",
                 )
         return with_overrides(
             config,
@@ -305,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"watchd: {exc} (see watchd --help)", file=sys.stderr)
         return ExitStatus.USAGE
     except ConfigError as exc:
-        print(f"watchd: {exc}", file=sys.stderr)
+        # command-line errors already name their source "watchd"; a file's name its path
+        text = str(exc)
+        print(text if text.startswith("watchd: ") else f"watchd: {text}", file=sys.stderr)
         return ExitStatus.USAGE
     if args.validate:
         print(describe(config))

@@ -86,6 +86,8 @@ class Matcher:
             return False
         if self.ignored(rel, is_dir=is_dir):
             return False
+        if is_dir and self.ignored(rel + "/_"):
+            return False  # `tests/**` ignores everything in tests/, so tests/ going away is no change
         if is_dir or self._include is None:
             return True
         return bool(self._include.match_file(_for_regex(rel)))

@@ -144,8 +144,10 @@ def test_ignore_defaults_false_turns_builtins_off(prefix: str, path: str) -> Non
 
 @pytest.mark.parametrize(
     "name",
-    [".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".venv"]
-    + ["node_modules"],
+    [
+        *(".git", ".hg", ".svn"),
+        *("__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".venv", "node_modules"),
+    ],
 )
 @pytest.mark.parametrize("prefix", ["", "a/", "a/b/"])
 def test_builtin_ignored_directory_events(prefix: str, name: str) -> None:
@@ -299,3 +301,18 @@ def test_check_pattern_rejects_what_pathspec_rejects(pattern: str) -> None:
     problem = check_pattern(pattern)
     assert problem is not None
     assert problem.startswith(f"invalid pattern {pattern!r}: ")
+
+
+@pytest.mark.parametrize(
+    ("ignore", "directory", "counts"),
+    [
+        ("tests/**", "tests", False),  # everything inside is ignored: removing the directory is no change
+        ("tests/", "tests", False),
+        ("tests/**/*.py", "tests", True),  # only some contents ignored
+        ("build/**", "src", True),
+    ],
+)
+def test_deleting_a_directory_whose_contents_are_all_ignored(
+    ignore: str, directory: str, counts: bool
+) -> None:
+    assert Matcher(["*.py"], [ignore]).matches(directory, is_dir=True) is counts

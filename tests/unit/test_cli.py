@@ -1,0 +1,257 @@
+"""The command line in-process: `main([...])` returns the exit status; output through capsys."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from watchd import __version__
+from watchd.cli import main
+
+CONFIG = """\
+watches:
+  api:
+    paths: [src]
+    patterns: ["*.py", "!test_*.py"]
+    ignore: ["tests/**"]
+    pidfile: run/api.pid
+    signal: USR1
+    expect: gunicorn
+  css:
+    paths: [styles]
+    command: make css
+    debounce: 200ms
+"""
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """main() configures the 'watchd' logger (handler on the captured stderr, no propagation)."""
+    logger = logging.getLogger("watchd")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "--version")
+    assert status == 0
+    assert out.strip() == f"watchd {__version__}"
+    assert err == ""
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "--help")
+    assert status == 0
+    assert out.startswith("usage: watchd")
+    for flag in ("--config", "--validate", "--pidfile", "--command", "--on-busy", "--patterns"):
+        assert flag in out
+    assert err == ""
+
+
+def test_no_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys)
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("watchd: nothing to do: give --config FILE, or an action: ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bogus"], "watchd: unrecognized arguments: --bogus"),
+        (["--on-busy", "later", "-c", "true"], "watchd: argument --on-busy: invalid choice: 'later'"),
+        (["--pidfile"], "watchd: argument --pidfile: expected one argument"),
+        (["-c", "true", "--debounce", "50"], "watchd: --debounce: duration '50' has no unit"),
+        (["--pidfile", "x.pid", "--signal", "HUPP"], "watchd: --signal: unknown signal 'HUPP'"),
+        (["-c", ""], "watchd: --command: empty command"),
+        (["--pidfile", "x.pid", "-c", "true"], "watchd: both --pidfile and --command given"),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert err.startswith(message), err
+    assert not err.startswith("watchd: watchd:"), err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+def test_missing_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    status, out, err = run(capsys, "--config", str(missing))
+    assert status == 2
+    assert out == ""
+    assert err == f"watchd: {missing}: config file not found (check the path given to --config)\n"
+
+
+def test_invalid_config_reports_file_and_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("watches:\n  api:\n    paths: [src]\n    pidfile: x.pid\n    signal: HUPP\n")
+    status, out, err = run(capsys, "--config", str(cfg))
+    assert status == 2
+    assert out == ""
+    assert err.startswith(f"watchd: {cfg}:5:")
+    assert "watches.api.signal" in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [
+        (["--pidfile", "x.pid"], "--pidfile"),
+        (["--command", "true"], "--command"),
+        (["--signal", "USR1"], "--signal"),
+        (["--on-busy", "restart"], "--on-busy"),
+        (["src"], "PATH arguments"),
+    ],
+)
+def test_config_cannot_be_combined_with_one_liner_options(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], flag: str
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, err = run(capsys, "--config", str(cfg), *extra)
+    assert status == 2
+    assert out == ""
+    assert err.startswith(f"watchd: {flag} cannot be combined with --config")
+    assert err.count("\n") == 1
+
+
+def test_validate_config_prints_the_watches(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, err = run(capsys, "--config", str(cfg), "--validate")
+    assert status == 0
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"{cfg}: OK, 2 watches"
+    assert "api:" in lines
+    assert "css:" in lines
+    assert f"  paths:     {tmp_path / 'src'}" in lines
+    assert f"  paths:     {tmp_path / 'styles'} (does not exist yet: watched when it appears)" in lines
+    assert "  patterns:  *.py, !test_*.py" in lines
+    assert "  ignore:    tests/** + built-in ignores" in lines
+    assert (
+        f"  action:    send USR1 to the PID in {tmp_path / 'run' / 'api.pid'} "
+        "(command line must contain 'gunicorn')"
+    ) in lines
+    assert "  timing:    debounce 200ms, max delay 2s" in lines
+    assert f"  action:    run sh -c 'make css' in {tmp_path}, on busy: queue" in lines
+
+
+def test_validate_with_overrides(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, _ = run(capsys, "--config", str(cfg), "--validate", "--debounce", "1s", "-p", "*.txt")
+    assert status == 0
+    assert out.count("  timing:    debounce 1s, max delay 2s") == 2
+    assert out.count("  patterns:  *.txt") == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--debounce", "5s"],
+            "watchd: --debounce: max delay 2s is shorter than debounce 5s for watch 'api' "
+            "(raise --max-delay)\n",
+        ),
+        (
+            ["--max-delay", "10ms"],
+            "watchd: --max-delay: max delay 10ms is shorter than debounce 50ms for watch 'api' "
+            "(raise --max-delay)\n",
+        ),
+    ],
+)
+def test_config_overrides_are_checked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str], message: str
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, err = run(capsys, "--config", str(cfg), "--validate", *extra)
+    assert status == 2
+    assert out == ""
+    assert err == message
+
+
+def test_validate_one_liner(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    status, out, err = run(
+        capsys, "src", "-p", "*.py", "--pidfile", "run/api.pid", "--signal", "usr2", "--validate"
+    )
+    assert status == 0
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0] == "command line: OK, 1 watch"
+    assert f"  paths:     {tmp_path / 'src'}" in lines
+    assert "  patterns:  *.py" in lines
+    assert "  ignore:    built-in ignores" in lines
+    assert f"  action:    send USR2 to the PID in {tmp_path / 'run' / 'api.pid'}" in lines
+
+
+def test_watchmedo_spellings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(
+        capsys,
+        "--patterns=*.py;*.html",
+        "--ignore-patterns=*.tmp",
+        "-R",
+        "--ignore-directories",
+        "--command=echo hi",
+        "--validate",
+    )
+    assert status == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert f"  paths:     {tmp_path}" in lines
+    assert "  patterns:  *.py, *.html" in lines
+    assert "  ignore:    *.tmp + built-in ignores + directory events" in lines
+    assert f"  action:    run sh -c 'echo hi' in {tmp_path}, on busy: queue" in lines
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--no-default-ignores", "-c", "true"], "  ignore:    nothing"),
+        (["-i", "a;b", "-i", "c", "-c", "true"], "  ignore:    a, b, c + built-in ignores"),
+        (["-W", "-c", "true"], "on busy: ignore"),
+        (["-w", "-c", "true"], "on busy: queue"),
+        (["--on-busy", "restart", "-c", "true"], "on busy: restart"),
+        (["--poll", "-c", "true"], "polling every 1s"),
+        (["--debug-force-polling", "--poll-interval", "250ms", "-c", "true"], "polling every 250ms"),
+        (["--debounce", "10ms", "--max-delay", "5s", "-c", "true"], "debounce 10ms, max delay 5s"),
+        (["--timeout", "30s", "-c", "true"], "timeout 30s"),
+    ],
+)
+def test_one_liner_options(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    line: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *argv, "--validate")
+    assert status == 0, err
+    assert line in out

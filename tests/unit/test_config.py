@@ -1,0 +1,940 @@
+"""watchd.config: YAML and command-line options -> frozen dataclasses, with exact error messages.
+
+Unit tests: `parse_config` gets the text, a fake base directory and a fake environment, so
+nothing touches the filesystem (only the `load_config` tests use tmp_path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+from pathlib import Path
+
+import pytest
+
+from watchd.config import (
+    DEFAULT_DEBOUNCE,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_PIDFILE_WAIT,
+    DEFAULT_POLL_INTERVAL,
+    CommandAction,
+    Config,
+    OnBusy,
+    SignalAction,
+    Watch,
+    config_from_options,
+    expand_env,
+    load_config,
+    parse_config,
+    parse_duration,
+    parse_signal,
+)
+from watchd.errors import ConfigError
+
+BASE = Path("/srv/app")
+ENV = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/dev", "EMPTY": ""}
+
+
+def parse(text: str, env: dict[str, str] | None = None) -> Config:
+    return parse_config(text, source="dev.yaml", base_dir=BASE, env=ENV if env is None else env)
+
+
+def error_of(text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse(text, env)
+    return str(info.value)
+
+
+def one_watch(text: str, env: dict[str, str] | None = None) -> Watch:
+    (watch,) = parse(text, env).watches
+    return watch
+
+
+# Building blocks for the tables: the lines that follow them start at line 5 (W: line 4).
+W = "watches:\n  api:\n    paths: [src]\n"  # a watch without its action; lines 1-3
+P = W + "    pidfile: app.pid\n"  # a signal watch; the next key is on line 5, column 5
+C = W + "    command: make\n"  # a command watch
+
+
+# --------------------------------------------------------------------------- a valid config
+
+EXAMPLE = """\
+defaults:
+  debounce: 50ms
+watches:
+  api:
+    paths: [src, templates]
+    patterns: ["*.py", "*.html"]
+    ignore: ["tests/**"]
+    signal: HUP
+    pidfile: ${XDG_RUNTIME_DIR}/gunicorn.pid
+  styles:
+    paths: [assets]
+    patterns: ["*.scss"]
+    command: make css
+    timeout: 60s
+    on_busy: queue
+"""
+
+
+def test_example_config_parses_into_frozen_dataclasses() -> None:
+    config = parse(EXAMPLE)
+
+    assert config == Config(
+        watches=(
+            Watch(
+                name="api",
+                paths=(Path("/srv/app/src"), Path("/srv/app/templates")),
+                action=SignalAction(
+                    pidfile=Path("/run/user/1000/gunicorn.pid"),
+                    signal=int(signal.SIGHUP),
+                    expect=None,
+                    pidfile_wait=DEFAULT_PIDFILE_WAIT,
+                ),
+                patterns=("*.py", "*.html"),
+                ignore=("tests/**",),
+                ignore_defaults=True,
+                ignore_directories=False,
+                debounce=0.05,
+                max_delay=DEFAULT_MAX_DELAY,
+                poll=False,
+                poll_interval=DEFAULT_POLL_INTERVAL,
+            ),
+            Watch(
+                name="styles",
+                paths=(Path("/srv/app/assets"),),
+                action=CommandAction(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.QUEUE),
+                patterns=("*.scss",),
+                debounce=0.05,
+            ),
+        ),
+        source=None,
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.watches[0].name = "other"  # type: ignore[misc]
+    assert not hasattr(config.watches[0], "__dict__")  # slotted
+
+
+def test_defaults_apply_when_nothing_is_set() -> None:
+    watch = one_watch("watches:\n  w:\n    paths: .\n    pidfile: run/app.pid\n")
+
+    assert watch == Watch(
+        name="w",
+        paths=(BASE,),
+        action=SignalAction(pidfile=Path("/srv/app/run/app.pid")),
+        patterns=(),
+        ignore=(),
+        ignore_defaults=True,
+        ignore_directories=False,
+        debounce=DEFAULT_DEBOUNCE,
+        max_delay=DEFAULT_MAX_DELAY,
+        poll=False,
+        poll_interval=DEFAULT_POLL_INTERVAL,
+    )
+    assert watch.action == SignalAction(
+        pidfile=Path("/srv/app/run/app.pid"), signal=1, expect=None, pidfile_wait=DEFAULT_PIDFILE_WAIT
+    )
+
+
+def test_every_key_set() -> None:
+    text = """\
+defaults:
+  poll: true
+  poll_interval: 500ms
+watches:
+  web:
+    paths: [/abs/dir, ~/proj, "${NOPE:-fallback}/x", "../shared/./lib"]
+    patterns: "*.py"
+    ignore: [build/, "*.tmp"]
+    ignore_defaults: false
+    ignore_directories: yes
+    debounce: 1.5s
+    max_delay: 2m
+    pidfile: ~/run/web.pid
+    signal: SIGUSR2
+    expect: gunicorn
+    pidfile_wait: 250ms
+  job:
+    paths: [src]
+    command: [pytest, -x, "${HOME}", "$$HOME"]
+    cwd: sub
+    timeout: 1h
+    on_busy: Restart
+"""
+    web, job = parse(text).watches
+
+    assert web == Watch(
+        name="web",
+        paths=(
+            Path("/abs/dir"),
+            Path("/home/dev/proj"),
+            Path("/srv/app/fallback/x"),
+            Path("/srv/shared/lib"),
+        ),
+        action=SignalAction(
+            pidfile=Path("/home/dev/run/web.pid"),
+            signal=int(signal.SIGUSR2),
+            expect="gunicorn",
+            pidfile_wait=0.25,
+        ),
+        patterns=("*.py",),
+        ignore=("build/", "*.tmp"),
+        ignore_defaults=False,
+        ignore_directories=True,
+        debounce=1.5,
+        max_delay=120.0,
+        poll=True,
+        poll_interval=0.5,
+    )
+    # A list-form command stays a tuple and is not env-expanded (no shell: it means what it says).
+    assert job.action == CommandAction(
+        command=("pytest", "-x", "${HOME}", "$$HOME"),
+        cwd=Path("/srv/app/sub"),
+        timeout=3600.0,
+        on_busy=OnBusy.RESTART,
+    )
+    assert job.poll is True and job.poll_interval == 0.5
+
+
+def test_string_command_is_left_to_the_shell() -> None:
+    watch = one_watch("watches:\n  w:\n    paths: .\n    command: echo ${NOT_SET} $$WATCHD_PATH\n")
+
+    assert watch.action == CommandAction(command="echo ${NOT_SET} $$WATCHD_PATH", cwd=BASE)
+
+
+def test_env_expansion_in_paths() -> None:
+    text = """\
+watches:
+  w:
+    paths: ["${NOPE:-/opt/default}", "${EMPTY:-/opt/empty}", "$${literal}", "a${HOME}b"]
+    pidfile: "${XDG_RUNTIME_DIR}/app.pid"
+"""
+    watch = one_watch(text)
+
+    assert watch.paths == (
+        Path("/opt/default"),
+        Path("/opt/empty"),
+        Path("/srv/app/${literal}"),
+        Path("/srv/app/a/home/devb"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("1", 1),
+        ("HUP", 1),
+        ("SIGHUP", 1),
+        ("hup", 1),
+        ("USR1", int(signal.SIGUSR1)),
+        ("'15'", 15),
+        ("sigterm", int(signal.SIGTERM)),
+        ("010", 10),  # as written; YAML 1.1 would read octal 8 (SIGFPE)
+    ],
+)
+def test_signal_forms(written: str, expected: int) -> None:
+    watch = one_watch(f"watches:\n  w:\n    paths: .\n    pidfile: p\n    signal: {written}\n")
+
+    assert isinstance(watch.action, SignalAction)
+    assert watch.action.signal == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"), [("queue", OnBusy.QUEUE), ("ignore", OnBusy.IGNORE), ("RESTART", OnBusy.RESTART)]
+)
+def test_on_busy_values(written: str, expected: OnBusy) -> None:
+    watch = one_watch(f"watches:\n  w:\n    paths: .\n    command: make\n    on_busy: {written}\n")
+
+    assert isinstance(watch.action, CommandAction)
+    assert watch.action.on_busy is expected
+
+
+def test_merge_keys_are_overridden_by_the_watchs_own_keys() -> None:
+    text = """\
+watches:
+  api: &server
+    paths: [src]
+    pidfile: api.pid
+    debounce: 1s
+  admin:
+    <<: *server
+    pidfile: admin.pid
+"""
+    api, admin = parse(text).watches
+
+    assert admin == dataclasses.replace(
+        api, name="admin", action=SignalAction(pidfile=Path("/srv/app/admin.pid"))
+    )
+
+
+def test_a_watch_setting_overrides_defaults() -> None:
+    text = "defaults:\n  debounce: 1s\n  max_delay: 5s\n" + P + "    debounce: 2s\n"
+    watch = one_watch(text)
+
+    assert (watch.debounce, watch.max_delay) == (2.0, 5.0)  # max_delay still from defaults
+
+
+# --------------------------------------------------------------------------- error table
+
+
+ERRORS = [
+    # YAML itself
+    pytest.param(
+        "watches:\n  api:\n    paths: [src\n    pidfile: x\n",
+        "dev.yaml:4:12: YAML syntax error: expected ',' or ']', but got ':' "
+        "(in a flow sequence started on line 3: check indentation, colons and quoting)",
+        id="yaml-unclosed-list",
+    ),
+    pytest.param(
+        W + '    pidfile: "app.pid\n',
+        "dev.yaml:5:1: YAML syntax error: found unexpected end of stream "
+        "(in a quoted scalar started on line 4: check indentation, colons and quoting)",
+        id="yaml-unclosed-quote",
+    ),
+    pytest.param(
+        "watches:\n\tapi: {}\n",
+        "dev.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token "
+        "(indent with spaces, not tabs)",
+        id="yaml-tab",
+    ),
+    pytest.param(
+        W + "    pidfile: a\x07b\n",
+        "dev.yaml:4:15: YAML syntax error: control character #x0007 is not allowed "
+        '(remove it, or write it as an escape in a "double-quoted" string)',
+        id="yaml-control-character",
+    ),
+    pytest.param(
+        P + "---\nwatches: {}\n",
+        "dev.yaml:5:1: YAML syntax error: more than one document (remove the second '---' and what follows)",
+        id="yaml-two-documents",
+    ),
+    pytest.param(
+        W + "    pidfile: *nope\n",
+        "dev.yaml:4:14: YAML error: found undefined alias 'nope' (check anchors and aliases)",
+        id="yaml-undefined-alias",
+    ),
+    pytest.param(
+        "watches:\n  api: &a\n    paths: [src]\n    pidfile: p\n    x: *a\n",
+        "dev.yaml:5:5: watches.api.x: an alias refers to the anchor that contains it (remove the *alias)",
+        id="yaml-recursive-alias",
+    ),
+    pytest.param(
+        W + "    <<: 5\n",
+        "dev.yaml:4:9: watches.api: bad merge key: expected a mapping or list of mappings for merging, "
+        "but found scalar (write <<: *anchor or <<: [*one, *two])",
+        id="yaml-bad-merge",
+    ),
+    pytest.param(
+        "watches:\n  ? [a, b]\n  : {}\n",
+        "dev.yaml:2:5: watches: keys must be plain names, not a list or mapping (write name: value)",
+        id="yaml-complex-key",
+    ),
+    # duplicate keys: PyYAML would silently keep the last one
+    pytest.param(
+        "watches:\n  a: {paths: [s], pidfile: p}\nwatches:\n  b: {paths: [s], pidfile: p}\n",
+        "dev.yaml:3:1: watches: duplicate key (first defined on line 1; keep only one)",
+        id="duplicate-top-level",
+    ),
+    pytest.param(
+        P + "    paths: [other]\n",
+        "dev.yaml:5:5: watches.api.paths: duplicate key (first defined on line 3; keep only one)",
+        id="duplicate-in-watch",
+    ),
+    pytest.param(
+        P + "  api:\n    paths: [x]\n    pidfile: p\n",
+        "dev.yaml:5:3: watches.api: duplicate key (first defined on line 2; keep only one)",
+        id="duplicate-watch-name",
+    ),
+    # the shape of the file
+    pytest.param("", "dev.yaml:1:1: empty config (define watches: with at least one watch)", id="empty-file"),
+    pytest.param(
+        "# only a comment\n",
+        "dev.yaml:1:1: empty config (define watches: with at least one watch)",
+        id="comment-only-file",
+    ),
+    pytest.param(
+        "- api\n- web\n",
+        "dev.yaml:1:1: expected a mapping with a 'watches' key at the top level, got a list",
+        id="top-level-list",
+    ),
+    pytest.param(
+        "defaults:\n  debounce: 1s\n",
+        "dev.yaml:1:1: no 'watches' (add watches: with at least one named watch)",
+        id="missing-watches",
+    ),
+    pytest.param(
+        "watches: {}\n",
+        "dev.yaml:1:10: watches: empty (define at least one named watch under it)",
+        id="empty-watches",
+    ),
+    pytest.param(
+        "watches:\n",
+        "dev.yaml:1:9: watches: empty (define at least one named watch under it)",
+        id="null-watches",
+    ),
+    pytest.param(
+        "watches: [api]\n",
+        "dev.yaml:1:10: watches: expected a mapping of named watches, got a list",
+        id="watches-as-list",
+    ),
+    pytest.param(
+        "defaults: [1s]\n" + W,
+        "dev.yaml:1:11: defaults: expected a mapping of keys, got a list",
+        id="defaults-as-list",
+    ),
+    pytest.param(
+        "watches:\n  api: make css\n",
+        "dev.yaml:2:8: watches.api: expected a mapping of keys (paths, patterns, ...), got a string",
+        id="watch-not-a-mapping",
+    ),
+    pytest.param(
+        "watches:\n  my api:\n    paths: [src]\n    pidfile: p\n",
+        "dev.yaml:2:3: watches.my api: bad watch name 'my api' (use letters, digits, '_', '-', '.' or '@')",
+        id="bad-watch-name",
+    ),
+    # unknown keys
+    pytest.param(
+        "watchs:\n  api: {paths: [s], pidfile: p}\n",
+        "dev.yaml:1:1: watchs: unknown key in the top level (did you mean 'watches'?)",
+        id="unknown-top-level-close",
+    ),
+    pytest.param(
+        "version: 2\n" + P,
+        "dev.yaml:1:1: version: unknown key in the top level (valid keys: defaults, watches)",
+        id="unknown-top-level",
+    ),
+    pytest.param(
+        W + "    patern: ['*.py']\n    pidfile: p\n",
+        "dev.yaml:4:5: watches.api.patern: unknown key in watch 'api' (did you mean 'patterns'?)",
+        id="unknown-key-suggestion",
+    ),
+    pytest.param(
+        P + "    frobnicate: 1\n",
+        "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: command, cwd, "
+        "debounce, expect, ignore, ignore_defaults, ignore_directories, max_delay, on_busy, paths, "
+        "patterns, pidfile, pidfile_wait, poll, poll_interval, signal, timeout)",
+        id="unknown-key-no-close-match",
+    ),
+    pytest.param(
+        "defaults:\n  debounse: 1s\n" + P,
+        "dev.yaml:2:3: defaults.debounse: unknown key in defaults (did you mean 'debounce'?)",
+        id="unknown-key-in-defaults",
+    ),
+    pytest.param(
+        "defaults:\n  pidfile: app.pid\n" + P,
+        "dev.yaml:2:3: defaults.pidfile: an action cannot be a default "
+        "(give each watch its own pidfile or command)",
+        id="action-in-defaults",
+    ),
+    # wrong types
+    pytest.param(
+        "watches:\n  api:\n    paths: {src: 1}\n    pidfile: p\n",
+        "dev.yaml:3:12: watches.api.paths: expected a list of strings, got a mapping",
+        id="paths-mapping",
+    ),
+    pytest.param(
+        "watches:\n  api:\n    paths: [[src]]\n    pidfile: p\n",
+        "dev.yaml:3:13: watches.api.paths[0]: expected a string, got a list",
+        id="paths-nested-list",
+    ),
+    pytest.param(
+        "watches:\n  api:\n    paths: []\n    pidfile: p\n",
+        "dev.yaml:3:12: watches.api.paths: empty list (name at least one directory or file)",
+        id="paths-empty-list",
+    ),
+    pytest.param(
+        "watches:\n  api:\n    paths: ['']\n    pidfile: p\n",
+        "dev.yaml:3:13: watches.api.paths[0]: empty path (write a directory or file name)",
+        id="paths-empty-string",
+    ),
+    pytest.param(
+        "watches:\n  api:\n    pidfile: p\n",
+        "dev.yaml:3:5: watches.api: no 'paths' (add paths: [DIR, ...] listing what to watch)",
+        id="paths-missing",
+    ),
+    pytest.param(
+        P + "    debounce: [1s]\n",
+        "dev.yaml:5:15: watches.api.debounce: expected a duration like 250ms or 2s, got a list",
+        id="debounce-list",
+    ),
+    pytest.param(
+        P + "    poll: often\n",
+        "dev.yaml:5:11: watches.api.poll: expected true or false, got 'often'",
+        id="poll-string",
+    ),
+    pytest.param(
+        P + "    ignore_defaults: maybe\n",
+        "dev.yaml:5:22: watches.api.ignore_defaults: expected true or false, got 'maybe'",
+        id="ignore-defaults-maybe",
+    ),
+    pytest.param(
+        W + "    command: {make: css}\n",
+        "dev.yaml:4:14: watches.api.command: expected a string, got a mapping",
+        id="command-mapping",
+    ),
+    # actions
+    pytest.param(
+        W,
+        "dev.yaml:3:5: watches.api: no action "
+        "(add 'pidfile: FILE' to signal a server, or 'command: CMD' to run a command)",
+        id="no-action",
+    ),
+    pytest.param(
+        P + "    command: make\n",
+        "dev.yaml:3:5: watches.api: both 'pidfile' and 'command' given "
+        "(a watch has exactly one action: remove one)",
+        id="both-actions",
+    ),
+    pytest.param(
+        C + "    signal: HUP\n",
+        "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)",
+        id="signal-key-on-command-watch",
+    ),
+    pytest.param(
+        P + "    on_busy: queue\n",
+        "dev.yaml:5:5: watches.api.on_busy: only applies to watches with 'command' (remove it)",
+        id="command-key-on-pidfile-watch",
+    ),
+    pytest.param(
+        W + "    command: '  '\n",
+        "dev.yaml:4:14: watches.api.command: empty command (write a shell command, e.g. make css)",
+        id="empty-command",
+    ),
+    pytest.param(
+        W + "    command: []\n",
+        "dev.yaml:4:14: watches.api.command: empty command (write the program and its arguments)",
+        id="empty-command-list",
+    ),
+    pytest.param(
+        C + "    on_busy: wait\n",
+        "dev.yaml:5:14: watches.api.on_busy: unknown value 'wait' (use queue, ignore or restart)",
+        id="bad-on-busy",
+    ),
+    pytest.param(
+        C + "    timeout: 0s\n",
+        "dev.yaml:5:14: watches.api.timeout: must be longer than 0s (or leave it out for no timeout)",
+        id="zero-timeout",
+    ),
+    # signals
+    pytest.param(
+        P + "    signal: HUPP\n",
+        "dev.yaml:5:13: watches.api.signal: unknown signal 'HUPP' (use a name like HUP, USR1 or a number)",
+        id="unknown-signal",
+    ),
+    pytest.param(
+        P + "    signal: 0\n",
+        "dev.yaml:5:13: watches.api.signal: signal number 0 is out of range "
+        f"(use 1 to {signal.NSIG - 1}, or a name like HUP)",
+        id="signal-zero",
+    ),
+    pytest.param(
+        P + "    signal: 99\n",
+        "dev.yaml:5:13: watches.api.signal: signal number 99 is out of range "
+        f"(use 1 to {signal.NSIG - 1}, or a name like HUP)",
+        id="signal-too-big",
+    ),
+    pytest.param(
+        P + "    signal: -1\n",
+        "dev.yaml:5:13: watches.api.signal: signal number -1 is out of range "
+        f"(use 1 to {signal.NSIG - 1}, or a name like HUP)",
+        id="signal-negative",
+    ),
+    # durations
+    pytest.param(
+        P + "    debounce: 50\n",
+        "dev.yaml:5:15: watches.api.debounce: duration '50' has no unit (write 50ms or 50s)",
+        id="duration-no-unit",
+    ),
+    pytest.param(
+        P + "    debounce: -5ms\n",
+        "dev.yaml:5:15: watches.api.debounce: duration '-5ms' is negative (write 0s or more)",
+        id="duration-negative",
+    ),
+    pytest.param(
+        P + "    debounce: -5\n",
+        "dev.yaml:5:15: watches.api.debounce: duration '-5' is negative (write 0s or more)",
+        id="duration-negative-no-unit",
+    ),
+    pytest.param(
+        P + "    debounce: soon\n",
+        "dev.yaml:5:15: watches.api.debounce: invalid duration 'soon' "
+        "(write a number with a unit: 250ms, 1.5s, 2m)",
+        id="duration-garbage",
+    ),
+    pytest.param(
+        P + "    debounce: .inf\n",
+        "dev.yaml:5:15: watches.api.debounce: invalid duration '.inf' "
+        "(write a number with a unit: 250ms, 1.5s, 2m)",
+        id="duration-infinity",
+    ),
+    pytest.param(
+        P + "    debounce:\n",
+        "dev.yaml:5:14: watches.api.debounce: expected a duration like 250ms or 2s, got nothing",
+        id="duration-null",
+    ),
+    pytest.param(
+        P + "    debounce: 3s\n    max_delay: 1s\n",
+        "dev.yaml:6:16: watches.api.max_delay: max_delay 1s is shorter than debounce 3s (make it 3s or more)",
+        id="max-delay-shorter-than-debounce",
+    ),
+    pytest.param(
+        P + "    debounce: 3s\n",
+        "dev.yaml:5:15: watches.api.debounce: debounce 3s is longer than the default max_delay 2s "
+        "(add max_delay: 3s or more, or shorten debounce)",
+        id="debounce-longer-than-default-max-delay",
+    ),
+    pytest.param(
+        "defaults:\n  max_delay: 1s\n" + P + "    debounce: 3s\n",
+        "dev.yaml:7:15: watches.api.debounce: debounce 3s is longer than defaults.max_delay 1s "
+        "(add max_delay: 3s or more, or shorten debounce)",
+        id="debounce-longer-than-defaults-max-delay",
+    ),
+    pytest.param(
+        P + "    max_delay: 0s\n",
+        "dev.yaml:5:16: watches.api.max_delay: must be longer than 0s "
+        "(the longest a batch may wait, e.g. 2s)",
+        id="max-delay-zero",
+    ),
+    pytest.param(
+        P + "    poll_interval: 0ms\n",
+        "dev.yaml:5:20: watches.api.poll_interval: must be longer than 0s (e.g. 1s)",
+        id="poll-interval-zero",
+    ),
+    # environment variables
+    pytest.param(
+        W + "    pidfile: ${RUN_DIR}/app.pid\n",
+        "dev.yaml:4:14: watches.api.pidfile: environment variable RUN_DIR is not set "
+        "(set it, or write ${RUN_DIR:-default})",
+        id="env-unset",
+    ),
+    pytest.param(
+        W + "    pidfile: ${1X}\n",
+        "dev.yaml:4:14: watches.api.pidfile: '${1X}' is not a variable reference "
+        "(write ${NAME} or ${NAME:-default})",
+        id="env-bad-name",
+    ),
+    pytest.param(
+        W + "    pidfile: ${RUN:/tmp}\n",
+        "dev.yaml:4:14: watches.api.pidfile: '${RUN:/tmp}' is not a variable reference "
+        "(write ${NAME} or ${NAME:-default})",
+        id="env-default-without-dash",
+    ),
+    pytest.param(
+        W + "    pidfile: ${HOME/app.pid\n",
+        "dev.yaml:4:14: watches.api.pidfile: unclosed '${' (write ${NAME}, or $${ for a literal ${)",
+        id="env-unclosed",
+    ),
+    # patterns
+    pytest.param(
+        W + "    patterns: ['*.py', '']\n    pidfile: p\n",
+        "dev.yaml:4:24: watches.api.patterns[1]: empty pattern (write a glob like *.py, or remove it)",
+        id="empty-pattern",
+    ),
+    pytest.param(
+        W + "    ignore: ' '\n    pidfile: p\n",
+        "dev.yaml:4:13: watches.api.ignore: empty pattern (write a glob like *.py, or remove it)",
+        id="empty-ignore-pattern",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), ERRORS)
+def test_errors(text: str, message: str) -> None:
+    assert error_of(text) == message
+
+
+def test_errors_are_one_line_with_a_position() -> None:
+    for param in ERRORS:
+        text = param.values[0]
+        assert isinstance(text, str)
+        with pytest.raises(ConfigError) as info:
+            parse(text)
+        err = info.value
+        assert "\n" not in str(err), param.id
+        assert (err.source, isinstance(err.line, int), isinstance(err.column, int)) == (
+            "dev.yaml",
+            True,
+            True,
+        ), param.id
+
+
+def test_unset_variable_with_default_is_fine() -> None:
+    watch = one_watch(W + "    pidfile: ${RUN_DIR:-/run}/app.pid\n", env={})
+
+    assert watch.action == SignalAction(pidfile=Path("/run/app.pid"))
+
+
+def test_double_dollar_is_a_literal() -> None:
+    watch = one_watch(W + "    pidfile: $${RUN_DIR}/app.pid\n", env={})
+
+    assert watch.action == SignalAction(pidfile=Path("/srv/app/${RUN_DIR}/app.pid"))
+
+
+def test_error_in_defaults_points_at_defaults() -> None:
+    text = "defaults:\n  debounce: 50\n" + P
+
+    assert error_of(text) == "dev.yaml:2:13: defaults.debounce: duration '50' has no unit (write 50ms or 50s)"
+
+
+# --------------------------------------------------------------------------- value parsers
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("250ms", 0.25),
+        ("1.5s", 1.5),
+        ("2m", 120.0),
+        ("1h", 3600.0),
+        ("0s", 0.0),
+        (".5s", 0.5),
+        ("3.s", 3.0),
+        (" 10 ms ", 0.01),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("50", "duration '50' has no unit (write 50ms or 50s)"),
+        ("1.5", "duration '1.5' has no unit (write 1.5ms or 1.5s)"),
+        ("-1s", "duration '-1s' is negative (write 0s or more)"),
+        ("-1", "duration '-1' is negative (write 0s or more)"),
+        ("", "invalid duration '' (write a number with a unit: 250ms, 1.5s, 2m)"),
+        ("5 sec", "invalid duration '5 sec' (write a number with a unit: 250ms, 1.5s, 2m)"),
+        ("1e3ms", "invalid duration '1e3ms' (write a number with a unit: 250ms, 1.5s, 2m)"),
+        ("1h30m", "invalid duration '1h30m' (write a number with a unit: 250ms, 1.5s, 2m)"),
+    ],
+)
+def test_parse_duration_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_duration(text)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        (1, 1),
+        ("1", 1),
+        ("HUP", 1),
+        ("SIGHUP", 1),
+        ("hup", 1),
+        ("SigHup", 1),
+        (" USR1 ", int(signal.SIGUSR1)),
+        ("usr2", int(signal.SIGUSR2)),
+        ("TERM", int(signal.SIGTERM)),
+        (signal.NSIG - 1, signal.NSIG - 1),
+    ],
+)
+def test_parse_signal(value: str | int, number: int) -> None:
+    assert parse_signal(value) == number
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("HUPP", "unknown signal 'HUPP' (use a name like HUP, USR1 or a number)"),
+        ("", "unknown signal '' (use a name like HUP, USR1 or a number)"),
+        ("SIG", "unknown signal 'SIG' (use a name like HUP, USR1 or a number)"),
+        ("1.0", "unknown signal '1.0' (use a name like HUP, USR1 or a number)"),
+        (0, f"signal number 0 is out of range (use 1 to {signal.NSIG - 1}, or a name like HUP)"),
+        (-9, f"signal number -9 is out of range (use 1 to {signal.NSIG - 1}, or a name like HUP)"),
+        (
+            signal.NSIG,
+            f"signal number {signal.NSIG} is out of range (use 1 to {signal.NSIG - 1}, or a name like HUP)",
+        ),
+    ],
+)
+def test_parse_signal_errors(value: str | int, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_signal(value)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "expanded"),
+    [
+        ("plain", "plain"),
+        ("${HOME}", "/home/dev"),
+        ("${HOME}/${XDG_RUNTIME_DIR}", "/home/dev//run/user/1000"),
+        ("${NOPE:-fallback}", "fallback"),
+        ("${NOPE:-}", ""),
+        ("${EMPTY}", ""),  # set but empty is set, as in the shell
+        ("${EMPTY:-used when empty}", "used when empty"),
+        ("${HOME:-unused}", "/home/dev"),
+        ("${NOPE:-a:b/c}", "a:b/c"),
+        ("$${HOME}", "${HOME}"),
+        ("$$${HOME}", "$${HOME}"),
+        ("$HOME", "$HOME"),  # only the braced form is expanded
+        ("cost: $5", "cost: $5"),
+    ],
+)
+def test_expand_env(text: str, expanded: str) -> None:
+    assert expand_env(text, ENV) == expanded
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${NOPE}", "environment variable NOPE is not set (set it, or write ${NOPE:-default})"),
+        ("${}", "'${}' is not a variable reference (write ${NAME} or ${NAME:-default})"),
+        ("${A B}", "'${A B}' is not a variable reference (write ${NAME} or ${NAME:-default})"),
+        ("${A-x}", "'${A-x}' is not a variable reference (write ${NAME} or ${NAME:-default})"),
+        ("${A:x}", "'${A:x}' is not a variable reference (write ${NAME} or ${NAME:-default})"),
+        ("${HOME", "unclosed '${' (write ${NAME}, or $${ for a literal ${)"),
+    ],
+)
+def test_expand_env_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        expand_env(text, ENV)
+    assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------- load_config
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: config file not found (check the path given to --config)"
+
+
+def test_load_config_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert str(info.value) == f"{tmp_path}: is a directory, not a config file (pass a .yaml file)"
+
+
+def test_load_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_bytes(b"watches:\n  api: \xff\n")
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: not UTF-8 text at byte 16 (save the file as UTF-8)"
+
+
+def test_load_config_resolves_paths_against_the_files_directory(tmp_path: Path) -> None:
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    path = conf_dir / "dev.yaml"
+    path.write_text("watches:\n  api:\n    paths: [src, ../shared]\n    command: make\n", encoding="utf-8")
+
+    config = load_config(path, env={})
+
+    assert config.source == path
+    (watch,) = config.watches
+    assert watch.paths == (conf_dir / "src", tmp_path / "shared")
+    assert watch.action == CommandAction(command="make", cwd=conf_dir)
+
+
+def test_load_config_errors_name_the_file_as_given(tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_text(
+        "watches:\n  api:\n    paths: [src]\n    command: make\n    signal: HUP\n", encoding="utf-8"
+    )
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert (
+        str(info.value)
+        == f"{path}:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)"
+    )
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli_error(**options: object) -> str:
+    with pytest.raises(ConfigError) as info:
+        config_from_options({"paths": ["."], **options}, base_dir=BASE)
+    return str(info.value)
+
+
+def test_options_build_the_same_watch_as_yaml() -> None:
+    options: dict[str, object] = {
+        "paths": ["src", "templates"],
+        "patterns": ["*.py", "*.html"],
+        "ignore": ["tests/**"],
+        "ignore_defaults": None,  # unset options are None and left out
+        "debounce": "50ms",
+        "max_delay": None,
+        "pidfile": "/run/user/1000/gunicorn.pid",
+        "signal": "HUP",
+        "command": None,
+        "on_busy": None,
+    }
+    (from_cli,) = config_from_options(options, name="api", base_dir=BASE).watches
+
+    assert from_cli == parse(EXAMPLE).watches[0]
+
+
+def test_options_command_watch() -> None:
+    (watch,) = config_from_options(
+        {"paths": ["assets"], "command": "make css", "timeout": "60s", "on_busy": "restart", "poll": True},
+        name="watchd",
+        base_dir=BASE,
+    ).watches
+
+    assert watch == Watch(
+        name="watchd",
+        paths=(Path("/srv/app/assets"),),
+        action=CommandAction(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.RESTART),
+        poll=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"pidfile": "p", "debounce": "50"},
+            "watchd: --debounce: duration '50' has no unit (write 50ms or 50s)",
+        ),
+        (
+            {"pidfile": "p", "debounce": "3s"},
+            "watchd: --debounce: debounce 3s is longer than the default max_delay 2s "
+            "(add --max-delay 3s or more, or shorten debounce)",
+        ),
+        (
+            {"pidfile": "p", "debounce": "3s", "max_delay": "1s"},
+            "watchd: --max-delay: max_delay 1s is shorter than debounce 3s (make it 3s or more)",
+        ),
+        (
+            {"pidfile": "p", "signal": "HUPP"},
+            "watchd: --signal: unknown signal 'HUPP' (use a name like HUP, USR1 or a number)",
+        ),
+        ({"pidfile": ""}, "watchd: --pidfile: empty path (write a directory or file name)"),
+        (
+            {"pidfile": "p", "command": "make"},
+            "watchd: both --pidfile and --command given (a watch has exactly one action: remove one)",
+        ),
+        ({}, "watchd: no action (give --pidfile FILE to signal a server, or --command CMD to run a command)"),
+        (
+            {"command": "make", "signal": "HUP"},
+            "watchd: --signal: only applies to watches with --pidfile (remove it)",
+        ),
+        (
+            {"pidfile": "p", "on_busy": "queue"},
+            "watchd: --on-busy: only applies to watches with --command (remove it)",
+        ),
+        (
+            {"command": "make", "on_busy": "wait"},
+            "watchd: --on-busy: unknown value 'wait' (use queue, ignore or restart)",
+        ),
+        (
+            {"command": "make", "patterns": ["*.py", ""]},
+            "watchd: --pattern[1]: empty pattern (write a glob like *.py, or remove it)",
+        ),
+        ({"command": " "}, "watchd: --command: empty command (write a shell command, e.g. make css)"),
+        ({"paths": [""], "command": "make"}, "watchd: PATH[0]: empty path (write a directory or file name)"),
+    ],
+)
+def test_option_errors_name_the_flag(options: dict[str, object], message: str) -> None:
+    assert cli_error(**options) == message

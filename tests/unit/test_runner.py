@@ -1,0 +1,224 @@
+"""Runner busy policies, with a fake executor the test holds and releases. Bounded waits only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from watchd.actions.runner import Runner
+from watchd.changes import Batch, Change, ChangeKind
+from watchd.config import OnBusy
+
+WAIT = 5.0
+
+
+class FakeExecutor:
+    """Records each batch; `execute` blocks until `release` is set (or, if `honour_stop`, `stop`)."""
+
+    def __init__(self, *, honour_stop: bool = True, fail_first: bool = False) -> None:
+        self.honour_stop = honour_stop
+        self.fail_first = fail_first
+        self.release = threading.Event()
+        self.batches: list[Batch] = []
+        self.stops: list[threading.Event] = []
+        self.stopped_early: list[bool] = []
+        self._cond = threading.Condition()
+
+    def execute(self, batch: Batch, stop: threading.Event) -> None:
+        with self._cond:
+            self.batches.append(batch)
+            self.stops.append(stop)
+            self._cond.notify_all()
+            first = len(self.batches) == 1
+        while not self.release.wait(0.005):  # wait for either event; bounded by the test's waits
+            if self.honour_stop and stop.is_set():
+                break
+        with self._cond:
+            self.stopped_early.append(not self.release.is_set())
+            self._cond.notify_all()
+        if first and self.fail_first:
+            raise RuntimeError("executor bug")
+
+    def wait_started(self, n: int) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.batches) >= n, WAIT)
+
+    def wait_finished(self, n: int) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.stopped_early) >= n, WAIT)
+
+
+def batch(*paths: str, at: float = 0.0) -> Batch:
+    return Batch("w", tuple(Change(ChangeKind.MODIFIED, p) for p in paths), at, at)
+
+
+@pytest.fixture
+def runners() -> Iterator[list[Runner]]:
+    made: list[Runner] = []
+    yield made
+    for r in made:
+        r.close(WAIT)
+        assert not r._thread.is_alive(), "runner thread leaked"
+
+
+def start(runners: list[Runner], ex: FakeExecutor, on_busy: OnBusy) -> Runner:
+    r = Runner("w", ex, on_busy)
+    runners.append(r)
+    r.start()
+    return r
+
+
+def test_runs_a_batch(runners: list[Runner]) -> None:
+    ex = FakeExecutor()
+    ex.release.set()
+    r = start(runners, ex, OnBusy.QUEUE)
+    b1 = batch("a.py")
+    r.submit(b1)
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1]
+    assert not r.busy
+
+
+def test_queue_merges_batches_arriving_while_busy_into_one_run(runners: list[Runner]) -> None:
+    ex = FakeExecutor()
+    r = start(runners, ex, OnBusy.QUEUE)
+    b1, b2, b3, b4 = batch("a.py", at=1), batch("b.py", at=2), batch("c.py", at=3), batch("b.py", at=4)
+    r.submit(b1)
+    assert ex.wait_started(1)
+    r.submit(b2)
+    r.submit(b3)
+    r.submit(b4)
+    assert r.busy
+    assert not r.wait_idle(0.05)  # held by the executor
+    assert len(ex.batches) == 1
+    ex.release.set()
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1, b2.merged(b3).merged(b4)]
+    assert ex.batches[1].paths == ("b.py", "c.py")
+    assert (ex.batches[1].first_at, ex.batches[1].last_at) == (2, 4)
+    assert ex.stopped_early == [False, False]
+
+
+def test_queue_runs_again_after_idle(runners: list[Runner]) -> None:
+    ex = FakeExecutor()
+    ex.release.set()
+    r = start(runners, ex, OnBusy.QUEUE)
+    b1, b2 = batch("a.py"), batch("b.py")
+    r.submit(b1)
+    assert r.wait_idle(WAIT)
+    r.submit(b2)
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1, b2]
+
+
+def test_ignore_drops_batches_arriving_while_busy(
+    runners: list[Runner], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="watchd")
+    ex = FakeExecutor()
+    r = start(runners, ex, OnBusy.IGNORE)
+    b1, b2, b3 = batch("a.py"), batch("b.py"), batch("c.py")
+    r.submit(b1)
+    assert ex.wait_started(1)
+    r.submit(b2)
+    r.submit(b3)
+    ex.release.set()
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1]
+    assert any("ignoring b.py" in m for m in caplog.messages)
+    # once idle, the next batch runs
+    b4 = batch("d.py")
+    r.submit(b4)
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1, b4]
+
+
+def test_restart_stops_the_run_and_reruns_with_old_and_new(runners: list[Runner]) -> None:
+    ex = FakeExecutor(honour_stop=False)  # a slow executor: ends only when released
+    r = start(runners, ex, OnBusy.RESTART)
+    b1, b2, b3 = batch("a.py", at=1), batch("b.py", at=2), batch("c.py", at=3)
+    r.submit(b1)
+    assert ex.wait_started(1)
+    stop1 = ex.stops[0]
+    assert not stop1.is_set()
+    r.submit(b2)
+    assert stop1.wait(WAIT)  # the running execute was told to stop
+    r.submit(b3)  # arrives while the stopped run is still winding down
+    ex.release.set()
+    assert r.wait_idle(WAIT)
+    assert len(ex.batches) == 2
+    rerun = ex.batches[1]
+    assert rerun.changes == b1.changes + b2.changes + b3.changes
+    assert (rerun.first_at, rerun.last_at) == (1, 3)
+    assert not ex.stops[1].is_set()  # the new run starts with its stop cleared
+
+
+def test_restart_ends_a_cooperative_run_promptly(runners: list[Runner]) -> None:
+    ex = FakeExecutor(honour_stop=True)
+    r = start(runners, ex, OnBusy.RESTART)
+    b1, b2 = batch("a.py"), batch("b.py")
+    r.submit(b1)
+    assert ex.wait_started(1)
+    r.submit(b2)
+    assert ex.wait_started(2)  # restarted without the test releasing anything
+    assert ex.stopped_early == [True]
+    assert ex.batches[1].paths == ("a.py", "b.py")
+    ex.release.set()
+    assert r.wait_idle(WAIT)
+    assert len(ex.batches) == 2
+    assert ex.stopped_early == [True, False]
+
+
+@pytest.mark.parametrize("on_busy", [OnBusy.QUEUE, OnBusy.IGNORE])
+def test_queue_and_ignore_never_stop_the_running_execute(runners: list[Runner], on_busy: OnBusy) -> None:
+    ex = FakeExecutor()
+    r = start(runners, ex, on_busy)
+    r.submit(batch("a.py"))
+    assert ex.wait_started(1)
+    r.submit(batch("b.py"))
+    assert not ex.stops[0].wait(0.05)
+    ex.release.set()
+    assert r.wait_idle(WAIT)
+    assert ex.stopped_early[0] is False
+
+
+def test_close_ends_a_blocked_run_and_drops_pending(runners: list[Runner]) -> None:
+    ex = FakeExecutor(honour_stop=True)
+    r = start(runners, ex, OnBusy.QUEUE)
+    r.submit(batch("a.py"))
+    assert ex.wait_started(1)
+    r.submit(batch("b.py"))  # pending behind the blocked run
+    r.close(WAIT)
+    assert ex.wait_finished(1)
+    assert ex.stopped_early == [True]
+    assert not r._thread.is_alive()
+    assert not r.busy
+    r.submit(batch("c.py"))  # after close: dropped
+    assert len(ex.batches) == 1
+
+
+def test_close_when_idle(runners: list[Runner]) -> None:
+    ex = FakeExecutor()
+    r = start(runners, ex, OnBusy.QUEUE)
+    r.close(WAIT)
+    assert not r._thread.is_alive()
+    r.submit(batch("a.py"))
+    assert ex.batches == []
+
+
+def test_executor_exception_is_logged_and_the_runner_goes_on(
+    runners: list[Runner], caplog: pytest.LogCaptureFixture
+) -> None:
+    ex = FakeExecutor(fail_first=True)
+    ex.release.set()
+    r = start(runners, ex, OnBusy.QUEUE)
+    b1, b2 = batch("a.py"), batch("b.py")
+    r.submit(b1)
+    assert r.wait_idle(WAIT)
+    assert any("action failed unexpectedly" in rec.getMessage() for rec in caplog.records)
+    r.submit(b2)
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1, b2]
