@@ -27,13 +27,16 @@ class Batcher:
     def __len__(self) -> int:
         return len(self._changes)
 
-    def add(self, change: Change, now: float) -> None:
+    def add(self, change: Change, now: float) -> bool:
+        """Add a change; return False if the pending batch already had it (it still extends the quiet)."""
         if not self._changes:
             self._first = now
         self._last = now
-        if change not in self._index:  # the same change reported twice (modify + close) counts once
-            self._index.add(change)
-            self._changes.append(change)
+        if change in self._index:  # the same change reported twice (modify + close) counts once
+            return False
+        self._index.add(change)
+        self._changes.append(change)
+        return True
 
     def deadline(self) -> float | None:
         """When the pending batch is due (monotonic seconds), or None if there is nothing pending."""

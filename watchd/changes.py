@@ -58,8 +58,9 @@ class Batch:
 
 def display_path(path: str, base: str | None = None) -> str:
     """A path for a log line: relative to `base` when under it, control characters escaped."""
-    if base and path.startswith(base.rstrip(os.sep) + os.sep):
-        path = path[len(base.rstrip(os.sep)) + 1 :]
+    base = (base or "").rstrip(os.sep)
+    if base and path.startswith(base + os.sep):  # never relative to "/" (a daemon's usual cwd)
+        path = path[len(base) + 1 :]
     if path.isprintable():
         return path
     return repr(path)[1:-1]  # newlines, escapes and undecodable bytes shown as \n, \x1b, \udcff

@@ -72,8 +72,8 @@ class Daemon:
         self._stop_code: int | None = None
         self.ready = threading.Event()
         self.stats: WatchStats | None = None
-        base = str(config.source.parent) if config.source else os.getcwd()
-        self._base = base
+        # log lines show paths relative to where watchd was started, when they are below it
+        self._base = os.getcwd()
         self._verbose = log.isEnabledFor(logging.DEBUG)
         self.watches = config.watches
         self.batchers = [Batcher(w.name, w.debounce, w.max_delay) for w in config.watches]
@@ -207,12 +207,11 @@ class Daemon:
         incoming = self._incoming
         while incoming:
             key, change = incoming.popleft()
-            if self._verbose:
+            if self.batchers[key].add(change, now) and self._verbose:
                 where = display_path(change.path, self._base)
                 if change.dest is not None:
                     where += " -> " + display_path(change.dest, self._base)
                 log.debug("%s: %s %s", self.watches[key].name, change.kind.value, where)
-            self.batchers[key].add(change, now)
 
     def _shutdown(self) -> None:
         self.watcher.stop()

@@ -171,3 +171,11 @@ def test_on_busy_restart_stops_and_reruns(tmp_path: Path, src: Path, start_watch
     second = runs.read_text().splitlines()[1].split()
     assert second[1] == "2"  # the interrupted run's change is carried over
     assert w.wait_log("restarting the running command")
+
+
+def test_command_stdin_is_dev_null(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    out = tmp_path / "stdin.txt"
+    w = start_watchd(["--command", f"cat > {out}; readlink /proc/self/fd/0 >> {out}", str(src)])
+    (src / "a.py").write_text("")
+    assert w.wait_log("exit 0")
+    assert out.read_text() == "/dev/null\n"  # cat got EOF at once: nothing read, nothing hung

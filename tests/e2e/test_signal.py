@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -317,3 +318,74 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
     )
     assert r.returncode == 0
     assert r.stdout.startswith("watchd ")
+
+
+def test_zombie_is_refused(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    child = subprocess.Popen(["true"])  # exits at once; not reaped until the end: a zombie
+    try:
+        assert wait_for(
+            lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        )
+        pidfile = tmp_path / "zombie.pid"
+        pidfile.write_text(f"{child.pid}\n")
+        w = start_watchd(["-p", "*.py", "--pidfile", str(pidfile), str(src)])
+        (src / "app.py").write_text("x = 2\n")
+        assert w.wait_log(f"PID {child.pid} (true) has exited (zombie)")
+        assert w.alive()
+    finally:
+        child.wait()
+
+
+def _can_drop_privileges() -> bool:
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return False
+    r = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", WATCHD, "--version"],
+        capture_output=True,
+        check=False,
+    )
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not _can_drop_privileges(), reason="needs root and setpriv to run watchd as nobody")
+def test_permission_denied_is_reported(src: Path, recorder: Recorder, tmp_path: Path) -> None:
+    """watchd as `nobody` asked to signal a root-owned process: EPERM, reported as such."""
+    shared = Path(tempfile.mkdtemp(prefix="watchd-eperm-"))
+    try:
+        shared.chmod(0o755)
+        pidfile = shared / "server.pid"
+        pidfile.write_text(f"{recorder.pid}\n")
+        os.utime(pidfile, (recorder.pidfile.stat().st_mtime,) * 2)
+        watched = shared / "src"
+        watched.mkdir()
+        watched.chmod(0o777)
+        log = tmp_path / "watchd.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [
+                    "setpriv",
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    WATCHD,
+                    "-p",
+                    "*.py",
+                    "--pidfile",
+                    str(pidfile),
+                    str(watched),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd="/",
+            )
+        try:
+            assert wait_for(lambda: "ready" in log.read_text(), timeout=10), log.read_text()
+            (watched / "app.py").write_text("")
+            assert wait_for(lambda: "permission denied sending HUP" in log.read_text()), log.read_text()
+            assert recorder.names() == []
+            assert proc.poll() is None
+        finally:
+            stop_process(proc)
+    finally:
+        shutil.rmtree(shared)

@@ -262,3 +262,8 @@ def test_display_path_is_one_line_and_encodable() -> None:
     assert "\n" not in shown
     assert "\r" not in shown
     shown.encode("utf-8")  # a lone surrogate would raise UnicodeEncodeError here
+
+
+def test_display_path_is_never_relative_to_the_filesystem_root() -> None:
+    assert display_path("/srv/app/x.py", "/") == "/srv/app/x.py"
+    assert display_path("/srv/app/x.py", "/srv/") == "app/x.py"
