@@ -16,6 +16,7 @@ from watchd import __version__
 from watchd.config import (
     CommandAction,
     Config,
+    SignalAction,
     config_from_options,
     format_duration,
     load_config,
@@ -120,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--signal", metavar="SIG", help="signal to send (default HUP)")
     a.add_argument("--expect", metavar="TEXT", help="only signal a process whose command line contains TEXT")
     a.add_argument("--pidfile-wait", metavar="DUR", help="wait this long for a missing pidfile (default 2s)")
+    a.add_argument(
+        "--no-confirm",
+        dest="confirm",
+        action="store_const",
+        const=False,
+        help="do not follow the server's workers to confirm the reload",
+    )
+    a.add_argument(
+        "--confirm-timeout", metavar="DUR", help="warn if workers are not replaced by then (default 10s)"
+    )
+    a.add_argument("--check", metavar="CMD", help="run CMD first (sh -c); skip the action if it fails")
+    a.add_argument("--check-timeout", metavar="DUR", help="stop the check after this long (default 60s)")
     a.add_argument("-c", "--command", metavar="CMD", help="run CMD with /bin/sh -c")
     a.add_argument("--cwd", metavar="DIR", help="directory to run the command in (default: current)")
     a.add_argument("--timeout", metavar="DUR", help="stop the command after this long")
@@ -147,7 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_ONE_LINER_ONLY = ("pidfile", "signal", "expect", "pidfile_wait", "command", "cwd", "timeout", "on_busy")
+_ONE_LINER_ONLY = (
+    "pidfile",
+    "signal",
+    "expect",
+    "pidfile_wait",
+    "confirm",
+    "confirm_timeout",
+    "command",
+    "cwd",
+    "timeout",
+    "on_busy",
+    "check",
+    "check_timeout",
+)
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
@@ -251,6 +277,10 @@ def _load(args: argparse.Namespace) -> Config:
         "cwd": args.cwd,
         "timeout": args.timeout,
         "on_busy": args.on_busy,
+        "confirm": args.confirm,
+        "confirm_timeout": args.confirm_timeout,
+        "check": args.check,
+        "check_timeout": args.check_timeout,
     }
     return config_from_options(options, name="watchd")
 
@@ -279,7 +309,18 @@ def describe(config: Config) -> str:
         if w.poll:
             timing += f", polling every {format_duration(w.poll_interval)}"
         lines.append("  timing:    " + timing)
+        if w.check is not None:
+            lines.append("  check:     " + w.check.describe())
         lines.append("  action:    " + w.action.describe())
+        if isinstance(w.action, SignalAction):
+            lines.append(
+                "  confirm:   "
+                + (
+                    f"workers replaced within {format_duration(w.action.confirm_timeout)}"
+                    if w.action.confirm
+                    else "off"
+                )
+            )
         if isinstance(w.action, CommandAction) and not w.action.cwd.is_dir():
             lines.append("  warning:   cwd does not exist")
     return "\n".join(lines)

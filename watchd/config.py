@@ -33,6 +33,8 @@ DEFAULT_MAX_DELAY = 2.0  # act at the latest this long after a batch's first eve
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a pidfile
 DEFAULT_SIGNAL = int(_signal.SIGHUP)
+DEFAULT_CONFIRM_TIMEOUT = 10.0  # how long a pre-fork server may take to replace its workers
+DEFAULT_CHECK_TIMEOUT = 60.0
 
 
 class OnBusy(StrEnum):
@@ -51,12 +53,32 @@ class SignalAction:
     signal: int = DEFAULT_SIGNAL
     expect: str | None = None  # text that must appear in the target's command line
     pidfile_wait: float = DEFAULT_PIDFILE_WAIT
+    confirm: bool = True  # follow the target's children until the workers are replaced
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
 
     def describe(self) -> str:
         text = f"send {signal_name(self.signal)} to the PID in {self.pidfile}"
         if self.expect:
             text += f" (command line must contain {self.expect!r})"
         return text
+
+
+def describe_command(command: str | tuple[str, ...]) -> str:
+    if isinstance(command, str):
+        return f"sh -c {command!r}"
+    return " ".join(repr(a) if (not a or " " in a) else a for a in command)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A gate run before the action (e.g. `python -m compileall -q src`): if it fails, no action."""
+
+    command: str | tuple[str, ...]
+    cwd: Path
+    timeout: float = DEFAULT_CHECK_TIMEOUT
+
+    def describe(self) -> str:
+        return f"{describe_command(self.command)} in {self.cwd}, timeout {format_duration(self.timeout)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +91,7 @@ class CommandAction:
     on_busy: OnBusy = OnBusy.QUEUE
 
     def describe(self) -> str:
-        if isinstance(self.command, str):
-            shown = f"sh -c {self.command!r}"
-        else:
-            shown = " ".join(repr(a) if (not a or " " in a) else a for a in self.command)
-        text = f"run {shown} in {self.cwd}"
+        text = f"run {describe_command(self.command)} in {self.cwd}"
         if self.timeout is not None:
             text += f", timeout {format_duration(self.timeout)}"
         return text + f", on busy: {self.on_busy.value}"
@@ -97,6 +115,7 @@ class Watch:
     max_delay: float = DEFAULT_MAX_DELAY
     poll: bool = False
     poll_interval: float = DEFAULT_POLL_INTERVAL
+    check: Check | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,8 +337,8 @@ def cli_value(value: object) -> _Val:
 # --------------------------------------------------------------------------- building
 
 ACTION_KEYS = frozenset({"pidfile", "command"})
-SIGNAL_KEYS = frozenset({"signal", "expect", "pidfile_wait"})
-COMMAND_KEYS = frozenset({"cwd", "timeout", "on_busy"})
+SIGNAL_KEYS = frozenset({"signal", "expect", "pidfile_wait", "confirm", "confirm_timeout"})
+COMMAND_KEYS = frozenset({"timeout", "on_busy"})
 WATCH_KEYS = frozenset(
     {
         "paths",
@@ -331,6 +350,9 @@ WATCH_KEYS = frozenset(
         "max_delay",
         "poll",
         "poll_interval",
+        "cwd",
+        "check",
+        "check_timeout",
     }
     | ACTION_KEYS
     | SIGNAL_KEYS
@@ -570,26 +592,21 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
     if has_pidfile:
         pidfile_wait = opt("pidfile_wait", ctx.duration, DEFAULT_PIDFILE_WAIT)
         expect = opt("expect", ctx.string, None)
+        confirm_timeout = opt("confirm_timeout", ctx.duration, DEFAULT_CONFIRM_TIMEOUT)
+        if confirm_timeout <= 0:
+            got = get("confirm_timeout")
+            assert got is not None
+            raise ctx.error(got[0], got[1], "must be longer than 0s (e.g. 10s), or set confirm: false")
         action = SignalAction(
             pidfile=ctx.path(own["pidfile"], ctx.key(prefix, "pidfile")),
             signal=opt("signal", ctx.signal, DEFAULT_SIGNAL),
             expect=expect or None,
             pidfile_wait=pidfile_wait,
+            confirm=opt("confirm", ctx.boolean, True),
+            confirm_timeout=confirm_timeout,
         )
     else:
-        cv, ckey = own["command"], ctx.key(prefix, "command")
-        command: str | tuple[str, ...]
-        # The shell expands ${VAR} in a string command at run time (that is how $WATCHD_PATH
-        # works), so watchd leaves commands as written.
-        if cv.kind == "seq":
-            assert isinstance(cv.value, list)
-            command = tuple(ctx.string(a, f"{ckey}[{i}]", expand=False) for i, a in enumerate(cv.value))
-            if not command or not command[0]:
-                raise ctx.error(cv, ckey, "empty command (write the program and its arguments)")
-        else:
-            command = ctx.string(cv, ckey, expand=False)
-            if not command.strip():
-                raise ctx.error(cv, ckey, "empty command (write a shell command, e.g. make css)")
+        command = _command(ctx, own["command"], ctx.key(prefix, "command"))
         timeout = opt("timeout", ctx.duration, None)
         if timeout is not None and timeout <= 0:
             got = get("timeout")
@@ -612,6 +629,25 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
             on_busy=on_busy,
         )
 
+    check: Check | None = None
+    got = get("check")
+    if got is not None:
+        check_timeout = opt("check_timeout", ctx.duration, DEFAULT_CHECK_TIMEOUT)
+        if check_timeout <= 0:
+            got_t = get("check_timeout")
+            assert got_t is not None
+            raise ctx.error(got_t[0], got_t[1], "must be longer than 0s (e.g. 60s)")
+        check = Check(_command(ctx, *got), opt("cwd", ctx.path, ctx.base_dir), check_timeout)
+    elif "check_timeout" in own:
+        v = own["check_timeout"]
+        raise ConfigError(
+            f"only applies to watches with {ctx.option('check')} (remove it)",
+            source=ctx.source,
+            line=v.key_line,
+            column=v.key_column,
+            key=ctx.key(prefix, "check_timeout"),
+        )
+
     return Watch(
         name=name,
         paths=resolved_paths,
@@ -624,7 +660,26 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
         max_delay=max_delay,
         poll=opt("poll", ctx.boolean, False),
         poll_interval=poll_interval,
+        check=check,
     )
+
+
+def _command(ctx: _Ctx, cv: _Val, ckey: str) -> str | tuple[str, ...]:
+    """A command: a string (run with /bin/sh -c) or a list of arguments (run without a shell).
+
+    The shell expands ${VAR} in a string command at run time (that is how $WATCHD_PATH works),
+    so watchd leaves commands as written.
+    """
+    if cv.kind == "seq":
+        assert isinstance(cv.value, list)
+        command = tuple(ctx.string(a, f"{ckey}[{i}]", expand=False) for i, a in enumerate(cv.value))
+        if not command or not command[0]:
+            raise ctx.error(cv, ckey, "empty command (write the program and its arguments)")
+        return command
+    text = ctx.string(cv, ckey, expand=False)
+    if not text.strip():
+        raise ctx.error(cv, ckey, "empty command (write a shell command, e.g. make css)")
+    return text
 
 
 def _compose(text: str, source: str) -> yaml.Node | None:
@@ -785,6 +840,10 @@ _CLI_FLAGS = {
     "cwd": "--cwd",
     "timeout": "--timeout",
     "on_busy": "--on-busy",
+    "check": "--check",
+    "check_timeout": "--check-timeout",
+    "confirm": "--no-confirm",
+    "confirm_timeout": "--confirm-timeout",
 }
 
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from types import FrameType
 
 from watchd.actions import Executor
+from watchd.actions.check import CheckedExecutor
 from watchd.actions.command import CommandRunner
 from watchd.actions.pidfile import KillFunc, PidfileSignaller
 from watchd.actions.runner import Runner
 from watchd.batching import Batcher
 from watchd.changes import Change, display_path
-from watchd.config import CommandAction, Config, OnBusy, Watch
+from watchd.config import CommandAction, Config, OnBusy, Watch, signal_name
 from watchd.matching import Matcher
 from watchd.watching import Subscription, Watcher, WatchError, WatchStats
 
@@ -94,9 +95,18 @@ class Daemon:
         self.watcher = Watcher(subs, self._on_change, self._on_root_lost)
 
     def _executor(self, w: Watch) -> Executor:
+        action: Executor
         if isinstance(w.action, CommandAction):
-            return CommandRunner(w.name, w.action, base=self._base, dry_run=self.dry_run)
-        return PidfileSignaller(w.name, w.action, base=self._base, dry_run=self.dry_run, kill=self._kill)
+            action = CommandRunner(w.name, w.action, base=self._base, dry_run=self.dry_run)
+            what = "command not run"
+        else:
+            action = PidfileSignaller(
+                w.name, w.action, base=self._base, dry_run=self.dry_run, kill=self._kill
+            )
+            what = f"{signal_name(w.action.signal)} not sent"
+        if w.check is None or self.dry_run:  # a dry run does not run checks either
+            return action
+        return CheckedExecutor(w.name, w.check, action, what=what, base=self._base)
 
     @staticmethod
     def _on_busy(w: Watch) -> OnBusy:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watchd.actions.command import CHANGED_CAP, CommandRunner, changed_environment
+from watchd.actions.command import CommandRunner
+from watchd.actions.process import CHANGED_CAP, changed_environment
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import CommandAction
 

@@ -25,6 +25,7 @@ class FakeExecutor:
         self.batches: list[Batch] = []
         self.stops: list[threading.Event] = []
         self.stopped_early: list[bool] = []
+        self.closed = False
         self._cond = threading.Condition()
 
     def execute(self, batch: Batch, stop: threading.Event) -> None:
@@ -41,6 +42,9 @@ class FakeExecutor:
             self._cond.notify_all()
         if first and self.fail_first:
             raise RuntimeError("executor bug")
+
+    def close(self) -> None:
+        self.closed = True
 
     def wait_started(self, n: int) -> bool:
         with self._cond:

@@ -17,3 +17,6 @@ class Executor(Protocol):
     """
 
     def execute(self, batch: Batch, stop: threading.Event) -> None: ...
+
+    def close(self) -> None:
+        """Stop background work of its own (e.g. reload confirmation); called once, at shutdown."""

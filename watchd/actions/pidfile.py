@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from watchd.actions import confirm
+from watchd.actions.confirm import Confirmation
 from watchd.changes import Batch
 from watchd.config import SignalAction, signal_name
 from watchd.errors import ActionError
@@ -140,6 +142,12 @@ class PidfileSignaller:
         self.base = base
         self.dry_run = dry_run
         self.kill = kill
+        self._confirmation: Confirmation | None = None
+
+    def close(self) -> None:
+        if self._confirmation is not None:
+            self._confirmation.cancel.set()
+            self._confirmation.join(1.0)
 
     def resolve(self, stop: threading.Event) -> Target:
         """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear."""
@@ -184,6 +192,8 @@ class PidfileSignaller:
                     target.pid,
                 )
                 return
+            follow = self.action.confirm and confirm.supported()
+            before = confirm.children(target.pid) if follow else {}
             try:
                 self.kill(target.pid, self.action.signal)
             except PermissionError:
@@ -202,11 +212,25 @@ class PidfileSignaller:
             return
         took = (time.monotonic() - started) * 1000
         log.info(
-            "%s: %s changed; sent %s to %s (pid %d) in %.0f ms",
+            "%s: %s changed; sent %s to %s (pid %d) in %.0f ms%s",
             self.name,
             changed,
             sig,
             target.name,
             target.pid,
             took,
+            f"; waiting for its {len(before)} workers to be replaced" if before else "",
         )
+        if self._confirmation is not None:
+            self._confirmation.cancel.set()  # superseded by this signal
+            self._confirmation = None
+        if before:
+            self._confirmation = Confirmation(
+                self.name,
+                process=target.name,
+                pid=target.pid,
+                signame=sig,
+                before=before,
+                timeout=self.action.confirm_timeout,
+            )
+            self._confirmation.start()

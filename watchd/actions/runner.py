@@ -82,6 +82,7 @@ class Runner:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self.executor.close()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing runs or is pending (used by tests and --once style callers)."""
