@@ -411,7 +411,8 @@ ERRORS = [
     pytest.param(
         P + "    frobnicate: 1\n",
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
-        "check_timeout, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, ignore_defaults, ignore_directories, max_delay, on_busy, paths, "
+        "check_timeout, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, ignore_defaults, "
+        "ignore_directories, max_delay, on_busy, paths, "
         "patterns, pidfile, pidfile_wait, poll, poll_interval, signal, timeout)",
         id="unknown-key-no-close-match",
     ),
