@@ -32,7 +32,7 @@ def test_single_save_sends_one_hup(src: Path, recorder: Recorder, start_watchd: 
     (src / "app.py").write_text("x = 2\n")
     assert wait_for(lambda: recorder.names() == ["SIGHUP"])
     assert w.wait_log("sent HUP")
-    assert "app.py changed; sent HUP to python" in w.log()
+    assert "app.py changed; sent HUP to sigrecorder.py (pid " in w.log()
     # a second save is a second reload, and nothing else arrived in between
     (src / "app.py").write_text("x = 3\n")
     assert wait_for(lambda: len(recorder.names()) == 2)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from watchd.actions.pidfile import PidfileSignaller, read_pidfile
+from watchd.actions.pidfile import PidfileSignaller, program_name, read_pidfile
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import SignalAction
 
@@ -325,3 +325,18 @@ def test_pidfile_is_reread_on_every_trigger(
     pidfile.write_text(f"{new.pid}\n")  # the server upgraded: new PID
     s.execute(BATCH, threading.Event())
     assert kill.calls == [(old.pid, signal.SIGHUP), (new.pid, signal.SIGHUP)]
+
+
+@pytest.mark.parametrize(
+    ("comm", "argv", "shown"),
+    [
+        ("gunicorn", ["/venv/bin/python3", "/venv/bin/gunicorn", "app:app"], "gunicorn"),
+        ("python3", ["/venv/bin/python3", "/venv/bin/gunicorn", "app:app"], "gunicorn"),
+        ("python3.11", ["python3.11", "-m", "uvicorn", "app:app"], "uvicorn"),
+        ("python3", ["python3", "-c", "pass"], "python3"),
+        ("python3", ["python3"], "python3"),
+        ("uwsgi", ["uwsgi", "--master"], "uwsgi"),
+    ],
+)
+def test_program_name_looks_past_the_interpreter(comm: str, argv: list[str], shown: str) -> None:
+    assert program_name(comm, argv) == shown

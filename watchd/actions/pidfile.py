@@ -121,8 +121,22 @@ def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
                 f"PID {pid} ({name}) started {started - written:.1f} s after the pidfile was written: "
                 "the PID was reused by another process (stale pidfile); not signalled"
             )
-    cmdline = cmdline_raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "backslashreplace")
-    return Target(pid, name, cmdline)
+    argv = [a.decode("utf-8", "backslashreplace") for a in cmdline_raw.rstrip(b"\0").split(b"\0")]
+    return Target(pid, program_name(name, argv), " ".join(argv))
+
+
+_INTERPRETER = re.compile(r"^(python|pypy)[\d.]*$")
+
+
+def program_name(comm: str, argv: list[str]) -> str:
+    """A name for log lines: the kernel's, or for `python3 /venv/bin/gunicorn ...` the script's."""
+    if _INTERPRETER.match(comm) and len(argv) > 1:
+        rest = argv[1:]
+        if rest[0] == "-m" and len(rest) > 1:
+            return rest[1]
+        if not rest[0].startswith("-"):
+            return os.path.basename(rest[0])
+    return comm
 
 
 class PidfileSignaller:

@@ -1,0 +1,176 @@
+"""Real gunicorn and uWSGI reloaded by the installed watchd running the shipped example configs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers.procs import HELPERS, Watchd, stop_process, wait_for
+from helpers.servers import BIN, Poller, Server, write_app
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+KINDS = ["gunicorn", "uwsgi"]
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "app"
+    d.mkdir()
+    write_app(d, "v1")
+    return d
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[list[Server]]:
+    """Every server a test starts is stopped (its whole process group), even when the test fails."""
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def start_server(servers: list[Server], kind: str, app_dir: Path, tmp_path: Path) -> Server:
+    server = Server(kind, app_dir, tmp_path / f"{kind}.pid", tmp_path / f"{kind}-{len(servers)}.log")
+    servers.append(server)
+    return server
+
+
+def run_config(start_watchd: type[Watchd], kind: str, app_dir: Path, pidfile: Path) -> Watchd:
+    """watchd with config/<kind>.yaml, verbatim; only the environment points it at this test's files."""
+    env = dict(os.environ)
+    env.update({"APP_DIR": str(app_dir), f"{kind.upper()}_PIDFILE": str(pidfile)})
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return start_watchd(["--config", str(CONFIG / f"{kind}.yaml")], cwd=app_dir, env=env)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_edit_reloads_the_new_code_gracefully(
+    kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    server = start_server(servers, kind, app_dir, tmp_path)
+    master = server.master_pid()
+    w = run_config(start_watchd, kind, app_dir, server.pidfile)
+    poller = Poller(server)
+    try:
+        assert wait_for(lambda: poller.ok > 5)
+        write_app(app_dir, "v2")
+        assert wait_for(lambda: server.get() == "v2", timeout=3), w.log()
+        assert wait_for(lambda: "reloaded: 2 new workers" in w.log(), timeout=10), w.log()
+        assert server.master_pid() == master  # a graceful reload, not a restart
+        assert f"{kind} (pid {master}) reloaded: 2 new workers in" in w.log()
+    finally:
+        poller.stop()
+    if kind == "gunicorn":  # gunicorn keeps serving throughout a HUP
+        assert poller.failed == [], f"{len(poller.failed)} failed of {poller.ok + len(poller.failed)}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_burst_of_200_saves_is_one_reload(
+    kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    server = start_server(servers, kind, app_dir, tmp_path)
+    w = run_config(start_watchd, kind, app_dir, server.pidfile)
+    for i in range(199):
+        (app_dir / f"mod{i}.py").write_text(f"X = {i}\n")
+    write_app(app_dir, "v2")
+    assert wait_for(lambda: server.get() == "v2", timeout=5), w.log()
+    assert wait_for(lambda: "reloaded:" in w.log(), timeout=10), w.log()
+    # one more save reloads once more: nothing from the burst was still pending
+    write_app(app_dir, "v3")
+    assert wait_for(lambda: server.get() == "v3", timeout=5), w.log()
+    assert w.wait_log("reloaded:", count=2, timeout=10), w.log()
+    assert w.log().count("sent HUP") == 2
+    assert server.reloads() == 2
+
+
+def test_gunicorn_usr2_upgrade_then_next_change_reloads_the_new_master(
+    app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    server = start_server(servers, "gunicorn", app_dir, tmp_path)
+    old = server.master_pid()
+    w = run_config(start_watchd, "gunicorn", app_dir, server.pidfile)
+    # binary upgrade: a new master starts beside the old one and writes PIDFILE.2 ...
+    os.kill(old, signal.SIGUSR2)
+    second = server.pidfile.with_name(server.pidfile.name + ".2")
+    assert wait_for(lambda: second.exists() and second.read_text().strip() != "", timeout=10), server.log()
+    new = int(second.read_text())
+    # ... the old master is retired: it removes PIDFILE, and the new master, once it notices,
+    # renames PIDFILE.2 to PIDFILE. The change below lands while there is no pidfile at all.
+    os.kill(old, signal.SIGTERM)
+    server.proc.wait(10)
+    write_app(app_dir, "v2")
+    assert wait_for(lambda: server.get() == "v2", timeout=5), w.log()
+    assert w.wait_log(f"sent HUP to gunicorn (pid {new})"), w.log()
+    assert w.wait_log(f"gunicorn (pid {new}) reloaded", timeout=10), w.log()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stopped_server_is_a_clear_error_then_reloads_when_back(
+    kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    server = start_server(servers, kind, app_dir, tmp_path)
+    dead = server.master_pid()
+    w = run_config(start_watchd, kind, app_dir, server.pidfile)
+    server.kill_hard()  # the pidfile stays behind, naming a dead PID
+    write_app(app_dir, "v2")
+    assert w.wait_log(f"HUP not sent: no process with PID {dead}"), w.log()
+    assert w.alive()
+    again = start_server(servers, kind, app_dir, tmp_path)  # serves v2 from the start
+    write_app(app_dir, "v3")
+    assert wait_for(lambda: again.get() == "v3", timeout=5), w.log()
+    assert w.wait_log(f"sent HUP to {kind} (pid {again.master_pid()})")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_gate_keeps_broken_code_out(
+    kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    server = start_server(servers, kind, app_dir, tmp_path)
+    w = run_config(start_watchd, kind, app_dir, server.pidfile)
+    (app_dir / "app.py").write_text('VERSION = "broken"\n\ndef app(environ, start_response:\n')
+    assert w.wait_log("failed (exit 1 in"), w.log()
+    assert "HUP not sent" in w.log()
+    assert "SyntaxError" in w.log()  # the check's output tail is in the log
+    assert server.reloads() == 0
+    assert server.get() == "v1"  # still serving the last good code
+    write_app(app_dir, "v3")
+    assert wait_for(lambda: server.get() == "v3", timeout=5), w.log()
+    assert w.wait_log("reloaded:", timeout=10)
+    assert w.log().count("sent HUP") == 1
+    assert server.reloads() == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("ignore", "HUP sent to {pid} but its workers were not replaced"),
+        ("die", "prefork.py (pid {pid}) exited"),
+    ],
+)
+def test_confirmation_reports_targets_that_do_not_reload(
+    mode: str, message: str, tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    pidfile = tmp_path / "prefork.pid"
+    target = subprocess.Popen(
+        [sys.executable, str(HELPERS / "prefork.py"), str(pidfile), mode], start_new_session=True
+    )
+    try:
+        assert wait_for(pidfile.exists)
+        w = start_watchd(["--pidfile", str(pidfile), "--confirm-timeout", "1s", str(src)])
+        (src / "app.py").write_text("")
+        assert w.wait_log("waiting for its 2 workers to be replaced"), w.log()
+        assert w.wait_log(message.format(pid=target.pid), timeout=5), w.log()
+        level = "WARNING" if mode == "ignore" else "ERROR"
+        line = next(ln for ln in w.log().splitlines() if message.format(pid=target.pid) in ln)
+        assert level in line
+        assert w.alive()
+    finally:
+        stop_process(target)
