@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from helpers.procs import HELPERS, Watchd, stop_process, wait_for
 from helpers.servers import BIN, Poller, Server, write_app
 
