@@ -68,7 +68,8 @@ class CheckedExecutor:
             if not done.ok:
                 size = output.seek(0, 2)
                 output.seek(max(0, size - _TAIL_BYTES))
-                tail = output.read().decode("utf-8", "replace").splitlines()[-TAIL_LINES:]
+                lines = output.read().decode("utf-8", "replace").splitlines()
+                tail = [line for line in lines if line.strip()][-TAIL_LINES:]
                 status = (
                     f"timed out after {format_duration(self.check.timeout)}"
                     if done.timed_out
