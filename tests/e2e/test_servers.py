@@ -121,9 +121,10 @@ def test_stopped_server_is_a_clear_error_then_reloads_when_back(
     assert w.wait_log(f"HUP not sent: no process with PID {dead}"), w.log()
     assert w.alive()
     again = start_server(servers, kind, app_dir, tmp_path)  # serves v2 from the start
+    pid = again.master_pid()
     write_app(app_dir, "v3")
     assert wait_for(lambda: again.get() == "v3", timeout=5), w.log()
-    assert w.wait_log(f"sent HUP to {kind} (pid {again.master_pid()})")
+    assert w.wait_log(f"sent HUP to {kind} (pid {pid})")
 
 
 @pytest.mark.parametrize("kind", KINDS)

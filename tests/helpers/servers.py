@@ -88,7 +88,17 @@ class Server:
             return None
 
     def master_pid(self) -> int:
-        return int(self.pidfile.read_text().strip())
+        """The PID in the pidfile; gunicorn rewrites it on every HUP, so wait for one to be there."""
+
+        def read() -> str:
+            try:
+                return self.pidfile.read_text().strip()
+            except FileNotFoundError:
+                return ""
+
+        if not wait_for(read, timeout=5):
+            raise AssertionError(f"no pidfile {self.pidfile}")
+        return int(read())
 
     def log(self) -> str:
         return self.log_path.read_bytes().decode("utf-8", "replace")
