@@ -230,7 +230,10 @@ def _load(args: argparse.Namespace) -> Config:
     if args.config is not None:
         given = [k for k in _ONE_LINER_ONLY if getattr(args, k) is not None]
         if args.paths or given:
-            what = "PATH arguments" if args.paths else "--" + given[0].replace("_", "-")
+            if args.paths:
+                what = "PATH arguments"
+            else:  # the flag as the user typed it: `confirm` is set by --no-confirm
+                what = "--no-confirm" if given[0] == "confirm" else "--" + given[0].replace("_", "-")
             raise UsageError(f"{what} cannot be combined with --config (put it in the config file instead)")
         config = load_config(args.config)
         debounce = _duration_option(args.debounce, "--debounce")
@@ -321,8 +324,9 @@ def describe(config: Config) -> str:
                     else "off"
                 )
             )
-        if isinstance(w.action, CommandAction) and not w.action.cwd.is_dir():
-            lines.append("  warning:   cwd does not exist")
+        cwd = w.action.cwd if isinstance(w.action, CommandAction) else w.check.cwd if w.check else None
+        if cwd is not None and not cwd.is_dir():
+            lines.append(f"  warning:   cwd {cwd} does not exist")
     return "\n".join(lines)
 
 

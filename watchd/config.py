@@ -137,7 +137,16 @@ def signal_name(signum: int) -> str:
 def format_duration(seconds: float) -> str:
     if seconds < 1 and seconds != 0:
         return f"{seconds * 1000:g}ms"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def command_for_log(command: str | tuple[str, ...]) -> str:
+    """A command as one log-line-safe string (a multi-line script must not break the line)."""
+    text = command if isinstance(command, str) else " ".join(command)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 _DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
@@ -596,7 +605,8 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
         if confirm_timeout <= 0:
             got = get("confirm_timeout")
             assert got is not None
-            raise ctx.error(got[0], got[1], "must be longer than 0s (e.g. 10s), or set confirm: false")
+            off = "give --no-confirm" if ctx.cli else "set confirm: false"
+            raise ctx.error(got[0], got[1], f"must be longer than 0s (e.g. 10s), or {off}")
         action = SignalAction(
             pidfile=ctx.path(own["pidfile"], ctx.key(prefix, "pidfile")),
             signal=opt("signal", ctx.signal, DEFAULT_SIGNAL),

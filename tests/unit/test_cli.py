@@ -255,3 +255,112 @@ def test_one_liner_options(
     status, out, err = run(capsys, *argv, "--validate")
     assert status == 0, err
     assert line in out
+
+
+def test_validate_shows_the_check_and_confirm_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(
+        "watches:\n"
+        "  api:\n"
+        "    paths: [src]\n"
+        "    pidfile: api.pid\n"
+        "    cwd: app\n"
+        "    check: python3 -m compileall -q .\n"
+        "    check_timeout: 2m\n"
+        "    confirm_timeout: 30s\n"
+        "  css:\n"
+        "    paths: [styles]\n"
+        "    command: make css\n"
+        "    check: [stylelint, styles]\n"
+    )
+    status, out, err = run(capsys, "--config", str(cfg), "--validate")
+    assert status == 0, err
+    assert err == ""
+    lines = out.splitlines()
+    assert f"  check:     sh -c 'python3 -m compileall -q .' in {tmp_path / 'app'}, timeout 2m" in lines
+    assert "  confirm:   workers replaced within 30s" in lines
+    assert f"  check:     stylelint styles in {tmp_path}, timeout 1m" in lines
+    assert out.count("  confirm:") == 1  # a command watch has nothing to confirm
+    # the check comes before the action it gates
+    assert lines.index(f"  action:    send HUP to the PID in {tmp_path / 'api.pid'}") == (
+        lines.index(f"  check:     sh -c 'python3 -m compileall -q .' in {tmp_path / 'app'}, timeout 2m") + 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--pidfile", "x.pid"], "  confirm:   workers replaced within 10s"),
+        (["--pidfile", "x.pid", "--confirm-timeout", "3s"], "  confirm:   workers replaced within 3s"),
+        (["--pidfile", "x.pid", "--no-confirm"], "  confirm:   off"),
+        (
+            ["--pidfile", "x.pid", "--check", "make lint"],
+            "  check:     sh -c 'make lint' in {cwd}, timeout 1m",
+        ),
+        (
+            ["-c", "true", "--check", "make lint", "--check-timeout", "500ms", "--cwd", "sub"],
+            "  check:     sh -c 'make lint' in {cwd}/sub, timeout 500ms",
+        ),
+    ],
+)
+def test_one_liner_check_and_confirm(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    line: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *argv, "--validate")
+    assert status == 0, err
+    assert line.format(cwd=tmp_path) in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--pidfile", "x.pid", "--check-timeout", "5s"],
+            "watchd: --check-timeout: only applies to watches with --check (remove it)\n",
+        ),
+        (
+            ["-c", "true", "--no-confirm"],
+            "watchd: --no-confirm: only applies to watches with --pidfile (remove it)\n",
+        ),
+        (
+            ["--pidfile", "x.pid", "--confirm-timeout", "0s"],
+            "watchd: --confirm-timeout: must be longer than 0s (e.g. 10s), or give --no-confirm\n",
+        ),
+        (
+            ["--pidfile", "x.pid", "--check", "true", "--check-timeout", "0s"],
+            "watchd: --check-timeout: must be longer than 0s (e.g. 60s)\n",
+        ),
+    ],
+)
+def test_check_and_confirm_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert err == message
+
+
+@pytest.mark.parametrize("flag", [["--check", "true"], ["--no-confirm"], ["--confirm-timeout", "5s"]])
+def test_check_and_confirm_flags_cannot_be_combined_with_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: list[str]
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, err = run(capsys, "--config", str(cfg), *flag)
+    assert status == 2
+    assert out == ""
+    assert err.startswith(f"watchd: {flag[0]} cannot be combined with --config")
+    assert err.count("\n") == 1

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 
 from watchd.config import (
+    DEFAULT_CHECK_TIMEOUT,
+    DEFAULT_CONFIRM_TIMEOUT,
     DEFAULT_DEBOUNCE,
     DEFAULT_MAX_DELAY,
     DEFAULT_PIDFILE_WAIT,
     DEFAULT_POLL_INTERVAL,
+    Check,
     CommandAction,
     Config,
     OnBusy,
@@ -274,6 +277,79 @@ def test_a_watch_setting_overrides_defaults() -> None:
     assert (watch.debounce, watch.max_delay) == (2.0, 5.0)  # max_delay still from defaults
 
 
+def test_check_string_is_left_to_the_shell() -> None:
+    watch = one_watch(P + "    check: python3 -m compileall -q ${NOT_SET} $$WATCHD_PATH\n")
+
+    assert watch.check == Check(
+        command="python3 -m compileall -q ${NOT_SET} $$WATCHD_PATH", cwd=BASE, timeout=DEFAULT_CHECK_TIMEOUT
+    )
+    assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"))
+
+
+def test_check_list_is_a_tuple_not_env_expanded() -> None:
+    watch = one_watch(C + '    check: [python3, -m, compileall, "${HOME}"]\n    check_timeout: 2m\n')
+
+    assert watch.check == Check(command=("python3", "-m", "compileall", "${HOME}"), cwd=BASE, timeout=120.0)
+
+
+def test_cwd_on_a_pidfile_watch_is_the_checks_cwd() -> None:
+    watch = one_watch(P + "    cwd: sub\n    check: make lint\n    check_timeout: 500ms\n")
+
+    assert watch.check == Check(command="make lint", cwd=Path("/srv/app/sub"), timeout=0.5)
+
+
+def test_cwd_on_a_command_watch_is_shared_by_the_check() -> None:
+    watch = one_watch(C + "    cwd: ${HOME}/proj\n    check: make lint\n")
+
+    assert watch.action == CommandAction(command="make", cwd=Path("/home/dev/proj"))
+    assert watch.check == Check(command="make lint", cwd=Path("/home/dev/proj"))
+
+
+def test_no_check_by_default() -> None:
+    assert one_watch(P).check is None
+    assert one_watch(C + "    cwd: sub\n").check is None
+
+
+def test_confirm_settings() -> None:
+    watch = one_watch(P + "    confirm: false\n    confirm_timeout: 30s\n")
+
+    assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0)
+    assert one_watch(P).action == SignalAction(
+        pidfile=Path("/srv/app/app.pid"), confirm=True, confirm_timeout=DEFAULT_CONFIRM_TIMEOUT
+    )
+
+
+def test_check_in_defaults_applies_to_every_watch() -> None:
+    text = """\
+defaults:
+  check: python3 -m compileall -q .
+  check_timeout: 5s
+  confirm: false
+watches:
+  api:
+    paths: [src]
+    pidfile: api.pid
+  css:
+    paths: [styles]
+    command: make css
+    cwd: styles
+    check_timeout: 1m
+"""
+    api, css = parse(text).watches
+
+    assert api.check == Check(command="python3 -m compileall -q .", cwd=BASE, timeout=5.0)
+    assert css.check == Check(command="python3 -m compileall -q .", cwd=Path("/srv/app/styles"), timeout=60.0)
+    # a signal key in defaults applies to the signal watches only
+    assert api.action == SignalAction(pidfile=Path("/srv/app/api.pid"), confirm=False)
+    assert css.action == CommandAction(command="make css", cwd=Path("/srv/app/styles"))
+
+
+def test_check_timeout_in_defaults_without_a_check_is_fine() -> None:
+    watch = one_watch("defaults:\n  check_timeout: 5s\n" + P)
+
+    assert watch.check is None
+
+
 # --------------------------------------------------------------------------- error table
 
 
@@ -515,6 +591,68 @@ ERRORS = [
         C + "    timeout: 0s\n",
         "dev.yaml:5:14: watches.api.timeout: must be longer than 0s (or leave it out for no timeout)",
         id="zero-timeout",
+    ),
+    # the check gate and reload confirmation
+    pytest.param(
+        P + "    check_timeout: 5s\n",
+        "dev.yaml:5:5: watches.api.check_timeout: only applies to watches with 'check' (remove it)",
+        id="check-timeout-without-check",
+    ),
+    pytest.param(
+        P + "    check: make\n    check_timeout: 0s\n",
+        "dev.yaml:6:20: watches.api.check_timeout: must be longer than 0s (e.g. 60s)",
+        id="zero-check-timeout",
+    ),
+    pytest.param(
+        "defaults:\n  check_timeout: 0s\n" + P + "    check: make\n",
+        "dev.yaml:2:18: defaults.check_timeout: must be longer than 0s (e.g. 60s)",
+        id="zero-check-timeout-in-defaults",
+    ),
+    pytest.param(
+        P + "    check: '  '\n",
+        "dev.yaml:5:12: watches.api.check: empty command (write a shell command, e.g. make css)",
+        id="empty-check",
+    ),
+    pytest.param(
+        P + "    check: []\n",
+        "dev.yaml:5:12: watches.api.check: empty command (write the program and its arguments)",
+        id="empty-check-list",
+    ),
+    pytest.param(
+        P + "    check: ['', x]\n",
+        "dev.yaml:5:12: watches.api.check: empty command (write the program and its arguments)",
+        id="empty-check-program",
+    ),
+    pytest.param(
+        "defaults:\n  check: ''\n" + P,
+        "dev.yaml:2:10: defaults.check: empty command (write a shell command, e.g. make css)",
+        id="empty-check-in-defaults",
+    ),
+    pytest.param(
+        P + "    check: {make: lint}\n",
+        "dev.yaml:5:12: watches.api.check: expected a string, got a mapping",
+        id="check-mapping",
+    ),
+    pytest.param(
+        C + "    confirm: false\n",
+        "dev.yaml:5:5: watches.api.confirm: only applies to watches with 'pidfile' (remove it)",
+        id="confirm-on-command-watch",
+    ),
+    pytest.param(
+        C + "    confirm_timeout: 5s\n",
+        "dev.yaml:5:5: watches.api.confirm_timeout: only applies to watches with 'pidfile' (remove it)",
+        id="confirm-timeout-on-command-watch",
+    ),
+    pytest.param(
+        P + "    confirm_timeout: 0s\n",
+        "dev.yaml:5:22: watches.api.confirm_timeout: must be longer than 0s "
+        "(e.g. 10s), or set confirm: false",
+        id="zero-confirm-timeout",
+    ),
+    pytest.param(
+        P + "    confirm: never\n",
+        "dev.yaml:5:14: watches.api.confirm: expected true or false, got 'never'",
+        id="confirm-not-a-bool",
     ),
     # signals
     pytest.param(
@@ -891,6 +1029,24 @@ def test_options_command_watch() -> None:
     )
 
 
+def test_options_check_and_confirm() -> None:
+    (watch,) = config_from_options(
+        {
+            "paths": ["."],
+            "pidfile": "app.pid",
+            "confirm": False,
+            "confirm_timeout": "30s",
+            "check": "make lint ${HOME}",
+            "check_timeout": "5s",
+            "cwd": "sub",
+        },
+        base_dir=BASE,
+    ).watches
+
+    assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0)
+    assert watch.check == Check(command="make lint ${HOME}", cwd=Path("/srv/app/sub"), timeout=5.0)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -934,6 +1090,30 @@ def test_options_command_watch() -> None:
             "watchd: --pattern[1]: empty pattern (write a glob like *.py, or remove it)",
         ),
         ({"command": " "}, "watchd: --command: empty command (write a shell command, e.g. make css)"),
+        (
+            {"pidfile": "p", "check_timeout": "5s"},
+            "watchd: --check-timeout: only applies to watches with --check (remove it)",
+        ),
+        (
+            {"pidfile": "p", "check": "make", "check_timeout": "0s"},
+            "watchd: --check-timeout: must be longer than 0s (e.g. 60s)",
+        ),
+        (
+            {"pidfile": "p", "check": " "},
+            "watchd: --check: empty command (write a shell command, e.g. make css)",
+        ),
+        (
+            {"command": "make", "confirm": False},
+            "watchd: --no-confirm: only applies to watches with --pidfile (remove it)",
+        ),
+        (
+            {"command": "make", "confirm_timeout": "5s"},
+            "watchd: --confirm-timeout: only applies to watches with --pidfile (remove it)",
+        ),
+        (
+            {"pidfile": "p", "confirm_timeout": "0s"},
+            "watchd: --confirm-timeout: must be longer than 0s (e.g. 10s), or give --no-confirm",
+        ),
         ({"paths": [""], "command": "make"}, "watchd: PATH[0]: empty path (write a directory or file name)"),
     ],
 )

@@ -15,7 +15,7 @@ import threading
 from watchd.actions import Executor
 from watchd.actions.process import batch_environment, run_child
 from watchd.changes import Batch
-from watchd.config import Check, format_duration
+from watchd.config import Check, command_for_log, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class CheckedExecutor:
         self.what = what  # the action, for the log line: "HUP not sent", "command not run"
         self.base = base
         cmd = check.command
-        self.shown = cmd if isinstance(cmd, str) else " ".join(cmd)
+        self.shown = command_for_log(cmd)
 
     def close(self) -> None:
         self.inner.close()

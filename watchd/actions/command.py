@@ -8,7 +8,7 @@ import threading
 
 from watchd.actions.process import batch_environment, run_child
 from watchd.changes import Batch
-from watchd.config import CommandAction, format_duration
+from watchd.config import CommandAction, command_for_log, format_duration
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class CommandRunner:
         self.base = base
         self.dry_run = dry_run
         cmd = action.command
-        self.shown = cmd if isinstance(cmd, str) else " ".join(cmd)
+        self.shown = command_for_log(cmd)
 
     def close(self) -> None:
         pass

@@ -123,7 +123,7 @@ class Confirmation:
             if took >= self.timeout:
                 log.warning(
                     "%s: %s sent to %d but its workers were not replaced (%d of %d old still running, "
-                    "%d new after %.0f s)",
+                    "%d new after %.1f s)",
                     self.name,
                     self.signame,
                     self.pid,

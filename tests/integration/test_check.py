@@ -1,0 +1,182 @@
+"""The check gate with real processes: CheckedExecutor in front of a real CommandRunner.
+
+Every check and command runs in tmp_path; the gated command leaves a file behind, so
+"the action ran" is a file that exists and "the action was skipped" one that does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers.procs import wait_for
+
+from watchd.actions.check import TAIL_LINES, CheckedExecutor
+from watchd.actions.command import CommandRunner
+from watchd.changes import Batch, Change, ChangeKind
+from watchd.config import Check, CommandAction
+
+ACTION = 'echo "$WATCHD_PATH" > ran'  # the gated command: proves it ran, and with what
+
+
+def batch_of(*paths: str) -> Batch:
+    return Batch("api", tuple(Change(ChangeKind.MODIFIED, p) for p in paths), 0.0, 0.0)
+
+
+def gated(
+    tmp_path: Path, command: str | tuple[str, ...], *, cwd: Path | None = None, timeout: float = 10.0
+) -> CheckedExecutor:
+    inner = CommandRunner("api", CommandAction(command=ACTION, cwd=tmp_path))
+    check = Check(command=command, cwd=cwd or tmp_path, timeout=timeout)
+    return CheckedExecutor("api", check, inner, what="command not run")
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie counts: it runs nothing and holds nothing)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="watchd")
+    return caplog
+
+
+def test_a_passing_check_lets_the_action_run(tmp_path: Path, logs: pytest.LogCaptureFixture) -> None:
+    # the command only succeeds if the check ran first, in the same directory
+    executor = gated(tmp_path, "touch checked")
+    executor.inner = CommandRunner("api", CommandAction(command="test -f checked && " + ACTION, cwd=tmp_path))
+
+    executor.execute(batch_of("/srv/app/app.py"), threading.Event())
+
+    assert (tmp_path / "ran").read_text() == "/srv/app/app.py\n"
+    assert "api: check passed in " in logs.text
+    assert "ran test -f checked" in logs.text
+    assert not [r for r in logs.records if r.levelno >= logging.WARNING]
+
+
+def test_a_failing_check_skips_the_action(tmp_path: Path, logs: pytest.LogCaptureFixture) -> None:
+    executor = gated(tmp_path, "echo boom; exit 3")
+
+    executor.execute(batch_of("/srv/app/app.py", "/srv/app/b.py"), threading.Event())
+
+    assert not (tmp_path / "ran").exists()
+    (record,) = [r for r in logs.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert message.startswith(
+        "api: /srv/app/app.py and 1 more changed; check echo boom; exit 3 failed (exit 3 in "
+    )
+    assert message.endswith(" s); command not run\n    | boom")
+
+
+def test_a_check_killed_by_a_signal_says_so(tmp_path: Path, logs: pytest.LogCaptureFixture) -> None:
+    gated(tmp_path, "kill -TERM $$").execute(batch_of("/a.py"), threading.Event())
+
+    assert not (tmp_path / "ran").exists()
+    assert "failed (killed by SIGTERM in " in logs.text
+
+
+def test_the_check_gets_the_watchd_environment_and_its_cwd(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    check_dir = tmp_path / "checks"
+    check_dir.mkdir()
+    script = (
+        'printf "%s\\n%s\\n%s\\n" "$WATCHD_WATCH" "$WATCHD_PATH" "$WATCHD_COUNT" > env.txt'
+        ' && tr "\\0" "\\n" < "$WATCHD_CHANGED_FILE" > list.txt'
+        ' && echo "$WATCHD_CHANGED_FILE" > list-name.txt'
+        " && pwd -P > cwd.txt"
+    )
+    executor = gated(tmp_path, script, cwd=check_dir)
+
+    executor.execute(batch_of("/srv/app/app.py", "/srv/app/new file.py"), threading.Event())
+
+    assert (check_dir / "env.txt").read_text() == "api\n/srv/app/app.py\n2\n"
+    assert (check_dir / "list.txt").read_text() == "/srv/app/app.py\n/srv/app/new file.py\n"
+    assert (check_dir / "cwd.txt").read_text().strip() == str(check_dir.resolve())
+    assert not Path((check_dir / "list-name.txt").read_text().strip()).exists()  # removed afterwards
+    assert (tmp_path / "ran").exists()  # the action runs in its own cwd, not the check's
+
+
+def test_a_check_that_times_out_is_stopped_with_its_process_group(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    # the check leaves a grandchild behind: only stopping the whole group ends it
+    executor = gated(tmp_path, "sleep 60 & echo $! > bg.pid; wait", timeout=0.5)
+    bg: int | None = None
+    try:
+        started = time.monotonic()
+        executor.execute(batch_of("/a.py"), threading.Event())
+        took = time.monotonic() - started
+
+        bg = int((tmp_path / "bg.pid").read_text())
+        assert wait_for(lambda: gone(bg), timeout=5.0), f"the check's child {bg} is still running"
+        assert took < 10
+        assert not (tmp_path / "ran").exists()
+        assert "check sleep 60 & echo $! > bg.pid; wait failed (timed out after 500ms in " in logs.text
+        assert "command not run" in logs.text
+    finally:
+        if bg is not None and not gone(bg):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(bg, signal.SIGKILL)
+
+
+def test_a_check_stopped_by_shutdown_skips_the_action_quietly(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    executor = gated(tmp_path, "touch started; sleep 60")
+    stop = threading.Event()
+    worker = threading.Thread(target=executor.execute, args=(batch_of("/a.py"), stop))
+    worker.start()
+    try:
+        assert wait_for((tmp_path / "started").exists, timeout=5.0)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert not worker.is_alive()
+    assert not (tmp_path / "ran").exists()
+    assert not [r for r in logs.records if r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("missing", ["program", "cwd"])
+def test_a_check_that_cannot_start_skips_the_action(
+    tmp_path: Path, logs: pytest.LogCaptureFixture, missing: str
+) -> None:
+    if missing == "program":
+        executor = gated(tmp_path, ("no-such-program-watchd-test", "--check"))
+    else:
+        executor = gated(tmp_path, ("true",), cwd=tmp_path / "missing")
+
+    executor.execute(batch_of("/a.py"), threading.Event())
+
+    assert not (tmp_path / "ran").exists()
+    (record,) = [r for r in logs.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR
+    message = record.getMessage()
+    assert message.startswith("api: /a.py changed; check ")
+    assert " could not start: No such file or directory (check the command and cwd " in message
+    assert message.endswith("; command not run")
+
+
+def test_only_the_last_non_empty_lines_of_a_chatty_check_are_logged(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    code = "import sys; [print(f'line {i}', end='\\n  \\n') for i in range(1000)]; sys.exit(1)"
+    gated(tmp_path, (sys.executable, "-c", code)).execute(batch_of("/a.py"), threading.Event())
+
+    assert not (tmp_path / "ran").exists()
+    (record,) = [r for r in logs.records if r.levelno >= logging.WARNING]
+    _, *tail = record.getMessage().split("\n")
+    assert tail == [f"    | line {i}" for i in range(1000 - TAIL_LINES, 1000)]
