@@ -25,6 +25,7 @@ from watchd.config import (
 )
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError
+from watchd.systemd import Notifier, unit_file
 
 log = logging.getLogger("watchd")
 
@@ -68,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="also log every matched event")
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     p.add_argument("--version", action="version", version=f"watchd {__version__}")
+    p.add_argument(
+        "--print-unit",
+        nargs="?",
+        const="watchd",
+        choices=["watchd", "watchd@"],
+        metavar="watchd|watchd@",
+        help="print a systemd user unit for this installation (watchd@: one instance per config) and exit",
+    )
 
     m = p.add_argument_group("what to watch (one-liner; with --config, these override every watch)")
     m.add_argument(
@@ -343,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.USAGE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
+    if args.print_unit:
+        sys.stdout.write(unit_file(template=args.print_unit == "watchd@"))
+        return ExitStatus.OK
     _configure_logging(args.verbose, args.quiet)
     try:
         config = _load(args)
@@ -358,8 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe(config))
         return ExitStatus.OK
 
+    reload = (lambda: _load(args)) if args.config is not None else None
     try:
-        daemon = Daemon(config, dry_run=args.dry_run)
+        daemon = Daemon(config, reload=reload, notifier=Notifier.from_environ(), dry_run=args.dry_run)
         return daemon.run()
     except DaemonError as exc:
         log.error("%s", exc)

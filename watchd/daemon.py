@@ -1,9 +1,13 @@
-"""The daemon loop: wires watching -> batching -> actions and owns signals and shutdown.
+"""The daemon loop: wires watching -> batching -> actions and owns signals, reloads and shutdown.
 
 One thread (the caller's) runs the loop. Watchdog's thread hands changes over through a deque
 and a wake-up pipe; POSIX signals arrive on the same pipe (`signal.set_wakeup_fd`), so the loop
-sleeps in one `select` until a change, a signal or a batch deadline, with no polling of its own
-besides the periodic check that watched roots still exist.
+sleeps in one `select` until a change, a signal or a deadline (a batch due, the periodic check
+that watched roots still exist, a systemd watchdog ping).
+
+SIGHUP, or saving the config file, re-reads the config: an invalid one is reported and the
+running watches are kept; otherwise unchanged watches keep running untouched (no event lost),
+removed ones stop and new or changed ones start.
 """
 
 from __future__ import annotations
@@ -28,32 +32,47 @@ from watchd.actions.runner import Runner
 from watchd.batching import Batcher
 from watchd.changes import Change, display_path
 from watchd.config import CommandAction, Config, OnBusy, Watch, signal_name
+from watchd.errors import ConfigError
 from watchd.matching import Matcher
+from watchd.systemd import Notifier
 from watchd.watching import Subscription, Watcher, WatchError, WatchStats
 
 log = logging.getLogger(__name__)
 
 ROOT_CHECK_INTERVAL = 0.5  # seconds between checks that watched roots still exist
+CONFIG_DEBOUNCE = 0.1  # editors write a config in several steps
+CONFIG_KEY = -1  # subscription key of the config file itself
 _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class DaemonError(Exception):
     """The daemon cannot run (e.g. watch limits); the message says what to do."""
 
 
-@dataclass(frozen=True, slots=True)
-class Exit:
-    code: int
-    reason: str
+@dataclass(eq=False)
+class _Active:
+    """A running watch: its batcher, its worker, its subscriptions."""
+
+    key: int
+    watch: Watch
+    batcher: Batcher
+    runner: Runner
+    subs: list[Subscription]
 
 
 class Daemon:
-    """Runs a `Config` until stopped. `run()` must be called on the main thread to own signals."""
+    """Runs a `Config` until stopped. `run()` must be called on the main thread to own signals.
+
+    `reload` re-reads the configuration (None: nothing to reload, e.g. a command-line watch).
+    """
 
     def __init__(
         self,
         config: Config,
         *,
+        reload: Callable[[], Config] | None = None,
+        notifier: Notifier | None = None,
         dry_run: bool = False,
         kill: KillFunc = os.kill,
         clock: Callable[[], float] = time.monotonic,
@@ -61,6 +80,8 @@ class Daemon:
     ) -> None:
         self.config = config
         self.dry_run = dry_run
+        self._reload_config = reload
+        self.notifier = notifier or Notifier(None)
         self._kill = kill
         self._clock = clock
         self._handle_signals = handle_signals
@@ -71,28 +92,46 @@ class Daemon:
         self._armed = False  # a wake-up byte for changes is already in the pipe
         self._check_roots_now = False
         self._stop_code: int | None = None
+        self._last_action = "none yet"
+        self._config_error: str | None = None
         self.ready = threading.Event()
+        self.reloads = 0  # completed reload attempts, for tests and status
         self.stats: WatchStats | None = None
         # log lines show paths relative to where watchd was started, when they are below it
         self._base = os.getcwd()
         self._verbose = log.isEnabledFor(logging.DEBUG)
-        self.watches = config.watches
-        self.batchers = [Batcher(w.name, w.debounce, w.max_delay) for w in config.watches]
-        self.runners = [Runner(w.name, self._executor(w), self._on_busy(w)) for w in config.watches]
-        subs = [
-            Subscription(
-                key=i,
-                name=w.name,
-                path=str(p),
-                matcher=Matcher(w.patterns, w.ignore, ignore_defaults=w.ignore_defaults),
-                ignore_directories=w.ignore_directories,
-                poll=w.poll,
-                poll_interval=w.poll_interval,
-            )
-            for i, w in enumerate(config.watches)
-            for p in w.paths
-        ]
-        self.watcher = Watcher(subs, self._on_change, self._on_root_lost)
+        self._active: dict[int, _Active] = {}
+        self._next_key = 0
+        self._config_batcher = Batcher("config", CONFIG_DEBOUNCE, 1.0)
+        self.watcher = Watcher([], self._on_change, self._on_root_lost)
+        self.watcher.add([s for a in self._start_watches(config.watches) for s in a.subs])
+
+    # -------------------------------------------------------------- building watches
+
+    def _start_watches(self, watches: tuple[Watch, ...] | list[Watch]) -> list[_Active]:
+        made = []
+        for w in watches:
+            key = self._next_key
+            self._next_key += 1
+            subs = [
+                Subscription(
+                    key=key,
+                    name=w.name,
+                    path=str(p),
+                    matcher=Matcher(w.patterns, w.ignore, ignore_defaults=w.ignore_defaults),
+                    ignore_directories=w.ignore_directories,
+                    poll=w.poll,
+                    poll_interval=w.poll_interval,
+                )
+                for p in w.paths
+            ]
+            runner = Runner(w.name, self._executor(w), self._on_busy(w), on_done=self._on_done)
+            active = _Active(key, w, Batcher(w.name, w.debounce, w.max_delay), runner, subs)
+            self._active[key] = active
+            made.append(active)
+            if self.ready.is_set():
+                runner.start()
+        return made
 
     def _executor(self, w: Watch) -> Executor:
         action: Executor
@@ -133,28 +172,56 @@ class Daemon:
         self._check_roots_now = True
         self._wake(_EVENT_BYTE)
 
+    def _on_done(self, name: str, outcome: str | None) -> None:
+        """A runner finished an action: remember it for systemd's STATUS line."""
+        if outcome:
+            self._last_action = f"{name}: {outcome} at {time.strftime('%H:%M:%S')}"
+            self.notifier.status(self.status())
+
     def stop(self, code: int = 0) -> None:
         """Ask the loop to exit with `code` (thread-safe)."""
         self._stop_code = code
         self._wake(_EVENT_BYTE)
 
+    def request_reload(self) -> None:
+        """Ask the loop to re-read the config (thread-safe; what SIGHUP does)."""
+        self._wake(bytes([signal.SIGHUP]))
+
     # -------------------------------------------------------------- the loop
+
+    def status(self) -> str:
+        n = len(self._active)
+        s = self.stats
+        where = f", {s.roots} roots, {s.directories} directories" if s else ""
+        text = f"{n} {'watch' if n == 1 else 'watches'}{where}; last action: {self._last_action}"
+        if self._config_error:
+            text = f"config error, running the previous config: {self._config_error} | {text}"
+        return text
 
     def run(self) -> int:
         """Watch until SIGTERM/SIGINT (or `stop()`); return the exit status (0, or 130 for SIGINT)."""
         restore = self._install_signals() if self._handle_signals else None
         try:
-            for r in self.runners:
-                r.start()
+            for a in self._active.values():
+                a.runner.start()
             try:
                 self.stats = self.watcher.start()
             except WatchError as exc:
                 raise DaemonError(str(exc)) from None
+            if self._reload_config is not None and self.config.source is not None:
+                # saving the config file reloads it, as SIGHUP does
+                self.watcher.add(
+                    [
+                        Subscription(
+                            CONFIG_KEY, "config", str(self.config.source), Matcher(ignore_defaults=False)
+                        )
+                    ]
+                )
             s = self.stats
             log.info(
                 "watching %d %s: %d %s, %d %s%s; ready",
-                len(self.watches),
-                "watch" if len(self.watches) == 1 else "watches",
+                len(self._active),
+                "watch" if len(self._active) == 1 else "watches",
                 s.roots,
                 "root" if s.roots == 1 else "roots",
                 s.directories,
@@ -162,26 +229,39 @@ class Daemon:
                 f" ({s.missing} not there yet)" if s.missing else "",
             )
             self.ready.set()
+            self.notifier.ready(self.status())
             return self._loop()
         finally:
+            self.notifier.stopping()
             self._shutdown()
+            self.notifier.close()
             if restore is not None:
                 restore()
 
     def _loop(self) -> int:
-        next_root_check = self._clock() + ROOT_CHECK_INTERVAL
+        now = self._clock()
+        next_root_check = now + ROOT_CHECK_INTERVAL
+        ping_every = self.notifier.watchdog_interval
+        next_ping = now if ping_every else None
         while True:
             now = self._clock()
-            deadlines = [d for b in self.batchers if (d := b.deadline()) is not None]
-            wake_at = min([next_root_check, *deadlines])
-            timeout = max(0.0, wake_at - now)
+            if next_ping is not None and ping_every is not None and now >= next_ping:
+                self.notifier.watchdog()
+                next_ping = now + ping_every
+            deadlines = [d for a in self._active.values() if (d := a.batcher.deadline()) is not None]
+            if (d := self._config_batcher.deadline()) is not None:
+                deadlines.append(d)
+            if next_ping is not None:
+                deadlines.append(next_ping)
+            timeout = max(0.0, min([next_root_check, *deadlines]) - now)
             readable, _, _ = select.select([self._rfd], [], [], timeout)
             if readable:
                 for sig in self._drain():
                     if sig in (signal.SIGTERM, signal.SIGINT):
-                        name = signal.Signals(sig).name
-                        log.info("%s received; stopping", name)
+                        log.info("%s received; stopping", signal.Signals(sig).name)
                         return 130 if sig == signal.SIGINT else 0
+                    if sig == signal.SIGHUP:
+                        self._reload("SIGHUP")
             if self._stop_code is not None:
                 return self._stop_code
             self._take_changes()
@@ -193,10 +273,12 @@ class Daemon:
                     log.error("the filesystem observer stopped unexpectedly; exiting")
                     return 1
                 next_root_check = now + ROOT_CHECK_INTERVAL
-            for batcher, runner in zip(self.batchers, self.runners, strict=True):
-                batch = batcher.take(now)
+            if self._config_batcher.take(now) is not None:
+                self._reload("config file changed")
+            for a in list(self._active.values()):
+                batch = a.batcher.take(now)
                 if batch is not None:
-                    runner.submit(batch)
+                    a.runner.submit(batch)
 
     def _drain(self) -> list[int]:
         """Empty the wake-up pipe; return the signal numbers in it."""
@@ -217,28 +299,78 @@ class Daemon:
         incoming = self._incoming
         while incoming:
             key, change = incoming.popleft()
-            if self.batchers[key].add(change, now) and self._verbose:
+            if key == CONFIG_KEY:
+                self._config_batcher.add(change, now)
+                continue
+            active = self._active.get(key)
+            if active is None:
+                continue  # from a watch a reload just removed
+            if active.batcher.add(change, now) and self._verbose:
                 where = display_path(change.path, self._base)
                 if change.dest is not None:
                     where += " -> " + display_path(change.dest, self._base)
-                log.debug("%s: %s %s", self.watches[key].name, change.kind.value, where)
+                log.debug("%s: %s %s", active.watch.name, change.kind.value, where)
+
+    # -------------------------------------------------------------- reload
+
+    def _reload(self, why: str) -> None:
+        if self._reload_config is None:
+            log.info(
+                "%s: nothing to reload (no config file: watchd was started with command-line options)", why
+            )
+            return
+        self.notifier.reloading()
+        log.info("%s: reloading %s", why, self.config.source)
+        try:
+            new = self._reload_config()
+        except ConfigError as exc:
+            self._config_error = str(exc)
+            log.error("config not reloaded, still running the previous one: %s", exc)
+            self.reloads += 1
+            self.notifier.ready(self.status())
+            return
+        self._config_error = None
+        old = {a.watch.name: a for a in self._active.values()}
+        wanted = {w.name: w for w in new.watches}
+        keep = {name for name, a in old.items() if wanted.get(name) == a.watch}
+        gone = [a for name, a in old.items() if name not in keep]
+        for a in gone:
+            del self._active[a.key]
+            a.runner.close(timeout=1.0)
+        self.watcher.remove({a.key for a in gone})
+        added = self._start_watches([w for name, w in wanted.items() if name not in keep])
+        self.watcher.add([s for a in added for s in a.subs])
+        self.config = Config(watches=new.watches, source=self.config.source)
+        self.stats = WatchStats(self.watcher.root_count, 0, self.watcher.count_directories())
+        changed = sum(1 for a in added if a.watch.name in old)
+        log.info(
+            "config reloaded: %d unchanged, %d changed, %d added, %d removed",
+            len(keep),
+            changed,
+            len(added) - changed,
+            len(gone) - changed,
+        )
+        self.reloads += 1
+        self.notifier.ready(self.status())
+
+    # -------------------------------------------------------------- shutdown and signals
 
     def _shutdown(self) -> None:
         self.watcher.stop()
-        for r in self.runners:
-            r.close(timeout=1.0)
+        for a in self._active.values():
+            a.runner.close(timeout=1.0)
         for fd in (self._rfd, self._wfd):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
     def _install_signals(self) -> Callable[[], None]:
-        """Route SIGTERM/SIGINT into the loop through the wake-up pipe; return an undo function."""
+        """Route SIGTERM, SIGINT and SIGHUP into the loop through the wake-up pipe; return an undo."""
 
         def note(signum: int, frame: FrameType | None) -> None:
             pass  # the byte written by set_wakeup_fd does the work
 
         old_wakeup = signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
-        saved = {s: signal.signal(s, note) for s in (signal.SIGTERM, signal.SIGINT)}
+        saved = {s: signal.signal(s, note) for s in _HANDLED}
 
         def restore() -> None:
             for s, h in saved.items():

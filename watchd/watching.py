@@ -268,7 +268,7 @@ class Watcher:
 
     # ------------------------------------------------------------------ layout
 
-    def _bind(self, sub: Subscription) -> None:
+    def _bind(self, sub: Subscription) -> _Root:
         """Attach `sub` to the root that serves it: its directory, or a file's parent directory."""
         path = sub.path
         only: str | None = None
@@ -282,7 +282,9 @@ class Watcher:
         if root is None:
             root = _Root(path=path, recursive=only is None, poll=sub.poll, poll_interval=interval)
             self._roots[key] = root
-        root.targets.append(_Target(sub, only))
+        # replaced, not mutated: watchdog's thread may be iterating over the old list
+        root.targets = [*root.targets, _Target(sub, only)]
+        return root
 
     def _observer(self, root: _Root) -> BaseObserver:
         key = (root.poll, root.poll_interval)
@@ -308,7 +310,6 @@ class Watcher:
             obs.start()
         self._started = True
         missing = 0
-        seen: set[tuple[int, int]] = set()
         for root in self._roots.values():
             if not self._schedule(root, fatal=True):
                 missing += 1
@@ -318,12 +319,7 @@ class Watcher:
                         t.sub.name,
                         t.sub.path,
                     )
-                continue
-            if root.recursive:
-                seen.update(_walk_dirs(root.path))
-            else:
-                seen.add(root.identity or (0, 0))
-        directories = len(seen)
+        directories = self.count_directories()
         native = [r for r in self._roots.values() if not r.poll and r.observed is not None]
         held = inotify_watch_count() if native else None
         if held is not None and held < directories:
@@ -343,6 +339,43 @@ class Watcher:
         for obs in self._observers.values():
             if obs.is_alive():
                 obs.join(timeout)
+
+    def add(self, subscriptions: Sequence[Subscription]) -> None:
+        """Watch more paths while running (a config reload). Existing files are not reported."""
+        for sub in subscriptions:
+            self._subs.append(sub)
+            root = self._bind(sub)
+            if self._started and root.observed is None and not self._schedule(root, fatal=False):
+                log.warning(
+                    "%s: %s does not exist yet; it will be watched when it appears", sub.name, sub.path
+                )
+
+    def remove(self, keys: set[int]) -> None:
+        """Stop delivering changes for these subscription keys; unschedule roots nobody needs."""
+        self._subs = [s for s in self._subs if s.key not in keys]
+        for rkey, root in list(self._roots.items()):
+            kept = [t for t in root.targets if t.sub.key not in keys]
+            if len(kept) == len(root.targets):
+                continue
+            root.targets = kept
+            if not kept:
+                self._unschedule(root)
+                del self._roots[rkey]
+
+    def count_directories(self) -> int:
+        seen: set[tuple[int, int]] = set()
+        for root in self._roots.values():
+            if root.observed is None:
+                continue
+            if root.recursive:
+                seen.update(_walk_dirs(root.path))
+            else:
+                seen.add(root.identity or (0, 0))
+        return len(seen)
+
+    @property
+    def root_count(self) -> int:
+        return len(self._roots)
 
     def alive(self) -> bool:
         """False if an observer thread died (the daemon then exits with a failure)."""

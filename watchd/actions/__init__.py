@@ -16,7 +16,8 @@ class Executor(Protocol):
     Failures are logged, not raised: the daemon goes on and the next change tries again.
     """
 
-    def execute(self, batch: Batch, stop: threading.Event) -> None: ...
+    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+        """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...")."""
 
     def close(self) -> None:
         """Stop background work of its own (e.g. reload confirmation); called once, at shutdown."""

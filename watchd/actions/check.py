@@ -40,7 +40,7 @@ class CheckedExecutor:
     def close(self) -> None:
         self.inner.close()
 
-    def execute(self, batch: Batch, stop: threading.Event) -> None:
+    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.base)
         with tempfile.TemporaryFile() as output, batch_environment(self.name, batch) as env:
             try:
@@ -62,9 +62,9 @@ class CheckedExecutor:
                     self.check.cwd,
                     self.what,
                 )
-                return
+                return f"check could not start; {self.what}"
             if done.stopped:
-                return
+                return None
             if not done.ok:
                 size = output.seek(0, 2)
                 output.seek(max(0, size - _TAIL_BYTES))
@@ -85,6 +85,6 @@ class CheckedExecutor:
                     self.what,
                     "".join(f"\n    | {line}" for line in tail),
                 )
-                return
+                return f"check failed ({status}); {self.what}"
         log.debug("%s: check passed in %.2f s", self.name, done.took)
-        self.inner.execute(batch, stop)
+        return self.inner.execute(batch, stop)

@@ -29,11 +29,11 @@ class CommandRunner:
     def close(self) -> None:
         pass
 
-    def execute(self, batch: Batch, stop: threading.Event) -> None:
+    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.base)
         if self.dry_run:
             log.info("%s: %s changed; would run %s [dry run]", self.name, changed, self.shown)
-            return
+            return f"would run {self.shown}"
         with batch_environment(self.name, batch) as env:
             try:
                 done = run_child(
@@ -48,7 +48,7 @@ class CommandRunner:
                     exc.strerror or exc,
                     self.action.cwd,
                 )
-                return
+                return f"could not start {self.shown}"
         if done.stopped:
             log.info("%s: stopped %s after %.2f s", self.name, self.shown, done.took)
         elif done.timed_out:
@@ -71,3 +71,4 @@ class CommandRunner:
                 done.status(),
                 done.took,
             )
+        return f"ran {self.shown}: {done.status()}"

@@ -190,7 +190,7 @@ class PidfileSignaller:
                 )
             stop.wait(_RETRY_EVERY)
 
-    def execute(self, batch: Batch, stop: threading.Event) -> None:
+    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         sig = signal_name(self.action.signal)
         changed = batch.summary(self.base)
         started = time.monotonic()
@@ -205,7 +205,7 @@ class PidfileSignaller:
                     target.name,
                     target.pid,
                 )
-                return
+                return f"would send {sig} to {target.name} (pid {target.pid})"
             follow = self.action.confirm and confirm.supported()
             before = confirm.children(target.pid) if follow else {}
             try:
@@ -223,7 +223,7 @@ class PidfileSignaller:
                 raise ActionError(f"sending {sig} to PID {target.pid} failed: {exc.strerror}") from None
         except ActionError as exc:
             log.error("%s: %s changed; %s not sent: %s", self.name, changed, sig, exc)
-            return
+            return f"{sig} not sent: {exc}"
         took = (time.monotonic() - started) * 1000
         log.info(
             "%s: %s changed; sent %s to %s (pid %d) in %.0f ms%s",
@@ -248,3 +248,4 @@ class PidfileSignaller:
                 timeout=self.action.confirm_timeout,
             )
             self._confirmation.start()
+        return f"sent {sig} to {target.name} (pid {target.pid})"

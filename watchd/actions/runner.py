@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from watchd.actions import Executor
 from watchd.changes import Batch
@@ -18,8 +19,16 @@ log = logging.getLogger(__name__)
 
 
 class Runner:
-    def __init__(self, name: str, executor: Executor, on_busy: OnBusy = OnBusy.QUEUE) -> None:
+    def __init__(
+        self,
+        name: str,
+        executor: Executor,
+        on_busy: OnBusy = OnBusy.QUEUE,
+        *,
+        on_done: Callable[[str, str | None], None] | None = None,
+    ) -> None:
         self.name = name
+        self.on_done = on_done
         self.executor = executor
         self.on_busy = on_busy
         self._cond = threading.Condition()
@@ -64,14 +73,18 @@ class Runner:
                 assert batch is not None
                 self._current = batch
                 self._cancel.clear()
+            outcome: str | None = None
             try:
-                self.executor.execute(batch, self._cancel)
+                outcome = self.executor.execute(batch, self._cancel)
             except Exception:  # an executor bug must not kill the watch
                 log.exception("%s: action failed unexpectedly", self.name)
+                outcome = "failed unexpectedly (see the log)"
             finally:
                 with self._cond:
                     self._current = None
                     self._cond.notify_all()
+            if self.on_done is not None:
+                self.on_done(self.name, outcome)
 
     def close(self, timeout: float = 1.0) -> None:
         """Stop: drop pending batches, end a running action (it gets `stop`), join the thread."""
