@@ -46,6 +46,11 @@ _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+def _count(n: int, noun: str) -> str:
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + ("es" if noun.endswith("ch") else "s")
+    return f"{n} {noun if n == 1 else plural}"
+
+
 class DaemonError(Exception):
     """The daemon cannot run (e.g. watch limits); the message says what to do."""
 
@@ -192,8 +197,8 @@ class Daemon:
     def status(self) -> str:
         n = len(self._active)
         s = self.stats
-        where = f", {s.roots} roots, {s.directories} directories" if s else ""
-        text = f"{n} {'watch' if n == 1 else 'watches'}{where}; last action: {self._last_action}"
+        where = f", {_count(s.roots, 'root')}, {_count(s.directories, 'directory')}" if s else ""
+        text = f"{_count(n, 'watch')}{where}; last action: {self._last_action}"
         if self._config_error:
             text = f"config error, running the previous config: {self._config_error} | {text}"
         return text
@@ -219,13 +224,10 @@ class Daemon:
                 )
             s = self.stats
             log.info(
-                "watching %d %s: %d %s, %d %s%s; ready",
-                len(self._active),
-                "watch" if len(self._active) == 1 else "watches",
-                s.roots,
-                "root" if s.roots == 1 else "roots",
-                s.directories,
-                "directory" if s.directories == 1 else "directories",
+                "watching %s: %s, %s%s; ready",
+                _count(len(self._active), "watch"),
+                _count(s.roots, "root"),
+                _count(s.directories, "directory"),
                 f" ({s.missing} not there yet)" if s.missing else "",
             )
             self.ready.set()

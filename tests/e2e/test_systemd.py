@@ -177,7 +177,7 @@ def test_ready_only_once_watches_are_live(
     (dirs["a"] / "right-after-ready.py").write_text("")  # no delay: READY means watching
     assert wait_for(lambda: recorder.names() == ["SIGHUP"])
     ready = notify.wait("READY", "1")
-    assert ready["STATUS"].startswith("1 watch, 1 roots, 1 directories; last action: none yet")
+    assert ready["STATUS"].startswith("1 watch, 1 root, 1 directory; last action: none yet")
     status = notify.wait("STATUS", count=2)  # updated after the action
     assert "last action: watchd: sent HUP to sigrecorder.py" in status["STATUS"]
     w.signal(signal.SIGTERM)
