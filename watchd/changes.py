@@ -12,6 +12,7 @@ class ChangeKind(StrEnum):
     MODIFIED = "modified"
     DELETED = "deleted"
     MOVED = "moved"
+    RESCAN = "rescan"  # events were lost (kernel queue overflow): something under the path changed
 
 
 @dataclass(frozen=True, slots=True)

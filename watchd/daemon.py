@@ -223,12 +223,17 @@ class Daemon:
                     ]
                 )
             s = self.stats
-            log.info(
+            (log.warning if s.degraded else log.info)(
                 "watching %s: %s, %s%s; ready",
                 _count(len(self._active), "watch"),
                 _count(s.roots, "root"),
                 _count(s.directories, "directory"),
-                f" ({s.missing} not there yet)" if s.missing else "",
+                (f" ({s.missing} not there yet)" if s.missing else "")
+                + (
+                    f" (degraded: {_count(s.degraded, 'root')} polled, inotify watch limit)"
+                    if s.degraded
+                    else ""
+                ),
             )
             self.ready.set()
             self.notifier.ready(self.status())

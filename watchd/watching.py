@@ -1,16 +1,18 @@
-"""The filesystem side: watchdog observers -> relevant `Change` values. The only watchdog importer.
+"""The filesystem side: native events -> relevant `Change` values, for every watched root.
 
-The handler runs on watchdog's thread and only converts, matches (pure, microseconds) and
-hands the change to a sink; no action ever runs there.
+Backends:
+- Linux: watchd's own inotify tree (`watchd.inotify`): ignored directories cost no watch, queue
+  overflows and the watch limit are reported instead of silently losing events;
+- elsewhere (FSEvents on macOS) and for `poll: true`: watchdog, the only other module that
+  knows about it is none (this one imports it lazily). Its 7.1 traps are designed around: the
+  event mask is limited to the kinds watchd uses, and deleted, replaced or renamed roots are
+  noticed by identity (device, inode) in `check_roots()` and re-scheduled.
 
-Designed around watchdog 7.1's traps:
-- the inotify mask is limited to the event kinds watchd uses (`event_filter`): with the default
-  mask, opens during watchdog's own recursive walk overflow the kernel queue on large trees;
-- a deleted watched root silently stops its emitter and a re-created one is not watched again,
-  and a renamed root keeps reporting the old path: `check_roots()` (called periodically by the
-  daemon) notices by identity (device, inode) and re-schedules;
-- running out of inotify watches during the recursive walk is silent: `start()` compares the
-  directories it found with the kernel's count of watches and says which sysctl to raise.
+If a root cannot be watched natively because the inotify watch limit is reached, it is polled
+instead (and the warning says which sysctl to raise), so reloads keep working.
+
+Conversion and matching run on the backend's thread, take microseconds, and end in `sink`;
+no action ever runs there.
 """
 
 from __future__ import annotations
@@ -20,55 +22,33 @@ import errno
 import logging
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from watchdog.events import (
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserver
-
+from watchd import inotify
 from watchd.changes import Change, ChangeKind
 from watchd.matching import Matcher
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver, ObservedWatch
 
-# The kinds watchd acts on. Deliberately no open / close-without-write: see the module docstring.
-EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileDeletedEvent,
-    FileMovedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-]
+log = logging.getLogger(__name__)
 
 Sink = Callable[[int, Change], None]
 
+DEFAULT_POLL_FALLBACK = 1.0  # seconds between polls of a root the watch limit forced off inotify
+
 
 class WatchError(Exception):
-    """A root could not be watched (watch limit, permissions); the message says what to do."""
+    """A root could not be watched at start (instance limit, permissions); the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """One watch's interest in one path (a directory tree or a single file)."""
 
-    key: int  # handed back with every change: the daemon's index of the watch
+    key: int  # handed back with every change: the daemon's id of the watch
     name: str  # the watch's name, for log lines
     path: str  # absolute path as configured
     matcher: Matcher
@@ -82,6 +62,7 @@ class WatchStats:
     roots: int
     missing: int
     directories: int
+    degraded: int = 0  # roots polled because native watching was impossible (watch limit)
 
 
 @dataclass(eq=False)
@@ -94,22 +75,29 @@ class _Target:
 
 @dataclass(eq=False)
 class _Root:
-    """One scheduled watchdog watch: a directory, recursive unless it stands in for single files."""
+    """One watched directory: recursive, unless it stands in for single files in it."""
 
+    rid: int
     path: str
     recursive: bool
     poll: bool
     poll_interval: float
     targets: list[_Target] = field(default_factory=list)
     identity: tuple[int, int] | None = None  # (st_dev, st_ino) when scheduled
-    observed: ObservedWatch | None = None
-    handler: _Handler | None = None
+    native: bool = False  # scheduled on the inotify tree
+    observed: ObservedWatch | None = None  # scheduled on a watchdog observer
     observer: BaseObserver | None = None
+    lost: bool = False  # the backend saw it deleted / moved / unmounted
+    degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
 
     @property
     def label(self) -> str:
         return ", ".join(sorted({t.sub.name for t in self.targets}))
+
+    @property
+    def scheduled(self) -> bool:
+        return self.native or self.observed is not None
 
 
 def _under(path: str, root: str) -> str | None:
@@ -123,58 +111,95 @@ def _under(path: str, root: str) -> str | None:
     return None
 
 
-class _Handler(FileSystemEventHandler):
-    """Runs on watchdog's thread: convert, match, hand over. Nothing slow, nothing blocking."""
+def _relevant(root: _Root, target: _Target, path: str, is_dir: bool) -> bool:
+    rel = _under(path, root.path)
+    if not rel:
+        return False
+    if target.only is not None:
+        return rel == target.only and target.sub.matcher.matches(rel)
+    if is_dir and target.sub.ignore_directories:
+        return False
+    return target.sub.matcher.matches(rel, is_dir=is_dir)
+
+
+def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, is_dir: bool) -> None:
+    """One backend event -> the changes each of the root's watches cares about.
+
+    kind is created / modified / deleted / moved. A move is judged per watch: both sides
+    relevant -> moved; only the source -> deleted (moved out of view); only the destination ->
+    created (moved into view; a directory's files report themselves). A new or modified
+    directory is no change; its files are.
+    """
+    if kind == "moved" and dest is not None:
+        for t in root.targets:
+            src_ok = _relevant(root, t, src, is_dir)
+            dest_ok = _relevant(root, t, dest, is_dir)
+            if src_ok and dest_ok:
+                sink(t.sub.key, Change(ChangeKind.MOVED, src, dest, is_dir))
+            elif src_ok:
+                sink(t.sub.key, Change(ChangeKind.DELETED, src, None, is_dir))
+            elif dest_ok and not is_dir:
+                sink(t.sub.key, Change(ChangeKind.CREATED, dest, None, False))
+        return
+    if kind == "deleted":
+        change_kind = ChangeKind.DELETED
+        if src == root.path:  # the root itself
+            for t in root.targets:
+                if t.only is None and not t.sub.ignore_directories:
+                    sink(t.sub.key, Change(change_kind, src, None, True))
+            return
+    elif is_dir:
+        return
+    elif kind == "created":
+        change_kind = ChangeKind.CREATED
+    else:
+        change_kind = ChangeKind.MODIFIED
+    for t in root.targets:
+        if _relevant(root, t, src, is_dir):
+            sink(t.sub.key, Change(change_kind, src, None, is_dir))
+
+
+class _WatchdogHandler:
+    """Watchdog calls `dispatch` on its thread; convert to `deliver`'s terms. Nothing else."""
 
     def __init__(self, root: _Root, sink: Sink, on_root_lost: Callable[[], None]) -> None:
         self._root = root
         self._sink = sink
         self._on_root_lost = on_root_lost
 
-    def dispatch(self, event: FileSystemEvent) -> None:
-        root = self._root
-        src = os.fsdecode(event.src_path)
-        is_dir = event.is_directory
+    def dispatch(self, event: Any) -> None:
         etype = event.event_type
-        if etype == "moved":
-            dest = os.fsdecode(event.dest_path)
-            for t in root.targets:
-                src_ok = self._relevant(t, src, is_dir)
-                dest_ok = self._relevant(t, dest, is_dir)
-                if src_ok and dest_ok:
-                    self._sink(t.sub.key, Change(ChangeKind.MOVED, src, dest, is_dir))
-                elif src_ok:  # moved out of view: gone, as far as this watch is concerned
-                    self._sink(t.sub.key, Change(ChangeKind.DELETED, src, None, is_dir))
-                elif dest_ok and not is_dir:  # moved into view (a directory's files report themselves)
-                    self._sink(t.sub.key, Change(ChangeKind.CREATED, dest, None, False))
-            return
-        if etype == "deleted":
-            kind = ChangeKind.DELETED
-            if src == root.path:
-                self._on_root_lost()
-                for t in root.targets:
-                    if t.only is None and not t.sub.ignore_directories:
-                        self._sink(t.sub.key, Change(kind, src, None, True))
-                return
-        elif is_dir:
-            return  # a new or modified directory is not a change; its files are
-        elif etype == "created":
-            kind = ChangeKind.CREATED
-        else:  # modified, attrib, closed (after writing)
-            kind = ChangeKind.MODIFIED
-        for t in root.targets:
-            if self._relevant(t, src, is_dir):
-                self._sink(t.sub.key, Change(kind, src, None, is_dir))
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(event.dest_path) if etype == "moved" else None
+        if etype == "deleted" and src == self._root.path:
+            self._on_root_lost()
+        kind = etype if etype in ("created", "deleted", "moved") else "modified"
+        deliver(self._root, self._sink, kind, src, dest, is_dir=event.is_directory)
 
-    def _relevant(self, target: _Target, path: str, is_dir: bool) -> bool:
-        rel = _under(path, self._root.path)
-        if not rel:
-            return False
-        if target.only is not None:
-            return rel == target.only and target.sub.matcher.matches(rel)
-        if is_dir and target.sub.ignore_directories:
-            return False
-        return target.sub.matcher.matches(rel, is_dir=is_dir)
+
+def _event_filter() -> list[Any]:
+    """The watchdog event kinds watchd uses: no open / close-without-write (see the module docstring)."""
+    from watchdog.events import (  # noqa: PLC0415 (lazy: Linux without polling never loads watchdog)
+        DirDeletedEvent,
+        DirMovedEvent,
+        FileAttribEvent,
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+    )
+
+    return [
+        FileCreatedEvent,
+        FileModifiedEvent,
+        FileAttribEvent,
+        FileClosedEvent,
+        FileDeletedEvent,
+        FileMovedEvent,
+        DirDeletedEvent,
+        DirMovedEvent,
+    ]
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -203,44 +228,7 @@ def _walk_dirs(path: str) -> Iterator[tuple[int, int]]:
             continue
 
 
-def inotify_watch_count() -> int | None:
-    """How many inotify watches this process holds (Linux: /proc/self/fdinfo), or None if unknown."""
-    if not sys.platform.startswith("linux"):
-        return None
-    total = 0
-    try:
-        for fd in os.listdir("/proc/self/fd"):
-            try:
-                if os.readlink(f"/proc/self/fd/{fd}") != "anon_inode:inotify":
-                    continue
-                with open(f"/proc/self/fdinfo/{fd}") as f:
-                    total += sum(1 for line in f if line.startswith("inotify wd:"))
-            except OSError:
-                continue
-    except OSError:
-        return None
-    return total
-
-
-def _limit_hint(exc: OSError, path: str) -> str:
-    if exc.errno == errno.ENOSPC:
-        return (
-            f"cannot watch {path}: the inotify watch limit (fs.inotify.max_user_watches = "
-            f"{_read_sysctl('max_user_watches')}) is reached; raise it, e.g. "
-            "sudo sysctl fs.inotify.max_user_watches=524288 (persist it in /etc/sysctl.d/), or use poll: true"
-        )
-    if exc.errno == errno.EMFILE:
-        return (
-            f"cannot watch {path}: the inotify instance limit (fs.inotify.max_user_instances = "
-            f"{_read_sysctl('max_user_instances')}) is reached; raise it, e.g. "
-            "sudo sysctl fs.inotify.max_user_instances=1024"
-        )
-    if exc.errno == errno.EACCES:
-        return f"cannot watch {path}: permission denied (check the directory's mode and owner)"
-    return f"cannot watch {path}: {exc.strerror or exc}"
-
-
-def _read_sysctl(name: str) -> str:
+def read_sysctl(name: str) -> str:
     try:
         with open(f"/proc/sys/fs/inotify/{name}") as f:
             return f.read().strip()
@@ -248,22 +236,48 @@ def _read_sysctl(name: str) -> str:
         return "?"
 
 
+def limit_hint(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"the inotify watch limit (fs.inotify.max_user_watches = {read_sysctl('max_user_watches')}) "
+            "is reached; raise it: sudo sysctl fs.inotify.max_user_watches=524288 "
+            "(and persist it in /etc/sysctl.d/)"
+        )
+    if exc.errno == errno.EMFILE:
+        return (
+            "the inotify instance limit (fs.inotify.max_user_instances = "
+            f"{read_sysctl('max_user_instances')}) is reached; raise it: "
+            "sudo sysctl fs.inotify.max_user_instances=1024"
+        )
+    if exc.errno == errno.EACCES:
+        return "permission denied (check the directory's mode and owner)"
+    return str(exc.strerror or exc)
+
+
 class Watcher:
-    """Schedules every subscription's path on the right observer and keeps roots watched."""
+    """Schedules every subscription's path on the right backend and keeps roots watched."""
 
     def __init__(
         self,
         subscriptions: Sequence[Subscription],
         sink: Sink,
         on_root_lost: Callable[[], None] = lambda: None,
+        *,
+        native: bool | None = None,
     ) -> None:
         self._sink = sink
         self._on_root_lost = on_root_lost
+        self._use_inotify = inotify.available() if native is None else native
+        self._tree: inotify.InotifyTree | None = None
         self._observers: dict[tuple[bool, float], BaseObserver] = {}
         self._roots: dict[tuple[str, bool, bool, float], _Root] = {}
-        self._subs = list(subscriptions)
+        self._by_rid: dict[int, _Root] = {}
+        self._next_rid = 0
+        self._subs: list[Subscription] = []
         self._started = False
-        for sub in self._subs:
+        self.overflows = 0
+        for sub in subscriptions:
+            self._subs.append(sub)
             self._bind(sub)
 
     # ------------------------------------------------------------------ layout
@@ -280,35 +294,52 @@ class Watcher:
         key = (path, only is None, sub.poll, interval)
         root = self._roots.get(key)
         if root is None:
-            root = _Root(path=path, recursive=only is None, poll=sub.poll, poll_interval=interval)
+            root = _Root(self._next_rid, path, recursive=only is None, poll=sub.poll, poll_interval=interval)
+            self._next_rid += 1
             self._roots[key] = root
-        # replaced, not mutated: watchdog's thread may be iterating over the old list
+            self._by_rid[root.rid] = root
+        # replaced, not mutated: a backend thread may be iterating over the old list
         root.targets = [*root.targets, _Target(sub, only)]
         return root
 
-    def _observer(self, root: _Root) -> BaseObserver:
-        key = (root.poll, root.poll_interval)
+    def _observer(self, poll: bool, interval: float) -> BaseObserver:
+        key = (poll, interval)
         obs = self._observers.get(key)
         if obs is None:
-            obs = PollingObserver(timeout=root.poll_interval) if root.poll else Observer()
+            if poll:
+                from watchdog.observers.polling import PollingObserver  # noqa: PLC0415 (lazy, see _event_filter)
+
+                obs = PollingObserver(timeout=interval)
+            else:
+                from watchdog.observers import Observer  # noqa: PLC0415 (lazy, see _event_filter)
+
+                obs = Observer()
             obs.daemon = True
             self._observers[key] = obs
             if self._started:
                 obs.start()
         return obs
 
+    def _inotify(self) -> inotify.InotifyTree:
+        if self._tree is None:
+            try:
+                self._tree = inotify.InotifyTree(
+                    self._native_event, self._native_lost, self._overflow, self._limit
+                )
+            except OSError as exc:
+                raise WatchError(f"cannot start watching: {limit_hint(exc)}") from None
+        return self._tree
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> WatchStats:
-        """Schedule every root that exists; return what is watched. Raises WatchError on limits.
+        """Schedule every root that exists; return what is watched.
 
         When this returns, the watches are established: a change made now is seen.
         """
-        for root in self._roots.values():
-            self._observer(root)
+        self._started = True
         for obs in self._observers.values():
             obs.start()
-        self._started = True
         missing = 0
         for root in self._roots.values():
             if not self._schedule(root, fatal=True):
@@ -319,19 +350,15 @@ class Watcher:
                         t.sub.name,
                         t.sub.path,
                     )
-        directories = self.count_directories()
-        native = [r for r in self._roots.values() if not r.poll and r.observed is not None]
-        held = inotify_watch_count() if native else None
-        if held is not None and held < directories:
-            log.warning(
-                "only %d of %d directories could be watched: the inotify watch limit "
-                "(fs.inotify.max_user_watches = %s) is too low; raise it, e.g. "
-                "sudo sysctl fs.inotify.max_user_watches=524288, or use poll: true",
-                held,
-                directories,
-                _read_sysctl("max_user_watches"),
-            )
-        return WatchStats(roots=len(self._roots), missing=missing, directories=directories)
+        return self.stats(missing)
+
+    def stats(self, missing: int = 0) -> WatchStats:
+        return WatchStats(
+            roots=len(self._roots),
+            missing=missing,
+            directories=self.count_directories(),
+            degraded=sum(1 for r in self._roots.values() if r.degraded),
+        )
 
     def stop(self, timeout: float = 1.0) -> None:
         for obs in self._observers.values():
@@ -339,16 +366,23 @@ class Watcher:
         for obs in self._observers.values():
             if obs.is_alive():
                 obs.join(timeout)
+        if self._tree is not None:
+            self._tree.close()
 
     def add(self, subscriptions: Sequence[Subscription]) -> None:
         """Watch more paths while running (a config reload). Existing files are not reported."""
         for sub in subscriptions:
             self._subs.append(sub)
             root = self._bind(sub)
-            if self._started and root.observed is None and not self._schedule(root, fatal=False):
-                log.warning(
-                    "%s: %s does not exist yet; it will be watched when it appears", sub.name, sub.path
-                )
+            if not self._started:
+                continue
+            if not root.scheduled:
+                if not self._schedule(root, fatal=False):
+                    log.warning(
+                        "%s: %s does not exist yet; it will be watched when it appears", sub.name, sub.path
+                    )
+            elif root.native and self._tree is not None:
+                self._tree.rescan(root.rid)  # the new watch may need directories others ignore
 
     def remove(self, keys: set[int]) -> None:
         """Stop delivering changes for these subscription keys; unschedule roots nobody needs."""
@@ -361,79 +395,176 @@ class Watcher:
             if not kept:
                 self._unschedule(root)
                 del self._roots[rkey]
+                del self._by_rid[root.rid]
 
     def count_directories(self) -> int:
         seen: set[tuple[int, int]] = set()
+        native = 0
         for root in self._roots.values():
-            if root.observed is None:
+            if root.native:
                 continue
-            if root.recursive:
-                seen.update(_walk_dirs(root.path))
-            else:
-                seen.add(root.identity or (0, 0))
-        return len(seen)
+            if root.observed is not None:
+                if root.recursive:
+                    seen.update(_walk_dirs(root.path))
+                else:
+                    seen.add(root.identity or (0, 0))
+        if self._tree is not None:
+            native = self._tree.watch_count
+        return native + len(seen)
 
     @property
     def root_count(self) -> int:
         return len(self._roots)
 
     def alive(self) -> bool:
-        """False if an observer thread died (the daemon then exits with a failure)."""
-        return all(obs.is_alive() for obs in self._observers.values()) if self._started else True
+        """False if a backend thread died (the daemon then exits with a failure)."""
+        if not self._started:
+            return True
+        observers_ok = all(obs.is_alive() for obs in self._observers.values())
+        return observers_ok and (self._tree is None or self._tree.alive())
 
-    # ------------------------------------------------------------------ roots
+    # ------------------------------------------------------------------ native backend callbacks
+    # (run on the inotify reader thread, with its lock held: quick, no blocking)
+
+    def _native_event(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
+        root = self._by_rid.get(rid)
+        if root is not None:
+            deliver(root, self._sink, kind, path, dest, is_dir=is_dir)
+
+    def _native_lost(self, rid: int) -> None:
+        root = self._by_rid.get(rid)
+        if root is not None:
+            root.lost = True
+            deliver(root, self._sink, "deleted", root.path, None, is_dir=True)
+        self._on_root_lost()
+
+    def _overflow(self) -> None:
+        self.overflows += 1
+        log.warning(
+            "the kernel's inotify queue overflowed (fs.inotify.max_queued_events = %s): changes were "
+            "lost, so every watch acts once; raise the sysctl if this happens often",
+            read_sysctl("max_queued_events"),
+        )
+        for root in self._roots.values():
+            if not root.native:
+                continue
+            for t in root.targets:
+                path = os.path.join(root.path, t.only) if t.only else root.path
+                self._sink(t.sub.key, Change(ChangeKind.RESCAN, path, None, t.only is None))
+            if self._tree is not None:
+                self._tree.rescan(root.rid)
+
+    def _limit(self, rid: int, exc: OSError) -> None:
+        root = self._by_rid.get(rid)
+        if root is not None and not root.degraded:
+            root.degraded = True  # check_roots() moves it to polling
+            self._on_root_lost()
+
+    # ------------------------------------------------------------------ scheduling
 
     def _schedule(self, root: _Root, *, fatal: bool) -> bool:
         ident = _identity(root.path)
         if ident is None:
             return False
-        handler = _Handler(root, self._sink, self._on_root_lost)
-        obs = self._observer(root)
+        root.lost = False
+        if self._use_inotify and not root.poll and not root.degraded:
+            tree = self._inotify()
+            try:
+                tree.add_root(root.rid, root.path, recursive=root.recursive, prune=self._pruner(root))
+            except inotify.LimitError as exc:
+                root.degraded = True
+                interval = min(t.sub.poll_interval for t in root.targets) or DEFAULT_POLL_FALLBACK
+                log.warning(
+                    "%s: cannot watch %s natively: %s; polling it every %.3gs instead",
+                    root.label,
+                    root.path,
+                    limit_hint(exc),
+                    interval,
+                )
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    return False
+                return self._failed(root, exc, fatal)
+            else:
+                root.identity, root.native, root.failed = ident, True, False
+                return True
+        return self._schedule_watchdog(root, ident, fatal)
+
+    def _schedule_watchdog(self, root: _Root, ident: tuple[int, int], fatal: bool) -> bool:
+        if root.degraded:
+            poll, interval = True, min(t.sub.poll_interval for t in root.targets) or DEFAULT_POLL_FALLBACK
+        else:
+            poll, interval = root.poll, root.poll_interval
+        obs = self._observer(poll, interval)
+        handler = _WatchdogHandler(root, self._sink, self._on_root_lost)
         try:
-            observed = obs.schedule(handler, root.path, recursive=root.recursive, event_filter=EVENT_FILTER)
+            observed = obs.schedule(
+                handler,  # type: ignore[arg-type]  # watchdog only calls dispatch()
+                root.path,
+                recursive=root.recursive,
+                event_filter=_event_filter(),
+            )
         except OSError as exc:
-            message = _limit_hint(exc, root.path)
-            if fatal and exc.errno in (errno.ENOSPC, errno.EMFILE):
-                raise WatchError(message) from None
-            if not root.failed:
-                log.error("%s: %s", root.label, message)
-                root.failed = True
-            return False
-        root.identity, root.observed, root.handler, root.observer = ident, observed, handler, obs
-        root.failed = False
+            return self._failed(root, exc, fatal)
+        root.identity, root.observed, root.observer, root.failed = ident, observed, obs, False
         return True
 
+    def _failed(self, root: _Root, exc: OSError, fatal: bool) -> bool:
+        message = f"cannot watch {root.path}: {limit_hint(exc)}"
+        if fatal and exc.errno == errno.EMFILE:
+            raise WatchError(message)
+        if not root.failed:
+            log.error("%s: %s", root.label, message)
+            root.failed = True
+        return False
+
+    @staticmethod
+    def _pruner(root: _Root) -> Callable[[str], bool]:
+        """A directory no watch of this root can care about gets no inotify watch at all."""
+
+        def prune(rel: str) -> bool:
+            return all(t.only is None and t.sub.matcher.ignored(rel, is_dir=True) for t in root.targets)
+
+        return prune
+
     def _unschedule(self, root: _Root) -> None:
+        if root.native and self._tree is not None:
+            self._tree.remove_root(root.rid)
         if root.observed is not None and root.observer is not None:
             with contextlib.suppress(KeyError, ValueError):  # already gone with its emitter
                 root.observer.unschedule(root.observed)
-        root.observed = root.handler = root.observer = None
+        root.native = False
+        root.observed = root.observer = None
         root.identity = None
 
     def check_roots(self) -> None:
         """Notice roots that vanished, were replaced or appeared; re-schedule them.
 
         A root that reappears is scanned and its existing files reported as created, so a
-        tree restored in one go (checkout, rsync, rm -rf && cp -r) is not missed.
+        tree restored in one go (checkout, rsync, rm -rf && cp -r, a ConfigMap symlink swap)
+        is not missed.
         """
-        for root in self._roots.values():
+        for root in list(self._roots.values()):
             current = _identity(root.path)
-            if root.observed is not None and current == root.identity:
-                emitter_alive = True
-                if root.observer is not None:
-                    # watchdog stops the emitter of a deleted root; treat that as lost too
-                    emitters = getattr(root.observer, "emitters", ())
-                    emitter_alive = any(e.watch == root.observed and e.is_alive() for e in emitters)
-                if emitter_alive:
-                    continue
-            if root.observed is not None:
+            if root.scheduled and current == root.identity and not root.lost and self._backend_ok(root):
+                continue
+            if root.scheduled:
+                was_degraded = root.degraded and root.native
                 self._unschedule(root)
-                for t in root.targets:
+                if was_degraded:
                     log.warning(
-                        "%s: %s was deleted or moved; it will be watched again when it reappears",
-                        t.sub.name,
-                        t.sub.path if t.only is None else os.path.dirname(t.sub.path),
+                        "%s: %s: inotify watch limit reached while watching it", root.label, root.path
                     )
+                elif not root.degraded:
+                    for t in root.targets:
+                        log.warning(
+                            "%s: %s was deleted or moved; it will be watched again when it reappears",
+                            t.sub.name,
+                            t.sub.path if t.only is None else os.path.dirname(t.sub.path),
+                        )
+                if was_degraded:
+                    self._schedule(root, fatal=False)  # polled from now on
+                    continue
             if current is None:
                 if root.recursive and not root.targets[0].only and os.path.isfile(root.path):
                     self._become_file_root(root)
@@ -444,6 +575,16 @@ class Watcher:
                 for t in root.targets:
                     log.info("%s: %s appeared; watching it", t.sub.name, t.sub.path)
                 self._report_existing(root)
+
+    @staticmethod
+    def _backend_ok(root: _Root) -> bool:
+        if root.native:
+            return not root.degraded
+        if root.observer is not None:
+            # watchdog stops the emitter of a deleted root; treat that as lost too
+            emitters = getattr(root.observer, "emitters", ())
+            return any(e.watch == root.observed and e.is_alive() for e in emitters)
+        return True
 
     @staticmethod
     def _become_file_root(root: _Root) -> None:

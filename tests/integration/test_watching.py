@@ -55,10 +55,11 @@ def root(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.fixture
-def watch(root: Path) -> Iterator[tuple[Watcher, Collector]]:
+@pytest.fixture(params=["inotify", "watchdog"])
+def watch(root: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Watcher, Collector]]:
+    """Every behaviour below holds for watchd's own inotify backend and for watchdog's."""
     sink = Collector()
-    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink)
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink, native=request.param == "inotify")
     w.start()
     yield w, sink
     w.stop()

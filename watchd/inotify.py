@@ -1,0 +1,404 @@
+"""Linux inotify, used directly (ctypes), for what watchdog 7.1 cannot tell us.
+
+watchd keeps watchdog for macOS (FSEvents) and for polling, but on Linux watches trees itself:
+- ignored directories (node_modules/, .venv/, .git/ ...) get no inotify watch at all, where
+  watchdog's recursive walk watches everything;
+- a kernel queue overflow (IN_Q_OVERFLOW) is reported to the caller, who acts on it, where
+  watchdog only logs a warning and events are lost silently;
+- running out of watches (ENOSPC) anywhere in a tree is an error the caller sees, where
+  watchdog silently skips the directories past the limit;
+- a watched root that is deleted, moved away or unmounted is reported at once.
+
+One inotify instance and one reader thread serve every root. The reader parses events,
+keeps the directory table up to date (new directories are watched and scanned, so files
+created before their directory's watch existed are still reported) and hands simple
+`(root, kind, path, dest, is_dir)` notifications to the owner. It never runs actions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import logging
+import os
+import select
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+IN_MODIFY = 0x00000002
+IN_ATTRIB = 0x00000004
+IN_CLOSE_WRITE = 0x00000008
+IN_MOVED_FROM = 0x00000040
+IN_MOVED_TO = 0x00000080
+IN_CREATE = 0x00000100
+IN_DELETE = 0x00000200
+IN_DELETE_SELF = 0x00000400
+IN_MOVE_SELF = 0x00000800
+IN_UNMOUNT = 0x00002000
+IN_Q_OVERFLOW = 0x00004000
+IN_IGNORED = 0x00008000
+IN_ONLYDIR = 0x01000000
+IN_DONT_FOLLOW = 0x02000000
+IN_EXCL_UNLINK = 0x04000000
+IN_ISDIR = 0x40000000
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+
+# No IN_OPEN / IN_ACCESS / IN_CLOSE_NOWRITE: reading a file is not a change, and on large trees
+# those events flood the kernel queue (watchdog's default mask never becomes ready on 10,000 dirs).
+WATCH_MASK = (
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+    | IN_ONLYDIR
+    | IN_DONT_FOLLOW
+    | IN_EXCL_UNLINK
+)
+
+_HEADER = struct.Struct("iIII")
+_READ_SIZE = 256 * 1024
+
+
+def _libc() -> ctypes.CDLL:
+    lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    lib.inotify_init1.argtypes = [ctypes.c_int]
+    lib.inotify_init1.restype = ctypes.c_int
+    lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+    lib.inotify_add_watch.restype = ctypes.c_int
+    lib.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.inotify_rm_watch.restype = ctypes.c_int
+    return lib
+
+
+def available() -> bool:
+    """True on Linux with a libc that has inotify."""
+    if os.uname().sysname != "Linux":
+        return False
+    try:
+        _libc()
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+class LimitError(OSError):
+    """Out of inotify watches (ENOSPC) or instances (EMFILE)."""
+
+
+Notify = Callable[[int, str, str, "str | None", bool], None]  # root id, kind, path, dest, is_dir
+
+
+@dataclass(eq=False)
+class _Root:
+    rid: int
+    path: str
+    recursive: bool
+    prune: Callable[[str], bool]  # relative directory path -> do not watch it (ignored by everyone)
+    wds: set[int] = field(default_factory=set)
+    lost: bool = False
+
+
+class InotifyTree:
+    """Watches directory trees with one inotify instance; see the module docstring."""
+
+    def __init__(
+        self,
+        notify: Notify,
+        on_lost: Callable[[int], None],
+        on_overflow: Callable[[], None],
+        on_limit: Callable[[int, OSError], None],
+    ) -> None:
+        self._lib = _libc()
+        fd = self._lib.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise LimitError(err, os.strerror(err))
+        self._fd = fd
+        self._notify = notify
+        self._on_lost = on_lost
+        self._on_overflow = on_overflow
+        self._on_limit = on_limit
+        self._lock = threading.RLock()
+        self._roots: dict[int, _Root] = {}
+        self._paths: dict[int, str] = {}  # wd -> directory path
+        self._owners: dict[int, set[int]] = {}  # wd -> root ids
+        self._pending_moves: dict[int, tuple[int, str, bool]] = {}  # cookie -> (wd, path, is_dir)
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._thread = threading.Thread(target=self._run, name="watchd-inotify", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def watch_count(self) -> int:
+        with self._lock:
+            return len(self._paths)
+
+    def add_root(self, rid: int, path: str, *, recursive: bool, prune: Callable[[str], bool]) -> int:
+        """Watch `path` (and, if `recursive`, every directory below it not pruned).
+
+        Returns the number of directories watched. Raises LimitError when the kernel's watch
+        limit is reached (nothing of this root stays watched), FileNotFoundError if it is gone.
+        """
+        with self._lock:
+            root = _Root(rid, path, recursive, prune)
+            self._roots[rid] = root
+            try:
+                self._add_tree(root, path, report=False)
+            except OSError:
+                self._drop_root(root)
+                del self._roots[rid]
+                raise
+            return len(root.wds)
+
+    def remove_root(self, rid: int) -> None:
+        with self._lock:
+            root = self._roots.pop(rid, None)
+            if root is not None:
+                self._drop_root(root)
+
+    def rescan(self, rid: int) -> None:
+        """Watch directories that appeared while events were lost (after an overflow)."""
+        with self._lock:
+            root = self._roots.get(rid)
+            if root is not None and not root.lost:
+                try:
+                    self._add_tree(root, root.path, report=False)
+                except OSError as exc:
+                    self._on_limit(rid, exc)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(2)
+        for fd in (self._fd, self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ------------------------------------------------------------------ watches
+
+    def _add_watch(self, root: _Root, path: str) -> int:
+        wd: int = self._lib.inotify_add_watch(self._fd, os.fsencode(path), WATCH_MASK)
+        if wd < 0:
+            err = ctypes.get_errno()
+            if err in (errno.ENOSPC, errno.EMFILE):
+                raise LimitError(err, os.strerror(err), path)
+            raise OSError(err, os.strerror(err), path)
+        self._paths[wd] = path
+        self._owners.setdefault(wd, set()).add(root.rid)
+        root.wds.add(wd)
+        return wd
+
+    def _add_tree(self, root: _Root, top: str, *, report: bool) -> None:
+        """Watch `top` and the directories below it; with `report`, notify the files found as created."""
+        stack = [top]
+        first = True
+        while stack:
+            d = stack.pop()
+            try:
+                self._add_watch(root, d)
+            except LimitError:
+                raise
+            except OSError as exc:
+                if first and d == root.path:
+                    raise
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
+                    log.warning("cannot watch %s: %s", d, exc.strerror)
+                continue  # vanished meanwhile, or unreadable: skip it
+            first = False
+            if not root.recursive and d == root.path:
+                continue
+            try:
+                with os.scandir(d) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if is_dir:
+                    if root.recursive and not root.prune(self._rel(root, entry.path)):
+                        stack.append(entry.path)
+                elif report:
+                    self._notify(root.rid, "created", entry.path, None, False)
+
+    def _drop_root(self, root: _Root) -> None:
+        for wd in list(root.wds):
+            self._release(wd, root.rid)
+        root.wds.clear()
+
+    def _release(self, wd: int, rid: int) -> None:
+        owners = self._owners.get(wd)
+        if owners is None:
+            return
+        owners.discard(rid)
+        root = self._roots.get(rid)
+        if root is not None:
+            root.wds.discard(wd)
+        if not owners:
+            del self._owners[wd]
+            self._paths.pop(wd, None)
+            self._lib.inotify_rm_watch(self._fd, wd)
+
+    def _drop_subtree(self, path: str) -> None:
+        """Stop watching `path` and everything below it (it was moved away or deleted)."""
+        prefix = path + "/"
+        for wd, p in list(self._paths.items()):
+            if p == path or p.startswith(prefix):
+                for rid in list(self._owners.get(wd, ())):
+                    self._release(wd, rid)
+
+    @staticmethod
+    def _rel(root: _Root, path: str) -> str:
+        return path[len(root.path) + 1 :] if path.startswith(root.path + "/") else ""
+
+    # ------------------------------------------------------------------ reading
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        try:
+            while True:
+                ready = dict(poller.poll())
+                if self._stop_r in ready:
+                    return
+                try:
+                    data = os.read(self._fd, _READ_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    log.error("reading inotify events failed: %s", exc.strerror)
+                    return
+                with self._lock:
+                    self._handle(list(self._parse(data)), more=len(data) > _READ_SIZE - 4096)
+        except Exception:
+            log.exception("the inotify reader failed")
+
+    @staticmethod
+    def _parse(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+        offset, size = 0, len(data)
+        while offset + _HEADER.size <= size:
+            wd, mask, cookie, length = _HEADER.unpack_from(data, offset)
+            start = offset + _HEADER.size
+            name = data[start : start + length].rstrip(b"\0")
+            offset = start + length
+            yield wd, mask, cookie, name
+
+    def _handle(self, events: list[tuple[int, int, int, bytes]], *, more: bool) -> None:
+        moved_to = {cookie for _, mask, cookie, _ in events if mask & IN_MOVED_TO}
+        for wd, mask, cookie, name in events:
+            if mask & IN_Q_OVERFLOW:
+                self._pending_moves.clear()
+                self._on_overflow()
+                continue
+            base = self._paths.get(wd)
+            if base is None:
+                continue  # a watch removed a moment ago
+            path = os.path.join(base, os.fsdecode(name)) if name else base
+            is_dir = bool(mask & IN_ISDIR)
+            if mask & IN_IGNORED:
+                self._forget(wd)
+            elif mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
+                self._self_gone(wd, base)
+            elif mask & IN_MOVED_FROM:
+                if cookie in moved_to or more:
+                    self._pending_moves[cookie] = (wd, path, is_dir)
+                else:
+                    self._moved_out(wd, path, is_dir)
+            elif mask & IN_MOVED_TO:
+                source = self._pending_moves.pop(cookie, None)
+                if source is None:
+                    self._moved_in(wd, path, is_dir)
+                else:
+                    self._moved(source, wd, path, is_dir)
+            elif mask & IN_CREATE:
+                if is_dir:
+                    self._new_dir(wd, path)
+                else:
+                    self._emit(wd, "created", path, None, False)
+            elif mask & IN_DELETE:
+                self._emit(wd, "deleted", path, None, is_dir)
+            elif not is_dir and mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE):
+                self._emit(wd, "modified", path, None, False)
+        if not more:  # a move whose other half never came: it left the watched trees
+            for cookie, (wd, path, is_dir) in list(self._pending_moves.items()):
+                del self._pending_moves[cookie]
+                self._moved_out(wd, path, is_dir)
+
+    def _emit(self, wd: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
+        for rid in tuple(self._owners.get(wd, ())):
+            self._notify(rid, kind, path, dest, is_dir)
+
+    def _roots_for(self, wd: int) -> list[_Root]:
+        return [self._roots[rid] for rid in self._owners.get(wd, ()) if rid in self._roots]
+
+    def _new_dir(self, parent_wd: int, path: str) -> None:
+        """A directory appeared in a watched one: watch it (unless pruned) and report its files."""
+        for root in self._roots_for(parent_wd):
+            if not root.recursive or root.prune(self._rel(root, path)):
+                continue
+            try:
+                self._add_tree(root, path, report=True)
+            except LimitError as exc:
+                self._on_limit(root.rid, exc)
+
+    def _moved_out(self, wd: int, path: str, is_dir: bool) -> None:
+        if is_dir:
+            self._drop_subtree(path)
+        self._emit(wd, "deleted", path, None, is_dir)
+
+    def _moved_in(self, wd: int, path: str, is_dir: bool) -> None:
+        if is_dir:
+            self._new_dir(wd, path)
+        else:
+            self._emit(wd, "created", path, None, False)
+
+    def _moved(self, source: tuple[int, str, bool], wd: int, path: str, is_dir: bool) -> None:
+        src_wd, src_path, _ = source
+        if is_dir:  # re-watch it where it is now (its new name may be pruned, or not)
+            self._drop_subtree(src_path)
+            self._new_dir(wd, path)
+        src_roots = set(self._owners.get(src_wd, ()))
+        dest_roots = set(self._owners.get(wd, ()))
+        for rid in src_roots & dest_roots:
+            self._notify(rid, "moved", src_path, path, is_dir)
+        for rid in src_roots - dest_roots:
+            self._notify(rid, "deleted", src_path, None, is_dir)
+        for rid in dest_roots - src_roots:
+            if not is_dir:
+                self._notify(rid, "created", path, None, False)
+
+    def _self_gone(self, wd: int, path: str) -> None:
+        for root in self._roots_for(wd):
+            if path == root.path and not root.lost:
+                root.lost = True
+                self._drop_root(root)
+                self._on_lost(root.rid)
+
+    def _forget(self, wd: int) -> None:
+        """The kernel dropped this watch (its directory was deleted)."""
+        for rid in list(self._owners.get(wd, ())):
+            root = self._roots.get(rid)
+            if root is not None:
+                root.wds.discard(wd)
+        self._owners.pop(wd, None)
+        self._paths.pop(wd, None)
