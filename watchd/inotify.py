@@ -46,6 +46,7 @@ IN_IGNORED = 0x00008000
 IN_ONLYDIR = 0x01000000
 IN_DONT_FOLLOW = 0x02000000
 IN_EXCL_UNLINK = 0x04000000
+IN_MASK_ADD = 0x20000000
 IN_ISDIR = 0x40000000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
@@ -66,6 +67,12 @@ WATCH_MASK = (
     | IN_DONT_FOLLOW
     | IN_EXCL_UNLINK
 )
+
+# On a root's parent directory: only entries appearing or going away, to notice at once that the
+# root itself was renamed, deleted or swapped (a symlink replaced, the Kubernetes ConfigMap way).
+# IN_MASK_ADD: the parent may also be watched as part of another tree, whose mask must stay.
+PARENT_MASK = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR | IN_MASK_ADD
+_ROOT_ENTRY_EVENTS = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 
 _HEADER = struct.Struct("iIII")
 _READ_SIZE = 256 * 1024
@@ -107,6 +114,7 @@ class _Root:
     recursive: bool
     prune: Callable[[str], bool]  # relative directory path -> do not watch it (ignored by everyone)
     wds: set[int] = field(default_factory=set)
+    parent_wd: int | None = None
     lost: bool = False
 
 
@@ -134,6 +142,7 @@ class InotifyTree:
         self._roots: dict[int, _Root] = {}
         self._paths: dict[int, str] = {}  # wd -> directory path
         self._owners: dict[int, set[int]] = {}  # wd -> root ids
+        self._parent_of: dict[int, set[int]] = {}  # wd of a root's parent directory -> root ids
         self._pending_moves: dict[int, tuple[int, str, bool]] = {}  # cookie -> (wd, path, is_dir)
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="watchd-inotify", daemon=True)
@@ -143,8 +152,9 @@ class InotifyTree:
 
     @property
     def watch_count(self) -> int:
+        """Directories watched for the roots (not counting the roots' parents)."""
         with self._lock:
-            return len(self._paths)
+            return len(self._owners)
 
     def add_root(self, rid: int, path: str, *, recursive: bool, prune: Callable[[str], bool]) -> int:
         """Watch `path` (and, if `recursive`, every directory below it not pruned).
@@ -157,6 +167,7 @@ class InotifyTree:
             self._roots[rid] = root
             try:
                 self._add_tree(root, path, report=False)
+                self._watch_parent(root)
             except OSError:
                 self._drop_root(root)
                 del self._roots[rid]
@@ -194,7 +205,9 @@ class InotifyTree:
     # ------------------------------------------------------------------ watches
 
     def _add_watch(self, root: _Root, path: str) -> int:
-        wd: int = self._lib.inotify_add_watch(self._fd, os.fsencode(path), WATCH_MASK)
+        # the root itself may be a symlink the user named on purpose: follow it there only
+        mask = WATCH_MASK & ~IN_DONT_FOLLOW if path == root.path else WATCH_MASK
+        wd: int = self._lib.inotify_add_watch(self._fd, os.fsencode(path), mask)
         if wd < 0:
             err = ctypes.get_errno()
             if err in (errno.ENOSPC, errno.EMFILE):
@@ -240,10 +253,33 @@ class InotifyTree:
                 elif report:
                     self._notify(root.rid, "created", entry.path, None, False)
 
+    def _watch_parent(self, root: _Root) -> None:
+        parent = os.path.dirname(root.path)
+        if parent == root.path:
+            return
+        wd = self._lib.inotify_add_watch(self._fd, os.fsencode(parent), PARENT_MASK)
+        if wd < 0:
+            err = ctypes.get_errno()
+            if err in (errno.ENOSPC, errno.EMFILE):
+                raise LimitError(err, os.strerror(err), parent)
+            return  # an unreadable parent: roots are still checked periodically by the owner
+        self._paths.setdefault(wd, parent)
+        self._parent_of.setdefault(wd, set()).add(root.rid)
+        root.parent_wd = wd
+
     def _drop_root(self, root: _Root) -> None:
         for wd in list(root.wds):
             self._release(wd, root.rid)
         root.wds.clear()
+        pwd = root.parent_wd
+        root.parent_wd = None
+        if pwd is not None and pwd in self._parent_of:
+            self._parent_of[pwd].discard(root.rid)
+            if not self._parent_of[pwd]:
+                del self._parent_of[pwd]
+                if pwd not in self._owners:
+                    self._paths.pop(pwd, None)
+                    self._lib.inotify_rm_watch(self._fd, pwd)
 
     def _release(self, wd: int, rid: int) -> None:
         owners = self._owners.get(wd)
@@ -255,8 +291,9 @@ class InotifyTree:
             root.wds.discard(wd)
         if not owners:
             del self._owners[wd]
-            self._paths.pop(wd, None)
-            self._lib.inotify_rm_watch(self._fd, wd)
+            if wd not in self._parent_of:  # still needed to watch a root's entry
+                self._paths.pop(wd, None)
+                self._lib.inotify_rm_watch(self._fd, wd)
 
     def _drop_subtree(self, path: str) -> None:
         """Stop watching `path` and everything below it (it was moved away or deleted)."""
@@ -315,6 +352,8 @@ class InotifyTree:
                 continue  # a watch removed a moment ago
             path = os.path.join(base, os.fsdecode(name)) if name else base
             is_dir = bool(mask & IN_ISDIR)
+            if name and wd in self._parent_of and mask & _ROOT_ENTRY_EVENTS:
+                self._root_entry_changed(wd, path)
             if mask & IN_IGNORED:
                 self._forget(wd)
             elif mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
@@ -387,6 +426,15 @@ class InotifyTree:
             if not is_dir:
                 self._notify(rid, "created", path, None, False)
 
+    def _root_entry_changed(self, parent_wd: int, path: str) -> None:
+        """A root's name in its parent was renamed, deleted or replaced: stop reporting under it now."""
+        for rid in list(self._parent_of.get(parent_wd, ())):
+            root = self._roots.get(rid)
+            if root is not None and root.path == path and not root.lost:
+                root.lost = True
+                self._drop_root(root)
+                self._on_lost(rid)
+
     def _self_gone(self, wd: int, path: str) -> None:
         for root in self._roots_for(wd):
             if path == root.path and not root.lost:
@@ -401,4 +449,5 @@ class InotifyTree:
             if root is not None:
                 root.wds.discard(wd)
         self._owners.pop(wd, None)
+        self._parent_of.pop(wd, None)
         self._paths.pop(wd, None)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from watchd import inotify
+from watchd import inotify, mounts
 from watchd.changes import Change, ChangeKind
 from watchd.matching import Matcher
 
@@ -90,6 +90,7 @@ class _Root:
     lost: bool = False  # the backend saw it deleted / moved / unmounted
     degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
+    remote_checked: bool = False
 
     @property
     def label(self) -> str:
@@ -229,11 +230,21 @@ def _walk_dirs(path: str) -> Iterator[tuple[int, int]]:
 
 
 def read_sysctl(name: str) -> str:
-    try:
-        with open(f"/proc/sys/fs/inotify/{name}") as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
+    """An inotify limit as it applies to this process.
+
+    /proc/sys/user/max_inotify_* is the limit of this process's user namespace (the same
+    number as fs.inotify.* outside containers, lower where a container runtime set it).
+    """
+    paths = [f"/proc/sys/fs/inotify/{name}"]
+    if name.startswith("max_user_"):
+        paths.insert(0, f"/proc/sys/user/max_inotify_{name.removeprefix('max_user_')}")
+    for path in paths:
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    return "?"
 
 
 def limit_hint(exc: OSError) -> str:
@@ -467,6 +478,17 @@ class Watcher:
         if ident is None:
             return False
         root.lost = False
+        if not root.poll and not root.remote_checked:
+            root.remote_checked = True
+            fstype = mounts.remote_filesystem(root.path)
+            if fstype is not None:
+                log.warning(
+                    "%s: %s is on %s: changes made by other machines (or the VM/container host) raise "
+                    "no events here; add poll: true to this watch if they matter",
+                    root.label,
+                    root.path,
+                    fstype,
+                )
         if self._use_inotify and not root.poll and not root.degraded:
             tree = self._inotify()
             try:

@@ -1,0 +1,91 @@
+"""Which filesystem a path is on, from /proc/self/mountinfo: native events miss remote writes.
+
+inotify (and FSEvents) only see changes made through this machine's kernel. On network and
+shared filesystems (NFS, SMB/CIFS, 9p, sshfs, virtiofs...) a file written by another machine,
+or by the host of a VM or container, raises no event: those roots need `poll: true`.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Filesystem types whose files can change without this kernel seeing it.
+REMOTE_TYPES = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "virtiofs",
+        "fuse.sshfs",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "fuse.gcsfuse",
+        "fuse.glusterfs",
+        "fuse.vmhgfs-fuse",
+        "vboxsf",
+        "vmhgfs",
+        "afs",
+        "ceph",
+        "fuse.ceph",
+        "glusterfs",
+        "lustre",
+        "davfs",
+        "fuse.davfs2",
+    }
+)
+
+
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040 ...)."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1 : i + 4].isdigit() and len(field[i + 1 : i + 4]) == 3:
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str) -> list[tuple[str, str]]:
+    """(mount point, filesystem type) for every line of a mountinfo table."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields or len(fields) < 7:
+            continue
+        sep = fields.index("-")
+        if sep + 1 >= len(fields):
+            continue
+        mounts.append((_unescape(fields[4]), fields[sep + 1]))
+    return mounts
+
+
+def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem `path` is on (the longest mount point containing it)."""
+    if mountinfo is None:
+        try:
+            with open("/proc/self/mountinfo") as f:
+                mountinfo = f.read()
+        except OSError:
+            return None
+    best: tuple[int, str] | None = None
+    for point, fstype in parse_mountinfo(mountinfo):
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            best = (len(point), fstype)
+    return best[1] if best else None
+
+
+def remote_filesystem(path: str, mountinfo: str | None = None) -> str | None:
+    """The filesystem type if `path` is on one where native events miss remote writes, else None."""
+    if mountinfo is None:
+        path = os.path.realpath(path)
+    fstype = filesystem_type(path, mountinfo)
+    if fstype is not None and (fstype in REMOTE_TYPES or fstype.startswith("fuse.sshfs")):
+        return fstype
+    return None
