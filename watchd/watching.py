@@ -459,11 +459,15 @@ class Watcher:
         for root in self._roots.values():
             if not root.native:
                 continue
-            for t in root.targets:
-                path = os.path.join(root.path, t.only) if t.only else root.path
-                self._sink(t.sub.key, Change(ChangeKind.RESCAN, path, None, t.only is None))
+            self._rescan(root)
             if self._tree is not None:
                 self._tree.rescan(root.rid)
+
+    def _rescan(self, root: _Root) -> None:
+        """Tell every watch of `root` that something under it changed (events were lost)."""
+        for t in root.targets:
+            path = os.path.join(root.path, t.only) if t.only else root.path
+            self._sink(t.sub.key, Change(ChangeKind.RESCAN, path, None, t.only is None))
 
     def _limit(self, rid: int, exc: OSError) -> None:
         root = self._by_rid.get(rid)
@@ -586,6 +590,7 @@ class Watcher:
                         )
                 if was_degraded:
                     self._schedule(root, fatal=False)  # polled from now on
+                    self._rescan(root)  # what changed during the switch is not known: act once
                     continue
             if current is None:
                 if root.recursive and not root.targets[0].only and os.path.isfile(root.path):

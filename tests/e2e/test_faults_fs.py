@@ -1,0 +1,225 @@
+"""Filesystem faults watchdog leaves silent, made loud and survivable: queue overflow, the watch
+limit, roots renamed / deleted / re-created / swapped by symlink (the Kubernetes ConfigMap way)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers.procs import WATCHD, Watchd, stop_process, wait_for
+
+
+class Runs:
+    """A command watch's record: one line per run with its event type and every path it got."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.file = directory / f"{name}.runs"
+        # the NUL-separated list, turned into one line of '|'-separated paths per run
+        self.command = (
+            f'printf "%s " "$watch_event_type" >> {self.file}; '
+            f'tr "\\0" "|" < "$WATCHD_CHANGED_FILE" >> {self.file}; echo >> {self.file}'
+        )
+
+    def lines(self) -> list[str]:
+        return self.file.read_text().splitlines() if self.file.exists() else []
+
+    def paths(self) -> list[str]:
+        return [p for line in self.lines() for p in line.split(" ", 1)[1].split("|") if p]
+
+
+def write_config(path: Path, watches: dict[str, tuple[Path, str, str]]) -> None:
+    lines = ["watches:"]
+    for name, (root, command, extra) in watches.items():
+        lines += [f"  {name}:", f"    paths: ['{root}']", f"    command: '{command}'", "    debounce: 100ms"]
+        if extra:
+            lines.append(f"    {extra}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _queued_events_limit() -> int:
+    return int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+
+
+def test_queue_overflow_is_reported_and_every_watch_acts_once(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    ra, rb = Runs(tmp_path, "a"), Runs(tmp_path, "b")
+    cfg = tmp_path / "watchd.yaml"
+    write_config(cfg, {"a": (a, ra.command, ""), "b": (b, rb.command, "")})
+    w = start_watchd(["--config", str(cfg)])
+    n = _queued_events_limit() + 1000  # each new file is two events (create, close-write)
+    os.kill(w.proc.pid, signal.SIGSTOP)  # watchd cannot read: the kernel queue overflows
+    try:
+        for i in range(n):
+            (a / f"f{i}").touch()
+    finally:
+        os.kill(w.proc.pid, signal.SIGCONT)
+    assert w.wait_log("inotify queue overflowed", timeout=10), w.log()
+    # b saw no change of its own, but events were lost: it acts once, as a rescan
+    assert wait_for(lambda: len(rb.lines()) == 1, timeout=10), w.log()
+    assert rb.lines()[0].startswith("rescan ")
+    assert wait_for(lambda: len(ra.lines()) >= 1, timeout=10)
+    # afterwards, b is back to normal: its next change is an ordinary one, and nothing else was pending
+    (b / "after").write_text("")
+    assert wait_for(lambda: len(rb.lines()) == 2)
+    assert rb.lines()[1].split(" ", 1)[0] in ("created", "modified")
+    assert w.alive()
+
+
+def _can_limit_watches() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = "echo 5 > /proc/sys/user/max_inotify_watches"
+    r = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", probe], capture_output=True, check=False
+    )
+    return r.returncode == 0
+
+
+needs_userns = pytest.mark.skipif(
+    not _can_limit_watches(),
+    reason="needs unshare --user --map-root-user and a writable /proc/sys/user/max_inotify_watches",
+)
+
+
+def _start_limited(limit: int, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """watchd in its own user namespace whose inotify watch limit is `limit` (the machine's is untouched)."""
+    script = f'echo {limit} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            ["unshare", "--user", "--map-root-user", "sh", "-c", script, "sh", WATCHD, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@needs_userns
+def test_watch_limit_at_start_falls_back_to_polling(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for i in range(30):
+        (src / f"d{i}" / "deep").mkdir(parents=True)
+    runs = Runs(tmp_path, "w")
+    log = tmp_path / "watchd.log"
+    proc = _start_limited(10, ["--command", runs.command, "--poll-interval", "200ms", str(src)], log)
+    try:
+        assert wait_for(lambda: "ready" in log.read_text(), timeout=10), log.read_text()
+        text = log.read_text()
+        assert "the inotify watch limit (fs.inotify.max_user_watches = 10) is reached" in text
+        assert "sudo sysctl fs.inotify.max_user_watches=524288" in text
+        assert "polling it every 0.2s instead" in text
+        assert "degraded: 1 root polled" in text
+        target = src / "d29" / "deep" / "x.py"
+        target.write_text("")
+        assert wait_for(lambda: str(target) in runs.paths(), timeout=10), log.read_text()
+    finally:
+        stop_process(proc)
+
+
+@needs_userns
+def test_watch_limit_reached_later_switches_that_root_to_polling(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    runs = Runs(tmp_path, "w")
+    log = tmp_path / "watchd.log"
+    proc = _start_limited(8, ["--command", runs.command, "--poll-interval", "200ms", str(src)], log)
+    try:
+        assert wait_for(lambda: "ready" in log.read_text(), timeout=10), log.read_text()
+        assert "degraded" not in log.read_text()
+        for i in range(20):  # more new directories than watches left
+            (src / f"new{i}").mkdir()
+        assert wait_for(
+            lambda: "inotify watch limit reached while watching it" in log.read_text(), timeout=10
+        )
+        target = src / "new19" / "late.py"
+        target.write_text("")
+        assert wait_for(lambda: str(target) in runs.paths(), timeout=10), log.read_text()
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+
+
+def test_renamed_root_reports_nothing_under_its_old_path(tmp_path: Path, start_watchd: type[Watchd]) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    runs = Runs(tmp_path, "w")
+    w = start_watchd(["--command", runs.command, "--debounce", "100ms", str(src)])
+    os.rename(src, tmp_path / "src.old")
+    (tmp_path / "src.old" / "stale.py").write_text("")  # at once: must never be reported as src/stale.py
+    assert w.wait_log("was deleted or moved")
+    src.mkdir()
+    assert w.wait_log("appeared; watching it")
+    (src / "fresh.py").write_text("")
+    assert wait_for(lambda: str(src / "fresh.py") in runs.paths())
+    assert str(src / "stale.py") not in runs.paths()
+    assert all("src.old" not in p for p in runs.paths())
+
+
+def test_root_deleted_and_recreated_repeatedly(tmp_path: Path, start_watchd: type[Watchd]) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    runs = Runs(tmp_path, "w")
+    w = start_watchd(["--command", runs.command, str(src)])
+    for i in range(3):
+        shutil.rmtree(src)
+        src.mkdir()
+        (src / f"round{i}.py").write_text("")  # the appearance scan or the new watch reports it
+        assert wait_for(lambda i=i: str(src / f"round{i}.py") in runs.paths()), w.log()
+    assert w.alive()
+
+
+def test_root_symlink_swapped_atomically(tmp_path: Path, start_watchd: type[Watchd]) -> None:
+    """`current -> releases/v1` swapped to v2 the atomic way (new link, rename over the old one)."""
+    releases = tmp_path / "releases"
+    (releases / "v1").mkdir(parents=True)
+    (releases / "v2").mkdir()
+    current = tmp_path / "current"
+    current.symlink_to(releases / "v1")
+    runs = Runs(tmp_path, "w")
+    w = start_watchd(["--command", runs.command, "--debounce", "100ms", str(current)])
+    (current / "before.py").write_text("")
+    assert wait_for(lambda: str(current / "before.py") in runs.paths())
+    (tmp_path / "current.tmp").symlink_to(releases / "v2")
+    os.rename(tmp_path / "current.tmp", current)
+    # at once, before watchd's periodic root check: the old release is no longer `current`
+    (releases / "v1" / "stale.py").write_text("")
+    assert w.wait_log("appeared; watching it"), w.log()
+    (current / "after.py").write_text("")
+    assert wait_for(lambda: str(current / "after.py") in runs.paths()), w.log()
+    assert str(current / "stale.py") not in runs.paths()
+
+
+def test_configmap_style_update_is_seen_every_time(tmp_path: Path, start_watchd: type[Watchd]) -> None:
+    """Kubernetes updates a ConfigMap volume by writing a new timestamped directory and renaming
+    a `..data` symlink over the old one; the visible files are symlinks through `..data`."""
+    volume = tmp_path / "config"
+    volume.mkdir()
+
+    def publish(version: int) -> None:
+        stamp = volume / f"..2026_11_21_{version:02d}"
+        stamp.mkdir()
+        (stamp / "app.yaml").write_text(f"version: {version}\n")
+        tmp_link = volume / "..data_tmp"
+        tmp_link.symlink_to(stamp.name)
+        os.rename(tmp_link, volume / "..data")
+        for old in volume.glob("..2026_11_21_*"):
+            if old != stamp:
+                shutil.rmtree(old)
+
+    publish(1)
+    (volume / "app.yaml").symlink_to("..data/app.yaml")
+    runs = Runs(tmp_path, "w")
+    w = start_watchd(["--command", runs.command, "--pattern", "*.yaml", "--debounce", "200ms", str(volume)])
+    for version in (2, 3):
+        publish(version)
+        assert wait_for(lambda v=version: len(runs.lines()) == v - 1), w.log()
+        assert (volume / "app.yaml").read_text() == f"version: {version}\n"
+    assert w.alive()
