@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from helpers.procs import WATCHD, Watchd, stop_process, wait_for
 
 
