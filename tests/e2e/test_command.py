@@ -8,18 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.procs import Watchd, wait_for
+from helpers.hostile import HOSTILE_NAMES, create_hostile_files, pwned_files
+from helpers.procs import Watchd, pid_alive, wait_for
 
-HOSTILE = [
-    "with space.py",
-    "new\nline.py",
-    "$(touch PWNED1).py",
-    "x; touch PWNED2; .py",
-    "`touch PWNED3`.py",
-    "quote'\"both.py",
-    "-rf.py",
-    "ünïcode.py",
-]
 
 
 @pytest.fixture
@@ -27,14 +18,6 @@ def src(tmp_path: Path) -> Path:
     d = tmp_path / "src"
     d.mkdir()
     return d
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_hostile_file_names_reach_the_command_exactly(
@@ -48,19 +31,16 @@ def test_hostile_file_names_reach_the_command_exactly(
         'printf %s "$WATCHD_CHANGED" > changed.txt; printf %s "$WATCHD_COUNT" > count.txt'
     )
     w = start_watchd(["--command", cmd, "--cwd", str(out), "--debounce", "300ms", str(src)])
-    names = [os.fsencode(n) for n in HOSTILE] + [b"bad-\xff\xfe-utf8.py"]
-    for n in names:
-        with open(os.path.join(os.fsencode(src), n), "wb") as f:
-            f.write(b"x")
+    paths = create_hostile_files(src)
     assert wait_for((out / "count.txt").exists, timeout=10), w.log()
     assert w.wait_log("exit 0")
-    got = set((out / "list.bin").read_bytes().split(b"\0")[:-1])
-    assert got == {os.fsencode(src) + b"/" + n for n in names}
-    assert (out / "count.txt").read_text() == str(len(names))
+    listed = (out / "list.bin").read_bytes()
+    assert listed.endswith(b"\0")
+    got = listed.split(b"\0")[:-1]
+    assert sorted(got) == sorted(paths)  # every name once, byte for byte
+    assert (out / "count.txt").read_text() == str(len(HOSTILE_NAMES))
     assert (out / "path.bin").read_bytes() in got
-    for pwned in ("PWNED1", "PWNED2", "PWNED3"):
-        assert not (out / pwned).exists()
-        assert not (src / pwned).exists()
+    assert pwned_files(tmp_path) == []
     # the log line stays one line even for a name with a newline
     for line in w.log().splitlines():
         assert line[:2].isdigit() or line == "", f"stray log line: {line!r}"
@@ -100,7 +80,7 @@ def test_sigterm_stops_a_running_command_group(tmp_path: Path, src: Path, start_
     w.signal(signal.SIGTERM)
     assert w.wait(timeout=5) == 0
     assert time.monotonic() - started < 1.0
-    assert wait_for(lambda: not any(_pid_alive(p) for p in children), timeout=2)
+    assert wait_for(lambda: not any(pid_alive(p) for p in children), timeout=2)
 
 
 def test_timeout_kills_the_process_group(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
@@ -110,7 +90,7 @@ def test_timeout_kills_the_process_group(tmp_path: Path, src: Path, start_watchd
     (src / "a.py").write_text("")
     assert w.wait_log("timed out after 300ms", timeout=5), w.log()
     child = int(pids.read_text().split()[0])
-    assert wait_for(lambda: not _pid_alive(child), timeout=2)
+    assert wait_for(lambda: not pid_alive(child), timeout=2)
     assert w.alive()
 
 
@@ -167,7 +147,7 @@ def test_on_busy_restart_stops_and_reruns(tmp_path: Path, src: Path, start_watch
     first_pid = int(runs.read_text().split()[0])
     (src / "second.py").write_text("")
     assert wait_for(lambda: len(runs.read_text().splitlines()) == 2)
-    assert not _pid_alive(first_pid)
+    assert not pid_alive(first_pid)
     second = runs.read_text().splitlines()[1].split()
     assert second[1] == "2"  # the interrupted run's change is carried over
     assert w.wait_log("restarting the running command")

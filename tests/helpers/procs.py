@@ -26,6 +26,24 @@ def wait_for(condition: Callable[[], object], timeout: float = 5.0, interval: fl
         time.sleep(interval)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (a zombie has exited; only its reaping is pending)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def rss_kib(pid: int) -> int:
+    """The resident set size of `pid` in KiB (VmRSS in /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
     """Stop a process this test started (its own process group), escalating to SIGKILL."""
     if proc.poll() is None:
@@ -71,7 +89,10 @@ class Recorder:
 
 
 class Watchd:
-    """The installed `watchd` command running as a subprocess, its log in a file."""
+    """The installed `watchd` command running as a subprocess, its log in a file.
+
+    Its stdout (where commands' output goes) shares the log file unless `stdout` names another.
+    """
 
     def __init__(
         self,
@@ -81,13 +102,15 @@ class Watchd:
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
         wait_ready: bool = True,
+        stdout: Path | None = None,
     ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
+        self._stdout = open(stdout, "wb") if stdout is not None else None  # noqa: SIM115 (as _log)
         self.proc = subprocess.Popen(
             [WATCHD, *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            stdout=self._stdout or self._log,
+            stderr=self._log,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
             env=env,
@@ -115,4 +138,6 @@ class Watchd:
     def stop(self) -> int:
         code = stop_process(self.proc)
         self._log.close()
+        if self._stdout is not None:
+            self._stdout.close()
         return code
