@@ -39,7 +39,10 @@ from watchd.watching import Subscription, Watcher, WatchError, WatchStats
 
 log = logging.getLogger(__name__)
 
-ROOT_CHECK_INTERVAL = 0.5  # seconds between checks that watched roots still exist
+# Seconds between checks that watched roots still exist. Native (inotify) roots report their own
+# loss at once, so while every root is native the check is only a safety net.
+ROOT_CHECK_INTERVAL = 0.5
+ROOT_CHECK_INTERVAL_NATIVE = 5.0
 CONFIG_DEBOUNCE = 0.1  # editors write a config in several steps
 CONFIG_KEY = -1  # subscription key of the config file itself
 _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
@@ -247,7 +250,7 @@ class Daemon:
 
     def _loop(self) -> int:
         now = self._clock()
-        next_root_check = now + ROOT_CHECK_INTERVAL
+        next_root_check = now + self._root_check_interval()
         ping_every = self.notifier.watchdog_interval
         next_ping = now if ping_every else None
         while True:
@@ -279,13 +282,16 @@ class Daemon:
                 if not self.watcher.alive():
                     log.error("the filesystem observer stopped unexpectedly; exiting")
                     return 1
-                next_root_check = now + ROOT_CHECK_INTERVAL
+                next_root_check = now + self._root_check_interval()
             if self._config_batcher.take(now) is not None:
                 self._reload("config file changed")
             for a in list(self._active.values()):
                 batch = a.batcher.take(now)
                 if batch is not None:
                     a.runner.submit(batch)
+
+    def _root_check_interval(self) -> float:
+        return ROOT_CHECK_INTERVAL_NATIVE if self.watcher.all_native() else ROOT_CHECK_INTERVAL
 
     def _drain(self) -> list[int]:
         """Empty the wake-up pipe; return the signal numbers in it."""
@@ -343,6 +349,8 @@ class Daemon:
         gone = [a for name, a in old.items() if name not in keep]
         for a in gone:
             del self._active[a.key]
+            a.runner.request_close()
+        for a in gone:
             a.runner.close(timeout=1.0)
         self.watcher.remove({a.key for a in gone})
         added = self._start_watches([w for name, w in wanted.items() if name not in keep])
@@ -364,6 +372,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.watcher.stop()
+        for a in self._active.values():
+            a.runner.request_close()  # every command's group gets TERM now, not one after another
         for a in self._active.values():
             a.runner.close(timeout=1.0)
         for fd in (self._rfd, self._wfd):

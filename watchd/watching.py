@@ -423,6 +423,10 @@ class Watcher:
             native = self._tree.watch_count
         return native + len(seen)
 
+    def all_native(self) -> bool:
+        """True if every root is watched by the inotify tree (none missing, polled or on watchdog)."""
+        return all(root.native and not root.degraded for root in self._roots.values())
+
     @property
     def root_count(self) -> int:
         return len(self._roots)
