@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 from helpers.hostile import HOSTILE_NAMES, create_hostile_files, pwned_files
 from helpers.procs import Watchd, pid_alive, wait_for
-
 
 
 @pytest.fixture

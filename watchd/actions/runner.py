@@ -86,13 +86,21 @@ class Runner:
             if self.on_done is not None:
                 self.on_done(self.name, outcome)
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Stop: drop pending batches, end a running action (it gets `stop`), join the thread."""
+    def request_close(self) -> None:
+        """Start stopping without waiting: drop pending batches, tell a running action to end.
+
+        Closing many runners: request all first, then `close` each, so their commands' grace
+        periods run in parallel rather than one after the other.
+        """
         with self._cond:
             self._closed = True
             self._pending = None
             self._cancel.set()
             self._cond.notify_all()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop: drop pending batches, end a running action (it gets `stop`), join the thread."""
+        self.request_close()
         if self._thread.is_alive():
             self._thread.join(timeout)
         self.executor.close()
