@@ -34,6 +34,8 @@ REMOTE_TYPES = frozenset(
         "lustre",
         "davfs",
         "fuse.davfs2",
+        "drvfs",  # WSL 1's view of Windows drives
+        "fuse.gvfsd-fuse",  # GNOME's SMB/SFTP/WebDAV mounts
     }
 )
 
