@@ -294,18 +294,28 @@ class Daemon:
         return ROOT_CHECK_INTERVAL_NATIVE if self.watcher.all_native() else ROOT_CHECK_INTERVAL
 
     def _drain(self) -> list[int]:
-        """Empty the wake-up pipe; return the signal numbers in it."""
-        self._armed = False  # before reading the deque, so no change is left unannounced
+        """Empty the wake-up pipe; return the signal numbers in it.
+
+        Order matters: the pipe is emptied first, then `_armed` cleared, then (by the caller)
+        the deque taken. A change appended before the clear is taken below; one appended after
+        it sees `_armed` False and writes a fresh byte, which stays in the pipe for the next
+        select. (Clearing first let a byte written in between be read here, leaving `_armed`
+        True over an empty pipe: every later change then waited for the next timeout.)
+        """
         signals: list[int] = []
         while True:
-            try:
-                data = os.read(self._rfd, 4096)
-            except BlockingIOError:
-                break
+            data = self._read_wakeups()
             if not data:
                 break
             signals.extend(b for b in data if b != 0)
+        self._armed = False
         return signals
+
+    def _read_wakeups(self) -> bytes:
+        try:
+            return os.read(self._rfd, 4096)
+        except BlockingIOError:
+            return b""
 
     def _take_changes(self) -> None:
         now = self._clock()
