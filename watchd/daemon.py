@@ -96,7 +96,9 @@ class Daemon:
         self._rfd, self._wfd = os.pipe()
         os.set_blocking(self._rfd, False)
         os.set_blocking(self._wfd, False)
-        self._incoming: deque[tuple[int, Change]] = deque()
+        # (watch key, change, when it was received): the quiet period counts from the event's
+        # arrival, not from when the loop got round to it
+        self._incoming: deque[tuple[int, Change, float]] = deque()
         self._armed = False  # a wake-up byte for changes is already in the pipe
         self._check_roots_now = False
         self._stop_code: int | None = None
@@ -171,7 +173,7 @@ class Daemon:
 
     def _on_change(self, key: int, change: Change) -> None:
         """Watchdog's thread: enqueue and make sure the loop wakes. Nothing else."""
-        self._incoming.append((key, change))
+        self._incoming.append((key, change, self._clock()))
         if not self._armed:
             self._armed = True
             self._wake(_EVENT_BYTE)
@@ -318,17 +320,16 @@ class Daemon:
             return b""
 
     def _take_changes(self) -> None:
-        now = self._clock()
         incoming = self._incoming
         while incoming:
-            key, change = incoming.popleft()
+            key, change, received = incoming.popleft()
             if key == CONFIG_KEY:
-                self._config_batcher.add(change, now)
+                self._config_batcher.add(change, received)
                 continue
             active = self._active.get(key)
             if active is None:
                 continue  # from a watch a reload just removed
-            if active.batcher.add(change, now) and self._verbose:
+            if active.batcher.add(change, received) and self._verbose:
                 where = display_path(change.path, self._base)
                 if change.dest is not None:
                     where += " -> " + display_path(change.dest, self._base)

@@ -21,13 +21,14 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import functools
 import logging
 import os
 import select
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,13 @@ _HEADER = struct.Struct("iIII")
 _READ_SIZE = 256 * 1024
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
-    lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    # The process's own symbols include libc's; ctypes.util.find_library would run ldconfig
+    # (2-3 ms at every start) to find the same library.
+    lib = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(lib, "inotify_init1"):
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     lib.inotify_init1.argtypes = [ctypes.c_int]
     lib.inotify_init1.restype = ctypes.c_int
     lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
@@ -113,7 +119,6 @@ class _Root:
     path: str
     recursive: bool
     prune: Callable[[str], bool]  # relative directory path -> do not watch it (ignored by everyone)
-    wds: set[int] = field(default_factory=set)
     parent_wd: int | None = None
     lost: bool = False
 
@@ -141,7 +146,9 @@ class InotifyTree:
         self._lock = threading.RLock()
         self._roots: dict[int, _Root] = {}
         self._paths: dict[int, str] = {}  # wd -> directory path
-        self._owners: dict[int, set[int]] = {}  # wd -> root ids
+        # wd -> root ids; a tuple (nearly always of one): on 100,000 directories a set each
+        # would cost ~15 MiB more
+        self._owners: dict[int, tuple[int, ...]] = {}
         self._parent_of: dict[int, set[int]] = {}  # wd of a root's parent directory -> root ids
         self._pending_moves: dict[int, tuple[int, str, bool]] = {}  # cookie -> (wd, path, is_dir)
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
@@ -166,13 +173,13 @@ class InotifyTree:
             root = _Root(rid, path, recursive, prune)
             self._roots[rid] = root
             try:
-                self._add_tree(root, path, report=False)
+                added = self._add_tree(root, path, report=False)
                 self._watch_parent(root)
             except OSError:
                 self._drop_root(root)
                 del self._roots[rid]
                 raise
-            return len(root.wds)
+            return added
 
     def remove_root(self, rid: int) -> None:
         with self._lock:
@@ -214,14 +221,16 @@ class InotifyTree:
                 raise LimitError(err, os.strerror(err), path)
             raise OSError(err, os.strerror(err), path)
         self._paths[wd] = path
-        self._owners.setdefault(wd, set()).add(root.rid)
-        root.wds.add(wd)
+        owners = self._owners.get(wd, ())
+        if root.rid not in owners:
+            self._owners[wd] = (*owners, root.rid)
         return wd
 
-    def _add_tree(self, root: _Root, top: str, *, report: bool) -> None:
+    def _add_tree(self, root: _Root, top: str, *, report: bool) -> int:
         """Watch `top` and the directories below it; with `report`, notify the files found as created."""
         stack = [top]
         first = True
+        added = 0
         while stack:
             d = stack.pop()
             try:
@@ -235,23 +244,25 @@ class InotifyTree:
                     log.warning("cannot watch %s: %s", d, exc.strerror)
                 continue  # vanished meanwhile, or unreadable: skip it
             first = False
+            added += 1
             if not root.recursive and d == root.path:
                 continue
             try:
-                with os.scandir(d) as it:
-                    entries = list(it)
+                it = os.scandir(d)
             except OSError:
                 continue
-            for entry in entries:
-                try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
-                if is_dir:
-                    if root.recursive and not root.prune(self._rel(root, entry.path)):
-                        stack.append(entry.path)
-                elif report:
-                    self._notify(root.rid, "created", entry.path, None, False)
+            with it:
+                for entry in it:
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if is_dir:
+                        if root.recursive and not root.prune(self._rel(root, entry.path)):
+                            stack.append(entry.path)
+                    elif report:
+                        self._notify(root.rid, "created", entry.path, None, False)
+        return added
 
     def _watch_parent(self, root: _Root) -> None:
         parent = os.path.dirname(root.path)
@@ -268,9 +279,9 @@ class InotifyTree:
         root.parent_wd = wd
 
     def _drop_root(self, root: _Root) -> None:
-        for wd in list(root.wds):
-            self._release(wd, root.rid)
-        root.wds.clear()
+        for wd, owners in list(self._owners.items()):
+            if root.rid in owners:
+                self._release(wd, root.rid)
         pwd = root.parent_wd
         root.parent_wd = None
         if pwd is not None and pwd in self._parent_of:
@@ -285,11 +296,10 @@ class InotifyTree:
         owners = self._owners.get(wd)
         if owners is None:
             return
-        owners.discard(rid)
-        root = self._roots.get(rid)
-        if root is not None:
-            root.wds.discard(wd)
-        if not owners:
+        owners = tuple(o for o in owners if o != rid)
+        if owners:
+            self._owners[wd] = owners
+        else:
             del self._owners[wd]
             if wd not in self._parent_of:  # still needed to watch a root's entry
                 self._paths.pop(wd, None)
@@ -444,10 +454,6 @@ class InotifyTree:
 
     def _forget(self, wd: int) -> None:
         """The kernel dropped this watch (its directory was deleted)."""
-        for rid in list(self._owners.get(wd, ())):
-            root = self._roots.get(rid)
-            if root is not None:
-                root.wds.discard(wd)
         self._owners.pop(wd, None)
         self._parent_of.pop(wd, None)
         self._paths.pop(wd, None)

@@ -63,7 +63,7 @@ class Matcher:
     directory is ignored: files inside a moved directory produce no events of their own.
     """
 
-    __slots__ = ("_ignore", "_include")
+    __slots__ = ("_by_name", "_ignore", "_include", "_names_only")
 
     def __init__(
         self, patterns: Iterable[str] = (), ignore: Iterable[str] = (), *, ignore_defaults: bool = True
@@ -72,6 +72,26 @@ class Matcher:
         ignores = (list(BUILTIN_IGNORES) if ignore_defaults else []) + list(ignore)
         self._include = pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
         self._ignore = pathspec.GitIgnoreSpec.from_lines(ignores) if ignores else None
+        # With no slash inside any ignore pattern and no negation, whether a directory whose
+        # parents are not ignored is ignored depends on its name alone: `prunes` caches by name.
+        self._names_only = all("/" not in p.rstrip("/") and not p.startswith("!") for p in ignores)
+        self._by_name: dict[str, bool] = {}
+
+    def prunes(self, rel: str) -> bool:
+        """`ignored(rel, is_dir=True)` for a directory none of whose parents is ignored.
+
+        This is the question asked for every directory of a tree being watched, so its answer
+        is cached by directory name when the ignore patterns allow it (they usually do).
+        """
+        if not self._names_only:
+            return self.ignored(rel, is_dir=True)
+        name = rel.rpartition("/")[2]
+        hit = self._by_name.get(name)
+        if hit is None:
+            if len(self._by_name) >= 4096:
+                self._by_name.clear()
+            hit = self._by_name[name] = self.ignored(name, is_dir=True)
+        return hit
 
     def ignored(self, rel: str, *, is_dir: bool = False) -> bool:
         """True if the path, or a directory it is in, is ignored."""

@@ -553,7 +553,7 @@ class Watcher:
         """A directory no watch of this root can care about gets no inotify watch at all."""
 
         def prune(rel: str) -> bool:
-            return all(t.only is None and t.sub.matcher.ignored(rel, is_dir=True) for t in root.targets)
+            return all(t.only is None and t.sub.matcher.prunes(rel) for t in root.targets)
 
         return prune
 
@@ -582,20 +582,23 @@ class Watcher:
                 was_degraded = root.degraded and root.native
                 self._unschedule(root)
                 if was_degraded:
+                    self._schedule(root, fatal=False)  # polled from now on
+                    self._rescan(root)  # what changed during the switch is not known: act once
+                    # logged once polling is in place: a change made after this line is caught
                     log.warning(
-                        "%s: %s: inotify watch limit reached while watching it", root.label, root.path
+                        "%s: %s: inotify watch limit reached while watching it (%s); polling it instead",
+                        root.label,
+                        root.path,
+                        limit_hint(OSError(errno.ENOSPC, "")),
                     )
-                elif not root.degraded:
+                    continue
+                if not root.degraded:
                     for t in root.targets:
                         log.warning(
                             "%s: %s was deleted or moved; it will be watched again when it reappears",
                             t.sub.name,
                             t.sub.path if t.only is None else os.path.dirname(t.sub.path),
                         )
-                if was_degraded:
-                    self._schedule(root, fatal=False)  # polled from now on
-                    self._rescan(root)  # what changed during the switch is not known: act once
-                    continue
             if current is None:
                 if root.recursive and not root.targets[0].only and os.path.isfile(root.path):
                     self._become_file_root(root)

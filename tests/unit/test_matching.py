@@ -316,3 +316,23 @@ def test_deleting_a_directory_whose_contents_are_all_ignored(
     ignore: str, directory: str, counts: bool
 ) -> None:
     assert Matcher(["*.py"], [ignore]).matches(directory, is_dir=True) is counts
+
+
+@pytest.mark.parametrize(
+    ("ignore", "rel"),
+    [
+        ([], "node_modules"),
+        ([], "src/.git"),
+        ([], "src/app"),
+        (["build/"], "pkg/build"),
+        (["build/"], "pkg/builder"),
+        (["docs/_build"], "docs/_build"),  # a slash in the pattern: not decided by name
+        (["docs/_build"], "other/_build"),
+        (["cache*", "!cache_keep"], "x/cache_keep"),  # negation: not decided by name
+        (["tests/**"], "tests"),
+    ],
+)
+def test_prunes_agrees_with_ignored(ignore: list[str], rel: str) -> None:
+    m = Matcher(["*.py"], ignore)
+    assert m.prunes(rel) is m.ignored(rel, is_dir=True)
+    assert m.prunes(rel) is m.ignored(rel, is_dir=True)  # and again, from the cache
