@@ -18,14 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
-
-import yaml
-from yaml.composer import ComposerError
-from yaml.reader import ReaderError
+from typing import TYPE_CHECKING, TypeVar
 
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
+
+if TYPE_CHECKING:
+    import yaml
+
+# PyYAML is imported where a config file is parsed: a command-line watch never needs it, and
+# it is ~10 ms of a one-liner's start.
 
 # Defaults: the single place they are defined.
 DEFAULT_DEBOUNCE = 0.05  # quiet period, as watchexec
@@ -250,6 +252,8 @@ def _from_yaml(
     _open: set[int] | None = None,
 ) -> _Val:
     """Convert a composed node, keeping positions. Aliases share one `_Val` (no blow-up)."""
+    import yaml  # noqa: PLC0415 (lazy, see the module's imports)
+
     seen = {} if _seen is None else _seen
     open_ = set() if _open is None else _open
     if id(node) in seen:
@@ -694,6 +698,9 @@ def _command(ctx: _Ctx, cv: _Val, ckey: str) -> str | tuple[str, ...]:
 
 def _compose(text: str, source: str) -> yaml.Node | None:
     """The YAML text as one node tree, or None if it is empty; syntax errors as ConfigError."""
+    import yaml  # noqa: PLC0415 (lazy, see the module's imports)
+    from yaml.composer import ComposerError  # noqa: PLC0415
+    from yaml.reader import ReaderError  # noqa: PLC0415
 
     def error(message: str, mark: yaml.Mark | None) -> ConfigError:
         line = mark.line + 1 if mark else None
@@ -745,6 +752,8 @@ def _compose(text: str, source: str) -> yaml.Node | None:
 
 def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
     """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`."""
+    import yaml  # noqa: PLC0415 (lazy, see the module's imports)
+
     ctx = _Ctx(source, base_dir, os.environ if env is None else env)
     node = _compose(text, source)
     if node is None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import functools
 import logging
@@ -85,7 +84,9 @@ def _libc() -> ctypes.CDLL:
     # (2-3 ms at every start) to find the same library.
     lib = ctypes.CDLL(None, use_errno=True)
     if not hasattr(lib, "inotify_init1"):
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        from ctypes.util import find_library  # noqa: PLC0415 (imports subprocess: only if needed)
+
+        lib = ctypes.CDLL(find_library("c") or "libc.so.6", use_errno=True)
     lib.inotify_init1.argtypes = [ctypes.c_int]
     lib.inotify_init1.restype = ctypes.c_int
     lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
@@ -106,6 +107,14 @@ def available() -> bool:
     return True
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class LimitError(OSError):
     """Out of inotify watches (ENOSPC) or instances (EMFILE)."""
 
@@ -120,6 +129,7 @@ class _Root:
     recursive: bool
     prune: Callable[[str], bool]  # relative directory path -> do not watch it (ignored by everyone)
     parent_wd: int | None = None
+    identity: tuple[int, int] | None = None  # (device, inode) of the directory watched as the root
     lost: bool = False
 
 
@@ -170,7 +180,7 @@ class InotifyTree:
         limit is reached (nothing of this root stays watched), FileNotFoundError if it is gone.
         """
         with self._lock:
-            root = _Root(rid, path, recursive, prune)
+            root = _Root(rid, path, recursive, prune, identity=_identity(path))
             self._roots[rid] = root
             try:
                 added = self._add_tree(root, path, report=False)
@@ -438,9 +448,12 @@ class InotifyTree:
 
     def _root_entry_changed(self, parent_wd: int, path: str) -> None:
         """A root's name in its parent was renamed, deleted or replaced: stop reporting under it now."""
+        now = _identity(path)
         for rid in list(self._parent_of.get(parent_wd, ())):
             root = self._roots.get(rid)
             if root is not None and root.path == path and not root.lost:
+                if now is not None and now == root.identity:
+                    continue  # about an earlier directory of that name: the one watched is there
                 root.lost = True
                 self._drop_root(root)
                 self._on_lost(rid)

@@ -9,7 +9,6 @@ file, so a chatty check cannot block on a pipe) and the last lines are logged wh
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 
 from watchd.actions import Executor
@@ -42,6 +41,8 @@ class CheckedExecutor:
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.base)
+        import tempfile  # noqa: PLC0415 (lazy, as in watchd.actions.process)
+
         with tempfile.TemporaryFile() as output, batch_environment(self.name, batch) as env:
             try:
                 done = run_child(

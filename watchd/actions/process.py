@@ -21,14 +21,18 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
+
+# subprocess and tempfile are imported when a command first runs: a watch that only signals
+# never needs them, and they are ~8 ms of every start.
 
 from watchd.changes import Batch, ChangeKind
 
@@ -70,6 +74,8 @@ def changed_environment(name: str, batch: Batch, list_file: str) -> dict[str, st
 
 def write_list_file(paths: tuple[str, ...]) -> str:
     """Write every path, NUL-terminated, to a private temporary file; return its name."""
+    import tempfile  # noqa: PLC0415 (lazy, see the module's imports)
+
     fd, name = tempfile.mkstemp(prefix="watchd-", suffix=".changed")
     with os.fdopen(fd, "wb") as f:
         for p in paths:
@@ -80,6 +86,8 @@ def write_list_file(paths: tuple[str, ...]) -> str:
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
     """SIGTERM the command's process group, SIGKILL it after `grace` if it lingers."""
+    import subprocess  # noqa: PLC0415 (lazy, see the module's imports)
+
     pgid = proc.pid  # start_new_session=True: the child leads its own group
     if pgid <= 1:  # never: but a wrong value here would signal everything
         return
@@ -163,6 +171,8 @@ def run_child(
     Output goes to `output` (a file) or, if None, to watchd's own stdout/stderr.
     Raises OSError if it cannot start (no such program, no such cwd).
     """
+    import subprocess  # noqa: PLC0415 (lazy, see the module's imports)
+
     started = time.monotonic()
     proc = subprocess.Popen(
         argv_for(command),
