@@ -678,6 +678,43 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
     )
 
 
+def _check_defaults(ctx: _Ctx, defaults: _Val) -> None:
+    """Validate every default's value now, even one that applies to no watch of this file:
+    `defaults: {signal: HUPP}` is a mistake whether or not a watch uses it yet."""
+    assert isinstance(defaults.value, dict)
+    converters: dict[str, Callable[[_Val, str], object]] = {
+        "debounce": ctx.duration,
+        "max_delay": ctx.duration,
+        "poll_interval": ctx.duration,
+        "pidfile_wait": ctx.duration,
+        "timeout": ctx.duration,
+        "confirm_timeout": ctx.duration,
+        "check_timeout": ctx.duration,
+        "poll": ctx.boolean,
+        "ignore_defaults": ctx.boolean,
+        "ignore_directories": ctx.boolean,
+        "confirm": ctx.boolean,
+        "signal": ctx.signal,
+        "expect": ctx.string,
+        "paths": ctx.strings,
+        "patterns": ctx.strings,
+        "ignore": ctx.strings,
+        "cwd": ctx.path,
+    }
+    for key, v in defaults.value.items():
+        convert = converters.get(key)
+        if convert is not None:
+            convert(v, f"defaults.{key}")
+        elif key == "on_busy":
+            text = ctx.string(v, "defaults.on_busy")
+            if text.strip().lower() not in {b.value for b in OnBusy}:
+                raise ctx.error(
+                    v, "defaults.on_busy", f"unknown value {text!r} (use queue, ignore or restart)"
+                )
+        elif key == "check":
+            _command(ctx, v, "defaults.check")
+
+
 def _command(ctx: _Ctx, cv: _Val, ckey: str) -> str | tuple[str, ...]:
     """A command: a string (run with /bin/sh -c) or a list of arguments (run without a shell).
 
@@ -787,6 +824,7 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
                     key=f"defaults.{key}",
                 )
             ctx.check_keys(defaults, DEFAULTS_KEYS, "defaults", "defaults")
+            _check_defaults(ctx, defaults)
     watches_v = top.value.get("watches")
     if watches_v is None:
         raise ctx.error(top, "", "no 'watches' (add watches: with at least one named watch)")

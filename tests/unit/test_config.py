@@ -1119,3 +1119,26 @@ def test_options_check_and_confirm() -> None:
 )
 def test_option_errors_name_the_flag(options: dict[str, object], message: str) -> None:
     assert cli_error(**options) == message
+
+
+@pytest.mark.parametrize(
+    ("defaults", "message"),
+    [
+        (
+            "  signal: HUPP\n",
+            "dev.yaml:2:11: defaults.signal: unknown signal 'HUPP' (use a name like HUP, USR1 or a number)",
+        ),
+        ("  timeout: 5\n", "dev.yaml:2:12: defaults.timeout: duration '5' has no unit (write 5ms or 5s)"),
+        (
+            "  on_busy: later\n",
+            "dev.yaml:2:12: defaults.on_busy: unknown value 'later' (use queue, ignore or restart)",
+        ),
+        ("  confirm: maybe\n", "dev.yaml:2:12: defaults.confirm: expected true or false, got 'maybe'"),
+    ],
+)
+def test_defaults_are_checked_even_where_no_watch_uses_them(defaults: str, message: str) -> None:
+    """Every watch here runs a command, so signal/confirm/... defaults apply to none of them."""
+    text = "defaults:\n" + defaults + "watches:\n  w:\n    paths: [src]\n    command: make\n"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, source="dev.yaml", base_dir=Path("/srv/app"), env={})
+    assert str(err.value) == message
