@@ -14,7 +14,8 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
+
+from watchd import procfs
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +24,12 @@ POLL = 0.05
 Children = dict[int, int]  # child PID -> start time in clock ticks (a reused PID differs)
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, ppid, start ticks) of a process, or None if it is gone."""
+def _stat(pid: int) -> procfs.ProcStat | None:
+    """As procfs.read_stat, with an unreadable process taken as gone: only a follower here."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes().decode("utf-8", "replace")
+        return procfs.read_stat(pid)
     except OSError:
         return None
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[19])
 
 
 def children(pid: int) -> Children:
@@ -45,20 +44,16 @@ def children(pid: int) -> Children:
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 st = _stat(int(entry))
-                if st is not None and st[1] == pid:
+                if st is not None and st.ppid == pid:
                     kids.add(int(entry))
     except OSError:
         return {}
     out: Children = {}
     for kid in kids:
         st = _stat(kid)
-        if st is not None and st[0] not in ("Z", "X") and st[1] == pid:
-            out[kid] = st[2]
+        if st is not None and not st.exited and st.ppid == pid:
+            out[kid] = st.start_ticks
     return out
-
-
-def supported() -> bool:
-    return Path("/proc/self/stat").exists()
 
 
 class Confirmation:
@@ -81,7 +76,8 @@ class Confirmation:
         self.before = before
         self.timeout = timeout
         self.cancel = threading.Event()
-        self._master_start = (_stat(pid) or ("", 0, 0))[2]
+        master = _stat(pid)
+        self._master_start = master.start_ticks if master is not None else 0
         self._thread = threading.Thread(target=self._follow, name=f"watchd-confirm-{name}", daemon=True)
 
     def start(self) -> None:
@@ -96,7 +92,7 @@ class Confirmation:
         while not self.cancel.wait(POLL):
             took = time.monotonic() - started
             master = _stat(self.pid)
-            if master is None or master[0] in ("Z", "X") or master[2] != self._master_start:
+            if master is None or master.exited or master.start_ticks != self._master_start:
                 log.error(
                     "%s: %s (pid %d) exited %.2f s after %s instead of reloading (crashing on the new code?)",
                     self.name,

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from watchd import procfs
 from watchd.actions import confirm
 from watchd.actions.confirm import Confirmation
 from watchd.changes import Batch
@@ -91,8 +92,7 @@ def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
     """Check that `pid` is a live process that could have written the pidfile; describe it."""
     if pid == os.getpid():
         raise ActionError(f"PID {pid} is watchd itself: refused (the pidfile must name the server)")
-    proc = Path("/proc") / str(pid)
-    if not Path("/proc/self/stat").exists():  # no procfs (macOS): existence is all we can check
+    if not procfs.available():  # macOS: existence is all we can check
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -100,20 +100,22 @@ def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
         except PermissionError:
             pass
         return Target(pid, "?", "")
+    gone = ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)")
     try:
-        stat = (proc / "stat").read_bytes().decode("utf-8", "replace")
-        cmdline_raw = (proc / "cmdline").read_bytes()
+        stat = procfs.read_stat(pid)
+        if stat is None:
+            raise gone
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline_raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
-        raise ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)") from None
+        raise gone from None
     except OSError as exc:
         raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2 :].split()
-    state, start_ticks = fields[0], int(fields[19])
-    if state in ("Z", "X", "x"):
+    name = stat.name
+    if stat.exited:
         raise ActionError(f"PID {pid} ({name}) has exited (zombie): not signalled; is the server restarting?")
     if pidfile_mtime is not None:
-        started = start_ticks / os.sysconf("SC_CLK_TCK")  # seconds since boot
+        started = stat.start_ticks / os.sysconf("SC_CLK_TCK")  # seconds since boot
         boot_offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
         written = pidfile_mtime - boot_offset
         if started > written + _START_TOLERANCE:
@@ -206,7 +208,7 @@ class PidfileSignaller:
                     target.pid,
                 )
                 return f"would send {sig} to {target.name} (pid {target.pid})"
-            follow = self.action.confirm and confirm.supported()
+            follow = self.action.confirm and procfs.available()
             before = confirm.children(target.pid) if follow else {}
             try:
                 self.kill(target.pid, self.action.signal)
