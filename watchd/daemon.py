@@ -367,7 +367,7 @@ class Daemon:
         added = self._start_watches([w for name, w in wanted.items() if name not in keep])
         self.watcher.add([s for a in added for s in a.subs])
         self.config = Config(watches=new.watches, source=self.config.source)
-        self.stats = WatchStats(self.watcher.root_count, 0, self.watcher.count_directories())
+        self.stats = self.watcher.stats()
         changed = sum(1 for a in added if a.watch.name in old)
         log.info(
             "config reloaded: %d unchanged, %d changed, %d added, %d removed",

@@ -24,6 +24,7 @@ import functools
 import logging
 import os
 import select
+import stat
 import struct
 import threading
 from collections.abc import Callable, Iterator
@@ -107,10 +108,16 @@ def available() -> bool:
     return True
 
 
-def _identity(path: str) -> tuple[int, int] | None:
+def dir_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the directory at `path` (symlinks followed), or None if there is none.
+
+    A root is the same root while this is unchanged; the owner (watching) uses it too.
+    """
     try:
         st = os.stat(path)
     except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
         return None
     return (st.st_dev, st.st_ino)
 
@@ -180,7 +187,7 @@ class InotifyTree:
         limit is reached (nothing of this root stays watched), FileNotFoundError if it is gone.
         """
         with self._lock:
-            root = _Root(rid, path, recursive, prune, identity=_identity(path))
+            root = _Root(rid, path, recursive, prune, identity=dir_identity(path))
             self._roots[rid] = root
             try:
                 added = self._add_tree(root, path, report=False)
@@ -448,7 +455,7 @@ class InotifyTree:
 
     def _root_entry_changed(self, parent_wd: int, path: str) -> None:
         """A root's name in its parent was renamed, deleted or replaced: stop reporting under it now."""
-        now = _identity(path)
+        now = dir_identity(path)
         for rid in list(self._parent_of.get(parent_wd, ())):
             root = self._roots.get(rid)
             if root is not None and root.path == path and not root.lost:

@@ -21,7 +21,6 @@ import contextlib
 import errno
 import logging
 import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -203,14 +202,9 @@ def _event_filter() -> list[Any]:
     ]
 
 
-def _identity(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode):
-        return None
-    return (st.st_dev, st.st_ino)
+def _fallback_interval(root: _Root) -> float:
+    """How often to poll a root the watch limit forced off inotify: its watches' shortest interval."""
+    return min(t.sub.poll_interval for t in root.targets) or DEFAULT_POLL_FALLBACK
 
 
 def _walk_dirs(path: str) -> Iterator[tuple[int, int]]:
@@ -427,10 +421,6 @@ class Watcher:
         """True if every root is watched by the inotify tree (none missing, polled or on watchdog)."""
         return all(root.native and not root.degraded for root in self._roots.values())
 
-    @property
-    def root_count(self) -> int:
-        return len(self._roots)
-
     def alive(self) -> bool:
         """False if a backend thread died (the daemon then exits with a failure)."""
         if not self._started:
@@ -482,7 +472,7 @@ class Watcher:
     # ------------------------------------------------------------------ scheduling
 
     def _schedule(self, root: _Root, *, fatal: bool) -> bool:
-        ident = _identity(root.path)
+        ident = inotify.dir_identity(root.path)
         if ident is None:
             return False
         root.lost = False
@@ -503,13 +493,12 @@ class Watcher:
                 tree.add_root(root.rid, root.path, recursive=root.recursive, prune=self._pruner(root))
             except inotify.LimitError as exc:
                 root.degraded = True
-                interval = min(t.sub.poll_interval for t in root.targets) or DEFAULT_POLL_FALLBACK
                 log.warning(
                     "%s: cannot watch %s natively: %s; polling it every %.3gs instead",
                     root.label,
                     root.path,
                     limit_hint(exc),
-                    interval,
+                    _fallback_interval(root),
                 )
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR):
@@ -522,7 +511,7 @@ class Watcher:
 
     def _schedule_watchdog(self, root: _Root, ident: tuple[int, int], fatal: bool) -> bool:
         if root.degraded:
-            poll, interval = True, min(t.sub.poll_interval for t in root.targets) or DEFAULT_POLL_FALLBACK
+            poll, interval = True, _fallback_interval(root)
         else:
             poll, interval = root.poll, root.poll_interval
         obs = self._observer(poll, interval)
@@ -575,7 +564,7 @@ class Watcher:
         is not missed.
         """
         for root in list(self._roots.values()):
-            current = _identity(root.path)
+            current = inotify.dir_identity(root.path)
             if root.scheduled and current == root.identity and not root.lost and self._backend_ok(root):
                 continue
             if root.scheduled:
@@ -602,7 +591,7 @@ class Watcher:
             if current is None:
                 if root.recursive and not root.targets[0].only and os.path.isfile(root.path):
                     self._become_file_root(root)
-                    current = _identity(root.path)
+                    current = inotify.dir_identity(root.path)
                 if current is None:
                     continue
             if self._schedule(root, fatal=False):
