@@ -479,6 +479,13 @@ class _Ctx:
         except ValueError as exc:
             raise self.error(v, key, str(exc)) from None
 
+    def on_busy(self, v: _Val, key: str) -> OnBusy:
+        text = self.string(v, key)
+        try:
+            return OnBusy(text.strip().lower())
+        except ValueError:
+            raise self.error(v, key, f"unknown value {text!r} (use queue, ignore or restart)") from None
+
     def path(self, v: _Val, key: str) -> Path:
         text = self.string(v, key)
         if not text:
@@ -626,16 +633,7 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
             got = get("timeout")
             assert got is not None
             raise ctx.error(got[0], got[1], "must be longer than 0s (or leave it out for no timeout)")
-        on_busy = OnBusy.QUEUE
-        got = get("on_busy")
-        if got is not None:
-            text = ctx.string(*got)
-            try:
-                on_busy = OnBusy(text.strip().lower())
-            except ValueError:
-                raise ctx.error(
-                    got[0], got[1], f"unknown value {text!r} (use queue, ignore or restart)"
-                ) from None
+        on_busy = opt("on_busy", ctx.on_busy, OnBusy.QUEUE)
         action = CommandAction(
             command=command,
             cwd=opt("cwd", ctx.path, ctx.base_dir),
@@ -700,19 +698,13 @@ def _check_defaults(ctx: _Ctx, defaults: _Val) -> None:
         "patterns": ctx.strings,
         "ignore": ctx.strings,
         "cwd": ctx.path,
+        "on_busy": ctx.on_busy,
+        "check": lambda v, key: _command(ctx, v, key),
     }
     for key, v in defaults.value.items():
         convert = converters.get(key)
         if convert is not None:
             convert(v, f"defaults.{key}")
-        elif key == "on_busy":
-            text = ctx.string(v, "defaults.on_busy")
-            if text.strip().lower() not in {b.value for b in OnBusy}:
-                raise ctx.error(
-                    v, "defaults.on_busy", f"unknown value {text!r} (use queue, ignore or restart)"
-                )
-        elif key == "check":
-            _command(ctx, v, "defaults.check")
 
 
 def _command(ctx: _Ctx, cv: _Val, ckey: str) -> str | tuple[str, ...]:
