@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.procs import HELPERS, WATCHD, Recorder, Watchd, stop_process, wait_for
+from helpers.procs import HELPERS, WATCHD, Recorder, Watchd, proc_state, stop_process, wait_for
 
 
 def one_liner(recorder: Recorder, src: Path, *extra: str) -> list[str]:
@@ -323,9 +323,7 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
 def test_zombie_is_refused(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
     child = subprocess.Popen(["true"])  # exits at once; not reaped until the end: a zombie
     try:
-        assert wait_for(
-            lambda: Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        )
+        assert wait_for(lambda: proc_state(child.pid) == "Z")
         pidfile = tmp_path / "zombie.pid"
         pidfile.write_text(f"{child.pid}\n")
         w = start_watchd(["-p", "*.py", "--pidfile", str(pidfile), str(src)])

@@ -26,13 +26,19 @@ def wait_for(condition: Callable[[], object], timeout: float = 5.0, interval: fl
         time.sleep(interval)
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether `pid` exists and is not a zombie (a zombie has exited; only its reaping is pending)."""
+def proc_state(pid: int) -> str | None:
+    """The process's state letter from /proc/PID/stat (R, S, Z ...), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            stat = f.read()
     except (FileNotFoundError, ProcessLookupError):
-        return False
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` exists and has not exited (a zombie or dead one only awaits its reaping)."""
+    return proc_state(pid) not in (None, "Z", "X")
 
 
 def rss_kib(pid: int) -> int:

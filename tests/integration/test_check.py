@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.procs import wait_for
+from helpers.procs import pid_alive, wait_for
 
 from watchd.actions.check import TAIL_LINES, CheckedExecutor
 from watchd.actions.command import CommandRunner
@@ -36,15 +36,6 @@ def gated(
     inner = CommandRunner("api", CommandAction(command=ACTION, cwd=tmp_path))
     check = Check(command=command, cwd=cwd or tmp_path, timeout=timeout)
     return CheckedExecutor("api", check, inner, what="command not run")
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie counts: it runs nothing and holds nothing)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] in "ZX"
 
 
 @pytest.fixture
@@ -122,13 +113,13 @@ def test_a_check_that_times_out_is_stopped_with_its_process_group(
         took = time.monotonic() - started
 
         bg = int((tmp_path / "bg.pid").read_text())
-        assert wait_for(lambda: gone(bg), timeout=5.0), f"the check's child {bg} is still running"
+        assert wait_for(lambda: not pid_alive(bg), timeout=5.0), f"the check's child {bg} is still running"
         assert took < 10
         assert not (tmp_path / "ran").exists()
         assert "check sleep 60 & echo $! > bg.pid; wait failed (timed out after 500ms in " in logs.text
         assert "command not run" in logs.text
     finally:
-        if bg is not None and not gone(bg):
+        if bg is not None and pid_alive(bg):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(bg, signal.SIGKILL)
 

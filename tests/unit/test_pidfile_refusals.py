@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.procs import proc_state
 
 from watchd.actions.pidfile import PidfileSignaller, program_name, read_pidfile
 from watchd.changes import Batch, Change, ChangeKind
@@ -58,14 +59,6 @@ def children() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         if p.poll() is None:
             p.kill()
         p.wait(10)
-
-
-def proc_state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return None
-    return stat[stat.rindex(")") + 2]
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
