@@ -14,14 +14,16 @@ from typing import ClassVar, NoReturn
 
 from watchd import __version__
 from watchd.config import (
+    KEYS,
+    OVERRIDE_KEYS,
     CommandAction,
     Config,
+    RunAction,
     SignalAction,
+    cli_flag,
     config_from_options,
     format_duration,
     load_config,
-    parse_duration,
-    with_overrides,
 )
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError
@@ -56,9 +58,15 @@ def _split(values: list[str] | None) -> list[str] | None:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="watchd",
-        description="Watch files and reload a server (signal its pidfile) or run a command when they change.",
-        epilog="Config: watchd --config FILE. One-liner: watchd [PATH ...] -p '*.py' --pidfile FILE. "
-        "Exit status: 0 stopped, 1 failure, 2 usage or config error, 130 interrupted.",
+        usage="watchd [PATH ...] [options] "
+        "(--pidfile FILE | --command CMD | --run CMD | -- PROGRAM [ARG ...])\n"
+        "       watchd --config FILE [--validate]",
+        description="Watch files; when they change, reload a server (signal its pidfile), run a command, "
+        "or restart the app watchd runs.",
+        epilog="Examples: watchd -p '*.py' --pidfile /tmp/gunicorn.pid src/ | "
+        "watchd -p '*.py' -- python app.py | watchd --config dev.yaml. "
+        "Exit status: 0 stopped, 1 failure, 2 usage or config error, 130 interrupted "
+        "(with on_exit: stop, the app's own status).",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="directories or files to watch (default: .)")
     p.add_argument("--config", metavar="FILE", help="run the watches of this YAML config")
@@ -151,6 +159,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="changes while the command runs: queue (default), ignore, restart",
     )
     a.add_argument(
+        "--run",
+        metavar="CMD",
+        help="run CMD (sh -c) from the start and restart it on change; or give PROGRAM ARGS after --",
+    )
+    a.add_argument(
+        "-r",
+        "--restart",
+        action="store_true",
+        help="watchexec's spelling: run --command as an app that is restarted (same as --run)",
+    )
+    a.add_argument("--stop-signal", metavar="SIG", help="signal that stops the app or command (default TERM)")
+    a.add_argument(
+        "--stop-timeout", metavar="DUR", help="KILL its process group this long after (default 5s)"
+    )
+    a.add_argument(
+        "--listen",
+        metavar="ADDR",
+        help="hold a listening socket (HOST:PORT, [::1]:PORT, unix:/path) and pass it to the app as fd 3",
+    )
+    a.add_argument(
+        "--listen-env",
+        choices=["werkzeug"],
+        help="also set WERKZEUG_SERVER_FD=3 and WERKZEUG_RUN_MAIN=true (flask run --no-reload)",
+    )
+    a.add_argument(
+        "--on-exit",
+        metavar="wait|restart|stop",
+        help="when the app exits by itself: wait for a change (default), restart, or stop watchd",
+    )
+    a.add_argument(
         "-w",
         "--wait",
         dest="on_busy",
@@ -169,20 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_ONE_LINER_ONLY = (
-    "pidfile",
-    "signal",
-    "expect",
-    "pidfile_wait",
-    "confirm",
-    "confirm_timeout",
-    "command",
-    "cwd",
-    "timeout",
-    "on_busy",
-    "check",
-    "check_timeout",
-)
+# options that only make sense for a command-line watch (with --config they go in the file)
+_ONE_LINER_ONLY = tuple(k for k in KEYS if k not in OVERRIDE_KEYS and k != "paths")
 
 
 def _configure_logging(verbose: bool, quiet: bool) -> None:
@@ -225,75 +251,59 @@ class _JournalFormatter(logging.Formatter):
         return f"<{prio}>{super().format(record)}"
 
 
-def _duration_option(value: str | None, flag: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(str(exc), source="watchd", key=flag) from None
+def split_program(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """watchd's own arguments, and the program after the first `--` (None if there is none)."""
+    args = list(argv)
+    if "--" not in args:
+        return args, None
+    i = args.index("--")
+    return args[:i], args[i + 1 :]
 
 
 def _load(args: argparse.Namespace) -> Config:
     patterns, ignore = _split(args.patterns), _split(args.ignore)
+    program: list[str] | None = args.program
     if args.config is not None:
         given = [k for k in _ONE_LINER_ONLY if getattr(args, k) is not None]
-        if args.paths or given:
+        if args.paths or given or program is not None or args.restart:
             if args.paths:
                 what = "PATH arguments"
+            elif program is not None:
+                what = "a program after --"
+            elif args.restart:
+                what = "--restart"
             else:  # the flag as the user typed it: `confirm` is set by --no-confirm
-                what = "--no-confirm" if given[0] == "confirm" else "--" + given[0].replace("_", "-")
+                what = cli_flag(given[0])
             raise UsageError(f"{what} cannot be combined with --config (put it in the config file instead)")
-        config = load_config(args.config)
-        debounce = _duration_option(args.debounce, "--debounce")
-        max_delay = _duration_option(args.max_delay, "--max-delay")
-        poll_interval = _duration_option(args.poll_interval, "--poll-interval")
-        for w in config.watches:
-            d = debounce if debounce is not None else w.debounce
-            md = max_delay if max_delay is not None else w.max_delay
-            if md < d:
-                raise ConfigError(
-                    f"max delay {format_duration(md)} is shorter than debounce {format_duration(d)} "
-                    f"for watch {w.name!r} (raise --max-delay)",
-                    source="watchd",
-                    key="--max-delay" if max_delay is not None else "--debounce",
-                )
-        return with_overrides(
-            config,
-            patterns=tuple(patterns) if patterns else None,
-            ignore=tuple(ignore) if ignore else None,
-            ignore_defaults=args.ignore_defaults,
-            ignore_directories=args.ignore_directories,
-            debounce=debounce,
-            max_delay=max_delay,
-            poll=args.poll,
-            poll_interval=poll_interval,
+        overrides = {
+            "patterns": patterns or None,
+            "ignore": ignore or None,
+            **{k: getattr(args, k) for k in OVERRIDE_KEYS - {"patterns", "ignore"}},
+        }
+        return load_config(args.config, overrides=overrides)
+    run, command = args.run, args.command
+    if program is not None:
+        if not program:
+            raise UsageError("nothing after -- (write the program to run: watchd -p '*.py' -- python app.py)")
+        if run is not None or command is not None:
+            raise UsageError(
+                f"both {'--run' if run is not None else '--command'} and a program after -- given (keep one)"
+            )
+        run = program
+    if args.restart:
+        if args.pidfile is not None:
+            raise UsageError("--restart runs a command as an app: give -c CMD or -- PROGRAM, not --pidfile")
+        if run is None and command is None:
+            raise UsageError("--restart needs something to run: -c CMD, --run CMD or -- PROGRAM ARGS")
+        if command is not None:
+            run, command = command, None
+    if args.pidfile is None and command is None and run is None:
+        raise UsageError(
+            "nothing to do: give --config FILE, or an action: --pidfile FILE, --command CMD, "
+            "--run CMD or -- PROGRAM ARGS"
         )
-    if args.pidfile is None and args.command is None:
-        raise UsageError("nothing to do: give --config FILE, or an action: --pidfile FILE or --command CMD")
-    options: dict[str, object] = {
-        "paths": args.paths or ["."],
-        "patterns": patterns,
-        "ignore": ignore,
-        "ignore_defaults": args.ignore_defaults,
-        "ignore_directories": args.ignore_directories,
-        "debounce": args.debounce,
-        "max_delay": args.max_delay,
-        "poll": args.poll,
-        "poll_interval": args.poll_interval,
-        "pidfile": args.pidfile,
-        "signal": args.signal,
-        "expect": args.expect,
-        "pidfile_wait": args.pidfile_wait,
-        "command": args.command,
-        "cwd": args.cwd,
-        "timeout": args.timeout,
-        "on_busy": args.on_busy,
-        "confirm": args.confirm,
-        "confirm_timeout": args.confirm_timeout,
-        "check": args.check,
-        "check_timeout": args.check_timeout,
-    }
+    options: dict[str, object] = {k: getattr(args, k) for k in KEYS}
+    options.update(paths=args.paths or ["."], patterns=patterns, ignore=ignore, command=command, run=run)
     return config_from_options(options, name="watchd")
 
 
@@ -324,6 +334,14 @@ def describe(config: Config) -> str:
         if w.check is not None:
             lines.append("  check:     " + w.check.describe())
         lines.append("  action:    " + w.action.describe())
+        if isinstance(w.action, CommandAction | RunAction):
+            lines.append("  stop:      " + w.action.stop.describe())
+        if isinstance(w.action, RunAction):
+            a = w.action
+            if a.listen is not None:
+                extra = f", {a.listen_env.value} variables" if a.listen_env else ""
+                lines.append(f"  listen:    {a.listen.describe()} (fd 3, LISTEN_FDS{extra})")
+            lines.append(f"  on exit:   {a.on_exit.value}")
         if isinstance(w.action, SignalAction):
             lines.append(
                 "  confirm:   "
@@ -333,7 +351,13 @@ def describe(config: Config) -> str:
                     else "off"
                 )
             )
-        cwd = w.action.cwd if isinstance(w.action, CommandAction) else w.check.cwd if w.check else None
+        cwd = (
+            w.action.cwd
+            if isinstance(w.action, CommandAction | RunAction)
+            else w.check.cwd
+            if w.check
+            else None
+        )
         if cwd is not None and not cwd.is_dir():
             lines.append(f"  warning:   cwd {cwd} does not exist")
     return "\n".join(lines)
@@ -345,8 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # twice; the watch is fine, the warning is noise in a daemon's log.
     warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
     parser = build_parser()
+    own, program = split_program(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(own)
+        args.program = program
     except UsageError as exc:
         print(f"watchd: {exc} (see watchd --help)", file=sys.stderr)
         return ExitStatus.USAGE

@@ -18,10 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
 
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
+from watchd.sockets import ListenAddress, parse_listen
 
 if TYPE_CHECKING:
     import yaml
@@ -37,6 +38,8 @@ DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a p
 DEFAULT_SIGNAL = int(_signal.SIGHUP)
 DEFAULT_CONFIRM_TIMEOUT = 10.0  # how long a pre-fork server may take to replace its workers
 DEFAULT_CHECK_TIMEOUT = 60.0
+DEFAULT_STOP_SIGNAL = int(_signal.SIGTERM)
+DEFAULT_STOP_TIMEOUT = 5.0  # then KILL the process group (watchfiles: 5 s, watchexec: 10 s)
 
 
 class OnBusy(StrEnum):
@@ -47,10 +50,36 @@ class OnBusy(StrEnum):
     RESTART = "restart"  # stop the running command (its process group) and start again
 
 
+class OnExit(StrEnum):
+    """What a run watch does when its app exits by itself (not stopped by watchd)."""
+
+    WAIT = "wait"  # wait for the next change (a syntax error at start is fixed by saving)
+    RESTART = "restart"  # start it again, with backoff
+    STOP = "stop"  # end watchd with the app's exit status (one-shot tools)
+
+
+class ListenEnv(StrEnum):
+    """Extra variables for apps that take a listening socket their own way."""
+
+    WERKZEUG = "werkzeug"  # WERKZEUG_SERVER_FD=3, WERKZEUG_RUN_MAIN=true (flask run --no-reload)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """How watchd stops a process group: `signal`, then KILL after `timeout` seconds."""
+
+    signal: int = DEFAULT_STOP_SIGNAL
+    timeout: float = DEFAULT_STOP_TIMEOUT
+
+    def describe(self) -> str:
+        return f"{signal_name(self.signal)}, KILL after {format_duration(self.timeout)}"
+
+
 @dataclass(frozen=True, slots=True)
 class SignalAction:
     """Send `signal` to the process whose PID is in `pidfile` (re-read at every trigger)."""
 
+    kind: ClassVar[str] = "pidfile"
     pidfile: Path
     signal: int = DEFAULT_SIGNAL
     expect: str | None = None  # text that must appear in the target's command line
@@ -87,10 +116,12 @@ class Check:
 class CommandAction:
     """Run a command: a string runs with /bin/sh -c, a sequence runs without a shell."""
 
+    kind: ClassVar[str] = "command"
     command: str | tuple[str, ...]
     cwd: Path
     timeout: float | None = None
     on_busy: OnBusy = OnBusy.QUEUE
+    stop: Stop = Stop()
 
     def describe(self) -> str:
         text = f"run {describe_command(self.command)} in {self.cwd}"
@@ -99,7 +130,23 @@ class CommandAction:
         return text + f", on busy: {self.on_busy.value}"
 
 
-Action = SignalAction | CommandAction
+@dataclass(frozen=True, slots=True)
+class RunAction:
+    """Run an app as watchd's child from the start, and restart it when its files change."""
+
+    kind: ClassVar[str] = "run"
+    command: str | tuple[str, ...]
+    cwd: Path
+    stop: Stop = Stop()
+    on_exit: OnExit = OnExit.WAIT
+    listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
+    listen_env: ListenEnv | None = None
+
+    def describe(self) -> str:
+        return f"run and restart {describe_command(self.command)} in {self.cwd}"
+
+
+Action = SignalAction | CommandAction | RunAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,33 +396,13 @@ def cli_value(value: object) -> _Val:
 
 # --------------------------------------------------------------------------- building
 
-ACTION_KEYS = frozenset({"pidfile", "command"})
-SIGNAL_KEYS = frozenset({"signal", "expect", "pidfile_wait", "confirm", "confirm_timeout"})
-COMMAND_KEYS = frozenset({"timeout", "on_busy"})
-WATCH_KEYS = frozenset(
-    {
-        "paths",
-        "patterns",
-        "ignore",
-        "ignore_defaults",
-        "ignore_directories",
-        "debounce",
-        "max_delay",
-        "poll",
-        "poll_interval",
-        "cwd",
-        "check",
-        "check_timeout",
-    }
-    | ACTION_KEYS
-    | SIGNAL_KEYS
-    | COMMAND_KEYS
-)
-DEFAULTS_KEYS = WATCH_KEYS - ACTION_KEYS
+# The keys that name a watch's action: a watch has exactly one.
+ACTION_KINDS = ("pidfile", "command", "run")
 TOP_KEYS = frozenset({"defaults", "watches"})
 _WATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 
 _KIND_WORDS = {
@@ -417,7 +444,13 @@ class _Ctx:
     def error(self, v: _Val | None, key: str, message: str) -> ConfigError:
         line = v.line if v is not None else None
         col = v.column if v is not None else None
-        return ConfigError(message, source=self.source, line=line, column=col, key=key)
+        # a command-line override of a config file's value: the flag is where the fix goes
+        source = "watchd" if key.startswith("--") else self.source
+        return ConfigError(message, source=source, line=line, column=col, key=key)
+
+    def key_error(self, v: _Val, key: str, message: str) -> ConfigError:
+        """An error about a key itself (unknown, misplaced): points at the key, not its value."""
+        return ConfigError(message, source=self.source, line=v.key_line, column=v.key_column, key=key)
 
     def check_keys(self, m: _Val, allowed: frozenset[str], prefix: str, what: str) -> None:
         assert isinstance(m.value, dict)
@@ -426,13 +459,7 @@ class _Ctx:
                 continue
             close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(sorted(allowed))
-            raise ConfigError(
-                f"unknown key in {what} ({hint})",
-                source=self.source,
-                line=v.key_line,
-                column=v.key_column,
-                key=self.key(prefix, key),
-            )
+            raise self.key_error(v, self.key(prefix, key), f"unknown key in {what} ({hint})")
 
     # typed getters ------------------------------------------------------------------
 
@@ -479,12 +506,37 @@ class _Ctx:
         except ValueError as exc:
             raise self.error(v, key, str(exc)) from None
 
+    def _choice(self, v: _Val, key: str, choices: type[E], tail: str = "") -> E:
+        text = self.string(v, key)
+        word = text.strip().lower()
+        try:
+            return choices(word)
+        except ValueError:
+            names = [c.value for c in choices]
+            close = difflib.get_close_matches(word, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+            raise self.error(v, key, f"unknown value {text!r} ({hint}use {listed}{tail})") from None
+
     def on_busy(self, v: _Val, key: str) -> OnBusy:
+        return self._choice(v, key, OnBusy)
+
+    def on_exit(self, v: _Val, key: str) -> OnExit:
+        return self._choice(v, key, OnExit)
+
+    def listen_env(self, v: _Val, key: str) -> ListenEnv:
+        return self._choice(v, key, ListenEnv, ", or leave it out: LISTEN_FDS is always set")
+
+    def listen(self, v: _Val, key: str) -> ListenAddress:
         text = self.string(v, key)
         try:
-            return OnBusy(text.strip().lower())
-        except ValueError:
-            raise self.error(v, key, f"unknown value {text!r} (use queue, ignore or restart)") from None
+            address = parse_listen(text)
+        except ValueError as exc:
+            raise self.error(v, key, str(exc)) from None
+        return replace(address, where=str(self.error(v, key, "")).removesuffix(": "))
+
+    def command(self, v: _Val, key: str) -> str | tuple[str, ...]:
+        return _command(self, v, key)
 
     def path(self, v: _Val, key: str) -> Path:
         text = self.string(v, key)
@@ -497,6 +549,70 @@ class _Ctx:
         if not p.is_absolute():
             p = self.base_dir / p
         return Path(os.path.normpath(p))
+
+
+ALL_ACTIONS = frozenset(ACTION_KINDS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """One config key: how to read it, which actions it applies to, and its one-liner flag."""
+
+    convert: Callable[[_Ctx, _Val, str], object]
+    actions: frozenset[str] = ALL_ACTIONS  # the action kinds it applies to
+    flag: str | None = None  # the one-liner's option, when not --the-key-with-dashes
+    override: bool = False  # the one-liner option also overrides every watch of a config file
+
+
+def _on(*kinds: str) -> frozenset[str]:
+    return frozenset(kinds)
+
+
+# Every watch key, once: the file parser, the defaults check, the one-liner's flags and the
+# overrides of a config file all read this table, so none of them can skip a validation.
+KEYS: dict[str, _Key] = {
+    "paths": _Key(_Ctx.strings, flag="PATH"),
+    "patterns": _Key(_Ctx.strings, flag="--pattern", override=True),
+    "ignore": _Key(_Ctx.strings, flag="--ignore", override=True),
+    "ignore_defaults": _Key(_Ctx.boolean, flag="--no-default-ignores", override=True),
+    "ignore_directories": _Key(_Ctx.boolean, override=True),
+    "debounce": _Key(_Ctx.duration, override=True),
+    "max_delay": _Key(_Ctx.duration, override=True),
+    "poll": _Key(_Ctx.boolean, override=True),
+    "poll_interval": _Key(_Ctx.duration, override=True),
+    "cwd": _Key(_Ctx.path),
+    "check": _Key(_Ctx.command),
+    "check_timeout": _Key(_Ctx.duration),
+    # the signal action
+    "pidfile": _Key(_Ctx.path, _on("pidfile")),
+    "signal": _Key(_Ctx.signal, _on("pidfile")),
+    "expect": _Key(_Ctx.string, _on("pidfile")),
+    "pidfile_wait": _Key(_Ctx.duration, _on("pidfile")),
+    "confirm": _Key(_Ctx.boolean, _on("pidfile"), flag="--no-confirm"),
+    "confirm_timeout": _Key(_Ctx.duration, _on("pidfile")),
+    # the command action
+    "command": _Key(_Ctx.command, _on("command")),
+    "timeout": _Key(_Ctx.duration, _on("command")),
+    "on_busy": _Key(_Ctx.on_busy, _on("command")),
+    # the run action
+    "run": _Key(_Ctx.command, _on("run")),
+    "on_exit": _Key(_Ctx.on_exit, _on("run")),
+    "listen": _Key(_Ctx.listen, _on("run")),
+    "listen_env": _Key(_Ctx.listen_env, _on("run")),
+    # stopping a process group: command and run
+    "stop_signal": _Key(_Ctx.signal, _on("command", "run")),
+    "stop_timeout": _Key(_Ctx.duration, _on("command", "run")),
+}
+WATCH_KEYS = frozenset(KEYS)
+DEFAULTS_KEYS = WATCH_KEYS - ALL_ACTIONS
+# one-liner options that also override the watches of a config file (--debounce, -p, ...)
+OVERRIDE_KEYS = frozenset(k for k, spec in KEYS.items() if spec.override)
+
+
+def cli_flag(key: str) -> str:
+    """The one-liner option for a config key: --pidfile, --no-confirm, PATH."""
+    spec = KEYS.get(key)
+    return spec.flag if spec is not None and spec.flag else f"--{key.replace('_', '-')}"
 
 
 def _items(v: _Val) -> list[_Val]:
@@ -516,22 +632,40 @@ def _validate_patterns(ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str]) ->
             raise ctx.error(item, f"{key}[{i}]" if v.kind == "seq" else key, problem)
 
 
-def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: str) -> Watch:
+def _build_watch(
+    ctx: _Ctx,
+    name: str,
+    wv: _Val,
+    defaults: _Val | None,
+    prefix: str,
+    *,
+    overrides: Mapping[str, _Val] | None = None,
+) -> Watch:
+    """One watch from its own keys, the file's `defaults:` and command-line `overrides`
+    (which win over both: `watchd --config dev.yaml --debounce 1s`)."""
     assert isinstance(wv.value, dict)
     own: dict[str, _Val] = wv.value
     inherited: dict[str, _Val] = defaults.value if defaults is not None else {}  # type: ignore[assignment]
+    forced: Mapping[str, _Val] = overrides or {}
     ctx.check_keys(wv, WATCH_KEYS, prefix, f"watch {name!r}")
 
     def get(key: str) -> tuple[_Val, str] | None:
+        if key in forced:
+            return forced[key], cli_flag(key)
         if key in own:
             return own[key], ctx.key(prefix, key)
         if key in inherited:
             return inherited[key], ctx.key("defaults", key)
         return None
 
-    def opt(key: str, conv: Callable[[_Val, str], T], default: T) -> T:
+    def opt(key: str, conv: Callable[[_Ctx, _Val, str], T], default: T) -> T:
         got = get(key)
-        return default if got is None else conv(*got)
+        return default if got is None else conv(ctx, *got)
+
+    def positive(key: str, message: str) -> None:
+        got = get(key)
+        assert got is not None
+        raise ctx.error(got[0], got[1], message)
 
     got_paths = get("paths")
     if got_paths is None:
@@ -554,110 +688,112 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
             else:
                 ignore = values
 
-    debounce = opt("debounce", ctx.duration, DEFAULT_DEBOUNCE)
-    max_delay = opt("max_delay", ctx.duration, DEFAULT_MAX_DELAY)
+    debounce = opt("debounce", _Ctx.duration, DEFAULT_DEBOUNCE)
+    max_delay = opt("max_delay", _Ctx.duration, DEFAULT_MAX_DELAY)
     if max_delay <= 0:
-        got = get("max_delay")
-        assert got is not None
-        raise ctx.error(got[0], got[1], "must be longer than 0s (the longest a batch may wait, e.g. 2s)")
+        positive("max_delay", "must be longer than 0s (the longest a batch may wait, e.g. 2s)")
     if max_delay < debounce:
-        # Point at what this watch sets itself; a shared default is the last resort.
-        d, md = format_duration(debounce), format_duration(max_delay)
-        if "max_delay" in own or ("debounce" not in own and "max_delay" in inherited):
-            got = get("max_delay")
-            message = f"max_delay {md} is shorter than debounce {d} (make it {d} or more)"
-        else:
-            got = get("debounce")
-            which = "defaults.max_delay" if "max_delay" in inherited else "the default max_delay"
-            setting = f"--max-delay {d}" if ctx.cli else f"max_delay: {d}"
-            message = f"debounce {d} is longer than {which} {md} (add {setting} or more, or shorten debounce)"
-        assert got is not None
-        raise ctx.error(got[0], got[1], message)
-    poll_interval = opt("poll_interval", ctx.duration, DEFAULT_POLL_INTERVAL)
+        _timing_conflict(
+            ctx,
+            name,
+            debounce=debounce,
+            max_delay=max_delay,
+            get=get,
+            own=own,
+            inherited=inherited,
+            forced=forced,
+        )
+    poll_interval = opt("poll_interval", _Ctx.duration, DEFAULT_POLL_INTERVAL)
     if poll_interval <= 0:
-        got = get("poll_interval")
-        assert got is not None
-        raise ctx.error(got[0], got[1], "must be longer than 0s (e.g. 1s)")
+        positive("poll_interval", "must be longer than 0s (e.g. 1s)")
 
-    has_pidfile, has_command = "pidfile" in own, "command" in own
-    pidfile_opt, command_opt = ctx.option("pidfile"), ctx.option("command")
-    if has_pidfile and has_command:
-        raise ctx.error(
-            wv,
-            prefix,
-            f"both {pidfile_opt} and {command_opt} given (a watch has exactly one action: remove one)",
-        )
-    if not has_pidfile and not has_command:
-        raise ctx.error(
-            wv,
-            prefix,
-            f"no action (add {pidfile_opt[:-1]}: FILE' to signal a server, "
-            f"or {command_opt[:-1]}: CMD' to run a command)"
-            if not ctx.cli
-            else "no action (give --pidfile FILE to signal a server, or --command CMD to run a command)",
-        )
-    wrong = (COMMAND_KEYS if has_pidfile else SIGNAL_KEYS) & own.keys()
-    if wrong:
-        key = sorted(wrong)[0]
-        need = command_opt if has_pidfile else pidfile_opt
-        raise ConfigError(
-            f"only applies to watches with {need} (remove it)",
-            source=ctx.source,
-            line=own[key].key_line,
-            column=own[key].key_column,
-            key=ctx.key(prefix, key),
-        )
+    kinds = [k for k in ACTION_KINDS if k in own]
+    if len(kinds) > 1:
+        both = " and ".join(ctx.option(k) for k in kinds)
+        raise ctx.error(wv, prefix, f"both {both} given (a watch has exactly one action: remove one)")
+    if not kinds:
+        if ctx.cli:
+            hint = (
+                "give --pidfile FILE to signal a server, --command CMD to run a command, "
+                "or --run CMD (or -- PROGRAM ARGS) to run an app and restart it"
+            )
+        else:
+            hint = (
+                "add 'pidfile: FILE' to signal a server, 'command: CMD' to run a command, "
+                "or 'run: CMD' to run an app and restart it"
+            )
+        raise ctx.error(wv, prefix, f"no action ({hint})")
+    kind = kinds[0]
+    for key, v in own.items():
+        applies = KEYS[key].actions
+        if kind not in applies:
+            need = " or ".join(ctx.option(k) for k in ACTION_KINDS if k in applies)
+            raise ctx.key_error(v, ctx.key(prefix, key), f"only applies to watches with {need} (remove it)")
+
+    cwd = opt("cwd", _Ctx.path, ctx.base_dir)
+    stop = Stop()
+    if kind in KEYS["stop_timeout"].actions:
+        stop_timeout = opt("stop_timeout", _Ctx.duration, DEFAULT_STOP_TIMEOUT)
+        if stop_timeout <= 0:
+            positive("stop_timeout", "must be longer than 0s (how long to wait before KILL, e.g. 5s)")
+        stop = Stop(opt("stop_signal", _Ctx.signal, DEFAULT_STOP_SIGNAL), stop_timeout)
 
     action: Action
-    if has_pidfile:
-        pidfile_wait = opt("pidfile_wait", ctx.duration, DEFAULT_PIDFILE_WAIT)
-        expect = opt("expect", ctx.string, None)
-        confirm_timeout = opt("confirm_timeout", ctx.duration, DEFAULT_CONFIRM_TIMEOUT)
+    if kind == "pidfile":
+        confirm_timeout = opt("confirm_timeout", _Ctx.duration, DEFAULT_CONFIRM_TIMEOUT)
         if confirm_timeout <= 0:
-            got = get("confirm_timeout")
-            assert got is not None
             off = "give --no-confirm" if ctx.cli else "set confirm: false"
-            raise ctx.error(got[0], got[1], f"must be longer than 0s (e.g. 10s), or {off}")
+            positive("confirm_timeout", f"must be longer than 0s (e.g. 10s), or {off}")
         action = SignalAction(
             pidfile=ctx.path(own["pidfile"], ctx.key(prefix, "pidfile")),
-            signal=opt("signal", ctx.signal, DEFAULT_SIGNAL),
-            expect=expect or None,
-            pidfile_wait=pidfile_wait,
-            confirm=opt("confirm", ctx.boolean, True),
+            signal=opt("signal", _Ctx.signal, DEFAULT_SIGNAL),
+            expect=opt("expect", _Ctx.string, None) or None,
+            pidfile_wait=opt("pidfile_wait", _Ctx.duration, DEFAULT_PIDFILE_WAIT),
+            confirm=opt("confirm", _Ctx.boolean, True),
             confirm_timeout=confirm_timeout,
         )
-    else:
-        command = _command(ctx, own["command"], ctx.key(prefix, "command"))
-        timeout = opt("timeout", ctx.duration, None)
+    elif kind == "command":
+        timeout = opt("timeout", _Ctx.duration, None)
         if timeout is not None and timeout <= 0:
-            got = get("timeout")
-            assert got is not None
-            raise ctx.error(got[0], got[1], "must be longer than 0s (or leave it out for no timeout)")
-        on_busy = opt("on_busy", ctx.on_busy, OnBusy.QUEUE)
+            positive("timeout", "must be longer than 0s (or leave it out for no timeout)")
         action = CommandAction(
-            command=command,
-            cwd=opt("cwd", ctx.path, ctx.base_dir),
+            command=_command(ctx, own["command"], ctx.key(prefix, "command")),
+            cwd=cwd,
             timeout=timeout,
-            on_busy=on_busy,
+            on_busy=opt("on_busy", _Ctx.on_busy, OnBusy.QUEUE),
+            stop=stop,
+        )
+    else:
+        listen = opt("listen", _Ctx.listen, None)
+        listen_env = opt("listen_env", _Ctx.listen_env, None)
+        if listen_env is not None and listen is None:
+            got = get("listen_env")
+            assert got is not None
+            raise ctx.error(
+                got[0], got[1], f"needs {ctx.option('listen')} too (the socket it describes: add it)"
+            )
+        action = RunAction(
+            command=_command(ctx, own["run"], ctx.key(prefix, "run")),
+            cwd=cwd,
+            stop=stop,
+            on_exit=opt("on_exit", _Ctx.on_exit, OnExit.WAIT),
+            listen=listen,
+            listen_env=listen_env,
         )
 
     check: Check | None = None
     got = get("check")
     if got is not None:
-        check_timeout = opt("check_timeout", ctx.duration, DEFAULT_CHECK_TIMEOUT)
+        check_timeout = opt("check_timeout", _Ctx.duration, DEFAULT_CHECK_TIMEOUT)
         if check_timeout <= 0:
-            got_t = get("check_timeout")
-            assert got_t is not None
-            raise ctx.error(got_t[0], got_t[1], "must be longer than 0s (e.g. 60s)")
-        check = Check(_command(ctx, *got), opt("cwd", ctx.path, ctx.base_dir), check_timeout)
+            positive("check_timeout", "must be longer than 0s (e.g. 60s)")
+        check = Check(_command(ctx, *got), cwd, check_timeout)
     elif "check_timeout" in own:
         v = own["check_timeout"]
-        raise ConfigError(
+        raise ctx.key_error(
+            v,
+            ctx.key(prefix, "check_timeout"),
             f"only applies to watches with {ctx.option('check')} (remove it)",
-            source=ctx.source,
-            line=v.key_line,
-            column=v.key_column,
-            key=ctx.key(prefix, "check_timeout"),
         )
 
     return Watch(
@@ -666,45 +802,57 @@ def _build_watch(ctx: _Ctx, name: str, wv: _Val, defaults: _Val | None, prefix: 
         action=action,
         patterns=patterns,
         ignore=ignore,
-        ignore_defaults=opt("ignore_defaults", ctx.boolean, True),
-        ignore_directories=opt("ignore_directories", ctx.boolean, False),
+        ignore_defaults=opt("ignore_defaults", _Ctx.boolean, True),
+        ignore_directories=opt("ignore_directories", _Ctx.boolean, False),
         debounce=debounce,
         max_delay=max_delay,
-        poll=opt("poll", ctx.boolean, False),
+        poll=opt("poll", _Ctx.boolean, False),
         poll_interval=poll_interval,
         check=check,
     )
+
+
+def _timing_conflict(
+    ctx: _Ctx,
+    name: str,
+    *,
+    debounce: float,
+    max_delay: float,
+    get: Callable[[str], tuple[_Val, str] | None],
+    own: Mapping[str, _Val],
+    inherited: Mapping[str, _Val],
+    forced: Mapping[str, _Val],
+) -> NoReturn:
+    """max_delay < debounce: point at what the user set last (a flag, the watch, defaults)."""
+    d, md = format_duration(debounce), format_duration(max_delay)
+    if "debounce" in forced or "max_delay" in forced:
+        key = "max_delay" if "max_delay" in forced else "debounce"
+        got = get(key)
+        assert got is not None
+        where = f" for watch {name!r}" if ctx.source != "watchd" else ""
+        raise ctx.error(
+            got[0],
+            got[1],
+            f"max delay {md} is shorter than debounce {d}{where} (raise --max-delay)",
+        )
+    if "max_delay" in own or ("debounce" not in own and "max_delay" in inherited):
+        got = get("max_delay")
+        message = f"max_delay {md} is shorter than debounce {d} (make it {d} or more)"
+    else:
+        got = get("debounce")
+        which = "defaults.max_delay" if "max_delay" in inherited else "the default max_delay"
+        setting = f"--max-delay {d}" if ctx.cli else f"max_delay: {d}"
+        message = f"debounce {d} is longer than {which} {md} (add {setting} or more, or shorten debounce)"
+    assert got is not None
+    raise ctx.error(got[0], got[1], message)
 
 
 def _check_defaults(ctx: _Ctx, defaults: _Val) -> None:
     """Validate every default's value now, even one that applies to no watch of this file:
     `defaults: {signal: HUPP}` is a mistake whether or not a watch uses it yet."""
     assert isinstance(defaults.value, dict)
-    converters: dict[str, Callable[[_Val, str], object]] = {
-        "debounce": ctx.duration,
-        "max_delay": ctx.duration,
-        "poll_interval": ctx.duration,
-        "pidfile_wait": ctx.duration,
-        "timeout": ctx.duration,
-        "confirm_timeout": ctx.duration,
-        "check_timeout": ctx.duration,
-        "poll": ctx.boolean,
-        "ignore_defaults": ctx.boolean,
-        "ignore_directories": ctx.boolean,
-        "confirm": ctx.boolean,
-        "signal": ctx.signal,
-        "expect": ctx.string,
-        "paths": ctx.strings,
-        "patterns": ctx.strings,
-        "ignore": ctx.strings,
-        "cwd": ctx.path,
-        "on_busy": ctx.on_busy,
-        "check": lambda v, key: _command(ctx, v, key),
-    }
     for key, v in defaults.value.items():
-        convert = converters.get(key)
-        if convert is not None:
-            convert(v, f"defaults.{key}")
+        KEYS[key].convert(ctx, v, f"defaults.{key}")
 
 
 def _command(ctx: _Ctx, cv: _Val, ckey: str) -> str | tuple[str, ...]:
@@ -779,8 +927,20 @@ def _compose(text: str, source: str) -> yaml.Node | None:
             loader.dispose()
 
 
-def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`."""
+def parse_config(
+    text: str,
+    *,
+    source: str,
+    base_dir: Path,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`.
+
+    `overrides` are command-line values (keys as in YAML, None for unset) that replace the
+    matching key of every watch; only OVERRIDE_KEYS may be given. They are validated like the
+    file's own values, and errors name the flag.
+    """
     import yaml  # noqa: PLC0415 (lazy, see the module's imports)
 
     ctx = _Ctx(source, base_dir, os.environ if env is None else env)
@@ -796,6 +956,8 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
         )
     ctx.check_keys(top, TOP_KEYS, "", "the top level")
     assert isinstance(top.value, dict)
+    forced = {k: cli_value(v) for k, v in (overrides or {}).items() if v is not None}
+    assert forced.keys() <= OVERRIDE_KEYS, f"not overridable: {sorted(forced.keys() - OVERRIDE_KEYS)}"
     defaults = top.value.get("defaults")
     if defaults is not None:
         if defaults.kind == "null":
@@ -806,7 +968,7 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
             )
         else:
             assert isinstance(defaults.value, dict)
-            for key in sorted(ACTION_KEYS & defaults.value.keys()):
+            for key in sorted(ALL_ACTIONS & defaults.value.keys()):
                 v = defaults.value[key]
                 raise ConfigError(
                     "an action cannot be a default (give each watch its own pidfile or command)",
@@ -842,11 +1004,15 @@ def parse_config(text: str, *, source: str, base_dir: Path, env: Mapping[str, st
             raise ctx.error(
                 wv, prefix, f"expected a mapping of keys (paths, patterns, ...), got {_KIND_WORDS[wv.kind]}"
             )
-        watches.append(_build_watch(ctx, name, wv, defaults, prefix))
+        watches.append(_build_watch(ctx, name, wv, defaults, prefix, overrides=forced))
     return Config(watches=tuple(watches))
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
     """Read and parse a config file; relative paths in it resolve from its directory."""
     shown = os.fspath(path)
     try:
@@ -867,37 +1033,12 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except OSError as exc:
         raise ConfigError(f"cannot read the config: {exc.strerror}", source=shown) from None
     absolute = Path(os.path.abspath(path))
-    cfg = parse_config(text, source=shown, base_dir=absolute.parent, env=env)
+    cfg = parse_config(text, source=shown, base_dir=absolute.parent, env=env, overrides=overrides)
     return Config(watches=cfg.watches, source=absolute)
 
 
-_CLI_FLAGS = {
-    "paths": "PATH",
-    "patterns": "--pattern",
-    "ignore": "--ignore",
-    "ignore_defaults": "--no-default-ignores",
-    "ignore_directories": "--ignore-directories",
-    "debounce": "--debounce",
-    "max_delay": "--max-delay",
-    "poll": "--poll",
-    "poll_interval": "--poll-interval",
-    "pidfile": "--pidfile",
-    "signal": "--signal",
-    "expect": "--expect",
-    "pidfile_wait": "--pidfile-wait",
-    "command": "--command",
-    "cwd": "--cwd",
-    "timeout": "--timeout",
-    "on_busy": "--on-busy",
-    "check": "--check",
-    "check_timeout": "--check-timeout",
-    "confirm": "--no-confirm",
-    "confirm_timeout": "--confirm-timeout",
-}
-
-
 def _cli_key_name(prefix: str, key: str) -> str:
-    return _CLI_FLAGS.get(key, f"--{key.replace('_', '-')}")
+    return cli_flag(key)
 
 
 def config_from_options(
@@ -911,11 +1052,3 @@ def config_from_options(
     ctx = _Ctx("watchd", base_dir or Path.cwd(), os.environ, _cli_key_name)
     wv = _Val({k: cli_value(v) for k, v in options.items() if v is not None}, "map")
     return Config(watches=(_build_watch(ctx, name, wv, None, ""),))
-
-
-def with_overrides(config: Config, **overrides: object) -> Config:
-    """Apply command-line options that override every watch of a config file (e.g. --poll)."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if not given:
-        return config
-    return Config(watches=tuple(replace(w, **given) for w in config.watches), source=config.source)  # type: ignore[arg-type]

@@ -24,16 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from watchd.actions import Executor
-from watchd.actions.check import CheckedExecutor
-from watchd.actions.command import CommandRunner
-from watchd.actions.pidfile import KillFunc, PidfileSignaller
+from watchd.actions import Context, KillFunc, build
+from watchd.actions.process import Terminal
 from watchd.actions.runner import Runner
 from watchd.batching import Batcher
 from watchd.changes import Change, display_path
-from watchd.config import CommandAction, Config, OnBusy, Watch, signal_name
+from watchd.config import Config, Watch
 from watchd.errors import ConfigError
 from watchd.matching import Matcher
+from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
 from watchd.watching import Subscription, Watcher, WatchError, WatchStats
 
@@ -85,7 +84,10 @@ class Daemon:
         kill: KillFunc = os.kill,
         clock: Callable[[], float] = time.monotonic,
         handle_signals: bool = True,
+        terminal: Terminal | None = None,
     ) -> None:
+        """Raises ListenError (nothing started, nothing left bound) if a `listen` address
+        cannot be bound."""
         self.config = config
         self.dry_run = dry_run
         self._reload_config = reload
@@ -113,53 +115,70 @@ class Daemon:
         self._active: dict[int, _Active] = {}
         self._next_key = 0
         self._config_batcher = Batcher("config", CONFIG_DEBOUNCE, 1.0)
+        self.terminal = terminal
+        self.listeners = Listeners()
+        try:
+            made = self._make_watches(config.watches)
+        except ListenError:
+            self.listeners.close()
+            for fd in (self._rfd, self._wfd):
+                os.close(fd)
+            raise
+        self._active.update((a.key, a) for a in made)
+        self._pending_start = made  # started by run(), once the watches are live
         self.watcher = Watcher([], self._on_change, self._on_root_lost)
-        self.watcher.add([s for a in self._start_watches(config.watches) for s in a.subs])
+        self.watcher.add([s for a in made for s in a.subs])
 
     # -------------------------------------------------------------- building watches
 
-    def _start_watches(self, watches: tuple[Watch, ...] | list[Watch]) -> list[_Active]:
-        made = []
-        for w in watches:
-            key = self._next_key
-            self._next_key += 1
-            subs = [
-                Subscription(
-                    key=key,
-                    name=w.name,
-                    path=str(p),
-                    matcher=Matcher(w.patterns, w.ignore, ignore_defaults=w.ignore_defaults),
-                    ignore_directories=w.ignore_directories,
-                    poll=w.poll,
-                    poll_interval=w.poll_interval,
-                )
-                for p in w.paths
-            ]
-            runner = Runner(w.name, self._executor(w), self._on_busy(w), on_done=self._on_done)
-            active = _Active(key, w, Batcher(w.name, w.debounce, w.max_delay), runner, subs)
-            self._active[key] = active
-            made.append(active)
-            if self.ready.is_set():
-                runner.start()
+    def _make_watches(self, watches: tuple[Watch, ...] | list[Watch]) -> list[_Active]:
+        """Build the watches' actions (not started yet). All or nothing: if one cannot be built
+        (a listen address in use), those built before it are closed and ListenError raised."""
+        made: list[_Active] = []
+        try:
+            for w in watches:
+                made.append(self._make_watch(w))
+        except ListenError:
+            for a in made:
+                a.runner.close(self._clock() + a.runner.grace)
+            raise
         return made
 
-    def _executor(self, w: Watch) -> Executor:
-        action: Executor
-        if isinstance(w.action, CommandAction):
-            action = CommandRunner(w.name, w.action, base=self._base, dry_run=self.dry_run)
-            what = "command not run"
-        else:
-            action = PidfileSignaller(
-                w.name, w.action, base=self._base, dry_run=self.dry_run, kill=self._kill
+    def _make_watch(self, w: Watch) -> _Active:
+        key = self._next_key
+        self._next_key += 1
+        subs = [
+            Subscription(
+                key=key,
+                name=w.name,
+                path=str(p),
+                matcher=Matcher(w.patterns, w.ignore, ignore_defaults=w.ignore_defaults),
+                ignore_directories=w.ignore_directories,
+                poll=w.poll,
+                poll_interval=w.poll_interval,
             )
-            what = f"{signal_name(w.action.signal)} not sent"
-        if w.check is None or self.dry_run:  # a dry run does not run checks either
-            return action
-        return CheckedExecutor(w.name, w.check, action, what=what, base=self._base)
+            for p in w.paths
+        ]
+        runner = Runner(w.name, on_done=self._on_done)
+        ctx = Context(
+            name=w.name,
+            base=self._base,
+            dry_run=self.dry_run,
+            kill=self._kill,
+            post=runner.post,
+            post_later=runner.post_later,
+            finish=self.stop,
+            terminal=self.terminal,
+            listeners=self.listeners,
+            status_changed=self._refresh_status,
+        )
+        runner.attach(build(w, ctx))
+        return _Active(key, w, Batcher(w.name, w.debounce, w.max_delay), runner, subs)
 
-    @staticmethod
-    def _on_busy(w: Watch) -> OnBusy:
-        return w.action.on_busy if isinstance(w.action, CommandAction) else OnBusy.QUEUE
+    def _start(self, made: list[_Active]) -> None:
+        """Start the actions (apps start here: after the watches are live) and the runners."""
+        for a in made:
+            a.runner.start()
 
     # -------------------------------------------------------------- called from other threads
 
@@ -186,7 +205,10 @@ class Daemon:
         """A runner finished an action: remember it for systemd's STATUS line."""
         if outcome:
             self._last_action = f"{name}: {outcome} at {time.strftime('%H:%M:%S')}"
-            self.notifier.status(self.status())
+            self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        self.notifier.status(self.status())
 
     def stop(self, code: int = 0) -> None:
         """Ask the loop to exit with `code` (thread-safe)."""
@@ -204,6 +226,9 @@ class Daemon:
         s = self.stats
         where = f", {_count(s.roots, 'root')}, {_count(s.directories, 'directory')}" if s else ""
         text = f"{_count(n, 'watch')}{where}; last action: {self._last_action}"
+        apps = [t for a in self._active.values() if a.runner.action and (t := a.runner.action.status())]
+        if apps:
+            text += "; " + ", ".join(apps)
         if self._config_error:
             text = f"config error, running the previous config: {self._config_error} | {text}"
         return text
@@ -212,8 +237,6 @@ class Daemon:
         """Watch until SIGTERM/SIGINT (or `stop()`); return the exit status (0, or 130 for SIGINT)."""
         restore = self._install_signals() if self._handle_signals else None
         try:
-            for a in self._active.values():
-                a.runner.start()
             try:
                 self.stats = self.watcher.start()
             except WatchError as exc:
@@ -227,6 +250,8 @@ class Daemon:
                         )
                     ]
                 )
+            self._start(self._pending_start)
+            self._pending_start = []
             s = self.stats
             (log.warning if s.degraded else log.info)(
                 "watching %s: %s, %s%s; ready",
@@ -348,23 +373,26 @@ class Daemon:
         try:
             new = self._reload_config()
         except ConfigError as exc:
-            self._config_error = str(exc)
-            log.error("config not reloaded, still running the previous one: %s", exc)
-            self.reloads += 1
-            self.notifier.ready(self.status())
+            self._reject(exc)
             return
-        self._config_error = None
         old = {a.watch.name: a for a in self._active.values()}
         wanted = {w.name: w for w in new.watches}
         keep = {name for name, a in old.items() if wanted.get(name) == a.watch}
+        try:
+            # built before the old ones close: an address the new config cannot bind keeps the
+            # old config, and one both use is the same socket (the app's clients never notice)
+            added = self._make_watches([w for name, w in wanted.items() if name not in keep])
+        except ListenError as exc:
+            self._reject(exc)
+            return
+        self._config_error = None
         gone = [a for name, a in old.items() if name not in keep]
         for a in gone:
             del self._active[a.key]
-            a.runner.request_close()
-        for a in gone:
-            a.runner.close(timeout=1.0)
+        self._close(gone)
         self.watcher.remove({a.key for a in gone})
-        added = self._start_watches([w for name, w in wanted.items() if name not in keep])
+        self._active.update((a.key, a) for a in added)
+        self._start(added)
         self.watcher.add([s for a in added for s in a.subs])
         self.config = Config(watches=new.watches, source=self.config.source)
         self.stats = self.watcher.stats()
@@ -379,14 +407,34 @@ class Daemon:
         self.reloads += 1
         self.notifier.ready(self.status())
 
+    def _reject(self, exc: Exception) -> None:
+        """A reload that cannot be done: say why, keep running the previous config."""
+        self._config_error = str(exc)
+        log.error("config not reloaded, still running the previous one: %s", exc)
+        self.reloads += 1
+        self.notifier.ready(self.status())
+
     # -------------------------------------------------------------- shutdown and signals
+
+    def _close(self, actives: list[_Active]) -> None:
+        """Close watches' actions in parallel: each stops its processes with its own stop timeout."""
+        if not actives:
+            return
+        deadline = self._clock() + max(a.runner.grace for a in actives)
+        for a in actives:
+            a.runner.request_close(deadline)
+        for a in actives:
+            if not a.runner.join(deadline + 1.0):
+                log.warning("%s: did not close within %.1f s", a.watch.name, a.runner.grace)
 
     def _shutdown(self) -> None:
         self.watcher.stop()
-        for a in self._active.values():
-            a.runner.request_close()  # every command's group gets TERM now, not one after another
-        for a in self._active.values():
-            a.runner.close(timeout=1.0)
+        self._close(list(self._active.values()))
+        self._active.clear()
+        self._pending_start = []
+        self.listeners.close()
+        if self.terminal is not None:
+            self.terminal.take_back()
         for fd in (self._rfd, self._wfd):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -84,7 +84,7 @@ def test_sigterm_stops_a_running_command_group(tmp_path: Path, src: Path, start_
 def test_timeout_kills_the_process_group(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
     pids = tmp_path / "pids"
     cmd = f"trap '' TERM; sleep 60 & echo $! >> {pids}; wait; sleep 60"  # ignores TERM: needs KILL
-    w = start_watchd(["--command", cmd, "--timeout", "300ms", str(src)])
+    w = start_watchd(["--command", cmd, "--timeout", "300ms", "--stop-timeout", "500ms", str(src)])
     (src / "a.py").write_text("")
     assert w.wait_log("timed out after 300ms", timeout=5), w.log()
     child = int(pids.read_text().split()[0])

@@ -53,12 +53,14 @@ def test_timeout_kills_a_tree_that_ignores_sigterm(
     tmp_path: Path, src: Path, start_watchd: type[Watchd]
 ) -> None:
     pids = tmp_path / "pids"
-    w = start_watchd(["--command", _stubborn_command(pids), "--timeout", "300ms", str(src)])
+    w = start_watchd(
+        ["--command", _stubborn_command(pids), "--timeout", "300ms", "--stop-timeout", "500ms", str(src)]
+    )
     (src / "a.py").write_text("")
     assert wait_for(lambda: len(_pids(pids)) == STUBBORN_PIDS), w.log()
     tree = _pids(pids)
     assert w.wait_log("timed out after 300ms, process group stopped", timeout=5), w.log()
-    # TERM is ignored: the KILL after the 0.5 s grace takes the whole group
+    # TERM is ignored: the KILL after the 0.5 s stop timeout takes the whole group
     assert wait_for(lambda: not _alive(tree), timeout=2), _alive(tree)
     assert w.alive()
 
@@ -67,7 +69,7 @@ def test_sigterm_shutdown_kills_a_tree_that_ignores_sigterm(
     tmp_path: Path, src: Path, start_watchd: type[Watchd]
 ) -> None:
     pids = tmp_path / "pids"
-    w = start_watchd(["--command", _stubborn_command(pids), str(src)])
+    w = start_watchd(["--command", _stubborn_command(pids), "--stop-timeout", "500ms", str(src)])
     (src / "a.py").write_text("")
     assert wait_for(lambda: len(_pids(pids)) == STUBBORN_PIDS), w.log()
     tree = _pids(pids)
@@ -91,6 +93,7 @@ def test_sigterm_shutdown_stops_stubborn_commands_of_many_watches_together(
         "watches:\n"
         + "".join(
             f"  w{i}:\n    paths: [{src}]\n    command: {json.dumps(_stubborn_command(p))}\n"
+            "    stop_timeout: 500ms\n"
             for i, p in enumerate(pids)
         )
     )

@@ -1,4 +1,4 @@
-"""The check gate with real processes: CheckedExecutor in front of a real CommandRunner.
+"""The check gate with real processes: Checked in front of a real CommandRunner.
 
 Every check and command runs in tmp_path; the gated command leaves a file behind, so
 "the action ran" is a file that exists and "the action was skipped" one that does not.
@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 from helpers.procs import pid_alive, wait_for
 
-from watchd.actions.check import TAIL_LINES, CheckedExecutor
+from watchd.actions import Context
+from watchd.actions.check import TAIL_LINES, Checked
 from watchd.actions.command import CommandRunner
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import Check, CommandAction
 
 ACTION = 'echo "$WATCHD_PATH" > ran'  # the gated command: proves it ran, and with what
+CTX = Context("api")
 
 
 def batch_of(*paths: str) -> Batch:
@@ -32,10 +34,10 @@ def batch_of(*paths: str) -> Batch:
 
 def gated(
     tmp_path: Path, command: str | tuple[str, ...], *, cwd: Path | None = None, timeout: float = 10.0
-) -> CheckedExecutor:
-    inner = CommandRunner("api", CommandAction(command=ACTION, cwd=tmp_path))
+) -> Checked:
+    inner = CommandRunner(CommandAction(command=ACTION, cwd=tmp_path), CTX)
     check = Check(command=command, cwd=cwd or tmp_path, timeout=timeout)
-    return CheckedExecutor("api", check, inner, what="command not run")
+    return Checked(check, inner, CTX)
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_a_passing_check_lets_the_action_run(tmp_path: Path, logs: pytest.LogCaptureFixture) -> None:
     # the command only succeeds if the check ran first, in the same directory
     executor = gated(tmp_path, "touch checked")
-    executor.inner = CommandRunner("api", CommandAction(command="test -f checked && " + ACTION, cwd=tmp_path))
+    executor.inner = CommandRunner(CommandAction(command="test -f checked && " + ACTION, cwd=tmp_path), CTX)
 
     executor.execute(batch_of("/srv/app/app.py"), threading.Event())
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from watchd.actions import Context
 from watchd.actions.command import CommandRunner
 from watchd.actions.process import CHANGED_CAP, changed_environment
 from watchd.changes import Batch, Change, ChangeKind
@@ -29,7 +30,7 @@ def test_100000_changed_paths_do_not_hit_e2big(tmp_path: Path) -> None:
         ),
         cwd=tmp_path,
     )
-    CommandRunner("w", action).execute(batch_of(paths), threading.Event())
+    CommandRunner(action, Context("w")).execute(batch_of(paths), threading.Event())
     count, truncated, length, listed = out.read_text().split()
     assert (count, truncated, listed) == ("100000", "1", "100000")
     assert int(length) <= CHANGED_CAP
@@ -57,13 +58,13 @@ def test_command_that_cannot_start_is_logged(
 ) -> None:
     cwd = tmp_path if cwd_exists else tmp_path / "missing"
     action = CommandAction(command=("no-such-program-watchd-test",), cwd=cwd)
-    CommandRunner("w", action).execute(batch_of(["/a.py"]), threading.Event())
+    CommandRunner(action, Context("w")).execute(batch_of(["/a.py"]), threading.Event())
     assert "could not start" in caplog.text
 
 
 def test_list_file_is_removed_after_the_run(tmp_path: Path) -> None:
     action = CommandAction(command='echo "$WATCHD_CHANGED_FILE" > where', cwd=tmp_path)
-    CommandRunner("w", action).execute(batch_of(["/a.py"]), threading.Event())
+    CommandRunner(action, Context("w")).execute(batch_of(["/a.py"]), threading.Event())
     listed = Path((tmp_path / "where").read_text().strip())
     assert listed.name.startswith("watchd-")
     assert not listed.exists()

@@ -488,8 +488,8 @@ ERRORS = [
         P + "    frobnicate: 1\n",
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
         "check_timeout, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, ignore_defaults, "
-        "ignore_directories, max_delay, on_busy, paths, "
-        "patterns, pidfile, pidfile_wait, poll, poll_interval, signal, timeout)",
+        "ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, patterns, pidfile, "
+        "pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, timeout)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(
@@ -552,8 +552,8 @@ ERRORS = [
     # actions
     pytest.param(
         W,
-        "dev.yaml:3:5: watches.api: no action "
-        "(add 'pidfile: FILE' to signal a server, or 'command: CMD' to run a command)",
+        "dev.yaml:3:5: watches.api: no action (add 'pidfile: FILE' to signal a server, "
+        "'command: CMD' to run a command, or 'run: CMD' to run an app and restart it)",
         id="no-action",
     ),
     pytest.param(
@@ -1072,7 +1072,11 @@ def test_options_check_and_confirm() -> None:
             {"pidfile": "p", "command": "make"},
             "watchd: both --pidfile and --command given (a watch has exactly one action: remove one)",
         ),
-        ({}, "watchd: no action (give --pidfile FILE to signal a server, or --command CMD to run a command)"),
+        (
+            {},
+            "watchd: no action (give --pidfile FILE to signal a server, --command CMD to run a command, "
+            "or --run CMD (or -- PROGRAM ARGS) to run an app and restart it)",
+        ),
         (
             {"command": "make", "signal": "HUP"},
             "watchd: --signal: only applies to watches with --pidfile (remove it)",

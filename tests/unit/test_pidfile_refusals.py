@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from helpers.procs import proc_state
 
+from watchd.actions import Context
 from watchd.actions.pidfile import PidfileSignaller, program_name, read_pidfile
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import SignalAction
@@ -88,7 +89,7 @@ def signaller(
     dry_run: bool = False,
 ) -> PidfileSignaller:
     action = SignalAction(pidfile=pidfile, signal=sig, expect=expect, pidfile_wait=wait)
-    return PidfileSignaller("api", action, dry_run=dry_run, kill=kill)
+    return PidfileSignaller(action, Context("api", dry_run=dry_run, kill=kill))
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:

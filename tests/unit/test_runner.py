@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,12 @@ WAIT = 5.0
 class FakeExecutor:
     """Records each batch; `execute` blocks until `release` is set (or, if `honour_stop`, `stop`)."""
 
+    not_done = "not done"
+    grace = 0.0
+
     def __init__(self, *, honour_stop: bool = True, fail_first: bool = False) -> None:
+        self.on_busy = OnBusy.QUEUE
+        self.started = False
         self.honour_stop = honour_stop
         self.fail_first = fail_first
         self.release = threading.Event()
@@ -43,7 +49,13 @@ class FakeExecutor:
         if first and self.fail_first:
             raise RuntimeError("executor bug")
 
-    def close(self) -> None:
+    def start(self) -> None:
+        self.started = True
+
+    def status(self) -> str | None:
+        return None
+
+    def close(self, deadline: float) -> None:
         self.closed = True
 
     def wait_started(self, n: int) -> bool:
@@ -64,14 +76,18 @@ def runners() -> Iterator[list[Runner]]:
     made: list[Runner] = []
     yield made
     for r in made:
-        r.close(WAIT)
+        assert r.close(time.monotonic() + WAIT)
+        r._thread.join(WAIT)
         assert not r._thread.is_alive(), "runner thread leaked"
 
 
 def start(runners: list[Runner], ex: FakeExecutor, on_busy: OnBusy) -> Runner:
-    r = Runner("w", ex, on_busy)
+    r = Runner("w")
+    ex.on_busy = on_busy
+    r.attach(ex)
     runners.append(r)
     r.start()
+    assert ex.started
     return r
 
 
@@ -195,8 +211,10 @@ def test_close_ends_a_blocked_run_and_drops_pending(runners: list[Runner]) -> No
     r.submit(batch("a.py"))
     assert ex.wait_started(1)
     r.submit(batch("b.py"))  # pending behind the blocked run
-    r.close(WAIT)
+    assert r.close(time.monotonic() + WAIT)
+    r._thread.join(WAIT)
     assert ex.wait_finished(1)
+    assert ex.closed
     assert ex.stopped_early == [True]
     assert not r._thread.is_alive()
     assert not r.busy
@@ -207,8 +225,10 @@ def test_close_ends_a_blocked_run_and_drops_pending(runners: list[Runner]) -> No
 def test_close_when_idle(runners: list[Runner]) -> None:
     ex = FakeExecutor()
     r = start(runners, ex, OnBusy.QUEUE)
-    r.close(WAIT)
+    assert r.close(time.monotonic() + WAIT)
+    r._thread.join(WAIT)
     assert not r._thread.is_alive()
+    assert ex.closed
     r.submit(batch("a.py"))
     assert ex.batches == []
 

@@ -1,23 +1,96 @@
-"""Actions: what a watch does with a batch. One module per kind, behind `Executor`."""
+"""Actions: what a watch does. One module per kind, behind `Action`; `build` picks the kind.
+
+An action has a lifecycle, driven by its watch's `Runner` (one worker thread per watch):
+`start()` when the watches are live (at launch, and for a watch a reload added or changed),
+`execute(batch)` for each batch, `close(deadline)` at shutdown or when a reload removes the
+watch. Start and close run on the runner's thread too, except for a runner that never started;
+so an action's state has one owner and needs no locks of its own.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from watchd.changes import Batch
+from watchd.config import OnBusy, Watch
+
+if TYPE_CHECKING:
+    from watchd.actions.process import Terminal
+    from watchd.sockets import Listeners
+
+KillFunc = Callable[[int, int], None]
+Job = Callable[[], None]
 
 
-class Executor(Protocol):
-    """Carries out one batch. Runs on the watch's own worker thread, never on watchdog's.
+class Action(Protocol):
+    """Failures are logged, not raised: the daemon goes on and the next change tries again."""
 
-    `stop` is set when the run must end early (restart on busy, shutdown): long-running
-    executors poll it and clean up (terminate their process group) promptly.
-    Failures are logged, not raised: the daemon goes on and the next change tries again.
-    """
+    @property
+    def on_busy(self) -> OnBusy:
+        """What the runner does with batches that arrive while `execute` runs."""
+
+    @property
+    def not_done(self) -> str:
+        """For log lines when a failed check skips it: "HUP not sent", "not restarted"."""
+
+    @property
+    def grace(self) -> float:
+        """The longest `close` may take (its processes' stop timeout), in seconds."""
+
+    def start(self) -> None:
+        """Begin: an app is started here. Nothing to do for most kinds."""
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
-        """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...")."""
+        """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...").
 
-    def close(self) -> None:
-        """Stop background work of its own (e.g. reload confirmation); called once, at shutdown."""
+        `stop` is set when the run must end early (restart on busy, shutdown): long-running
+        actions poll it and clean up (stop their process group) promptly.
+        """
+
+    def close(self, deadline: float) -> None:
+        """End: stop what it started (processes, threads) by `deadline` (time.monotonic())."""
+
+    def status(self) -> str | None:
+        """A few words for systemd's STATUS line ("pid 4242, 3 restarts"), or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an action may use of the daemon and of its runner."""
+
+    name: str  # the watch's name, first on every log line
+    base: str | None = None  # log paths relative to this directory when below it
+    dry_run: bool = False
+    kill: KillFunc = os.kill  # injectable, so PID 0/1/-1 paths are testable safely
+    post: Callable[[Job], None] | None = None  # run a job on the watch's worker thread
+    post_later: Callable[[float, Job], None] | None = None  # ... after a delay (seconds)
+    finish: Callable[[int], None] | None = None  # end watchd with this exit status
+    terminal: Terminal | None = None  # watchd's terminal, if an app may have it
+    listeners: Listeners | None = None  # the listening sockets watchd holds for apps
+    status_changed: Callable[[], None] | None = None  # an app started or ended: refresh STATUS
+
+
+# The action kind (the config key that names it) -> "module:class". Imported when first used:
+# a watch that only signals never loads the process machinery.
+_KINDS = {
+    "pidfile": "watchd.actions.pidfile:PidfileSignaller",
+    "command": "watchd.actions.command:CommandRunner",
+    "run": "watchd.actions.run:AppRunner",
+}
+
+
+def build(watch: Watch, ctx: Context) -> Action:
+    """The action for `watch`, behind its check gate if it has one (a dry run skips checks)."""
+    module, _, cls = _KINDS[watch.action.kind].partition(":")
+    make: Callable[[object, Context], Action] = getattr(importlib.import_module(module), cls)
+    action = make(watch.action, ctx)
+    if watch.check is None or ctx.dry_run:
+        return action
+    from watchd.actions.check import Checked  # noqa: PLC0415 (lazy, as above)
+
+    return Checked(watch.check, action, ctx)

@@ -11,33 +11,50 @@ from __future__ import annotations
 import logging
 import threading
 
-from watchd.actions import Executor
-from watchd.actions.process import batch_environment, run_child
+from watchd.actions import Action, Context
+from watchd.actions.process import KILL_WAIT, batch_environment, run_child
 from watchd.changes import Batch
-from watchd.config import Check, command_for_log, format_duration
+from watchd.config import Check, OnBusy, Stop, command_for_log, format_duration
 
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 10
+STOP = Stop()  # a check is stopped (shutdown, restart) as commands are by default
 _TAIL_BYTES = 8192
 
 
-class CheckedExecutor:
-    """Runs `check` first; runs the wrapped executor only if the check exits 0."""
+class Checked:
+    """Runs `check` first; carries out the wrapped action only if the check exits 0."""
 
-    def __init__(
-        self, name: str, check: Check, inner: Executor, *, what: str, base: str | None = None
-    ) -> None:
-        self.name = name
+    def __init__(self, check: Check, inner: Action, ctx: Context) -> None:
+        self.name = ctx.name
         self.check = check
         self.inner = inner
-        self.what = what  # the action, for the log line: "HUP not sent", "command not run"
-        self.base = base
-        cmd = check.command
-        self.shown = command_for_log(cmd)
+        self.what = inner.not_done  # for the log line: "HUP not sent", "command not run"
+        self.base = ctx.base
+        self.shown = command_for_log(check.command)
 
-    def close(self) -> None:
-        self.inner.close()
+    # the wrapped action's lifecycle, unchanged
+    @property
+    def on_busy(self) -> OnBusy:
+        return self.inner.on_busy
+
+    @property
+    def not_done(self) -> str:
+        return self.inner.not_done
+
+    @property
+    def grace(self) -> float:
+        return max(self.inner.grace, STOP.timeout + KILL_WAIT)
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def status(self) -> str | None:
+        return self.inner.status()
+
+    def close(self, deadline: float) -> None:
+        self.inner.close(deadline)
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.base)
@@ -51,6 +68,7 @@ class CheckedExecutor:
                     env=env,
                     stop=stop,
                     timeout=self.check.timeout,
+                    how=STOP,
                     output=output,
                 )
             except OSError as exc:

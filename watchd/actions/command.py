@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from watchd.actions.process import batch_environment, run_child
+from watchd.actions import Context
+from watchd.actions.process import KILL_WAIT, batch_environment, run_child
 from watchd.changes import Batch
 from watchd.config import CommandAction, command_for_log, format_duration
 
@@ -14,20 +15,27 @@ log = logging.getLogger(__name__)
 
 
 class CommandRunner:
-    """Executor for `CommandAction`."""
+    """The command action."""
 
-    def __init__(
-        self, name: str, action: CommandAction, *, base: str | None = None, dry_run: bool = False
-    ) -> None:
-        self.name = name
+    not_done = "command not run"
+
+    def __init__(self, action: CommandAction, ctx: Context) -> None:
+        self.name = ctx.name
         self.action = action
-        self.base = base
-        self.dry_run = dry_run
-        cmd = action.command
-        self.shown = command_for_log(cmd)
+        self.base = ctx.base
+        self.dry_run = ctx.dry_run
+        self.on_busy = action.on_busy
+        self.grace = action.stop.timeout + KILL_WAIT
+        self.shown = command_for_log(action.command)
 
-    def close(self) -> None:
+    def start(self) -> None:
         pass
+
+    def status(self) -> str | None:
+        return None
+
+    def close(self, deadline: float) -> None:
+        pass  # a running command is stopped by `execute`, which sees the runner's stop event
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.base)
@@ -37,7 +45,12 @@ class CommandRunner:
         with batch_environment(self.name, batch) as env:
             try:
                 done = run_child(
-                    self.action.command, cwd=self.action.cwd, env=env, stop=stop, timeout=self.action.timeout
+                    self.action.command,
+                    cwd=self.action.cwd,
+                    env=env,
+                    stop=stop,
+                    timeout=self.action.timeout,
+                    how=self.action.stop,
                 )
             except OSError as exc:
                 log.error(
@@ -49,7 +62,16 @@ class CommandRunner:
                     self.action.cwd,
                 )
                 return f"could not start {self.shown}"
-        if done.stopped:
+        if done.stop_failed:
+            log.error(
+                "%s: %s changed; ran %s: could not stop it after %.2f s: %s; it may still be running",
+                self.name,
+                changed,
+                self.shown,
+                done.took,
+                done.stop_failed,
+            )
+        elif done.stopped:
             log.info("%s: stopped %s after %.2f s", self.name, self.shown, done.took)
         elif done.timed_out:
             assert self.action.timeout is not None

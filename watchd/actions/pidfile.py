@@ -20,20 +20,17 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from watchd import procfs
-from watchd.actions import confirm
+from watchd.actions import Context, confirm
 from watchd.actions.confirm import Confirmation
 from watchd.changes import Batch
-from watchd.config import SignalAction, signal_name
+from watchd.config import OnBusy, SignalAction, signal_name
 from watchd.errors import ActionError
 
 log = logging.getLogger(__name__)
-
-KillFunc = Callable[[int, int], None]
 
 _PID = re.compile(rb"[+-]?\d+")
 _RETRY_EVERY = 0.025
@@ -142,28 +139,30 @@ def program_name(comm: str, argv: list[str]) -> str:
 
 
 class PidfileSignaller:
-    """Executor for `SignalAction`. `kill` is injectable so PID 0/1/-1 paths are testable safely."""
+    """The signal action. `ctx.kill` is injectable so PID 0/1/-1 paths are testable safely."""
 
-    def __init__(
-        self,
-        name: str,
-        action: SignalAction,
-        *,
-        base: str | None = None,
-        dry_run: bool = False,
-        kill: KillFunc = os.kill,
-    ) -> None:
-        self.name = name
+    on_busy = OnBusy.QUEUE
+    grace = 0.0
+
+    def __init__(self, action: SignalAction, ctx: Context) -> None:
+        self.name = ctx.name
         self.action = action
-        self.base = base
-        self.dry_run = dry_run
-        self.kill = kill
+        self.base = ctx.base
+        self.dry_run = ctx.dry_run
+        self.kill = ctx.kill
+        self.not_done = f"{signal_name(action.signal)} not sent"
         self._confirmation: Confirmation | None = None
 
-    def close(self) -> None:
+    def start(self) -> None:
+        pass
+
+    def status(self) -> str | None:
+        return None
+
+    def close(self, deadline: float) -> None:
         if self._confirmation is not None:
             self._confirmation.cancel.set()
-            self._confirmation.join(1.0)
+            self._confirmation.join(max(0.0, deadline - time.monotonic()))
 
     def resolve(self, stop: threading.Event) -> Target:
         """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear."""

@@ -1,6 +1,6 @@
-"""Child processes for commands and checks: environment, process groups, timeouts.
+"""Child processes for commands, checks and apps: spawn, wait, stop, and the terminal.
 
-Environment given to commands and checks (see README, "How changed paths reach commands"):
+Environment given to commands, checks and apps (see README, "How changed paths reach commands"):
 
     WATCHD_WATCH         the watch's name
     WATCHD_COUNT         how many distinct paths changed
@@ -11,8 +11,16 @@ Environment given to commands and checks (see README, "How changed paths reach c
     watch_src_path, watch_dest_path, watch_event_type, watch_object
                          the first change, under watchmedo's names, so its shell-command lines work
 
-A child runs in its own session and process group with stdin from /dev/null; timeouts,
-restarts and shutdown stop the whole group: SIGTERM, then SIGKILL after a grace period.
+Every child leads its own process group, and stopping it means stopping the group: the stop
+signal to the group, then -- once the group has had `timeout` seconds -- SIGKILL to whatever is
+left, then a wait until no process of the group runs. "The group", not "the child": under
+`sh -c` the shell leads the group and dies on TERM at once while the program it started is
+still shutting down; waiting only for the leader would cut that program's grace period short.
+
+Without a terminal a child gets its own session and stdin from /dev/null. When watchd's stdin
+is the terminal it runs in the foreground of, an app gets the terminal: its process group
+becomes the foreground group, so Ctrl-C reaches the app and pdb reads the keyboard (see
+`Terminal`).
 """
 
 from __future__ import annotations
@@ -20,13 +28,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
+
+from watchd import procfs
+from watchd.changes import Batch, ChangeKind
+from watchd.config import Stop
 
 if TYPE_CHECKING:
     import subprocess
@@ -34,13 +47,12 @@ if TYPE_CHECKING:
 # subprocess and tempfile are imported when a command first runs: a watch that only signals
 # never needs them, and they are ~8 ms of every start.
 
-from watchd.changes import Batch, ChangeKind
-
 log = logging.getLogger(__name__)
 
 CHANGED_CAP = 32 * 1024  # bytes; one env string may be 128 KiB on Linux, all of them ~2 MiB
-STOP_GRACE = 0.5  # seconds between SIGTERM and SIGKILL for the command's process group
+KILL_WAIT = 5.0  # after SIGKILL, how long to wait for the group to vanish before saying so
 _POLL = 0.02
+_GONE_POLL_MIN, _GONE_POLL_MAX = 0.002, 0.05
 
 
 def changed_environment(name: str, batch: Batch, list_file: str) -> dict[str, str]:
@@ -84,44 +96,6 @@ def write_list_file(paths: tuple[str, ...]) -> str:
     return name
 
 
-def stop_group(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> None:
-    """SIGTERM the command's process group, SIGKILL it after `grace` if it lingers."""
-    import subprocess  # noqa: PLC0415 (lazy, see the module's imports)
-
-    pgid = proc.pid  # start_new_session=True: the child leads its own group
-    if pgid <= 1:  # never: but a wrong value here would signal everything
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 1.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(wait)
-            # the leader is gone; take any of its group still running with it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    if proc.poll() is None:
-        proc.wait()
-
-
-def describe_status(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"
-
-
-def argv_for(command: str | tuple[str, ...]) -> list[str]:
-    """A string runs with /bin/sh -c; a sequence runs as it is, without a shell."""
-    return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
-
-
 @contextlib.contextmanager
 def batch_environment(name: str, batch: Batch) -> Iterator[dict[str, str]]:
     """The environment for a command or check answering `batch`; the list file lives as long as this."""
@@ -135,14 +109,342 @@ def batch_environment(name: str, batch: Batch) -> Iterator[dict[str, str]]:
             os.unlink(list_file)
 
 
+def describe_status(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+def shell_status(code: int) -> int:
+    """An exit status as a shell reports it: 128 + N for a process killed by signal N."""
+    return 128 - code if code < 0 else code
+
+
+def argv_for(command: str | tuple[str, ...]) -> list[str]:
+    """A string runs with /bin/sh -c; a sequence runs as it is, without a shell."""
+    return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+
+
+# ----------------------------------------------------------------------------- the terminal
+
+
+class Terminal:
+    """watchd's controlling terminal, which it lends to one app's process group at a time.
+
+    Only when watchd's stdin is a terminal and watchd is in its foreground (not `watchd &`).
+    `give` makes a group the foreground group (tcsetpgrp) so the keyboard's Ctrl-C, Ctrl-Z and
+    input go to the app; `take_back` returns the foreground to watchd and restores the
+    terminal modes saved at start (an app or pdb may leave echo off or the terminal raw).
+    SIGTTOU is blocked around each call: watchd may be a background group by then, and an
+    ignored or blocked SIGTTOU is what lets a background process set the foreground.
+    """
+
+    def __init__(self, fd: int) -> None:
+        import termios  # noqa: PLC0415 (only with a terminal)
+
+        self.fd = fd
+        self.pgrp = os.getpgrp()
+        self._saved = termios.tcgetattr(fd)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def detect(cls, fd: int = 0) -> Terminal | None:
+        try:
+            if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+                return None
+            return cls(fd)
+        except OSError:
+            return None
+
+    @contextlib.contextmanager
+    def _no_ttou(self) -> Iterator[None]:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def owned_by_watchd(self) -> bool:
+        try:
+            return os.tcgetpgrp(self.fd) == self.pgrp
+        except OSError:
+            return False
+
+    def give(self, pgid: int) -> None:
+        with self._lock, self._no_ttou(), contextlib.suppress(OSError):
+            os.tcsetpgrp(self.fd, pgid)
+
+    def take_back(self) -> None:
+        import termios  # noqa: PLC0415
+
+        with self._lock, self._no_ttou(), contextlib.suppress(OSError, termios.error):
+            os.tcsetpgrp(self.fd, self.pgrp)
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+
+# ----------------------------------------------------------------------------- children
+
+
+class StopDenied(Exception):
+    """The group could not be signalled (EPERM: a member runs as another user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """How stopping a child's group went."""
+
+    code: int | None  # the leader's exit status (negative: killed by that signal); None if unknown
+    took: float
+    killed: bool  # the group outlived the stop timeout and got SIGKILL
+    lingering: bool = False  # processes of the group still ran after SIGKILL (uninterruptible?)
+
+    def status(self) -> str:
+        return describe_status(self.code) if self.code is not None else "status unknown"
+
+
+OnExit = Callable[["Child"], None]
+
+
+class Child:
+    """A running child process that leads its own process group.
+
+    One waiter thread per child blocks in waitpid (no polling, no CPU while the app runs),
+    records the exit status, sets `done` and calls `on_exit`. Everything else waits on `done`.
+    """
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        *,
+        on_exit: OnExit | None = None,
+        terminal: Terminal | None = None,
+        on_terminal_signal: Callable[[Child, int, bool], None] | None = None,
+    ) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.pgid = proc.pid  # it was started as the leader of a new group
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self.code: int | None = None
+        self.done = threading.Event()
+        self.stopping = False  # watchd is stopping it: its exit is no news
+        self.terminal = terminal
+        self._on_exit = on_exit
+        self._on_terminal_signal = on_terminal_signal
+        self._sentinel_thread: threading.Thread | None = None
+        self.keyboard: tuple[int, float] | None = None  # (SIGINT or SIGQUIT, when) from the keyboard
+        threading.Thread(target=self._wait, name=f"watchd-wait-{self.pid}", daemon=True).start()
+        if terminal is not None:
+            terminal.give(self.pgid)
+            self._start_sentinel()
+            # The app may have read the terminal before it was given the foreground and been
+            # stopped (SIGTTIN) for it: let it go on.
+            with contextlib.suppress(OSError):
+                os.killpg(self.pgid, signal.SIGCONT)
+
+    def _wait(self) -> None:
+        code = self.proc.wait()
+        self.code = code
+        self.ended = time.monotonic()
+        self.done.set()
+        if self._on_exit is not None:
+            self._on_exit(self)
+
+    @property
+    def uptime(self) -> float:
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
+
+    # -- the terminal's signals ------------------------------------------------------
+
+    def _start_sentinel(self) -> None:
+        """Put a `sleep` into the app's group, to learn what the keyboard sends that group.
+
+        Ctrl-C goes to the foreground group only, so watchd itself never sees it; many apps
+        catch it and exit 0 (Flask, Django), which looks like any other exit. The sentinel does
+        not catch it: dying by SIGINT (or SIGQUIT), or stopping on SIGTSTP, it tells watchd
+        that the user pressed Ctrl-C (Ctrl-\\, Ctrl-Z).
+        """
+        sleep = shutil.which("sleep")
+        if sleep is None:
+            return
+        try:
+            pid = os.posix_spawn(
+                sleep,
+                ["sleep", "2147483647"],
+                {"PATH": os.defpath},
+                setpgroup=self.pgid,
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+            )
+        except OSError:
+            return  # the app already exited (no group to join): nothing to watch
+        self._sentinel_thread = threading.Thread(
+            target=self._watch_sentinel, args=(pid,), name=f"watchd-tty-{self.pid}", daemon=True
+        )
+        self._sentinel_thread.start()
+
+    def rearm_sentinel(self) -> None:
+        """After a Ctrl-C the app survived (pdb took it): watch for the next one."""
+        thread = self._sentinel_thread
+        if thread is not None and not thread.is_alive() and not self.done.is_set() and not self.stopping:
+            self.keyboard = None
+            self._start_sentinel()
+
+    def join_sentinel(self, timeout: float) -> None:
+        """Wait until the sentinel's death has been seen (call once the group is gone)."""
+        thread = self._sentinel_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _watch_sentinel(self, pid: int) -> None:
+        while True:
+            try:
+                _, status = os.waitpid(pid, os.WUNTRACED)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if os.WIFSTOPPED(status):
+                sig = os.WSTOPSIG(status)
+                if not self.stopping and self._on_terminal_signal is not None:
+                    self._on_terminal_signal(self, sig, True)
+                continue
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                if sig in (signal.SIGINT, signal.SIGQUIT) and not self.stopping:
+                    self.keyboard = (sig, time.monotonic())
+                    if self._on_terminal_signal is not None:
+                        self._on_terminal_signal(self, sig, False)
+            return
+
+    def resume(self) -> None:
+        """After a Ctrl-Z and `fg`: the foreground back to the app, and let its group go on."""
+        if self.terminal is not None and self.terminal.owned_by_watchd():
+            self.terminal.give(self.pgid)
+        with contextlib.suppress(OSError):
+            os.killpg(self.pgid, signal.SIGCONT)
+
+    # -- stopping ------------------------------------------------------------------
+
+    def _signal_group(self, sig: int) -> bool:
+        """Send `sig` to the group; False if nothing of it is left. StopDenied on EPERM."""
+        if self.pgid <= 1:  # never: but killpg(0 or 1) would reach far more than the child
+            raise StopDenied(f"refusing to signal process group {self.pgid}")
+        try:
+            os.killpg(self.pgid, sig)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            raise StopDenied(
+                f"permission denied signalling process group {self.pgid} (a process in it runs as "
+                "another user)"
+            ) from None
+        return True
+
+    def group_running(self) -> bool:
+        """Whether any process of the child's group still runs."""
+        if not self.done.is_set():
+            return True
+        try:
+            os.killpg(self.pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # killpg succeeds on zombies too: where /proc tells, only running members count
+        return procfs.group_running(self.pgid) if procfs.available() else True
+
+    def wait_gone(self, deadline: float) -> bool:
+        """Wait until no process of the group runs, or `deadline`; return whether it is gone."""
+        pause = _GONE_POLL_MIN
+        while True:
+            if not self.done.is_set():
+                self.done.wait(max(0.0, min(deadline - time.monotonic(), _GONE_POLL_MAX)))
+                if not self.done.is_set():
+                    if time.monotonic() >= deadline:
+                        return False
+                    continue
+            if not self.group_running():
+                return True
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, _GONE_POLL_MAX)
+
+    def stop(self, how: Stop) -> Stopped:
+        """Stop the whole group: `how.signal`, then SIGKILL after `how.timeout`; wait until gone.
+
+        Raises StopDenied if the group cannot be signalled (the child keeps running).
+        """
+        self.stopping = True
+        started = time.monotonic()
+        killed = lingering = False
+        if self._signal_group(how.signal):
+            # a stopped group (Ctrl-Z, SIGSTOP) must go on to act on the signal
+            with contextlib.suppress(OSError):
+                os.killpg(self.pgid, signal.SIGCONT)
+            if not self.wait_gone(started + how.timeout):
+                killed = True
+                self._signal_group(signal.SIGKILL)
+                lingering = not self.wait_gone(time.monotonic() + KILL_WAIT)
+        self.done.wait(KILL_WAIT)
+        return Stopped(self.code, time.monotonic() - started, killed, lingering)
+
+    def clean_up_group(self, how: Stop) -> Stopped | None:
+        """After the leader exited by itself: stop what it left running in its group, if anything."""
+        if not self.group_running():
+            return None
+        return self.stop(how)
+
+
+def spawn(
+    command: str | tuple[str, ...],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    output: IO[bytes] | None = None,
+    terminal: Terminal | None = None,
+    stdin_fd: int | None = None,
+    on_exit: OnExit | None = None,
+    on_terminal_signal: Callable[[Child, int, bool], None] | None = None,
+    argv: list[str] | None = None,
+) -> Child:
+    """Start `command` leading a new process group; raises OSError if it cannot start.
+
+    Output goes to `output` (a file) or, if None, to watchd's own stdout/stderr. With a
+    `terminal` the child stays in watchd's session and gets the foreground; without one it
+    gets its own session. stdin is `stdin_fd` if given, else the terminal, else /dev/null.
+    """
+    import subprocess  # noqa: PLC0415 (lazy, see the module's imports)
+
+    stdin: int | None = stdin_fd
+    if stdin is None and terminal is None:
+        stdin = subprocess.DEVNULL
+    proc = subprocess.Popen(
+        argv if argv is not None else argv_for(command),
+        cwd=cwd,
+        env=env,
+        stdin=stdin,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+        start_new_session=terminal is None,
+        process_group=0 if terminal is not None else None,
+    )
+    return Child(proc, on_exit=on_exit, terminal=terminal, on_terminal_signal=on_terminal_signal)
+
+
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """How a child process ended."""
+    """How a command or check ended."""
 
     code: int | None  # exit status, negative for a signal; None when watchd stopped it
     took: float
     timed_out: bool = False
     stopped: bool = False  # by the stop event (restart, shutdown)
+    stop_failed: str | None = None  # why the group could not be stopped (it may still run)
 
     @property
     def ok(self) -> bool:
@@ -164,34 +466,21 @@ def run_child(
     env: dict[str, str],
     stop: threading.Event,
     timeout: float | None,
+    how: Stop,
     output: IO[bytes] | None = None,
 ) -> Finished:
     """Run `command` to the end, a timeout, or `stop`; its process group goes with it.
 
-    Output goes to `output` (a file) or, if None, to watchd's own stdout/stderr.
     Raises OSError if it cannot start (no such program, no such cwd).
     """
-    import subprocess  # noqa: PLC0415 (lazy, see the module's imports)
-
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        argv_for(command),
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-        start_new_session=True,
-    )
-    while True:
-        try:
-            proc.wait(_POLL)
-            return Finished(proc.returncode, time.monotonic() - started)
-        except subprocess.TimeoutExpired:
-            pass
-        if stop.is_set():
-            stop_group(proc)
-            return Finished(None, time.monotonic() - started, stopped=True)
-        if timeout is not None and time.monotonic() - started >= timeout:
-            stop_group(proc)
-            return Finished(None, time.monotonic() - started, timed_out=True)
+    child = spawn(command, cwd=cwd, env=env, output=output)
+    while not child.done.wait(_POLL):
+        timed_out = timeout is not None and child.uptime >= timeout
+        if stop.is_set() or timed_out:
+            try:
+                child.stop(how)
+            except StopDenied as exc:
+                return Finished(None, child.uptime, timed_out, not timed_out, stop_failed=str(exc))
+            return Finished(None, child.uptime, timed_out=timed_out, stopped=not timed_out)
+    assert child.code is not None
+    return Finished(child.code, child.uptime)

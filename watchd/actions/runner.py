@@ -1,5 +1,8 @@
 """One worker thread per watch, so a slow command never delays another watch's signal.
 
+The thread owns the watch's action: it runs `start`, every `execute`, the jobs the action
+posts to itself (an app's exit, a backoff timer) and finally `close`, one at a time, in order.
+
 The busy policy decides what happens to batches that arrive while an action runs:
 queue (merge them, run once more afterwards), ignore (drop them), restart (stop the run and
 start again with everything, old and new).
@@ -7,11 +10,15 @@ start again with everything, old and new).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 
-from watchd.actions import Executor
+from watchd.actions import Action, Job
 from watchd.changes import Batch
 from watchd.config import OnBusy
 
@@ -22,33 +29,60 @@ class Runner:
     def __init__(
         self,
         name: str,
-        executor: Executor,
-        on_busy: OnBusy = OnBusy.QUEUE,
         *,
         on_done: Callable[[str, str | None], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self.on_done = on_done
-        self.executor = executor
-        self.on_busy = on_busy
+        self.action: Action | None = None
+        self._clock = clock
         self._cond = threading.Condition()
         self._pending: Batch | None = None
         self._current: Batch | None = None
+        self._jobs: deque[Job] = deque()
+        self._timers: list[tuple[float, int, Job]] = []
+        self._seq = itertools.count()
         self._cancel = threading.Event()
-        self._closed = False
+        self._closing: float | None = None  # the close deadline, once closing
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"watchd-{name}", daemon=True)
 
+    def attach(self, action: Action) -> None:
+        self.action = action
+
+    @property
+    def grace(self) -> float:
+        """The longest closing may take."""
+        return self.action.grace if self.action is not None else 0.0
+
+    @property
+    def on_busy(self) -> OnBusy:
+        return self.action.on_busy if self.action is not None else OnBusy.QUEUE
+
     def start(self) -> None:
+        """Start the action (an app starts now: the caller knows the watches are live), then the thread."""
+        assert self.action is not None
+        try:
+            self.action.start()
+        except Exception:  # an action bug must not kill the daemon
+            log.exception("%s: could not start", self.name)
         self._thread.start()
+
+    @property
+    def started(self) -> bool:
+        return self._thread.is_alive() or self._closed.is_set()
 
     @property
     def busy(self) -> bool:
         with self._cond:
             return self._current is not None or self._pending is not None
 
+    # -------------------------------------------------------------- from other threads
+
     def submit(self, batch: Batch) -> None:
         with self._cond:
-            if self._closed:
+            if self._closing is not None:
                 return
             if self._current is not None:
                 if self.on_busy is OnBusy.IGNORE:
@@ -62,21 +96,54 @@ class Runner:
             self._pending = batch if self._pending is None else self._pending.merged(batch)
             self._cond.notify()
 
+    def post(self, job: Job) -> None:
+        """Run `job` on this watch's thread, before any pending batch."""
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify()
+
+    def post_later(self, delay: float, job: Job) -> None:
+        """Run `job` on this watch's thread once `delay` seconds have passed."""
+        with self._cond:
+            heapq.heappush(self._timers, (self._clock() + delay, next(self._seq), job))
+            self._cond.notify()
+
+    # -------------------------------------------------------------- the thread
+
+    def _next(self) -> Job | Batch | None:
+        """The next thing to do (None: close), waiting for it."""
+        with self._cond:
+            while True:
+                if self._closing is not None:
+                    return None
+                now = self._clock()
+                while self._timers and self._timers[0][0] <= now:
+                    self._jobs.append(heapq.heappop(self._timers)[2])
+                if self._jobs:
+                    return self._jobs.popleft()
+                if self._pending is not None:
+                    batch, self._pending = self._pending, None
+                    self._current = batch
+                    self._cancel.clear()
+                    return batch
+                self._cond.wait(self._timers[0][0] - now if self._timers else None)
+
     def _loop(self) -> None:
+        assert self.action is not None
         while True:
-            with self._cond:
-                while self._pending is None and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                batch, self._pending = self._pending, None
-                assert batch is not None
-                self._current = batch
-                self._cancel.clear()
+            work = self._next()
+            if work is None:
+                break
+            if not isinstance(work, Batch):
+                try:
+                    work()
+                except Exception:
+                    log.exception("%s: internal error", self.name)
+                continue
             outcome: str | None = None
             try:
-                outcome = self.executor.execute(batch, self._cancel)
-            except Exception:  # an executor bug must not kill the watch
+                outcome = self.action.execute(work, self._cancel)
+            except Exception:  # an action bug must not kill the watch
                 log.exception("%s: action failed unexpectedly", self.name)
                 outcome = "failed unexpectedly (see the log)"
             finally:
@@ -85,25 +152,45 @@ class Runner:
                     self._cond.notify_all()
             if self.on_done is not None:
                 self.on_done(self.name, outcome)
+        self._close_action()
 
-    def request_close(self) -> None:
-        """Start stopping without waiting: drop pending batches, tell a running action to end.
+    def _close_action(self) -> None:
+        assert self.action is not None and self._closing is not None
+        try:
+            self.action.close(self._closing)
+        except Exception:
+            log.exception("%s: could not close", self.name)
+        finally:
+            self._closed.set()
 
-        Closing many runners: request all first, then `close` each, so their commands' grace
-        periods run in parallel rather than one after the other.
+    # -------------------------------------------------------------- closing
+
+    def request_close(self, deadline: float) -> None:
+        """Start closing without waiting: drop pending work, tell a running action to end, and
+        have the thread close the action by `deadline`.
+
+        Closing many runners: request all first, then `join` each, so their processes' stop
+        timeouts run in parallel rather than one after the other.
         """
         with self._cond:
-            self._closed = True
+            if self._closing is not None:
+                return
+            self._closing = deadline
             self._pending = None
+            self._jobs.clear()
+            self._timers.clear()
             self._cancel.set()
             self._cond.notify_all()
+        if not self._thread.is_alive() and not self._thread.ident:
+            self._close_action()  # never started: close here
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Stop: drop pending batches, end a running action (it gets `stop`), join the thread."""
-        self.request_close()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self.executor.close()
+    def join(self, deadline: float) -> bool:
+        """Wait until the action is closed, at most until `deadline`; return whether it is."""
+        return self._closed.wait(max(0.0, deadline - self._clock()))
+
+    def close(self, deadline: float) -> bool:
+        self.request_close(deadline)
+        return self.join(deadline + 0.5)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing runs or is pending (used by tests and --once style callers)."""

@@ -1,0 +1,364 @@
+"""The run action: watchd runs the app itself and restarts it when its files change.
+
+The job of Tornado's autoreload, Werkzeug's and Django's reloaders, uvicorn --reload and hupper,
+from outside the app. The app is a small state machine driven on its watch's thread:
+
+    start()          -> running             (or: could not start -> as an exit with status 127)
+    execute(batch)   -> [check passed] stop the group, wait until it is gone, start -> running
+    the app exits    -> on_exit: wait (for the next change) | restart (with backoff) | stop (watchd)
+                        exit status 3 restarts at once (Werkzeug's and Django's convention)
+    close(deadline)  -> stop the group -> closed
+
+Everything that happens to the app from other threads (its exit, seen by the waiter thread;
+the keyboard's Ctrl-C, seen through the terminal sentinel) is posted to the watch's thread as a
+job carrying the `Child` it is about: a job about a child that is no longer current is stale
+and ignored. That is how a restart racing the old app's own exit stays one restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+
+from watchd.actions import Context
+from watchd.actions.process import (
+    KILL_WAIT,
+    Child,
+    StopDenied,
+    Stopped,
+    changed_environment,
+    describe_status,
+    shell_status,
+    spawn,
+    write_list_file,
+)
+from watchd.changes import Batch
+from watchd.config import ListenEnv, OnBusy, OnExit, RunAction, command_for_log
+from watchd.sockets import SD_LISTEN_FDS_START, Listener
+
+log = logging.getLogger(__name__)
+
+RESTART_REQUESTED = 3  # the exit status with which Werkzeug's and Django's children ask for a restart
+NOT_STARTED = 127  # as a shell reports a command it could not run
+
+# Moves the listening socket from stdin (where Popen can put it) to fd 3 (where the
+# socket-activation protocol says it is), gives the app its real stdin ($1), and sets LISTEN_PID
+# to the app's own PID: `exec` keeps the shell's PID for the program it runs.
+_LISTEN_WRAPPER = 'exec 3<&0 0<"$1"; LISTEN_PID=$$; export LISTEN_PID; shift; exec "$@"'
+assert SD_LISTEN_FDS_START == 3  # the wrapper's "3"
+
+
+class Backoff:
+    """Delays between restarts of an app that keeps exiting: 0.5 s doubling up to 8 s.
+
+    A run of `reset_after` seconds or more, or a restart caused by a change, starts the
+    sequence again. With `at_once` (exit status 3) the first restart has no delay.
+    """
+
+    def __init__(self, first: float = 0.5, cap: float = 8.0, reset_after: float = 10.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.reset_after = reset_after
+        self.streak = 0
+
+    def next(self, uptime: float, *, at_once: bool = False) -> float:
+        if uptime >= self.reset_after:
+            self.streak = 0
+        self.streak += 1
+        if at_once:
+            if self.streak == 1:
+                return 0.0
+            return min(self.first * 2.0 ** (self.streak - 2), self.cap)
+        return min(self.first * 2.0 ** (self.streak - 1), self.cap)
+
+    def reset(self) -> None:
+        self.streak = 0
+
+
+class AppRunner:
+    """The run action."""
+
+    on_busy = OnBusy.QUEUE  # changes during a restart: one more restart afterwards, never lost
+    not_done = "not restarted"
+
+    def __init__(self, action: RunAction, ctx: Context) -> None:
+        self.name = ctx.name
+        self.action = action
+        self.ctx = ctx
+        self.grace = action.stop.timeout + KILL_WAIT
+        self.shown = command_for_log(action.command)
+        self.child: Child | None = None
+        self.starts = 0  # WATCHD_RESTARTS is this minus one
+        self.last_exit: str | None = None
+        self.backoff = Backoff()
+        self._gen = 0  # which start a posted job is about
+        self._closed = False
+        self._list_file: str | None = None
+        # Bound now, before anything starts: an address in use is a start-up error.
+        self.listener: Listener | None = None
+        if action.listen is not None and not ctx.dry_run:
+            assert ctx.listeners is not None
+            self.listener = ctx.listeners.acquire(action.listen)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        if self.ctx.dry_run:
+            log.info("%s: would start %s [dry run]", self.name, self.shown)
+            return
+        child = self._spawn(Batch(self.name, (), 0.0, 0.0))
+        if child is not None:
+            log.info("%s: started %s (pid %d)", self.name, self.shown, child.pid)
+
+    def status(self) -> str | None:
+        restarts = f", {self.starts - 1} restart{'s' if self.starts != 2 else ''}" if self.starts > 1 else ""
+        child = self.child
+        if child is not None:
+            return f"{self.name}: pid {child.pid}{restarts}"
+        if self.last_exit:
+            return f"{self.name}: {self.last_exit}{restarts}"
+        return None
+
+    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+        changed = batch.summary(self.ctx.base)
+        if self.ctx.dry_run:
+            log.info("%s: %s changed; would restart %s [dry run]", self.name, changed, self.shown)
+            return f"would restart {self.shown}"
+        old = self.child
+        stopped: Stopped | None = None
+        if old is not None:
+            try:
+                stopped = old.stop(self.action.stop)
+            except StopDenied as exc:
+                log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
+                return f"not restarted: {exc}"
+            self._ended(old)
+        if stop.is_set() or self._closed:
+            return None
+        self.backoff.reset()
+        child = self._spawn(batch)
+        if child is None:
+            return f"could not start {self.shown}"
+        if old is None or stopped is None:
+            log.info("%s: %s changed; started %s (pid %d)", self.name, changed, self.shown, child.pid)
+            return f"started (pid {child.pid})"
+        log.info(
+            "%s: %s changed; restarted %s: pid %d stopped (%s%s) in %.2f s, new pid %d",
+            self.name,
+            changed,
+            self.shown,
+            old.pid,
+            stopped.status(),
+            ", KILLed after the stop timeout" if stopped.killed else "",
+            stopped.took,
+            child.pid,
+        )
+        if stopped.lingering:
+            log.warning(
+                "%s: processes of pid %d's group outlived SIGKILL (uninterruptible sleep?)",
+                self.name,
+                old.pid,
+            )
+        return f"restarted (pid {child.pid})"
+
+    def close(self, deadline: float) -> None:
+        self._closed = True
+        child, self.child = self.child, None
+        try:
+            if child is not None:
+                try:
+                    stopped = child.stop(self.action.stop)
+                    log.info(
+                        "%s: stopped %s (pid %d): %s in %.2f s",
+                        self.name,
+                        self.shown,
+                        child.pid,
+                        stopped.status(),
+                        stopped.took,
+                    )
+                except StopDenied as exc:
+                    log.error("%s: could not stop %s (pid %d): %s", self.name, self.shown, child.pid, exc)
+                self._ended(child)
+        finally:
+            self._forget_list_file()
+            if self.listener is not None and self.ctx.listeners is not None:
+                self.ctx.listeners.release(self.listener)
+                self.listener = None
+
+    # ------------------------------------------------------------------ starting
+
+    def _environment(self, batch: Batch) -> dict[str, str]:
+        self._forget_list_file()
+        self._list_file = write_list_file(batch.paths)
+        env = dict(os.environ)
+        env.update(changed_environment(self.name, batch, self._list_file))
+        env["WATCHD_RESTARTS"] = str(self.starts)
+        if self.listener is not None:
+            env.update(LISTEN_FDS="1", LISTEN_FDNAMES=self.name)
+            env.pop("LISTEN_PID", None)  # the wrapper sets it to the app's PID
+            if self.action.listen_env is ListenEnv.WERKZEUG:
+                env.update(WERKZEUG_SERVER_FD=str(SD_LISTEN_FDS_START), WERKZEUG_RUN_MAIN="true")
+        return env
+
+    def _spawn(self, batch: Batch) -> Child | None:
+        """Start the app; on failure log it and treat it as an exit with status 127."""
+        self._gen += 1
+        env = self._environment(batch)
+        terminal = self.ctx.terminal
+        argv: list[str] | None = None
+        stdin_fd: int | None = None
+        if self.listener is not None:
+            from watchd.actions.process import argv_for  # noqa: PLC0415
+
+            stdin = "/dev/tty" if terminal is not None else os.devnull
+            argv = ["/bin/sh", "-c", _LISTEN_WRAPPER, "watchd", stdin, *argv_for(self.action.command)]
+            stdin_fd = self.listener.fileno()
+        try:
+            child = spawn(
+                self.action.command,
+                cwd=self.action.cwd,
+                env=env,
+                terminal=terminal,
+                stdin_fd=stdin_fd,
+                argv=argv,
+                on_exit=self._exited,
+                on_terminal_signal=self._keyboard,
+            )
+        except OSError as exc:
+            log.error(
+                "%s: could not start %s: %s (check the command and cwd %s)",
+                self.name,
+                self.shown,
+                exc.strerror or exc,
+                self.action.cwd,
+            )
+            self._forget_list_file()
+            self._after_exit(None, NOT_STARTED, 0.0)
+            return None
+        self.starts += 1
+        self.child = child
+        self.last_exit = None
+        return child
+
+    # ------------------------------------------------------------------ the app's own exit
+
+    def _exited(self, child: Child) -> None:
+        """The waiter thread: the app exited. Handled on the watch's thread."""
+        if self.ctx.post is not None:
+            self.ctx.post(lambda: self._on_exit(child))
+
+    def _on_exit(self, child: Child) -> None:
+        if child is not self.child or child.stopping or self._closed:
+            return  # stopped by watchd (restart, close): reported there
+        self.child = None
+        leftover: Stopped | None = None
+        with contextlib.suppress(StopDenied):
+            leftover = child.clean_up_group(self.action.stop)
+        self._ended(child)
+        assert child.code is not None
+        if leftover is not None:
+            log.info("%s: stopped what pid %d left running in its process group", self.name, child.pid)
+        self._after_exit(child, child.code, child.uptime)
+
+    def _after_exit(self, child: Child | None, code: int, uptime: float) -> None:
+        """Apply `on_exit` to an app that ended by itself (or could not start)."""
+        status = describe_status(code)
+        self.last_exit = f"exited ({status})"
+        what = f"{self.shown} (pid {child.pid}) exited: {status} after {uptime:.2f} s" if child else ""
+        quit_sig = self._keyboard_quit(child)
+        if quit_sig is not None:
+            log.info("%s: %s; Ctrl-C: stopping watchd", self.name, what or f"{self.shown} did not start")
+            self._finish(128 + quit_sig)
+            return
+        if self.action.on_exit is OnExit.STOP:
+            if child is not None:
+                log.info("%s: %s; stopping watchd (on_exit: stop)", self.name, what)
+            self._finish(shell_status(code))
+            return
+        if code == RESTART_REQUESTED and child is not None:
+            delay = self.backoff.next(uptime, at_once=True)
+            self._restart_later(delay, f"{what}; restarting as asked (exit status 3)")
+        elif self.action.on_exit is OnExit.RESTART:
+            self._restart_later(self.backoff.next(uptime), what or f"{self.shown} did not start")
+        elif child is not None:
+            log.warning("%s: %s; waiting for a change to start it again", self.name, what)
+
+    def _restart_later(self, delay: float, what: str) -> None:
+        gen = self._gen
+        if delay <= 0:
+            log.warning("%s: %s", self.name, what)
+        else:
+            log.warning("%s: %s; starting it again in %.1f s", self.name, what, delay)
+        if self.ctx.post_later is not None:
+            self.ctx.post_later(delay, lambda: self._restart_due(gen))
+
+    def _restart_due(self, gen: int) -> None:
+        if gen != self._gen or self.child is not None or self._closed:
+            return  # a change restarted it meanwhile
+        child = self._spawn(Batch(self.name, (), 0.0, 0.0))
+        if child is not None:
+            log.info("%s: started %s again (pid %d)", self.name, self.shown, child.pid)
+
+    def _ended(self, child: Child) -> None:
+        """After an app's group is gone: the terminal back to watchd, its list file removed."""
+        if child.terminal is not None:
+            child.join_sentinel(KILL_WAIT)
+            child.terminal.take_back()
+        if self.child is None:
+            self._forget_list_file()
+
+    def _forget_list_file(self) -> None:
+        if self._list_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._list_file)
+            self._list_file = None
+
+    def _finish(self, code: int) -> None:
+        if self.ctx.finish is not None:
+            self.ctx.finish(code)
+
+    # ------------------------------------------------------------------ the keyboard
+
+    def _keyboard(self, child: Child, sig: int, stopped: bool) -> None:
+        """The sentinel's thread: the app's group got a keyboard signal."""
+        if self.ctx.post is not None:
+            self.ctx.post(lambda: self._on_keyboard(child, sig, stopped))
+
+    def _on_keyboard(self, child: Child, sig: int, stopped: bool) -> None:
+        if child is not self.child or self._closed:
+            return
+        if stopped:
+            self._suspend(child)
+            return
+        # Ctrl-C: if the app ends within its stop timeout, watchd ends too (see _keyboard_quit).
+        # An app that goes on (pdb took the Ctrl-C) keeps running, and so does watchd, watching
+        # for the next Ctrl-C.
+        if self.ctx.post_later is not None:
+            self.ctx.post_later(self.action.stop.timeout, lambda: self._rearm(child))
+
+    def _rearm(self, child: Child) -> None:
+        if child is self.child and not self._closed:
+            child.rearm_sentinel()
+
+    def _keyboard_quit(self, child: Child | None) -> int | None:
+        """The signal of a Ctrl-C (Ctrl-\\) that ended this app, if one did."""
+        if child is None or child.keyboard is None:
+            return None
+        pressed = child.keyboard
+        sig, when = pressed
+        ended = child.ended if child.ended is not None else time.monotonic()
+        return sig if ended - when <= self.action.stop.timeout else None
+
+    def _suspend(self, child: Child) -> None:
+        """Ctrl-Z stopped the app's group: stop watchd too, so the shell's job control works."""
+        terminal = child.terminal
+        if terminal is None:
+            return
+        terminal.take_back()
+        os.kill(os.getpid(), signal.SIGSTOP)  # the shell sees its job (watchd) stop
+        # `fg` or `bg` continued watchd: the app goes on too, in the foreground if watchd is
+        child.resume()

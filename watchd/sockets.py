@@ -1,0 +1,233 @@
+"""Listening sockets that watchd holds for the apps it runs (`listen:`), across their restarts.
+
+watchd binds and listens once, before the first child starts, and hands the socket to every
+child as file descriptor 3 with systemd's socket-activation variables (LISTEN_FDS=1,
+LISTEN_PID, LISTEN_FDNAMES). While one child stops and the next boots, the socket stays open
+in watchd: connections wait in the kernel's backlog instead of being refused.
+
+The same address used by a watch before and after a config reload is the same socket (a
+`Listeners` registry keyed by address), so a reload never re-binds a port it already holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import stat
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import socket
+
+# `socket` is imported when an address is bound: watches without `listen` never need it.
+
+log = logging.getLogger(__name__)
+
+SD_LISTEN_FDS_START = 3  # systemd's first passed descriptor; apps look there
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)$")
+
+
+class ListenError(Exception):
+    """An address cannot be bound; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """Where to listen: TCP host and port, or a Unix socket path. `text` is as written."""
+
+    text: str
+    host: str = ""  # TCP: an IP address or a name; empty for unix
+    port: int = 0  # 0: the kernel picks a free port (logged at start)
+    path: str = ""  # unix:/path
+    where: str = field(default="", compare=False)  # "dev.yaml:9:13: watches.web.listen", for errors
+
+    @property
+    def is_unix(self) -> bool:
+        return bool(self.path)
+
+    def describe(self) -> str:
+        if self.is_unix:
+            return f"unix:{self.path}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> ListenAddress:
+    """'127.0.0.1:8000', '[::1]:8000', 'localhost:8000', ':8000', '8000', 'unix:/run/app.sock'.
+
+    A bare port, or ':PORT', listens on 127.0.0.1 only: a development server is not for the
+    network unless the address says so (0.0.0.0:8000, [::]:8000).
+    """
+    raw = text.strip()
+    if raw.startswith("unix:"):
+        path = raw[len("unix:") :]
+        if not path:
+            raise ValueError("unix: needs a socket path (write unix:/run/user/1000/app.sock)")
+        if not os.path.isabs(path):
+            raise ValueError(f"unix socket path {path!r} is relative (write an absolute path)")
+        return ListenAddress(text=raw, path=os.path.normpath(path))
+    if raw.isdigit():
+        raw = "127.0.0.1:" + raw
+    m = _HOST_PORT.match(raw)
+    if m is None:
+        raise ValueError(
+            f"cannot read address {text.strip()!r} (write HOST:PORT like 127.0.0.1:8000, "
+            "[::1]:8000, or unix:/path)"
+        )
+    port = int(m["port"])
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range (use 1 to 65535, or 0 for any free port)")
+    host = m["v6"] if m["v6"] is not None else (m["host"] or "127.0.0.1")
+    if m["v6"] is not None and ":" not in host:
+        raise ValueError(f"[{host}] is not an IPv6 address (write IPv4 addresses without brackets)")
+    return ListenAddress(text=text.strip(), host=host, port=port)
+
+
+class Listener:
+    """A bound, listening socket, and how to give it to a child process."""
+
+    def __init__(self, address: ListenAddress, sock: socket.socket) -> None:
+        self.address = address
+        self.sock = sock
+        self.users = 0
+        name = sock.getsockname()
+        if address.is_unix:
+            self.bound = f"unix:{address.path}"
+        else:
+            host, port = name[0], name[1]
+            self.bound = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.address.is_unix:
+            with contextlib.suppress(OSError):
+                os.unlink(self.address.path)
+
+
+def bind(address: ListenAddress) -> Listener:
+    """Bind and listen on `address`; ListenError says what went wrong and what to do."""
+    import socket  # noqa: PLC0415 (lazy, see the module's imports)
+
+    where = f"{address.where}: " if address.where else ""
+    shown = address.describe()
+    sockaddr: str | tuple[Any, ...]
+    if address.is_unix:
+        _remove_stale_unix_socket(address, where)
+        family, sockaddr = socket.AF_UNIX, address.path
+    else:
+        try:
+            infos = socket.getaddrinfo(
+                address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+        except socket.gaierror as exc:
+            raise ListenError(
+                f"{where}cannot resolve {address.host!r}: {exc.strerror} (write an IP address such as "
+                "127.0.0.1)"
+            ) from None
+        family, _, _, _, sockaddr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family != socket.AF_UNIX:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(
+                f"{where}{shown} is already in use (stop what listens there, or choose another "
+                + ("path)" if address.is_unix else "port)")
+            ) from None
+        if exc.errno == errno.EACCES:
+            hint = (
+                "check the directory's permissions"
+                if address.is_unix
+                else "ports below 1024 need root: use a port above 1023"
+            )
+            raise ListenError(f"{where}permission denied binding {shown} ({hint})") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise ListenError(
+                f"{where}{shown}: no such address on this machine (use 127.0.0.1, or an address of "
+                "one of its interfaces)"
+            ) from None
+        if exc.errno == errno.ENOENT:
+            raise ListenError(
+                f"{where}{shown}: the directory does not exist (create it, or choose another path)"
+            ) from None
+        raise ListenError(f"{where}cannot listen on {shown}: {exc.strerror}") from None
+    return Listener(address, sock)
+
+
+def _remove_stale_unix_socket(address: ListenAddress, where: str) -> None:
+    """A socket file nobody listens on is left over from a crash: remove it, as gunicorn does."""
+    import socket  # noqa: PLC0415 (lazy, see the module's imports)
+
+    try:
+        st = os.lstat(address.path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ListenError(
+            f"{where}{address.path} exists and is not a socket (remove it, or choose another path)"
+        )
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(address.path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address.path)
+        return
+    except OSError:
+        return  # let bind() report it
+    finally:
+        probe.close()
+    raise ListenError(
+        f"{where}unix:{address.path} is already in use (stop what listens there, or choose another path)"
+    )
+
+
+class Listeners:
+    """The sockets watchd holds, by address. Acquired on the daemon's thread, released by
+    closing actions (which may close in parallel)."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str, int], Listener] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(address: ListenAddress) -> tuple[str, str, int]:
+        return (address.path, address.host, address.port)
+
+    def acquire(self, address: ListenAddress) -> Listener:
+        """The socket for `address`: the one already held, else a newly bound one."""
+        key = self._key(address)
+        with self._lock:
+            listener = self._held.get(key)
+            if listener is None:
+                listener = bind(address)
+                self._held[key] = listener
+                log.info("listening on %s (passed to the app as fd 3)", listener.bound)
+            listener.users += 1
+            return listener
+
+    def release(self, listener: Listener) -> None:
+        """One user fewer; the socket closes when none is left."""
+        with self._lock:
+            listener.users -= 1
+            if listener.users > 0:
+                return
+            self._held.pop(self._key(listener.address), None)
+        listener.close()
+
+    def close(self) -> None:
+        with self._lock:
+            held, self._held = list(self._held.values()), {}
+        for listener in held:
+            listener.close()
