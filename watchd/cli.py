@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import ClassVar, NoReturn
 
 from watchd import __version__
+from watchd.actions.process import Terminal
 from watchd.config import (
     KEYS,
     OVERRIDE_KEYS,
@@ -27,6 +28,7 @@ from watchd.config import (
 )
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError
+from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
 
 log = logging.getLogger("watchd")
@@ -363,6 +365,23 @@ def describe(config: Config) -> str:
     return "\n".join(lines)
 
 
+def _print_unit(args: argparse.Namespace) -> int:
+    """--print-unit: the systemd unit; with --config, for that file, sized for its stop timeouts."""
+    template = args.print_unit == "watchd@"
+    if args.config is None:
+        sys.stdout.write(unit_file(template=template))
+        return ExitStatus.OK
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"watchd: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    stops = [w.action.stop.timeout for w in config.watches if isinstance(w.action, CommandAction | RunAction)]
+    path = None if template else str(config.source)
+    sys.stdout.write(unit_file(template=template, config=path, stop_timeout=max(stops, default=None)))
+    return ExitStatus.OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run watchd; return the exit status (never calls sys.exit)."""
     # watchdog 7.1 warns (on stderr, outside logging) when `mkdir -p` makes it add one watch
@@ -378,10 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.USAGE
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
-    if args.print_unit:
-        sys.stdout.write(unit_file(template=args.print_unit == "watchd@"))
-        return ExitStatus.OK
     _configure_logging(args.verbose, args.quiet)
+    if args.print_unit:
+        return _print_unit(args)
     try:
         config = _load(args)
     except UsageError as exc:
@@ -398,7 +416,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     reload = (lambda: _load(args)) if args.config is not None else None
     try:
-        daemon = Daemon(config, reload=reload, notifier=Notifier.from_environ(), dry_run=args.dry_run)
+        daemon = Daemon(
+            config,
+            reload=reload,
+            notifier=Notifier.from_environ(),
+            dry_run=args.dry_run,
+            terminal=Terminal.detect(),
+        )
+    except ListenError as exc:
+        print(f"watchd: {exc}" if not str(exc).startswith("watchd: ") else str(exc), file=sys.stderr)
+        return ExitStatus.USAGE
+    try:
         return daemon.run()
     except DaemonError as exc:
         log.error("%s", exc)

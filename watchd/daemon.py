@@ -226,7 +226,7 @@ class Daemon:
         s = self.stats
         where = f", {_count(s.roots, 'root')}, {_count(s.directories, 'directory')}" if s else ""
         text = f"{_count(n, 'watch')}{where}; last action: {self._last_action}"
-        apps = [t for a in self._active.values() if a.runner.action and (t := a.runner.action.status())]
+        apps = [t for a in list(self._active.values()) if a.runner.action and (t := a.runner.action.status())]
         if apps:
             text += "; " + ", ".join(apps)
         if self._config_error:

@@ -8,6 +8,7 @@ every call is a no-op, so the daemon needs no special cases.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import sys
@@ -87,20 +88,40 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
 
 
-def unit_file(template: bool, command: str | None = None) -> str:
+DEFAULT_TIMEOUT_STOP = 10  # seconds: the default stop_timeout (5s), then KILL, with room to spare
+_STOP_MARGIN = 5  # beyond the longest stop_timeout: the KILL, the exit, the journal
+
+
+def unit_file(
+    template: bool,
+    command: str | None = None,
+    *,
+    config: str | None = None,
+    stop_timeout: float | None = None,
+) -> str:
     """A user unit; by default for this installation of watchd (ExecStart runs this interpreter).
 
     `template` gives watchd@.service (one instance per %E/watchd/NAME.yaml), else watchd.service
-    (%E/watchd/config.yaml). %E is $XDG_CONFIG_HOME, normally ~/.config.
+    for `config` (default %E/watchd/config.yaml). %E is $XDG_CONFIG_HOME, normally ~/.config.
+    TimeoutStopSec leaves room for the longest `stop_timeout` of the apps and commands watchd
+    stops on its way out, so systemd never KILLs watchd while it is stopping them gracefully.
     """
     command = command or f"{sys.executable} -m watchd"
-    config = "%E/watchd/%i.yaml" if template else "%E/watchd/config.yaml"
-    return UNIT.format(exec_start=f"{command} --config {config}", config=config)
+    if template:
+        config = "%E/watchd/%i.yaml"
+    elif config is None:
+        config = "%E/watchd/config.yaml"
+    timeout_stop = DEFAULT_TIMEOUT_STOP
+    if stop_timeout is not None:
+        timeout_stop = max(timeout_stop, math.ceil(stop_timeout) + _STOP_MARGIN)
+    return UNIT.format(
+        exec_start=f"{command} --config {config}", config=config, timeout_stop=f"{timeout_stop}s"
+    )
 
 
 UNIT = """\
 [Unit]
-Description=watchd: reload servers and run commands when files change ({config})
+Description=watchd: reload servers, run commands, restart apps when files change ({config})
 
 [Service]
 Type=notify
@@ -112,7 +133,8 @@ Restart=on-failure
 RestartSec=2s
 # watchd pings the service manager at half this interval from its main loop.
 WatchdogSec=30s
-TimeoutStopSec=10s
+# Room for the apps' and commands' stop_timeout (then KILL) while watchd stops them.
+TimeoutStopSec={timeout_stop}
 
 [Install]
 WantedBy=default.target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -364,3 +365,184 @@ def test_check_and_confirm_flags_cannot_be_combined_with_config(
     assert out == ""
     assert err.startswith(f"watchd: {flag[0]} cannot be combined with --config")
     assert err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- run mode
+
+
+@pytest.mark.parametrize(
+    ("argv", "action"),
+    [
+        (["-p", "*.py", "--validate", "--", "python", "app.py"], "run and restart python app.py in {cwd}"),
+        (
+            ["--validate", "--", "python", "-c", "print('a b')"],
+            "run and restart python -c \"print('a b')\"",
+        ),
+        (
+            ["--run", "flask run --no-reload", "--validate"],
+            "run and restart sh -c 'flask run --no-reload' in {cwd}",
+        ),
+        (["-r", "-c", "python app.py", "--validate"], "run and restart sh -c 'python app.py' in {cwd}"),
+        (["--restart", "--validate", "--", "python", "app.py"], "run and restart python app.py in {cwd}"),
+    ],
+)
+def test_run_one_liners(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    action: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *argv)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "command line: OK, 1 watch"
+    assert f"  paths:     {tmp_path}" in lines
+    (shown,) = [line for line in lines if line.startswith("  action:")]
+    assert shown.startswith("  action:    " + action.format(cwd=tmp_path).split(" in ")[0])
+    assert "  stop:      TERM, KILL after 5s" in lines
+    assert "  on exit:   wait" in lines
+
+
+def test_validate_shows_a_run_watch(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(
+        capsys,
+        "-p",
+        "*.py",
+        "--stop-signal",
+        "int",
+        "--stop-timeout",
+        "2s",
+        "--listen",
+        "127.0.0.1:8000",
+        "--listen-env",
+        "werkzeug",
+        "--on-exit",
+        "restart",
+        "--validate",
+        "--",
+        "flask",
+        "--app",
+        "app",
+        "run",
+        "--no-reload",
+    )
+    assert status == 0, err
+    lines = out.splitlines()
+    assert f"  action:    run and restart flask --app app run --no-reload in {tmp_path}" in lines
+    assert "  stop:      INT, KILL after 2s" in lines
+    assert "  listen:    127.0.0.1:8000 (fd 3, LISTEN_FDS, werkzeug variables)" in lines
+    assert "  on exit:   restart" in lines
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["-p", "*.py", "--"],
+            "watchd: nothing after -- (write the program to run: watchd -p '*.py' -- python app.py)",
+        ),
+        (["--run", "a", "--", "b"], "watchd: both --run and a program after -- given (keep one)"),
+        (["-c", "a", "--", "b"], "watchd: both --command and a program after -- given (keep one)"),
+        (
+            ["-r", "--pidfile", "x.pid"],
+            "watchd: --restart runs a command as an app: give -c CMD or -- PROGRAM, not --pidfile",
+        ),
+        (["-r"], "watchd: --restart needs something to run: -c CMD, --run CMD or -- PROGRAM ARGS"),
+        (
+            ["-p", "*.py"],
+            "watchd: nothing to do: give --config FILE, or an action: --pidfile FILE, "
+            "--command CMD, --run CMD or -- PROGRAM ARGS",
+        ),
+        (
+            ["--listen", "8000", "-c", "make"],
+            "watchd: --listen: only applies to watches with --run (remove it)",
+        ),
+        (
+            ["--on-exit", "stop", "--pidfile", "x"],
+            "watchd: --on-exit: only applies to watches with --run (remove it)",
+        ),
+        (
+            ["--listen-env", "werkzeug", "--", "flask"],
+            "watchd: --listen-env: needs --listen too (the socket it describes: add it)",
+        ),
+    ],
+)
+def test_run_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert err in (message + "\n", message + " (see watchd --help)\n")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--", "python", "app.py"], ["-r"], ["--run", "x"], ["--listen", "8000"], ["--on-exit", "stop"]],
+)
+def test_run_options_cannot_be_combined_with_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str]
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, err = run(capsys, "--config", str(cfg), *extra)
+    assert (status, out) == (2, "")
+    assert "cannot be combined with --config (put it in the config file instead)" in err
+    assert err.count("\n") == 1
+
+
+def test_listen_address_in_use_is_a_one_line_error_and_nothing_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = tmp_path / "started"
+        status, out, err = run(capsys, "--listen", f"127.0.0.1:{port}", "--", "touch", str(started))
+    assert (status, out) == (2, "")
+    assert err == (
+        f"watchd: --listen: 127.0.0.1:{port} is already in use (stop what listens there, "
+        "or choose another port)\n"
+    )
+    assert not started.exists()
+
+
+def test_listen_address_in_use_names_the_config_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "w.yaml"
+        cfg.write_text(f"watches:\n  web:\n    paths: [.]\n    run: 'true'\n    listen: 127.0.0.1:{port}\n")
+        status, _, err = run(capsys, "--config", str(cfg))
+    assert status == 2
+    assert err == (
+        f"watchd: {cfg}:5:13: watches.web.listen: 127.0.0.1:{port} is already in use "
+        "(stop what listens there, or choose another port)\n"
+    )
+
+
+def test_print_unit_for_a_config_leaves_room_for_its_stop_timeouts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("watches:\n  web:\n    paths: [.]\n    run: python app.py\n    stop_timeout: 30s\n")
+    status, out, err = run(capsys, "--config", str(cfg), "--print-unit")
+    assert status == 0, err
+    assert "TimeoutStopSec=35s" in out.splitlines()
+    assert f" --config {cfg}" in out
+    status, out, _ = run(capsys, "--print-unit")
+    assert "TimeoutStopSec=10s" in out.splitlines()

@@ -22,8 +22,12 @@ from watchd.config import (
     Check,
     CommandAction,
     Config,
+    ListenEnv,
     OnBusy,
+    OnExit,
+    RunAction,
     SignalAction,
+    Stop,
     Watch,
     config_from_options,
     expand_env,
@@ -33,6 +37,7 @@ from watchd.config import (
     parse_signal,
 )
 from watchd.errors import ConfigError
+from watchd.sockets import parse_listen
 
 BASE = Path("/srv/app")
 ENV = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/dev", "EMPTY": ""}
@@ -1146,3 +1151,237 @@ def test_defaults_are_checked_even_where_no_watch_uses_them(defaults: str, messa
     with pytest.raises(ConfigError) as err:
         parse_config(text, source="dev.yaml", base_dir=Path("/srv/app"), env={})
     assert str(err.value) == message
+
+
+# --------------------------------------------------------------------------- the run action
+
+R = W + "    run: flask --app app run --no-reload\n"  # a run watch; the next key is on line 5
+
+
+def test_run_watch_defaults() -> None:
+    watch = one_watch(R)
+    assert watch.action == RunAction(command="flask --app app run --no-reload", cwd=BASE)
+    assert watch.action.stop == Stop(signal=signal.SIGTERM, timeout=5.0)
+    assert watch.action.on_exit is OnExit.WAIT
+    assert watch.action.listen is None
+
+
+def test_run_watch_with_every_key() -> None:
+    watch = one_watch(
+        W
+        + "    run: [uvicorn, app:app, --fd, '3']\n"
+        + "    stop_signal: int\n"
+        + "    stop_timeout: 2s\n"
+        + "    listen: '[::1]:8000'\n"
+        + "    on_exit: Restart\n"
+        + "    cwd: web\n"
+        + "    check: python3 -m compileall -q .\n"
+    )
+    action = watch.action
+    assert isinstance(action, RunAction)
+    assert action.command == ("uvicorn", "app:app", "--fd", "3")
+    assert action.stop == Stop(signal=signal.SIGINT, timeout=2.0)
+    assert action.listen == parse_listen("[::1]:8000")
+    assert action.listen is not None and action.listen.where == "dev.yaml:7:13: watches.api.listen"
+    assert action.on_exit is OnExit.RESTART
+    assert action.cwd == BASE / "web"
+    assert watch.check == Check("python3 -m compileall -q .", BASE / "web")
+
+
+def test_listen_env_werkzeug() -> None:
+    action = one_watch(R + "    listen: 8000\n    listen_env: werkzeug\n").action
+    assert isinstance(action, RunAction)
+    assert action.listen_env is ListenEnv.WERKZEUG
+
+
+def test_stop_keys_apply_to_commands_too_and_come_from_defaults() -> None:
+    text = (
+        "defaults:\n  stop_signal: INT\n  stop_timeout: 1s\n"
+        "watches:\n"
+        "  css:\n    paths: [assets]\n    command: make css\n"
+        "  web:\n    paths: [src]\n    run: python app.py\n    stop_timeout: 10s\n"
+        "  api:\n    paths: [src]\n    pidfile: app.pid\n"  # the defaults do not apply to it
+    )
+    css, web, api = parse(text).watches
+    assert isinstance(css.action, CommandAction)
+    assert css.action.stop == Stop(signal.SIGINT, 1.0)
+    assert isinstance(web.action, RunAction)
+    assert web.action.stop == Stop(signal.SIGINT, 10.0)
+    assert isinstance(api.action, SignalAction)
+
+
+RUN_ERRORS = [
+    pytest.param(
+        P + "    run: python app.py\n",
+        "dev.yaml:3:5: watches.api: both 'pidfile' and 'run' given (a watch has exactly "
+        "one action: remove one)",
+        id="run-with-pidfile",
+    ),
+    pytest.param(
+        C + "    run: python app.py\n",
+        "dev.yaml:3:5: watches.api: both 'command' and 'run' given (a watch has exactly "
+        "one action: remove one)",
+        id="run-with-command",
+    ),
+    pytest.param(
+        R + "    stop_signal: TERMM\n",
+        "dev.yaml:5:18: watches.api.stop_signal: unknown signal 'TERMM' (use a name like "
+        "HUP, USR1 or a number)",
+        id="unknown-stop-signal",
+    ),
+    pytest.param(
+        R + "    stop_timeout: 5\n",
+        "dev.yaml:5:19: watches.api.stop_timeout: duration '5' has no unit (write 5ms or 5s)",
+        id="stop-timeout-no-unit",
+    ),
+    pytest.param(
+        R + "    stop_timeout: 0s\n",
+        "dev.yaml:5:19: watches.api.stop_timeout: must be longer than 0s (how long to "
+        "wait before KILL, e.g. 5s)",
+        id="zero-stop-timeout",
+    ),
+    pytest.param(
+        R + "    on_exit: restrat\n",
+        "dev.yaml:5:14: watches.api.on_exit: unknown value 'restrat' (did you mean 'restart'? "
+        "use wait, restart or stop)",
+        id="on-exit-typo",
+    ),
+    pytest.param(
+        R + "    on_exit: never\n",
+        "dev.yaml:5:14: watches.api.on_exit: unknown value 'never' (use wait, restart or stop)",
+        id="on-exit-unknown",
+    ),
+    pytest.param(
+        R + "    listen: localhost\n",
+        "dev.yaml:5:13: watches.api.listen: cannot read address 'localhost' "
+        "(write HOST:PORT like 127.0.0.1:8000, [::1]:8000, or unix:/path)",
+        id="listen-unparsable",
+    ),
+    pytest.param(
+        R + "    listen: 127.0.0.1:99999\n",
+        "dev.yaml:5:13: watches.api.listen: port 99999 is out of range (use 1 to 65535, "
+        "or 0 for any free port)",
+        id="listen-port-range",
+    ),
+    pytest.param(
+        R + "    listen: [8000]\n",
+        "dev.yaml:5:13: watches.api.listen: expected a string, got a list",
+        id="listen-list",
+    ),
+    pytest.param(
+        R + "    listen_env: werkzeug\n",
+        "dev.yaml:5:17: watches.api.listen_env: needs 'listen' too (the socket it describes: add it)",
+        id="listen-env-without-listen",
+    ),
+    pytest.param(
+        R + "    listen: 8000\n    listen_env: flask\n",
+        "dev.yaml:6:17: watches.api.listen_env: unknown value 'flask' "
+        "(use werkzeug, or leave it out: LISTEN_FDS is always set)",
+        id="listen-env-unknown",
+    ),
+    pytest.param(
+        C + "    listen: 8000\n",
+        "dev.yaml:5:5: watches.api.listen: only applies to watches with 'run' (remove it)",
+        id="listen-on-command-watch",
+    ),
+    pytest.param(
+        P + "    on_exit: stop\n",
+        "dev.yaml:5:5: watches.api.on_exit: only applies to watches with 'run' (remove it)",
+        id="on-exit-on-pidfile-watch",
+    ),
+    pytest.param(
+        P + "    stop_signal: INT\n",
+        "dev.yaml:5:5: watches.api.stop_signal: only applies to watches with 'command' or 'run' (remove it)",
+        id="stop-signal-on-pidfile-watch",
+    ),
+    pytest.param(
+        R + "    on_busy: restart\n",
+        "dev.yaml:5:5: watches.api.on_busy: only applies to watches with 'command' (remove it)",
+        id="on-busy-on-run-watch",
+    ),
+    pytest.param(
+        R + "    signal: HUP\n",
+        "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)",
+        id="signal-on-run-watch",
+    ),
+    pytest.param(
+        W + "    run: ''\n",
+        "dev.yaml:4:10: watches.api.run: empty command (write a shell command, e.g. make css)",
+        id="empty-run",
+    ),
+    pytest.param(
+        W + "    run: []\n",
+        "dev.yaml:4:10: watches.api.run: empty command (write the program and its arguments)",
+        id="empty-run-list",
+    ),
+    pytest.param(
+        "defaults:\n  run: python app.py\n" + W,
+        "dev.yaml:2:3: defaults.run: an action cannot be a default (give each watch its "
+        "own pidfile or command)",
+        id="run-as-default",
+    ),
+    pytest.param(
+        "defaults:\n  on_exit: later\n" + C,
+        "dev.yaml:2:12: defaults.on_exit: unknown value 'later' (use wait, restart or stop)",
+        id="bad-default-on-exit-used-by-no-watch",
+    ),
+    pytest.param(
+        "defaults:\n  listen: nowhere\n" + C,
+        "dev.yaml:2:11: defaults.listen: cannot read address 'nowhere' "
+        "(write HOST:PORT like 127.0.0.1:8000, [::1]:8000, or unix:/path)",
+        id="bad-default-listen",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), RUN_ERRORS)
+def test_run_errors(text: str, message: str) -> None:
+    assert error_of(text) == message
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"pidfile": "p", "run": "python app.py"},
+            "watchd: both --pidfile and --run given (a watch has exactly one action: remove one)",
+        ),
+        (
+            {"run": "python app.py", "stop_signal": "TERMM"},
+            "watchd: --stop-signal: unknown signal 'TERMM' (use a name like HUP, USR1 or a number)",
+        ),
+        (
+            {"run": "python app.py", "on_exit": "stpo"},
+            "watchd: --on-exit: unknown value 'stpo' (did you mean 'stop'? use wait, restart or stop)",
+        ),
+        (
+            {"run": "python app.py", "listen": "::1"},
+            "watchd: --listen: cannot read address '::1' "
+            "(write HOST:PORT like 127.0.0.1:8000, [::1]:8000, or unix:/path)",
+        ),
+        (
+            {"pidfile": "p", "stop_timeout": "1s"},
+            "watchd: --stop-timeout: only applies to watches with --command or --run (remove it)",
+        ),
+        (
+            {"command": "make", "listen": "8000"},
+            "watchd: --listen: only applies to watches with --run (remove it)",
+        ),
+        (
+            {"run": ("",)},
+            "watchd: --run: empty command (write the program and its arguments)",
+        ),
+    ],
+)
+def test_run_option_errors_name_the_flag(options: dict[str, object], message: str) -> None:
+    assert cli_error(**options) == message
+
+
+def test_run_from_the_command_line() -> None:
+    (watch,) = config_from_options(
+        {"paths": ["src"], "run": ("python", "app.py"), "stop_signal": "int", "on_exit": "stop"},
+        base_dir=BASE,
+    ).watches
+    assert watch.action == RunAction(
+        command=("python", "app.py"), cwd=BASE, stop=Stop(signal.SIGINT), on_exit=OnExit.STOP
+    )

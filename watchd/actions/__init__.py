@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd.changes import Batch
 from watchd.config import OnBusy, Watch
@@ -73,6 +73,7 @@ class Context:
     terminal: Terminal | None = None  # watchd's terminal, if an app may have it
     listeners: Listeners | None = None  # the listening sockets watchd holds for apps
     status_changed: Callable[[], None] | None = None  # an app started or ended: refresh STATUS
+    spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
 
 
 # The action kind (the config key that names it) -> "module:class". Imported when first used:

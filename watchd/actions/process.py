@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
@@ -267,6 +266,8 @@ class Child:
         not catch it: dying by SIGINT (or SIGQUIT), or stopping on SIGTSTP, it tells watchd
         that the user pressed Ctrl-C (Ctrl-\\, Ctrl-Z).
         """
+        import shutil  # noqa: PLC0415 (only with a terminal)
+
         sleep = shutil.which("sleep")
         if sleep is None:
             return

@@ -136,6 +136,7 @@ class AppRunner:
             except StopDenied as exc:
                 log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
                 return f"not restarted: {exc}"
+            self.child = None
             self._ended(old)
         if stop.is_set() or self._closed:
             return None
@@ -217,8 +218,9 @@ class AppRunner:
             stdin = "/dev/tty" if terminal is not None else os.devnull
             argv = ["/bin/sh", "-c", _LISTEN_WRAPPER, "watchd", stdin, *argv_for(self.action.command)]
             stdin_fd = self.listener.fileno()
+        start = self.ctx.spawn or spawn
         try:
-            child = spawn(
+            child: Child = start(
                 self.action.command,
                 cwd=self.action.cwd,
                 env=env,
@@ -242,6 +244,7 @@ class AppRunner:
         self.starts += 1
         self.child = child
         self.last_exit = None
+        self._status_changed()
         return child
 
     # ------------------------------------------------------------------ the app's own exit
@@ -268,6 +271,7 @@ class AppRunner:
         """Apply `on_exit` to an app that ended by itself (or could not start)."""
         status = describe_status(code)
         self.last_exit = f"exited ({status})"
+        self._status_changed()
         what = f"{self.shown} (pid {child.pid}) exited: {status} after {uptime:.2f} s" if child else ""
         quit_sig = self._keyboard_quit(child)
         if quit_sig is not None:
@@ -316,6 +320,10 @@ class AppRunner:
             with contextlib.suppress(OSError):
                 os.unlink(self._list_file)
             self._list_file = None
+
+    def _status_changed(self) -> None:
+        if self.ctx.status_changed is not None:
+            self.ctx.status_changed()
 
     def _finish(self, code: int) -> None:
         if self.ctx.finish is not None:

@@ -1,0 +1,300 @@
+"""The run action's state machine, driven by hand with a fake child that records what is done to it.
+
+No processes, no sleeping, no threads: the jobs the action posts to its watch's thread (an
+exit, a backoff timer) are collected here and run when the test says so, like watchexec's
+supervisor tests with their TestChild.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from watchd.actions import Context
+from watchd.actions.process import Stopped
+from watchd.actions.run import AppRunner, Backoff
+from watchd.changes import Batch, Change, ChangeKind
+from watchd.config import OnExit, RunAction, Stop
+
+
+@dataclass(eq=False)
+class FakeChild:
+    """Stands in for process.Child: records stop calls; the test decides when it exits."""
+
+    pid: int
+    command: str | tuple[str, ...]
+    env: dict[str, str]
+    on_exit: Callable[[Any], None]
+    calls: list[str] = field(default_factory=list)
+    code: int | None = None
+    uptime: float = 0.0
+    ended: float | None = None
+    keyboard: tuple[int, float] | None = None
+    stopping: bool = False
+    terminal: None = None
+    leftover: bool = False  # processes of its group outlive it
+
+    def stop(self, how: Stop) -> Stopped:
+        self.calls.append(f"stop {signal.Signals(how.signal).name} {how.timeout:g}")
+        self.stopping = True
+        self.code = -how.signal
+        return Stopped(self.code, 0.01, killed=False)
+
+    def clean_up_group(self, how: Stop) -> Stopped | None:
+        if not self.leftover:
+            return None
+        self.calls.append("clean up group")
+        return Stopped(self.code, 0.0, killed=False)
+
+    def exit(self, code: int, uptime: float = 1.0) -> None:
+        """The app exits by itself: as the waiter thread would report it."""
+        self.code, self.uptime, self.ended = code, uptime, 100.0
+        self.on_exit(self)
+
+
+class Harness:
+    """An AppRunner with everything around it recorded."""
+
+    def __init__(self, on_exit: OnExit = OnExit.WAIT, *, fail_spawn: bool = False) -> None:
+        self.children: list[FakeChild] = []
+        self.jobs: list[Callable[[], None]] = []
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+        self.finished: list[int] = []
+        self.fail_spawn = fail_spawn
+        ctx = Context(
+            "web",
+            post=self.jobs.append,
+            post_later=lambda delay, job: self.timers.append((delay, job)),
+            finish=self.finished.append,
+            spawn=self.spawn,
+        )
+        self.action = RunAction(command="python app.py", cwd=Path("/srv/app"), on_exit=on_exit)
+        self.app = AppRunner(self.action, ctx)
+
+    def spawn(self, command: str | tuple[str, ...], **kwargs: Any) -> FakeChild:
+        if self.fail_spawn:
+            raise FileNotFoundError(2, "No such file or directory")
+        child = FakeChild(1000 + len(self.children), command, kwargs["env"], kwargs["on_exit"])
+        self.children.append(child)
+        return child
+
+    def run_jobs(self) -> None:
+        while self.jobs:
+            self.jobs.pop(0)()
+
+    def fire_timers(self) -> list[float]:
+        delays = [d for d, _ in self.timers]
+        timers, self.timers = self.timers, []
+        for _, job in timers:
+            job()
+        return delays
+
+    def close(self) -> None:
+        self.app.close(0.0)
+
+
+def batch(*paths: str) -> Batch:
+    return Batch("web", tuple(Change(ChangeKind.MODIFIED, p) for p in paths), 0.0, 0.0)
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_start_runs_the_app_with_the_launch_environment(h: Harness) -> None:
+    h.app.start()
+    (child,) = h.children
+    assert child.command == "python app.py"
+    assert child.env["WATCHD_COUNT"] == "0"
+    assert child.env["WATCHD_RESTARTS"] == "0"
+    assert child.env["WATCHD_WATCH"] == "web"
+    assert h.app.status() == "web: pid 1000"
+    h.close()
+
+
+def test_a_batch_stops_the_app_then_starts_a_new_one(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="watchd")
+    h.app.start()
+    h.app.execute(batch("/srv/app/app.py"), threading.Event())
+    old, new = h.children
+    assert old.calls == ["stop SIGTERM 5"]
+    assert new.env["WATCHD_PATH"] == "/srv/app/app.py"
+    assert new.env["WATCHD_COUNT"] == "1"
+    assert new.env["WATCHD_RESTARTS"] == "1"
+    assert h.app.child is new
+    assert h.app.status() == "web: pid 1001, 1 restart"
+    (line,) = [m for m in caplog.messages if "restarted" in m]
+    assert line == (
+        "web: /srv/app/app.py changed; restarted python app.py: pid 1000 stopped (killed by SIGTERM) "
+        "in 0.01 s, new pid 1001"
+    )
+    h.close()
+
+
+def test_the_old_apps_exit_seen_after_a_restart_is_stale(h: Harness) -> None:
+    h.app.start()
+    old = h.children[0]
+    h.app.execute(batch("a.py"), threading.Event())
+    old.exit(-15)  # the waiter thread reports the exit the restart caused
+    h.run_jobs()
+    assert len(h.children) == 2
+    assert h.timers == []
+    assert h.finished == []
+    h.close()
+
+
+def test_stop_event_set_during_a_restart_starts_nothing(h: Harness) -> None:
+    h.app.start()
+    stop = threading.Event()
+    stop.set()  # watchd is shutting down
+    h.app.execute(batch("a.py"), stop)
+    assert len(h.children) == 1
+    assert h.app.child is None
+
+
+def test_close_stops_the_running_app(h: Harness) -> None:
+    h.app.start()
+    h.close()
+    assert h.children[0].calls == ["stop SIGTERM 5"]
+    assert h.app.child is None
+
+
+# what happens when the app exits by itself: (policy, exit status) -> restart delay or watchd's status
+EXITS = [
+    # on_exit: wait -- nothing until the next change, except exit status 3
+    (OnExit.WAIT, 0, None, None),
+    (OnExit.WAIT, 1, None, None),
+    (OnExit.WAIT, 3, 0.0, None),
+    (OnExit.WAIT, -signal.SIGKILL, None, None),
+    # on_exit: restart -- with backoff
+    (OnExit.RESTART, 0, 0.5, None),
+    (OnExit.RESTART, 1, 0.5, None),
+    (OnExit.RESTART, 3, 0.0, None),
+    (OnExit.RESTART, -signal.SIGKILL, 0.5, None),
+    # on_exit: stop -- watchd ends with the app's status (a signal as 128 + N)
+    (OnExit.STOP, 0, None, 0),
+    (OnExit.STOP, 1, None, 1),
+    (OnExit.STOP, 3, None, 3),
+    (OnExit.STOP, -signal.SIGKILL, None, 137),
+]
+
+
+@pytest.mark.parametrize(("policy", "code", "delay", "finish"), EXITS)
+def test_on_exit(policy: OnExit, code: int, delay: float | None, finish: int | None) -> None:
+    h = Harness(policy)
+    h.app.start()
+    h.children[0].exit(code, uptime=1.0)
+    h.run_jobs()
+    assert h.app.child is None
+    assert h.finished == ([finish] if finish is not None else [])
+    assert [d for d, _ in h.timers] == ([delay] if delay is not None else [])
+    if delay is not None:
+        h.fire_timers()
+        assert len(h.children) == 2
+        assert h.app.child is h.children[1]
+        assert h.children[1].env["WATCHD_RESTARTS"] == "1"
+    h.close()
+
+
+def test_wait_policy_starts_the_app_again_on_the_next_change(h: Harness) -> None:
+    h.app.start()
+    h.children[0].exit(1, uptime=0.1)  # e.g. a syntax error at start
+    h.run_jobs()
+    assert h.app.status() == "web: exited (exit 1)"
+    h.app.execute(batch("app.py"), threading.Event())
+    assert len(h.children) == 2
+    assert h.children[0].calls == []  # it had exited: nothing to stop
+
+
+def test_a_change_during_backoff_starts_the_app_and_the_timer_is_stale() -> None:
+    h = Harness(OnExit.RESTART)
+    h.app.start()
+    h.children[0].exit(1)
+    h.run_jobs()
+    assert [d for d, _ in h.timers] == [0.5]
+    h.app.execute(batch("app.py"), threading.Event())
+    assert len(h.children) == 2
+    h.fire_timers()  # the backoff's timer fires later: the app was already started
+    assert len(h.children) == 2
+    h.close()
+
+
+def test_restart_backoff_doubles_while_the_app_keeps_failing_fast() -> None:
+    h = Harness(OnExit.RESTART)
+    h.app.start()
+    delays = []
+    for _ in range(7):
+        h.children[-1].exit(1, uptime=0.2)
+        h.run_jobs()
+        delays += h.fire_timers()
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    h.children[-1].exit(1, uptime=30.0)  # it ran a while: the sequence starts over
+    h.run_jobs()
+    assert h.fire_timers() == [0.5]
+    h.close()
+
+
+def test_exit_3_restarts_at_once_but_not_in_a_tight_loop() -> None:
+    h = Harness()
+    h.app.start()
+    delays = []
+    for _ in range(4):
+        h.children[-1].exit(3, uptime=0.1)
+        h.run_jobs()
+        delays += h.fire_timers()
+    assert delays == [0.0, 0.5, 1.0, 2.0]
+    h.close()
+
+
+def test_an_app_that_cannot_start_counts_as_exit_127(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(OnExit.STOP, fail_spawn=True)
+    h.app.start()
+    assert h.children == []
+    assert h.finished == [127]
+    assert "web: could not start python app.py: No such file or directory" in caplog.text
+
+
+def test_leftovers_of_the_apps_group_are_stopped_after_it_exits(h: Harness) -> None:
+    h.app.start()
+    child = h.children[0]
+    child.leftover = True  # e.g. `sh -c 'worker & exec app'`: the app exited, the worker did not
+    child.exit(1)
+    h.run_jobs()
+    assert child.calls == ["clean up group"]
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGQUIT, 131)])
+def test_ctrl_c_that_ends_the_app_ends_watchd(sig: int, status: int) -> None:
+    h = Harness()
+    h.app.start()
+    child = h.children[0]
+    child.keyboard = (sig, 99.5)  # the terminal sentinel saw the keyboard's signal...
+    child.exit(0)  # ...and the app (Flask, Django) caught it and exited 0, at 100.0
+    h.run_jobs()
+    assert h.finished == [status]
+
+
+def test_ctrl_c_long_before_the_exit_is_not_a_quit(h: Harness) -> None:
+    h.app.start()
+    child = h.children[0]
+    child.keyboard = (signal.SIGINT, 10.0)  # pdb took that Ctrl-C; the app crashed much later
+    child.exit(1)
+    h.run_jobs()
+    assert h.finished == []
+
+
+def test_backoff_alone() -> None:
+    b = Backoff(first=0.5, cap=8.0, reset_after=10.0)
+    assert [b.next(1.0) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert b.next(10.0) == 0.5  # a long enough run resets it
+    b.reset()
+    assert b.next(0.0, at_once=True) == 0.0
+    assert b.next(0.0, at_once=True) == 0.5
