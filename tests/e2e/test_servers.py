@@ -55,7 +55,7 @@ def test_edit_reloads_the_new_code_gracefully(
     server = start_server(servers, kind, app_dir, tmp_path)
     master = server.master_pid()
     w = run_config(start_watchd, kind, app_dir, server.pidfile)
-    poller = Poller(server)
+    poller = Poller(lambda: server.get(timeout=5))
     try:
         assert wait_for(lambda: poller.ok > 5)
         write_app(app_dir, "v2")

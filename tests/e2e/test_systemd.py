@@ -7,7 +7,6 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.notify import NotifySocket
 from helpers.procs import WATCHD, Recorder, Watchd, wait_for
 
 from watchd.systemd import unit_file
@@ -97,45 +97,6 @@ def test_verify_catches_a_broken_unit(fake_home: tuple[Path, Path], tmp_path: Pa
 
 
 # ----------------------------------------------------------------------------- sd_notify
-
-
-class NotifySocket:
-    """What systemd does: a datagram socket watchd reports to through $NOTIFY_SOCKET."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.05)
-        self.messages: list[tuple[float, dict[str, str]]] = []
-
-    def _pump(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, BlockingIOError):
-                return
-            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
-            self.messages.append((time.monotonic(), fields))
-
-    def wait(
-        self, key: str, value: str | None = None, count: int = 1, timeout: float = 5.0
-    ) -> dict[str, str]:
-        """The `count`-th message carrying `key` (=`value`), waiting up to `timeout`."""
-
-        def found() -> list[dict[str, str]]:
-            self._pump()
-            return [m for _, m in self.messages if key in m and (value is None or m[key] == value)]
-
-        assert wait_for(lambda: len(found()) >= count, timeout=timeout), f"no {key}: {self.messages}"
-        return found()[count - 1]
-
-    def all(self, key: str) -> list[dict[str, str]]:
-        self._pump()
-        return [m for _, m in self.messages if key in m]
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from helpers.procs import stop_process, wait_for
@@ -81,11 +83,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}/"
 
     def get(self, timeout: float = 2.0) -> str | None:
-        try:
-            with urllib.request.urlopen(self.url(), timeout=timeout) as r:
-                return str(r.read().decode())
-        except (urllib.error.URLError, OSError):
-            return None
+        return http_get(self.port, timeout)
 
     def master_pid(self) -> int:
         """The PID in the pidfile; gunicorn rewrites it on every HUP, so wait for one to be there."""
@@ -130,25 +128,38 @@ def _group_alive(pgid: int) -> bool:
 
 
 class Poller:
-    """A client polling the server throughout a test; counts failed requests."""
+    """A client polling a server throughout a test, every `interval`; counts failed requests."""
 
-    def __init__(self, server: Server, interval: float = 0.01) -> None:
-        self.server = server
+    def __init__(self, get: Callable[[], str | None], interval: float = 0.01) -> None:
+        self.get = get
         self.interval = interval
         self.ok = 0
         self.failed: list[str] = []
+        self.bodies: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poller")
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            body = self.server.get(timeout=5)
+            body = self.get()
             if body is None:
-                self.failed.append("request failed")
+                self.failed.append(f"request failed at {time.monotonic():.3f}")
             else:
                 self.ok += 1
+                self.bodies.add(body)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def http_get(port: int, timeout: float = 5.0) -> str | None:
+    """GET / on 127.0.0.1:`port` (a new connection each time); the body, or None if it failed."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as r:
+            if r.status != 200:
+                return None
+            return str(r.read().decode())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None

@@ -1,0 +1,55 @@
+"""Small apps for run-mode tests, written into a test's directory, and how to save them as editors do."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# A plain http.server app. Port from $PORT, or the socket watchd passes as fd 3 (LISTEN_PID is
+# this process). TERM is a graceful stop: the request in hand is answered, then it exits.
+PLAIN_APP = """\
+import http.server, os, signal, socket, sys, threading
+
+VERSION = "{version}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = VERSION.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+if os.environ.get("LISTEN_PID") == str(os.getpid()):
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=3)
+else:
+    server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+print("serving", VERSION, "pid", os.getpid(), flush=True)
+server.serve_forever(poll_interval=0.05)
+server.server_close()
+"""
+
+
+def save(path: Path, text: str) -> None:
+    """Save as editors do: write a temporary file next to it, then rename it over the old one."""
+    tmp = path.with_name(f".{path.name}.watchd-test-new")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def plain_app(directory: Path, version: str, *, broken: bool = False) -> Path:
+    """Write the plain app (with a syntax error if `broken`); return its path."""
+    text = PLAIN_APP.format(version=version)
+    if broken:
+        text += "\ndef broken(:\n"
+    path = directory / "app.py"
+    save(path, text)
+    return path
