@@ -1,0 +1,152 @@
+"""Run mode in a real terminal (a pseudo-terminal): the app owns the keyboard, Ctrl-C ends both,
+the terminal's modes come back after each app, and Ctrl-Z / fg work from an interactive shell."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers.apps import save
+from helpers.procs import WATCHD
+from helpers.terminal import Pty
+
+PY = sys.executable
+
+pytestmark = pytest.mark.skipif(not shutil.which("setsid"), reason="needs util-linux setsid")
+
+ASK = """\
+import time
+name = input("name? ")
+print("hello", name, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "app"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def ptys() -> Iterator[list[Pty]]:
+    made: list[Pty] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+def watchd_in_pty(ptys: list[Pty], app_dir: Path, *argv: str) -> Pty:
+    p = Pty([WATCHD, "-p", "*.py", *argv], cwd=app_dir)
+    ptys.append(p)
+    return p
+
+
+def test_the_app_reads_the_keyboard_and_ctrl_c_ends_both(ptys: list[Pty], app_dir: Path) -> None:
+    save(app_dir / "ask.py", ASK)
+    t = watchd_in_pty(ptys, app_dir, "--", PY, "ask.py")
+    assert t.wait_for("name? "), t.output()
+    t.type("bob\n")
+    assert t.wait_for("hello bob"), t.output()
+    t.type("\x03")  # Ctrl-C: the terminal signals its foreground group, the app's
+    assert t.wait() == 130, t.output()
+    assert "Ctrl-C: stopping watchd" in t.output()
+    assert t.echo_on()
+
+
+def test_a_restarted_app_gets_the_keyboard_too(ptys: list[Pty], app_dir: Path) -> None:
+    save(app_dir / "ask.py", ASK)
+    t = watchd_in_pty(ptys, app_dir, "--", PY, "ask.py")
+    assert t.wait_for("name? "), t.output()
+    save(app_dir / "ask.py", ASK.replace("hello", "welcome"))
+    assert t.wait_for("restarted"), t.output()
+    assert t.wait_for("name? ", count=2), t.output()
+    t.type("ann\n")
+    assert t.wait_for("welcome ann"), t.output()
+    t.type("\x03")
+    assert t.wait() == 130, t.output()
+
+
+def test_ctrl_c_ends_watchd_even_when_the_app_catches_it_and_exits_0(ptys: list[Pty], app_dir: Path) -> None:
+    # Flask's and Django's development servers exit 0 on Ctrl-C
+    save(
+        app_dir / "polite.py",
+        "import time\nprint('app is up', flush=True)\ntry:\n    time.sleep(600)\n"
+        "except KeyboardInterrupt:\n    print('bye', flush=True)\n",
+    )
+    t = watchd_in_pty(ptys, app_dir, "--", PY, "polite.py")
+    assert t.wait_for("app is up"), t.output()
+    t.type("\x03")
+    assert t.wait() == 130, t.output()
+    assert "bye" in t.output()
+    assert "exit 0 after" in t.output()
+
+
+def test_terminal_modes_are_restored_after_each_app(ptys: list[Pty], app_dir: Path) -> None:
+    """An app that turns echo off and dies (as a crashed getpass or pdb can) leaves it off;
+    watchd restores the modes it started with before the next app and on its way out."""
+    save(
+        app_dir / "noecho.py",
+        textwrap.dedent("""\
+        import sys, termios, time
+        attrs = termios.tcgetattr(0)
+        print("echo", bool(attrs[3] & termios.ECHO), flush=True)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(0, termios.TCSANOW, attrs)
+        time.sleep(600)
+        """),
+    )
+    t = watchd_in_pty(ptys, app_dir, "--", PY, "noecho.py")
+    assert t.wait_for("echo True"), t.output()
+    assert not t.echo_on()  # the app turned it off
+    (app_dir / "other.py").write_text("")
+    assert t.wait_for("restarted"), t.output()
+    assert t.wait_for("echo True", count=2), t.output()  # the new app found it on again
+    t.type("\x03")
+    assert t.wait() == 130, t.output()
+    assert t.echo_on()
+
+
+def test_pdb_reads_the_keyboard_and_keeps_its_ctrl_c(ptys: list[Pty], app_dir: Path) -> None:
+    debug = "import time\nx = 6\nbreakpoint()\nprint('after', x * 7, flush=True)\n"
+    debug += "while True:\n    time.sleep(0.05)\n"  # pdb stops between lines, not inside a sleep
+    save(app_dir / "debug.py", debug)
+    t = watchd_in_pty(ptys, app_dir, "--", PY, "debug.py")
+    assert t.wait_for("(Pdb) "), t.output()
+    t.type("p x * 7\n")
+    assert t.wait_for("42"), t.output()
+    t.type("c\n")
+    assert t.wait_for("after 42"), t.output()
+    t.type("\x03")  # pdb catches it and stops the program where it is: the app and watchd go on
+    assert t.wait_for("(Pdb) ", count=2), t.output()
+    assert t.proc.poll() is None
+    t.type("q\n")  # quitting the debugger right after the Ctrl-C ends the app, and watchd with it
+    assert t.wait() == 130, t.output()
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="needs bash for job control")
+def test_ctrl_z_and_fg_from_an_interactive_shell(ptys: list[Pty], app_dir: Path) -> None:
+    save(app_dir / "ask.py", ASK)
+    env = dict(os.environ, PS1="$ ", TERM="dumb")
+    t = Pty(["bash", "--norc", "--noprofile", "-i"], cwd=app_dir, env=env)
+    ptys.append(t)
+    assert t.wait_for("$ "), t.output()
+    t.type(f"{WATCHD} -p '*.py' -- {PY} ask.py\n")
+    assert t.wait_for("name? "), t.output()
+    t.type("\x1a")  # Ctrl-Z: the app's group stops, and watchd stops so the shell sees its job stop
+    assert t.wait_for("Stopped"), t.output()
+    t.type("fg\n")
+    assert t.wait_for("ask.py\r\n", count=2), t.output()  # bash echoes the job it resumes
+    t.type("zed\n")
+    assert t.wait_for("hello zed"), t.output()
+    t.type("\x03")
+    t.type("echo status=$?\n")
+    assert t.wait_for("status=130"), t.output()
+    t.type("exit\n")
+    assert t.wait() == 0

@@ -1,0 +1,71 @@
+"""A real pseudo-terminal for terminal behaviour: a program runs with it as its controlling
+terminal (util-linux `setsid -c`), the test types into it and reads what it shows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import subprocess
+import termios
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from helpers.procs import stop_process, wait_for
+
+
+class Pty:
+    def __init__(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.master, self.slave = os.openpty()
+        self.proc = subprocess.Popen(
+            ["setsid", "-w", "-c", *argv],
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            cwd=cwd,
+            env=env,
+        )
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="pty-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closing.is_set():
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO: the last program with the terminal open is gone
+                return
+            if not data:
+                return
+            with self._lock:
+                self._buf.extend(data)
+
+    def output(self) -> str:
+        with self._lock:
+            return self._buf.decode("utf-8", "replace")
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 10.0) -> bool:
+        return wait_for(lambda: self.output().count(text) >= count, timeout)
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def echo_on(self) -> bool:
+        return bool(termios.tcgetattr(self.slave)[3] & termios.ECHO)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            stop_process(self.proc)
+        os.close(self.slave)
+        self._closing.set()
+        self._reader.join(5)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
