@@ -3,7 +3,9 @@ pidfile checks (is this the server?) and reload confirmation (were its workers r
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -43,9 +45,13 @@ def read_stat(pid: int) -> ProcStat | None:
     return parse_stat(raw)
 
 
-def group_running(pgid: int) -> bool:
-    """Whether any process of group `pgid` still runs (zombies do not: they only await reaping,
-    which an init that does not reap, as in some containers, may never do)."""
+def group_states(pgid: int) -> dict[int, str]:
+    """The processes of group `pgid` that have not exited, with their state letters.
+
+    Zombies do not count: they only await reaping, which an init that does not reap (as in
+    some containers) may never do.
+    """
+    found: dict[int, str] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -54,5 +60,105 @@ def group_running(pgid: int) -> bool:
         except OSError:
             continue  # gone between the listing and the read, or not ours to read
         if stat is not None and stat.pgrp == pgid and not stat.exited:
-            return True
-    return False
+            found[int(entry.name)] = stat.state
+    return found
+
+
+def group_running(pgid: int) -> bool:
+    """Whether any process of group `pgid` still runs (zombies do not)."""
+    return bool(group_states(pgid))
+
+
+def socket_inodes(pids: Iterable[int]) -> set[int]:
+    """The inodes of the sockets these processes hold open."""
+    inodes: set[int] = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    return inodes
+
+
+_TCP_ESTABLISHED = 1
+_UNIX_CONNECTED = "03"
+_NETLINK_SOCK_DIAG = 4  # not in Python's socket module
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_DONE, _NLMSG_ERROR = 3, 2
+
+
+def _established_tcp(port: int) -> list[int] | None:
+    """Inodes of established TCP sockets whose local port is `port`, asked of the kernel over
+    NETLINK_SOCK_DIAG (it filters by state itself: /proc/net/tcp lists every TIME_WAIT socket
+    on the machine, thousands after a burst of requests, and costs milliseconds to read).
+    None if netlink is unavailable."""
+    import socket  # noqa: PLC0415 (only when an app with a listener is stopped)
+    import struct  # noqa: PLC0415
+
+    found: list[int] = []
+    try:
+        nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG)
+    except OSError:
+        return None
+    with nl:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            # nlmsghdr + inet_diag_req_v2 (the socket id left zero: every socket in those states)
+            req = struct.pack("=BBBxI48x", family, socket.IPPROTO_TCP, 0, 1 << _TCP_ESTABLISHED)
+            nl.send(
+                struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0) + req
+            )
+            done = False
+            while not done:
+                data = nl.recv(65536)
+                offset = 0
+                while offset + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, offset)
+                    if kind in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
+                        done = True
+                        break
+                    # inet_diag_msg: family, state, timer, retrans, then the id: sport (big-endian) ...
+                    msg = offset + 16
+                    sport = struct.unpack_from(">H", data, msg + 4)[0]
+                    inode = struct.unpack_from("=I", data, msg + 68)[0]
+                    if sport == port:
+                        found.append(inode)
+                    offset += (length + 3) & ~3
+    return found
+
+
+def accepted_connections(inodes: set[int], *, port: int = 0, path: str = "") -> int:
+    """How many of these sockets are connections accepted on a listener: TCP ones established on
+    local `port`, or Unix ones connected on socket file `path`. Outgoing connections (a database
+    pool) have other local ports and do not count."""
+    if not inodes:
+        return 0
+    count = 0
+    if path:
+        with contextlib.suppress(OSError), open("/proc/net/unix") as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 8 and fields[5] == _UNIX_CONNECTED and fields[7] == path:
+                    count += int(fields[6]) in inodes
+        return count
+    established = _established_tcp(port)
+    if established is not None:
+        return sum(1 for inode in established if inode in inodes)
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) < 10 or fields[3] != f"{_TCP_ESTABLISHED:02X}":
+                    continue
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and int(fields[9]) in inodes:
+                    count += 1
+    return count

@@ -95,11 +95,12 @@ class Listener:
         self.sock = sock
         self.users = 0
         name = sock.getsockname()
+        self.port = 0  # the TCP port it is bound to (the kernel's choice for port 0)
         if address.is_unix:
             self.bound = f"unix:{address.path}"
         else:
-            host, port = name[0], name[1]
-            self.bound = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            host, self.port = name[0], int(name[1])
+            self.bound = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def fileno(self) -> int:
         return self.sock.fileno()

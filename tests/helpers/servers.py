@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -161,5 +162,5 @@ def http_get(port: int, timeout: float = 5.0) -> str | None:
             if r.status != 200:
                 return None
             return str(r.read().decode())
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
         return None

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from watchd.actions import Context
-from watchd.actions.process import Stopped
+from watchd.actions.process import Drain, Stopped
 from watchd.actions.run import AppRunner, Backoff
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import OnExit, RunAction, Stop
@@ -41,8 +41,10 @@ class FakeChild:
     terminal: None = None
     leftover: bool = False  # processes of its group outlive it
 
-    def stop(self, how: Stop) -> Stopped:
+    def stop(self, how: Stop, drain: Drain | None = None) -> Stopped:
         self.calls.append(f"stop {signal.Signals(how.signal).name} {how.timeout:g}")
+        if drain is not None:
+            self.calls.append(f"drained port {drain.port}")
         self.stopping = True
         self.code = -how.signal
         return Stopped(self.code, 0.01, killed=False)

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 CHANGED_CAP = 32 * 1024  # bytes; one env string may be 128 KiB on Linux, all of them ~2 MiB
 KILL_WAIT = 5.0  # after SIGKILL, how long to wait for the group to vanish before saying so
+DRAIN_MAX = 1.0  # the longest a stop waits for a moment the app holds no accepted connection
 _POLL = 0.02
 _GONE_POLL_MIN, _GONE_POLL_MAX = 0.002, 0.05
 
@@ -185,6 +186,14 @@ class Terminal:
 
 
 # ----------------------------------------------------------------------------- children
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """The listener an app accepts connections on (TCP `port`, or Unix socket `path`)."""
+
+    port: int = 0
+    path: str = ""
 
 
 class StopDenied(Exception):
@@ -375,14 +384,56 @@ class Child:
             time.sleep(min(pause, deadline - now))
             pause = min(pause * 2, _GONE_POLL_MAX)
 
-    def stop(self, how: Stop) -> Stopped:
+    def quiesce(self, drain: Drain, deadline: float) -> bool:
+        """Freeze the group (SIGSTOP) at a moment it holds no connection accepted on `drain`.
+
+        For apps that die at once on the stop signal (Werkzeug's, Django's development servers):
+        a request they had accepted would be cut off. Frozen with none in hand, they accept no
+        more; the stop signal then lands before they run again, and connections that arrive
+        meanwhile wait in the listener's backlog for the next app. Linux only (reads /proc);
+        gives up at `deadline` (a keep-alive connection may never close) and returns False.
+        """
+        if not procfs.available():
+            return False
+        pause = 0.001
+        while True:
+            if not self._signal_group(signal.SIGSTOP):
+                return True  # nothing left to freeze
+            members = self._frozen(deadline)
+            if members is not None and not procfs.accepted_connections(
+                procfs.socket_inodes(members), port=drain.port, path=drain.path
+            ):
+                return True
+            self._signal_group(signal.SIGCONT)
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, 0.02)
+
+    def _frozen(self, deadline: float) -> list[int] | None:
+        """The group's processes once all of them have stopped (SIGSTOP is not synchronous on
+        another CPU), or None if they did not by `deadline`."""
+        while True:
+            states = procfs.group_states(self.pgid)
+            if all(state in ("T", "t") for state in states.values()):
+                return list(states)
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.0005)
+
+    def stop(self, how: Stop, drain: Drain | None = None) -> Stopped:
         """Stop the whole group: `how.signal`, then SIGKILL after `how.timeout`; wait until gone.
 
-        Raises StopDenied if the group cannot be signalled (the child keeps running).
+        With `drain`, first wait (at most DRAIN_MAX) for a moment the app holds no accepted
+        connection (see `quiesce`). Raises StopDenied if the group cannot be signalled (the
+        child keeps running).
         """
         self.stopping = True
         started = time.monotonic()
         killed = lingering = False
+        if drain is not None:
+            self.quiesce(drain, started + min(how.timeout, DRAIN_MAX))
         if self._signal_group(how.signal):
             # a stopped group (Ctrl-Z, SIGSTOP) must go on to act on the signal
             with contextlib.suppress(OSError):

@@ -28,6 +28,7 @@ from watchd.actions import Context
 from watchd.actions.process import (
     KILL_WAIT,
     Child,
+    Drain,
     StopDenied,
     Stopped,
     changed_environment,
@@ -132,7 +133,7 @@ class AppRunner:
         stopped: Stopped | None = None
         if old is not None:
             try:
-                stopped = old.stop(self.action.stop)
+                stopped = old.stop(self.action.stop, self._drain())
             except StopDenied as exc:
                 log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
                 return f"not restarted: {exc}"
@@ -172,7 +173,7 @@ class AppRunner:
         try:
             if child is not None:
                 try:
-                    stopped = child.stop(self.action.stop)
+                    stopped = child.stop(self.action.stop, self._drain())
                     log.info(
                         "%s: stopped %s (pid %d): %s in %.2f s",
                         self.name,
@@ -189,6 +190,14 @@ class AppRunner:
             if self.listener is not None and self.ctx.listeners is not None:
                 self.ctx.listeners.release(self.listener)
                 self.listener = None
+
+    def _drain(self) -> Drain | None:
+        """With a listener, a stop waits for the app to hold no accepted connection."""
+        if self.listener is None:
+            return None
+        if self.listener.address.is_unix:
+            return Drain(path=self.listener.address.path)
+        return Drain(port=self.listener.port)
 
     # ------------------------------------------------------------------ starting
 
