@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import stat
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -88,11 +89,19 @@ def parse_listen(text: str) -> ListenAddress:
 
 
 class Listener:
-    """A bound, listening socket, and how to give it to a child process."""
+    """A bound, listening socket, and how to give it to a child process.
 
-    def __init__(self, address: ListenAddress, sock: socket.socket) -> None:
+    Where it can (Linux, TCP), a restart hands over to a new socket on the same address
+    (SO_REUSEPORT) and steers new connections to it with a one-instruction BPF program, so the
+    app being stopped gets no new connection while it finishes the ones it has: an app whose
+    graceful shutdown closes connections it accepted but has not read yet (uvicorn) would
+    otherwise drop the ones that arrive as it stops.
+    """
+
+    def __init__(self, address: ListenAddress, sock: socket.socket, *, steerable: bool = False) -> None:
         self.address = address
         self.sock = sock
+        self.steerable = steerable
         self.users = 0
         name = sock.getsockname()
         self.port = 0  # the TCP port it is bound to (the kernel's choice for port 0)
@@ -104,6 +113,38 @@ class Listener:
 
     def fileno(self) -> int:
         return self.sock.fileno()
+
+    def hand_over(self) -> socket.socket | None:
+        """Open the next generation's socket and steer new connections to it; return the
+        previous socket (close it once its app is gone), or None if this listener cannot."""
+        if not self.steerable or self.users > 1:
+            return None
+        import socket  # noqa: PLC0415 (lazy, see the module's imports)
+
+        old = self.sock
+        try:
+            new = _reuseport_socket(old.family, old.getsockname())
+        except OSError as exc:
+            log.debug("cannot open a second socket on %s: %s; sharing one", self.bound, exc)
+            self.steerable = False
+            return None
+        try:
+            _steer(new, 1)  # [old, new]: the second socket of the group gets every new connection
+        except OSError as exc:
+            log.debug("cannot steer connections on %s: %s; sharing one socket", self.bound, exc)
+            new.close()
+            self.steerable = False
+            return None
+        assert isinstance(new, socket.socket)
+        self.sock = new
+        return old
+
+    def take_back(self, old: socket.socket) -> None:
+        """Undo `hand_over` (the app could not be stopped): connections go to `old` again."""
+        new, self.sock = self.sock, old
+        with contextlib.suppress(OSError):
+            _steer(old, 0)
+        new.close()
 
     def close(self) -> None:
         self.sock.close()
@@ -139,6 +180,19 @@ def bind(address: ListenAddress) -> Listener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(sockaddr)
         sock.listen(socket.SOMAXCONN)
+        if family != socket.AF_UNIX and sys.platform == "linux":
+            # Bound without SO_REUSEPORT first, so an address someone else listens on is an
+            # error; now that it is ours, re-bind with it, for handing over at restarts.
+            bound = sock.getsockname()
+            sock.close()
+            try:
+                sock = _reuseport_socket(family, bound)
+                return Listener(address, sock, steerable=True)
+            except OSError:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(bound)
+                sock.listen(socket.SOMAXCONN)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -164,6 +218,49 @@ def bind(address: ListenAddress) -> Listener:
             ) from None
         raise ListenError(f"{where}cannot listen on {shown}: {exc.strerror}") from None
     return Listener(address, sock)
+
+
+_SO_ATTACH_REUSEPORT_CBPF = 51  # Linux; not in Python's socket module
+_BPF_RET_K = 0x06  # "return the constant k": the index of the socket in the SO_REUSEPORT group
+_TCPI_UNACKED = 24  # offset in struct tcp_info: for a listener, the length of its accept queue
+
+
+def _reuseport_socket(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
+    import socket  # noqa: PLC0415 (lazy, see the module's imports)
+
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(sockaddr)
+        sock.listen(socket.SOMAXCONN)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _steer(sock: socket.socket, index: int) -> None:
+    """Send every new connection of `sock`'s SO_REUSEPORT group to its `index`-th socket."""
+    import ctypes  # noqa: PLC0415 (only at a restart with a listener)
+    import socket  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    program = ctypes.create_string_buffer(struct.pack("=HBBI", _BPF_RET_K, 0, 0, index))
+    fprog = struct.pack("=H6xQ", 1, ctypes.addressof(program))  # struct sock_fprog
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
+
+
+def queued(sock: socket.socket) -> int:
+    """How many connections wait in a TCP listener's accept queue (0 where it cannot tell)."""
+    import socket  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    except (OSError, AttributeError):
+        return 0
+    return int(struct.unpack_from("=I", info, _TCPI_UNACKED)[0]) if len(info) >= _TCPI_UNACKED + 4 else 0
 
 
 def _remove_stale_unix_socket(address: ListenAddress, where: str) -> None:

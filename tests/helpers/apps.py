@@ -53,3 +53,64 @@ def plain_app(directory: Path, version: str, *, broken: bool = False) -> Path:
     path = directory / "app.py"
     save(path, text)
     return path
+
+
+FLASK_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+VERSION = "{version}"
+
+
+@app.get("/")
+def index():
+    return VERSION
+"""
+
+ASGI_APP = """\
+VERSION = "{version}"
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = VERSION.encode()
+    headers = [(b"content-length", b"%d" % len(body))]
+    await send({{"type": "http.response.start", "status": 200, "headers": headers}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+TORNADO_APP = """\
+import asyncio, os
+
+import tornado.web
+
+VERSION = "{version}"
+
+
+class Index(tornado.web.RequestHandler):
+    def get(self):
+        self.write(VERSION)
+
+
+async def main():
+    tornado.web.Application([(r"/", Index)]).listen(int(os.environ["PORT"]), address="127.0.0.1")
+    await asyncio.Event().wait()
+
+
+asyncio.run(main())
+"""
+
+DJANGO_URLS = """\
+from django.http import HttpResponse
+from django.urls import path
+
+VERSION = "{version}"
+
+
+def index(request):
+    return HttpResponse(VERSION)
+
+
+urlpatterns = [path("", index)]
+"""

@@ -23,9 +23,11 @@ import os
 import signal
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from watchd.actions import Context
 from watchd.actions.process import (
+    DRAIN_MAX,
     KILL_WAIT,
     Child,
     Drain,
@@ -39,7 +41,10 @@ from watchd.actions.process import (
 )
 from watchd.changes import Batch
 from watchd.config import ListenEnv, OnBusy, OnExit, RunAction, command_for_log
-from watchd.sockets import SD_LISTEN_FDS_START, Listener
+from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
+
+if TYPE_CHECKING:
+    import socket
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +137,16 @@ class AppRunner:
         old = self.child
         stopped: Stopped | None = None
         if old is not None:
+            retiring = self._hand_over()
             try:
                 stopped = old.stop(self.action.stop, self._drain())
             except StopDenied as exc:
+                if retiring is not None and self.listener is not None:
+                    self.listener.take_back(retiring)
                 log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
                 return f"not restarted: {exc}"
+            if retiring is not None:
+                retiring.close()
             self.child = None
             self._ended(old)
         if stop.is_set() or self._closed:
@@ -190,6 +200,18 @@ class AppRunner:
             if self.listener is not None and self.ctx.listeners is not None:
                 self.ctx.listeners.release(self.listener)
                 self.listener = None
+
+    def _hand_over(self) -> socket.socket | None:
+        """New connections to the next app's socket; the running app serves what is queued on its
+        own (at most DRAIN_MAX). Returns the running app's socket, or None (one shared socket)."""
+        if self.listener is None:
+            return None
+        retiring = self.listener.hand_over()
+        if retiring is not None:
+            deadline = time.monotonic() + DRAIN_MAX
+            while queued(retiring) and time.monotonic() < deadline:
+                time.sleep(0.002)
+        return retiring
 
     def _drain(self) -> Drain | None:
         """With a listener, a stop waits for the app to hold no accepted connection."""

@@ -1,0 +1,164 @@
+"""Run mode with the real frameworks whose reloaders watchd replaces: Flask (Werkzeug), Django's
+runserver, uvicorn, Tornado, and a plain http.server script. Each app is a few lines written by
+the test; servers listen on 127.0.0.1, on an ephemeral port."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers.apps import ASGI_APP, DJANGO_URLS, FLASK_APP, PLAIN_APP, TORNADO_APP, save
+from helpers.procs import Watchd, wait_for
+from helpers.servers import Poller, free_port, http_get
+
+PY = sys.executable
+BIN = Path(PY).parent
+BROKEN = "\ndef broken(:\n"
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    source: str  # the app's code, with {version}
+    file: str  # the file that holds it, relative to the app's directory
+    argv: Callable[[int], list[str]]  # how to run it on a port it binds itself
+    setup: Callable[[Path], None] | None = None
+
+    def write(self, app_dir: Path, version: str, *, broken: bool = False) -> None:
+        save(app_dir / self.file, self.source.format(version=version) + (BROKEN if broken else ""))
+
+
+def startproject(app_dir: Path) -> None:
+    subprocess.run([PY, "-m", "django", "startproject", "mysite", str(app_dir)], check=True, timeout=60)
+
+
+FRAMEWORKS = [
+    Framework("plain", PLAIN_APP, "app.py", lambda port: [PY, "app.py"]),
+    Framework(
+        "flask",
+        FLASK_APP,
+        "app.py",
+        lambda port: [str(BIN / "flask"), "--app", "app", "run", "--no-reload", "--port", str(port)],
+    ),
+    Framework(
+        "django",
+        DJANGO_URLS,
+        "mysite/urls.py",
+        lambda port: [PY, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        setup=startproject,
+    ),
+    Framework(
+        "uvicorn", ASGI_APP, "app.py", lambda port: [str(BIN / "uvicorn"), "app:app", "--port", str(port)]
+    ),
+    Framework("tornado", TORNADO_APP, "app.py", lambda port: [PY, "app.py"]),
+]
+
+
+@pytest.fixture(params=FRAMEWORKS, ids=[f.name for f in FRAMEWORKS])
+def framework(request: pytest.FixtureRequest) -> Framework:
+    fw: Framework = request.param
+    return fw
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path, framework: Framework) -> Path:
+    d = tmp_path / "app"
+    d.mkdir()
+    if framework.setup is not None:
+        framework.setup(d)
+    return d
+
+
+def start(start_watchd: type[Watchd], framework: Framework, app_dir: Path, port: int, *extra: str) -> Watchd:
+    env = dict(os.environ, PORT=str(port), PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("NOTIFY_SOCKET", None)
+    return start_watchd(["-p", "*.py", *extra, "--", *framework.argv(port)], cwd=app_dir, env=env)
+
+
+def test_an_edit_serves_the_new_code_within_3_s_with_one_restart_per_save(
+    framework: Framework, app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    port = free_port()
+    framework.write(app_dir, "v1")
+    w = start(start_watchd, framework, app_dir, port)
+    assert wait_for(lambda: http_get(port, 1) == "v1", timeout=20), w.log()
+    for i in (2, 3):
+        framework.write(app_dir, f"v{i}")
+        assert wait_for(lambda i=i: http_get(port, 1) == f"v{i}", timeout=3), w.log()
+        assert w.wait_log("restarted", count=i - 1)
+    assert not w.wait_log("restarted", count=3, timeout=1.0), w.log()
+
+
+def test_a_200_file_burst_is_one_restart(
+    framework: Framework, app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    port = free_port()
+    framework.write(app_dir, "v1")
+    (app_dir / "generated").mkdir()
+    w = start(start_watchd, framework, app_dir, port)
+    assert wait_for(lambda: http_get(port, 1) == "v1", timeout=20), w.log()
+    for i in range(199):
+        (app_dir / "generated" / f"m{i}.py").write_text(f"X = {i}\n")
+    framework.write(app_dir, "v2")  # the 200th file
+    assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), w.log()
+    assert w.wait_log("restarted")
+    assert not w.wait_log("restarted", count=2, timeout=1.0), w.log()
+    assert re.search(r"and 199 more changed; restarted", w.log()), w.log()
+
+
+def test_a_syntax_error_never_ends_watchd_and_the_fix_serves_again(
+    framework: Framework, app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    port = free_port()
+    framework.write(app_dir, "v1", broken=True)
+    w = start(start_watchd, framework, app_dir, port)
+    assert w.wait_log("waiting for a change to start it again", timeout=20), w.log()
+    assert "SyntaxError" in w.log()
+    assert w.alive()
+    framework.write(app_dir, "v2")
+    assert wait_for(lambda: http_get(port, 1) == "v2", timeout=10), w.log()
+    framework.write(app_dir, "v3", broken=True)  # a broken save while it serves
+    assert w.wait_log("waiting for a change to start it again", count=2, timeout=10), w.log()
+    framework.write(app_dir, "v4")
+    assert wait_for(lambda: http_get(port, 1) == "v4", timeout=10), w.log()
+
+
+# ----------------------------------------------------------------------------- socket handoff
+
+LISTENING = {
+    # how each framework takes the socket watchd holds
+    "flask": (["--listen-env", "werkzeug"], [str(BIN / "flask"), "--app", "app", "run", "--no-reload"]),
+    "uvicorn": ([], [str(BIN / "uvicorn"), "app:app", "--fd", "3"]),
+    "plain": ([], [PY, "app.py"]),  # socket.socket(fileno=3) when LISTEN_PID is its own
+}
+
+
+@pytest.mark.parametrize("name", sorted(LISTENING))
+def test_with_listen_no_request_fails_through_10_restarts(
+    name: str, tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    framework = next(f for f in FRAMEWORKS if f.name == name)
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    framework.write(app_dir, "v0")
+    flags, argv = LISTENING[name]
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    w = start_watchd(["-p", "*.py", "--listen", "127.0.0.1:0", *flags, "--", *argv], cwd=app_dir, env=env)
+    port = int(re.findall(r"listening on 127\.0\.0\.1:(\d+)", w.log())[0])
+    assert wait_for(lambda: http_get(port, 1) == "v0", timeout=20), w.log()
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        for i in range(1, 11):
+            framework.write(app_dir, f"v{i}")
+            assert wait_for(lambda i=i: f"v{i}" in poller.bodies, timeout=20), w.log()
+    finally:
+        poller.stop()
+    assert w.wait_log("restarted", count=10)
+    assert poller.failed == [], (poller.failed, poller.ok, w.log())
+    assert poller.ok >= 20
