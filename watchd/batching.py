@@ -13,16 +13,29 @@ from watchd.changes import Batch, Change
 class Batcher:
     """Collects one watch's changes and says when the batch is due. Not thread-safe: one owner."""
 
-    __slots__ = ("_changes", "_first", "_index", "_last", "debounce", "max_delay", "watch")
+    __slots__ = (
+        "_changes",
+        "_early_taken",
+        "_first",
+        "_index",
+        "_last",
+        "debounce",
+        "early",
+        "max_delay",
+        "watch",
+    )
 
-    def __init__(self, watch: str, debounce: float, max_delay: float) -> None:
+    def __init__(self, watch: str, debounce: float, max_delay: float, early: float | None = None) -> None:
         self.watch = watch
         self.debounce = debounce
         self.max_delay = max(max_delay, debounce)
+        # an early look at a forming batch, once it has been quiet this long (see take_early)
+        self.early = early if early is not None and early < debounce else None
         self._changes: list[Change] = []
         self._index: set[Change] = set()
         self._first = 0.0
         self._last = 0.0
+        self._early_taken = False
 
     def __len__(self) -> int:
         return len(self._changes)
@@ -52,4 +65,23 @@ class Batcher:
         batch = Batch(self.watch, tuple(self._changes), self._first, self._last)
         self._changes = []
         self._index = set()
+        self._early_taken = False
         return batch
+
+    def early_deadline(self) -> float | None:
+        """When the forming batch is due for its early look, or None (none wanted, or taken)."""
+        if self.early is None or self._early_taken or not self._changes:
+            return None
+        due = self._last + self.early
+        final = self.deadline()
+        return due if final is None or due < final else None
+
+    def take_early(self, now: float) -> Batch | None:
+        """The forming batch as it is now, once per batch, when it has been quiet for `early`
+        (an app can start on the new code while the debounce runs; the batch itself still
+        comes from `take`)."""
+        due = self.early_deadline()
+        if due is None or now < due:
+            return None
+        self._early_taken = True
+        return Batch(self.watch, tuple(self._changes), self._first, self._last)

@@ -172,8 +172,10 @@ class Daemon:
             listeners=self.listeners,
             status_changed=self._refresh_status,
         )
-        runner.attach(build(w, ctx))
-        return _Active(key, w, Batcher(w.name, w.debounce, w.max_delay), runner, subs)
+        action = build(w, ctx)
+        runner.attach(action)
+        batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
+        return _Active(key, w, batcher, runner, subs)
 
     def _start(self, made: list[_Active]) -> None:
         """Start the actions (apps start here: after the watches are live) and the runners."""
@@ -286,6 +288,7 @@ class Daemon:
                 self.notifier.watchdog()
                 next_ping = now + ping_every
             deadlines = [d for a in self._active.values() if (d := a.batcher.deadline()) is not None]
+            deadlines += [d for a in self._active.values() if (d := a.batcher.early_deadline()) is not None]
             if (d := self._config_batcher.deadline()) is not None:
                 deadlines.append(d)
             if next_ping is not None:
@@ -313,6 +316,9 @@ class Daemon:
             if self._config_batcher.take(now) is not None:
                 self._reload("config file changed")
             for a in list(self._active.values()):
+                early = a.batcher.take_early(now)
+                if early is not None:
+                    a.runner.prepare(early)
                 batch = a.batcher.take(now)
                 if batch is not None:
                     a.runner.submit(batch)

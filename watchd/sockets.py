@@ -114,20 +114,22 @@ class Listener:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def hand_over(self) -> socket.socket | None:
-        """Open the next generation's socket and steer new connections to it; return the
-        previous socket (close it once its app is gone), or None if this listener cannot."""
+    def successor(self) -> socket.socket | None:
+        """The next generation's socket on the same address, with no connection steered to it
+        yet (the next app can start on it while the running one serves); None if this listener
+        cannot have two."""
         if not self.steerable or self.users > 1:
             return None
-        import socket  # noqa: PLC0415 (lazy, see the module's imports)
-
-        old = self.sock
         try:
-            new = _reuseport_socket(old.family, old.getsockname())
+            return _reuseport_socket(self.sock.family, self.sock.getsockname())
         except OSError as exc:
             log.debug("cannot open a second socket on %s: %s; sharing one", self.bound, exc)
             self.steerable = False
             return None
+
+    def commit(self, new: socket.socket) -> socket.socket | None:
+        """Steer every new connection to `new` and make it the current socket; return the
+        previous one (close it once its app is gone), or None if steering failed (`new` closed)."""
         try:
             _steer(new, 1)  # [old, new]: the second socket of the group gets every new connection
         except OSError as exc:
@@ -135,12 +137,16 @@ class Listener:
             new.close()
             self.steerable = False
             return None
-        assert isinstance(new, socket.socket)
-        self.sock = new
+        old, self.sock = self.sock, new
         return old
 
+    def hand_over(self) -> socket.socket | None:
+        """`successor` and `commit` at once: new connections go to the next app's socket from now."""
+        new = self.successor()
+        return self.commit(new) if new is not None else None
+
     def take_back(self, old: socket.socket) -> None:
-        """Undo `hand_over` (the app could not be stopped): connections go to `old` again."""
+        """Undo `commit` (the app could not be stopped): connections go to `old` again."""
         new, self.sock = self.sock, old
         with contextlib.suppress(OSError):
             _steer(old, 0)

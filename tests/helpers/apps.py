@@ -114,3 +114,18 @@ def index(request):
 
 urlpatterns = [path("", index)]
 """
+
+WERKZEUG_APP = """\
+from werkzeug.serving import run_simple
+from werkzeug.wrappers import Response
+
+VERSION = "{version}"
+
+
+def app(environ, start_response):
+    return Response(VERSION)(environ, start_response)
+
+
+if __name__ == "__main__":
+    run_simple("127.0.0.1", 0, app, use_reloader=False)  # the socket from WERKZEUG_SERVER_FD wins
+"""

@@ -22,7 +22,7 @@ from watchd.actions import Context
 from watchd.actions.check import TAIL_LINES, Checked
 from watchd.actions.command import CommandRunner
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import Check, CommandAction
+from watchd.config import Check, CommandAction, OnBusy
 
 ACTION = 'echo "$WATCHD_PATH" > ran'  # the gated command: proves it ran, and with what
 CTX = Context("api")
@@ -173,3 +173,59 @@ def test_only_the_last_non_empty_lines_of_a_chatty_check_are_logged(
     (record,) = [r for r in logs.records if r.levelno >= logging.WARNING]
     _, *tail = record.getMessage().split("\n")
     assert tail == [f"    | line {i}" for i in range(1000 - TAIL_LINES, 1000)]
+
+
+class Recording:
+    """An inner action that starts early (like an app with a listener) and records its calls."""
+
+    on_busy = OnBusy.QUEUE
+    not_done = "not restarted"
+    grace = 0.0
+    early = 0.01
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def prepare(self, batch: Batch) -> None:
+        self.calls.append("prepare")
+
+    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+        self.calls.append("execute")
+        return None
+
+    def close(self, deadline: float) -> None:
+        pass
+
+    def status(self) -> str | None:
+        return None
+
+
+def test_a_check_that_passed_for_the_early_start_is_not_run_again(tmp_path: Path) -> None:
+    inner = Recording()
+    checked = Checked(Check(command="echo x >> checks", cwd=tmp_path), inner, CTX)
+    assert checked.early == 0.01
+    b = batch_of("/a.py")  # last change at 0.0: long before the check ran
+    checked.prepare(b)
+    checked.execute(b, threading.Event())
+    assert (tmp_path / "checks").read_text() == "x\n"
+    assert inner.calls == ["prepare", "execute"]
+    # a batch that changed after the check started is checked again
+    checked.prepare(b)
+    later = Batch("api", b.changes, 0.0, time.monotonic() + 100)
+    checked.execute(later, threading.Event())
+    assert (tmp_path / "checks").read_text() == "x\nx\nx\n"
+
+
+def test_a_failed_early_check_starts_nothing_and_is_logged_once(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    inner = Recording()
+    checked = Checked(Check(command="echo broken; exit 1", cwd=tmp_path), inner, CTX)
+    b = batch_of("/a.py")
+    checked.prepare(b)
+    checked.execute(b, threading.Event())
+    assert inner.calls == []
+    assert logs.text.count("check echo broken; exit 1 failed (exit 1 in") == 1

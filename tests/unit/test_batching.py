@@ -267,3 +267,40 @@ def test_display_path_is_one_line_and_encodable() -> None:
 def test_display_path_is_never_relative_to_the_filesystem_root() -> None:
     assert display_path("/srv/app/x.py", "/") == "/srv/app/x.py"
     assert display_path("/srv/app/x.py", "/srv/") == "app/x.py"
+
+
+# --------------------------------------------------------------------------- the early look
+
+
+def test_early_look_comes_once_the_files_are_quiet_and_once_per_batch() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0, early=0.01)
+    assert b.early_deadline() is None  # nothing forming
+    b.add(mod("a.py"), now=1.0)
+    b.add(mod("b.py"), now=1.005)
+    assert b.early_deadline() == pytest.approx(1.015)
+    assert b.take_early(1.014) is None
+    early = b.take_early(1.015)
+    assert early is not None and early.changes == (mod("a.py"), mod("b.py"))
+    assert early.last_at == 1.005
+    assert b.take_early(1.02) is None  # once per batch ...
+    b.add(mod("c.py"), now=1.03)
+    assert b.early_deadline() is None  # ... even when more changes come
+    batch = b.take(1.08)
+    assert batch is not None and len(batch.changes) == 3  # the batch itself is whole
+    b.add(mod("d.py"), now=2.0)
+    assert b.early_deadline() == pytest.approx(2.01)  # the next batch has its own
+
+
+def test_no_early_look_unless_asked_or_when_it_would_not_be_earlier() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0)
+    b.add(mod("a.py"), now=1.0)
+    assert b.early_deadline() is None
+    assert b.take_early(5.0) is None
+    late = Batcher("w", debounce=0.05, max_delay=2.0, early=0.05)
+    late.add(mod("a.py"), now=1.0)
+    assert late.early_deadline() is None
+    capped = Batcher("w", debounce=0.05, max_delay=0.05, early=0.01)
+    capped.add(mod("a.py"), now=1.0)
+    for t in (1.0, 1.009, 1.018, 1.027, 1.036, 1.045):  # churn: never 10 ms quiet ...
+        capped.add(mod("a.py"), now=t)
+    assert capped.early_deadline() is None  # ... and max_delay comes first

@@ -22,6 +22,7 @@ from watchd.actions.process import Drain, Stopped
 from watchd.actions.run import AppRunner, Backoff
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import OnExit, RunAction, Stop
+from watchd.sockets import parse_listen
 
 
 @dataclass(eq=False)
@@ -38,6 +39,8 @@ class FakeChild:
     ended: float | None = None
     keyboard: tuple[int, float] | None = None
     stopping: bool = False
+    fd: int | None = None  # the listening socket it was given (as stdin, for the wrapper to move)
+    done: threading.Event = field(default_factory=threading.Event)
     terminal: None = None
     leftover: bool = False  # processes of its group outlive it
 
@@ -58,32 +61,96 @@ class FakeChild:
     def exit(self, code: int, uptime: float = 1.0) -> None:
         """The app exits by itself: as the waiter thread would report it."""
         self.code, self.uptime, self.ended = code, uptime, 100.0
+        self.done.set()
         self.on_exit(self)
+
+
+class FakeSock:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.closed = False
+
+    def fileno(self) -> int:
+        return 100 + self.n
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeListener:
+    """Stands in for sockets.Listener: records the hand-over steps instead of steering sockets."""
+
+    steerable = True
+    users = 1
+    port = 8000
+    address = parse_listen("127.0.0.1:8000")
+
+    def __init__(self) -> None:
+        self.sock = FakeSock(0)
+        self.made = 0
+        self.events: list[str] = []
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def successor(self) -> FakeSock:
+        self.made += 1
+        self.events.append(f"successor {self.made}")
+        return FakeSock(self.made)
+
+    def commit(self, new: FakeSock) -> FakeSock:
+        self.events.append(f"commit {new.n}")
+        old, self.sock = self.sock, new
+        return old
+
+    def hand_over(self) -> FakeSock:
+        return self.commit(self.successor())
+
+
+class FakeListeners:
+    def __init__(self) -> None:
+        self.listener = FakeListener()
+
+    def acquire(self, address: object) -> FakeListener:
+        return self.listener
+
+    def release(self, listener: object) -> None:
+        pass
 
 
 class Harness:
     """An AppRunner with everything around it recorded."""
 
-    def __init__(self, on_exit: OnExit = OnExit.WAIT, *, fail_spawn: bool = False) -> None:
+    def __init__(
+        self, on_exit: OnExit = OnExit.WAIT, *, fail_spawn: bool = False, listen: bool = False
+    ) -> None:
         self.children: list[FakeChild] = []
         self.jobs: list[Callable[[], None]] = []
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.finished: list[int] = []
         self.fail_spawn = fail_spawn
+        self.listeners = FakeListeners()
         ctx = Context(
             "web",
             post=self.jobs.append,
             post_later=lambda delay, job: self.timers.append((delay, job)),
             finish=self.finished.append,
             spawn=self.spawn,
+            listeners=self.listeners,  # type: ignore[arg-type]
         )
-        self.action = RunAction(command="python app.py", cwd=Path("/srv/app"), on_exit=on_exit)
+        self.action = RunAction(
+            command="python app.py",
+            cwd=Path("/srv/app"),
+            on_exit=on_exit,
+            listen=parse_listen("127.0.0.1:8000") if listen else None,
+        )
         self.app = AppRunner(self.action, ctx)
 
     def spawn(self, command: str | tuple[str, ...], **kwargs: Any) -> FakeChild:
         if self.fail_spawn:
             raise FileNotFoundError(2, "No such file or directory")
         child = FakeChild(1000 + len(self.children), command, kwargs["env"], kwargs["on_exit"])
+        child.fd = kwargs["stdin_fd"]
         self.children.append(child)
         return child
 
@@ -300,3 +367,85 @@ def test_backoff_alone() -> None:
     b.reset()
     assert b.next(0.0, at_once=True) == 0.0
     assert b.next(0.0, at_once=True) == 0.5
+
+
+# --------------------------------------------------------------------------- the early start (listen)
+
+
+def test_with_a_listener_the_next_app_starts_early_and_execute_switches_to_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="watchd")
+    h = Harness(listen=True)
+    assert h.app.early == 0.01
+    h.app.start()
+    listener = h.listeners.listener
+    old = h.children[0]
+    assert old.fd == 100  # the listener's socket
+    h.app.prepare(batch("/srv/app/app.py"))
+    assert len(h.children) == 2
+    early = h.children[1]
+    assert early.fd == 101  # a socket of its own, no connection steered to it yet
+    assert early.env["WATCHD_RESTARTS"] == "1" and early.env["WATCHD_PATH"] == "/srv/app/app.py"
+    assert listener.events == ["successor 1"]
+    assert old.calls == []  # the old one still serves
+    h.app.execute(batch("/srv/app/app.py"), threading.Event())  # nothing changed since
+    assert len(h.children) == 2  # no other start: the early app is the new one
+    assert listener.events == ["successor 1", "commit 1"]
+    assert old.calls == ["stop SIGTERM 5", "drained port 8000"]
+    assert h.app.child is early
+    assert h.app.status() == "web: pid 1001, 1 restart"
+    assert any(
+        "restarted python app.py: pid 1000 stopped" in m and "started 0." in m for m in caplog.messages
+    )
+    h.close()
+
+
+def test_an_early_app_that_changes_made_stale_is_discarded() -> None:
+    h = Harness(listen=True)
+    h.app.start()
+    h.app.prepare(batch("a.py"))
+    early = h.children[1]
+    later = Batch("web", (Change(ChangeKind.MODIFIED, "b.py"),), 0.0, 1e12)  # changed after the early start
+    h.app.execute(later, threading.Event())
+    assert early.calls == ["stop SIGTERM 5"]
+    assert len(h.children) == 3
+    assert h.app.child is h.children[2]
+    assert h.children[2].env["WATCHD_PATH"] == "b.py"
+    assert h.listeners.listener.events == ["successor 1", "successor 2", "commit 2"]
+    h.close()
+
+
+def test_an_early_app_that_exits_at_start_keeps_the_running_one(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness(listen=True)
+    h.app.start()
+    old = h.children[0]
+    h.app.prepare(batch("app.py"))
+    h.children[1].exit(1, uptime=0.2)  # a syntax error in the new code
+    h.run_jobs()  # its exit is not the running app's
+    assert h.app.child is old
+    h.app.execute(batch("app.py"), threading.Event())
+    assert old.calls == []
+    assert h.app.child is old
+    assert h.listeners.listener.events == ["successor 1"]  # never switched
+    assert "the new python app.py exited at start (exit 1): the running one (pid 1000) keeps serving" in (
+        caplog.text
+    )
+    h.close()
+
+
+def test_close_discards_an_early_app() -> None:
+    h = Harness(listen=True)
+    h.app.start()
+    h.app.prepare(batch("app.py"))
+    h.close()
+    assert h.children[0].calls == ["stop SIGTERM 5", "drained port 8000"]
+    assert h.children[1].calls == ["stop SIGTERM 5"]
+
+
+def test_no_early_start_without_a_listener(h: Harness) -> None:
+    assert h.app.early is None
+    h.app.start()
+    h.app.prepare(batch("app.py"))
+    assert len(h.children) == 1
+    h.close()

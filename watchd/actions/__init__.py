@@ -42,8 +42,15 @@ class Action(Protocol):
     def grace(self) -> float:
         """The longest `close` may take (its processes' stop timeout), in seconds."""
 
+    @property
+    def early(self) -> float | None:
+        """Call `prepare` once a forming batch has been quiet this long (None: never)."""
+
     def start(self) -> None:
         """Begin: an app is started here. Nothing to do for most kinds."""
+
+    def prepare(self, batch: Batch) -> None:
+        """A batch is forming (its files went quiet for `early`): get ready for `execute`."""
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...").

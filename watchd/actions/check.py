@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from watchd.actions import Action, Context
 from watchd.actions.process import KILL_WAIT, batch_environment, run_child
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 TAIL_LINES = 10
 STOP = Stop()  # a check is stopped (shutdown, restart) as commands are by default
+_STOPPED = "stopped"  # the check was stopped (shutdown): nothing to report
 _TAIL_BYTES = 8192
 
 
@@ -33,6 +35,7 @@ class Checked:
         self.what = inner.not_done  # for the log line: "HUP not sent", "command not run"
         self.base = ctx.base
         self.shown = command_for_log(check.command)
+        self._verdict: tuple[float, str | None] | None = None  # (when the check started, outcome)
 
     # the wrapped action's lifecycle, unchanged
     @property
@@ -56,7 +59,31 @@ class Checked:
     def close(self, deadline: float) -> None:
         self.inner.close(deadline)
 
+    @property
+    def early(self) -> float | None:
+        return self.inner.early
+
+    def prepare(self, batch: Batch) -> None:
+        """Check the forming batch first: the next app starts early only on code that passes.
+        The verdict stands for `execute` if nothing changed after the check started."""
+        started = time.monotonic()
+        outcome = self._check(batch, threading.Event())
+        self._verdict = (started, outcome)
+        if outcome is None:
+            self.inner.prepare(batch)
+
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+        verdict, self._verdict = self._verdict, None
+        if verdict is not None and batch.last_at < verdict[0]:
+            outcome = verdict[1]  # this very batch was checked by `prepare` (and logged if it failed)
+        else:
+            outcome = self._check(batch, stop)
+        if outcome is not None:
+            return None if outcome == _STOPPED else outcome
+        return self.inner.execute(batch, stop)
+
+    def _check(self, batch: Batch, stop: threading.Event) -> str | None:
+        """Run the check; None if it passed, else the outcome (a failure is logged)."""
         changed = batch.summary(self.base)
         import tempfile  # noqa: PLC0415 (lazy, as in watchd.actions.process)
 
@@ -83,7 +110,7 @@ class Checked:
                 )
                 return f"check could not start; {self.what}"
             if done.stopped:
-                return None
+                return _STOPPED
             if not done.ok:
                 size = output.seek(0, 2)
                 output.seek(max(0, size - _TAIL_BYTES))
@@ -106,4 +133,4 @@ class Checked:
                 )
                 return f"check failed ({status}); {self.what}"
         log.debug("%s: check passed in %.2f s", self.name, done.took)
-        return self.inner.execute(batch, stop)
+        return None

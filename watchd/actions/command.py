@@ -18,6 +18,7 @@ class CommandRunner:
     """The command action."""
 
     not_done = "command not run"
+    early = None
 
     def __init__(self, action: CommandAction, ctx: Context) -> None:
         self.name = ctx.name
@@ -29,6 +30,9 @@ class CommandRunner:
         self.shown = command_for_log(action.command)
 
     def start(self) -> None:
+        pass
+
+    def prepare(self, batch: Batch) -> None:
         pass
 
     def status(self) -> str | None:

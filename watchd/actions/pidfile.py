@@ -143,6 +143,7 @@ class PidfileSignaller:
 
     on_busy = OnBusy.QUEUE
     grace = 0.0
+    early = None
 
     def __init__(self, action: SignalAction, ctx: Context) -> None:
         self.name = ctx.name
@@ -154,6 +155,9 @@ class PidfileSignaller:
         self._confirmation: Confirmation | None = None
 
     def start(self) -> None:
+        pass
+
+    def prepare(self, batch: Batch) -> None:
         pass
 
     def status(self) -> str | None:

@@ -5,6 +5,8 @@ from outside the app. The app is a small state machine driven on its watch's thr
 
     start()          -> running             (or: could not start -> as an exit with status 127)
     execute(batch)   -> [check passed] stop the group, wait until it is gone, start -> running
+    prepare(batch)   -> (with a listener) the next app starts early on a socket of its own;
+                        execute() then only steers connections to it and stops the old one
     the app exits    -> on_exit: wait (for the next change) | restart (with backoff) | stop (watchd)
                         exit status 3 restarts at once (Werkzeug's and Django's convention)
     close(deadline)  -> stop the group -> closed
@@ -23,6 +25,8 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watchd.actions import Context
@@ -50,6 +54,10 @@ log = logging.getLogger(__name__)
 
 RESTART_REQUESTED = 3  # the exit status with which Werkzeug's and Django's children ask for a restart
 NOT_STARTED = 127  # as a shell reports a command it could not run
+# With a listener, the next app starts once the files have been quiet this long (editors write a
+# save in one to a few quick steps), while the watch's debounce runs; it gets connections only if
+# nothing changed before the debounce ended.
+PRESTART_QUIET = 0.01
 
 # Moves the listening socket from stdin (where Popen can put it) to fd 3 (where the
 # socket-activation protocol says it is), gives the app its real stdin ($1), and sets LISTEN_PID
@@ -85,6 +93,45 @@ class Backoff:
         self.streak = 0
 
 
+def invalidate_bytecode(paths: tuple[str, ...]) -> None:
+    """Remove the cached bytecode of the changed .py files before the next app imports them.
+
+    A .pyc is validated by its source's size and mtime in whole seconds: two saves of the same
+    size within one second (v1 -> v2) would otherwise start the new app on the old code. Only
+    the timestamp-checked files of the changed sources go; the app's next import rewrites them.
+    """
+    import glob  # noqa: PLC0415 (only when an app restarts)
+
+    for path in paths:
+        if not path.endswith(".py"):
+            continue
+        source = Path(path)
+        with contextlib.suppress(OSError):
+            for cached in (source.parent / "__pycache__").glob(f"{glob.escape(source.stem)}.*.pyc"):
+                if _timestamp_checked(cached):
+                    cached.unlink()
+
+
+def _timestamp_checked(pyc: Path) -> bool:
+    """Whether a .pyc is validated by mtime (PEP 552 flags 0), not by its source's hash."""
+    try:
+        with open(pyc, "rb") as f:
+            header = f.read(8)
+    except OSError:
+        return False
+    return len(header) == 8 and int.from_bytes(header[4:8], "little") == 0
+
+
+@dataclass(eq=False)
+class _Early:
+    """An app started ahead of its batch (`prepare`), on a socket no connection goes to yet."""
+
+    child: Child
+    sock: socket.socket
+    started: float  # time.monotonic() at its start: changes received later make it stale
+    changed: str  # what had changed, for the log line
+
+
 class AppRunner:
     """The run action."""
 
@@ -103,12 +150,21 @@ class AppRunner:
         self.backoff = Backoff()
         self._gen = 0  # which start a posted job is about
         self._closed = False
-        self._list_file: str | None = None
+        self._list_files: dict[Child, str] = {}  # each app's WATCHD_CHANGED_FILE
+        self._early: _Early | None = None
         # Bound now, before anything starts: an address in use is a start-up error.
         self.listener: Listener | None = None
         if action.listen is not None and not ctx.dry_run:
             assert ctx.listeners is not None
             self.listener = ctx.listeners.acquire(action.listen)
+
+    @property
+    def early(self) -> float | None:
+        """Prepare the next app once the files are quiet this long: with a listener that can
+        have a second socket, and no terminal (only one app can have the keyboard)."""
+        if self.listener is None or not self.listener.steerable or self.ctx.terminal is not None:
+            return None
+        return PRESTART_QUIET
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,8 +172,9 @@ class AppRunner:
         if self.ctx.dry_run:
             log.info("%s: would start %s [dry run]", self.name, self.shown)
             return
-        child = self._spawn(Batch(self.name, (), 0.0, 0.0))
+        child = self._launch(Batch(self.name, (), 0.0, 0.0))
         if child is not None:
+            self._became_current(child)
             log.info("%s: started %s (pid %d)", self.name, self.shown, child.pid)
 
     def status(self) -> str | None:
@@ -129,20 +186,56 @@ class AppRunner:
             return f"{self.name}: {self.last_exit}{restarts}"
         return None
 
+    def prepare(self, batch: Batch) -> None:
+        """Files changed and went quiet for PRESTART_QUIET: start the next app now, on the
+        listener's next socket, while the debounce runs; `execute` switches to it."""
+        if self.early is None or self.child is None or self._closed or self.ctx.dry_run:
+            return
+        self._discard_early()
+        assert self.listener is not None
+        sock = self.listener.successor()
+        if sock is None:
+            return
+        started = time.monotonic()
+        invalidate_bytecode(batch.paths)
+        child = self._launch(batch, sock=sock, counted=False)
+        if child is None:
+            sock.close()
+            return
+        self._early = _Early(child, sock, started, batch.summary(self.ctx.base))
+        log.debug("%s: started the next %s early (pid %d)", self.name, self.shown, child.pid)
+
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.ctx.base)
         if self.ctx.dry_run:
             log.info("%s: %s changed; would restart %s [dry run]", self.name, changed, self.shown)
             return f"would restart {self.shown}"
+        early = self._take_early(batch)
+        if early is not None and early.child.done.is_set():
+            # it started on the new code and could not even stay up: keep the app that serves
+            assert early.child.code is not None
+            log.warning(
+                "%s: %s changed; the new %s exited at start (%s): the running one (pid %s) keeps serving",
+                self.name,
+                changed,
+                self.shown,
+                describe_status(early.child.code),
+                self.child.pid if self.child else "none",
+            )
+            self._ended(early.child)
+            early.sock.close()
+            return "new code exited at start; not restarted"
         old = self.child
         stopped: Stopped | None = None
         if old is not None:
-            retiring = self._hand_over()
+            retiring = self._switch(early)
             try:
                 stopped = old.stop(self.action.stop, self._drain())
             except StopDenied as exc:
                 if retiring is not None and self.listener is not None:
                     self.listener.take_back(retiring)
+                if early is not None:
+                    self._discard(early)
                 log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
                 return f"not restarted: {exc}"
             if retiring is not None:
@@ -150,16 +243,24 @@ class AppRunner:
             self.child = None
             self._ended(old)
         if stop.is_set() or self._closed:
+            if early is not None:
+                self._discard(early)
             return None
         self.backoff.reset()
-        child = self._spawn(batch)
+        if early is not None:
+            child: Child | None = early.child
+            self.starts += 1
+        else:
+            invalidate_bytecode(batch.paths)
+            child = self._launch(batch)
         if child is None:
             return f"could not start {self.shown}"
+        self._became_current(child)
         if old is None or stopped is None:
             log.info("%s: %s changed; started %s (pid %d)", self.name, changed, self.shown, child.pid)
             return f"started (pid {child.pid})"
         log.info(
-            "%s: %s changed; restarted %s: pid %d stopped (%s%s) in %.2f s, new pid %d",
+            "%s: %s changed; restarted %s: pid %d stopped (%s%s) in %.2f s, new pid %d%s",
             self.name,
             changed,
             self.shown,
@@ -168,6 +269,7 @@ class AppRunner:
             ", KILLed after the stop timeout" if stopped.killed else "",
             stopped.took,
             child.pid,
+            f" (started {time.monotonic() - early.started:.2f} s ago)" if early is not None else "",
         )
         if stopped.lingering:
             log.warning(
@@ -179,6 +281,7 @@ class AppRunner:
 
     def close(self, deadline: float) -> None:
         self._closed = True
+        self._discard_early()
         child, self.child = self.child, None
         try:
             if child is not None:
@@ -196,17 +299,23 @@ class AppRunner:
                     log.error("%s: could not stop %s (pid %d): %s", self.name, self.shown, child.pid, exc)
                 self._ended(child)
         finally:
-            self._forget_list_file()
+            for path in self._list_files.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            self._list_files.clear()
             if self.listener is not None and self.ctx.listeners is not None:
                 self.ctx.listeners.release(self.listener)
                 self.listener = None
 
-    def _hand_over(self) -> socket.socket | None:
-        """New connections to the next app's socket; the running app serves what is queued on its
-        own (at most DRAIN_MAX). Returns the running app's socket, or None (one shared socket)."""
+    # ------------------------------------------------------------------ the socket
+
+    def _switch(self, early: _Early | None) -> socket.socket | None:
+        """New connections to the next app's socket (the early app's, or a fresh one); the running
+        app serves what is queued on its own (at most DRAIN_MAX). Returns the running app's
+        socket, to close once it is gone, or None (one shared socket)."""
         if self.listener is None:
             return None
-        retiring = self.listener.hand_over()
+        retiring = self.listener.commit(early.sock) if early is not None else self.listener.hand_over()
         if retiring is not None:
             deadline = time.monotonic() + DRAIN_MAX
             while queued(retiring) and time.monotonic() < deadline:
@@ -221,26 +330,56 @@ class AppRunner:
             return Drain(path=self.listener.address.path)
         return Drain(port=self.listener.port)
 
+    # ------------------------------------------------------------------ the early app
+
+    def _take_early(self, batch: Batch) -> _Early | None:
+        """The early app, if it started after every change of `batch`; a stale one is discarded."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        if batch.last_at >= early.started:
+            log.debug(
+                "%s: files changed after the early start of pid %d: not used", self.name, early.child.pid
+            )
+            self._discard(early)
+            return None
+        return early
+
+    def _discard_early(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            self._discard(early)
+
+    def _discard(self, early: _Early) -> None:
+        if not early.child.done.is_set():
+            with contextlib.suppress(StopDenied):
+                early.child.stop(self.action.stop)
+        self._ended(early.child)
+        early.sock.close()
+
     # ------------------------------------------------------------------ starting
 
-    def _environment(self, batch: Batch) -> dict[str, str]:
-        self._forget_list_file()
-        self._list_file = write_list_file(batch.paths)
+    def _environment(self, batch: Batch) -> tuple[dict[str, str], str]:
+        """The app's environment for `batch`, and its WATCHD_CHANGED_FILE (removed when it ends)."""
+        list_file = write_list_file(batch.paths)
         env = dict(os.environ)
-        env.update(changed_environment(self.name, batch, self._list_file))
+        env.update(changed_environment(self.name, batch, list_file))
         env["WATCHD_RESTARTS"] = str(self.starts)
         if self.listener is not None:
             env.update(LISTEN_FDS="1", LISTEN_FDNAMES=self.name)
             env.pop("LISTEN_PID", None)  # the wrapper sets it to the app's PID
             if self.action.listen_env is ListenEnv.WERKZEUG:
                 env.update(WERKZEUG_SERVER_FD=str(SD_LISTEN_FDS_START), WERKZEUG_RUN_MAIN="true")
-        return env
+        return env, list_file
 
-    def _spawn(self, batch: Batch) -> Child | None:
-        """Start the app; on failure log it and treat it as an exit with status 127."""
+    def _launch(
+        self, batch: Batch, *, sock: socket.socket | None = None, counted: bool = True
+    ) -> Child | None:
+        """Start the app (on `sock`, else the listener's socket). A start that fails is logged and,
+        unless it is an early one, treated as an exit with status 127."""
         self._gen += 1
-        env = self._environment(batch)
-        terminal = self.ctx.terminal
+        env, list_file = self._environment(batch)
+        terminal = self.ctx.terminal if sock is None else None
         argv: list[str] | None = None
         stdin_fd: int | None = None
         if self.listener is not None:
@@ -248,7 +387,7 @@ class AppRunner:
 
             stdin = "/dev/tty" if terminal is not None else os.devnull
             argv = ["/bin/sh", "-c", _LISTEN_WRAPPER, "watchd", stdin, *argv_for(self.action.command)]
-            stdin_fd = self.listener.fileno()
+            stdin_fd = sock.fileno() if sock is not None else self.listener.fileno()
         start = self.ctx.spawn or spawn
         try:
             child: Child = start(
@@ -269,14 +408,20 @@ class AppRunner:
                 exc.strerror or exc,
                 self.action.cwd,
             )
-            self._forget_list_file()
-            self._after_exit(None, NOT_STARTED, 0.0)
+            with contextlib.suppress(OSError):
+                os.unlink(list_file)
+            if counted:
+                self._after_exit(None, NOT_STARTED, 0.0)
             return None
-        self.starts += 1
+        self._list_files[child] = list_file
+        if counted:
+            self.starts += 1
+        return child
+
+    def _became_current(self, child: Child) -> None:
         self.child = child
         self.last_exit = None
         self._status_changed()
-        return child
 
     # ------------------------------------------------------------------ the app's own exit
 
@@ -287,7 +432,7 @@ class AppRunner:
 
     def _on_exit(self, child: Child) -> None:
         if child is not self.child or child.stopping or self._closed:
-            return  # stopped by watchd (restart, close): reported there
+            return  # stopped by watchd (restart, close), or an early app: reported there
         self.child = None
         leftover: Stopped | None = None
         with contextlib.suppress(StopDenied):
@@ -334,8 +479,9 @@ class AppRunner:
     def _restart_due(self, gen: int) -> None:
         if gen != self._gen or self.child is not None or self._closed:
             return  # a change restarted it meanwhile
-        child = self._spawn(Batch(self.name, (), 0.0, 0.0))
+        child = self._launch(Batch(self.name, (), 0.0, 0.0))
         if child is not None:
+            self._became_current(child)
             log.info("%s: started %s again (pid %d)", self.name, self.shown, child.pid)
 
     def _ended(self, child: Child) -> None:
@@ -343,14 +489,10 @@ class AppRunner:
         if child.terminal is not None:
             child.join_sentinel(KILL_WAIT)
             child.terminal.take_back()
-        if self.child is None:
-            self._forget_list_file()
-
-    def _forget_list_file(self) -> None:
-        if self._list_file is not None:
+        path = self._list_files.pop(child, None)
+        if path is not None:
             with contextlib.suppress(OSError):
-                os.unlink(self._list_file)
-            self._list_file = None
+                os.unlink(path)
 
     def _status_changed(self) -> None:
         if self.ctx.status_changed is not None:

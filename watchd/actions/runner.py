@@ -96,6 +96,12 @@ class Runner:
             self._pending = batch if self._pending is None else self._pending.merged(batch)
             self._cond.notify()
 
+    def prepare(self, batch: Batch) -> None:
+        """A batch is forming: let the action get ready for it, on this watch's thread."""
+        action = self.action
+        if action is not None:
+            self.post(lambda: action.prepare(batch))
+
     def post(self, job: Job) -> None:
         """Run `job` on this watch's thread, before any pending batch."""
         with self._cond:

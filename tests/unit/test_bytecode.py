@@ -1,0 +1,37 @@
+"""Stale bytecode: a restarted app must never import the .pyc of the code before a save."""
+
+from __future__ import annotations
+
+import py_compile
+from pathlib import Path
+
+from watchd.actions.run import invalidate_bytecode
+
+
+def compiled(source: Path, mode: py_compile.PycInvalidationMode) -> Path:
+    return Path(py_compile.compile(str(source), invalidation_mode=mode, doraise=True))
+
+
+def test_timestamp_pycs_of_changed_sources_go_hash_checked_and_others_stay(tmp_path: Path) -> None:
+    app, other, hashed = tmp_path / "app.py", tmp_path / "other.py", tmp_path / "hashed.py"
+    for f in (app, other, hashed):
+        f.write_text("x = 1\n")
+    app_pyc = compiled(app, py_compile.PycInvalidationMode.TIMESTAMP)
+    other_pyc = compiled(other, py_compile.PycInvalidationMode.TIMESTAMP)
+    hashed_pyc = compiled(hashed, py_compile.PycInvalidationMode.CHECKED_HASH)
+    invalidate_bytecode((str(app), str(hashed), str(tmp_path / "notes.txt"), str(tmp_path / "gone.py")))
+    assert not app_pyc.exists()  # validated by mtime and size: could be stale
+    assert hashed_pyc.exists()  # validated by the source's hash: never stale
+    assert other_pyc.exists()  # not changed
+
+
+def test_names_with_glob_characters(tmp_path: Path) -> None:
+    odd = tmp_path / "a[1]*.py"
+    odd.write_text("x = 1\n")
+    near = tmp_path / "a1x.py"
+    near.write_text("x = 1\n")
+    odd_pyc = compiled(odd, py_compile.PycInvalidationMode.TIMESTAMP)
+    near_pyc = compiled(near, py_compile.PycInvalidationMode.TIMESTAMP)
+    invalidate_bytecode((str(odd),))
+    assert not odd_pyc.exists()
+    assert near_pyc.exists()
