@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import functools
 import http.client
 import os
@@ -93,7 +92,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # the venv's bin: watchd, flask, uvicorn, hupper, watchfiles, watchmedo
 sys.path.insert(0, str(HERE))
 
-from run import machine  # noqa: E402
+from run import record  # noqa: E402
 
 HOST = "127.0.0.1"
 POLL_S = 0.010  # GET / cadence of both clients
@@ -759,11 +758,7 @@ def main() -> int:
     print()
     print(out)
     if args.record:
-        when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        flags = " ".join(sys.argv[1:]) or "(no flags)"
-        with open(HERE / "RESULTS.md", "a") as f:
-            f.write(f"\n## {when}: bench/restart.py {flags}\n\n{machine()}\n\n{out}\n")
-        print(f"\nappended to {HERE / 'RESULTS.md'}")
+        record("restart.py", out)
     return 0
 
 

@@ -743,12 +743,17 @@ def main() -> int:
     print()
     print(out)
     if args.record:
-        when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        flags = " ".join(sys.argv[1:]) or "(no flags)"
-        with open(HERE / "RESULTS.md", "a") as f:
-            f.write(f"\n## {when}: bench/run.py {flags}\n\n{machine()}\n\n{out}\n")
-        print(f"\nappended to {HERE / 'RESULTS.md'}")
+        record("run.py", out)
     return 0
+
+
+def record(script: str, out: str) -> None:
+    """Append a table to bench/RESULTS.md with the date, the command line and the machine."""
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    flags = " ".join(sys.argv[1:]) or "(no flags)"
+    with open(HERE / "RESULTS.md", "a") as f:
+        f.write(f"\n## {when}: bench/{script} {flags}\n\n{machine()}\n\n{out}\n")
+    print(f"\nappended to {HERE / 'RESULTS.md'}")
 
 
 if __name__ == "__main__":
