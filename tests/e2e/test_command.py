@@ -141,7 +141,7 @@ def test_on_busy_restart_stops_and_reruns(tmp_path: Path, src: Path, start_watch
     cmd = f'echo "$$ $WATCHD_COUNT" >> {runs}; sleep 60'
     w = start_watchd(["--command", cmd, "--on-busy", "restart", str(src)])
     (src / "first.py").write_text("")
-    assert wait_for(runs.exists)
+    assert wait_for(lambda: runs.exists() and runs.read_text().endswith("\n"))  # created before written
     first_pid = int(runs.read_text().split()[0])
     (src / "second.py").write_text("")
     assert wait_for(lambda: len(runs.read_text().splitlines()) == 2)

@@ -289,7 +289,7 @@ def test_listen_passes_the_socket_as_fd_3_with_the_activation_variables(
         """),
     )
     w = start_watchd(["-p", "*.py", "--listen", "127.0.0.1:0", "--", PY, "probe.py"], cwd=app_dir)
-    assert wait_for(seen.exists, timeout=10), w.log()
+    assert wait_for(lambda: seen.exists() and seen.read_text().endswith("\n"), timeout=10), w.log()
     assert seen.read_text().split() == ["1", "watchd", "True", "127.0.0.1", "True", "False", "/dev/null"]
     assert re.search(r"listening on 127\.0\.0\.1:\d+ \(passed to the app as fd 3\)", w.log())
 
