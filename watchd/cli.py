@@ -15,6 +15,15 @@ from typing import ClassVar, NoReturn
 from watchd import __version__
 from watchd.actions.process import Terminal
 from watchd.config import (
+    DEFAULT_CHECK_TIMEOUT,
+    DEFAULT_CONFIRM_TIMEOUT,
+    DEFAULT_DEBOUNCE,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_PIDFILE_WAIT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SIGNAL,
+    DEFAULT_STOP_SIGNAL,
+    DEFAULT_STOP_TIMEOUT,
     KEYS,
     OVERRIDE_KEYS,
     CommandAction,
@@ -25,6 +34,7 @@ from watchd.config import (
     config_from_options,
     format_duration,
     load_config,
+    signal_name,
 )
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError
@@ -32,6 +42,7 @@ from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
 
 log = logging.getLogger("watchd")
+_d = format_duration  # the defaults in --help come from config, where each is defined once
 
 
 class ExitStatus(IntEnum):
@@ -121,9 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="changes to directories themselves never count",
     )
     m.add_argument("-R", "--recursive", action="store_true", help="accepted for watchmedo; always on")
-    m.add_argument("--debounce", metavar="DUR", help="quiet period before acting (default 50ms)")
     m.add_argument(
-        "--max-delay", metavar="DUR", help="act at the latest this long after a change (default 2s)"
+        "--debounce", metavar="DUR", help=f"quiet period before acting (default {_d(DEFAULT_DEBOUNCE)})"
+    )
+    m.add_argument(
+        "--max-delay",
+        metavar="DUR",
+        help=f"act at the latest this long after a change (default {_d(DEFAULT_MAX_DELAY)})",
     )
     m.add_argument(
         "--poll",
@@ -133,13 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help="poll instead of native events (network filesystems)",
     )
-    m.add_argument("--poll-interval", metavar="DUR", help="how often to poll (default 1s)")
+    m.add_argument(
+        "--poll-interval", metavar="DUR", help=f"how often to poll (default {_d(DEFAULT_POLL_INTERVAL)})"
+    )
 
     a = p.add_argument_group("action (one-liner)")
     a.add_argument("--pidfile", metavar="FILE", help="send a signal to the PID in FILE")
-    a.add_argument("--signal", metavar="SIG", help="signal to send (default HUP)")
+    a.add_argument("--signal", metavar="SIG", help=f"signal to send (default {signal_name(DEFAULT_SIGNAL)})")
     a.add_argument("--expect", metavar="TEXT", help="only signal a process whose command line contains TEXT")
-    a.add_argument("--pidfile-wait", metavar="DUR", help="wait this long for a missing pidfile (default 2s)")
+    a.add_argument(
+        "--pidfile-wait",
+        metavar="DUR",
+        help=f"wait this long for a missing pidfile (default {_d(DEFAULT_PIDFILE_WAIT)})",
+    )
     a.add_argument(
         "--no-confirm",
         dest="confirm",
@@ -148,10 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not follow the server's workers to confirm the reload",
     )
     a.add_argument(
-        "--confirm-timeout", metavar="DUR", help="warn if workers are not replaced by then (default 10s)"
+        "--confirm-timeout",
+        metavar="DUR",
+        help=f"warn if workers are not replaced by then (default {_d(DEFAULT_CONFIRM_TIMEOUT)})",
     )
     a.add_argument("--check", metavar="CMD", help="run CMD first (sh -c); skip the action if it fails")
-    a.add_argument("--check-timeout", metavar="DUR", help="stop the check after this long (default 60s)")
+    a.add_argument(
+        "--check-timeout",
+        metavar="DUR",
+        help=f"stop the check after this long (default {_d(DEFAULT_CHECK_TIMEOUT)})",
+    )
     a.add_argument("-c", "--command", metavar="CMD", help="run CMD with /bin/sh -c")
     a.add_argument("--cwd", metavar="DIR", help="directory to run the command in (default: current)")
     a.add_argument("--timeout", metavar="DUR", help="stop the command after this long")
@@ -171,9 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="watchexec's spelling: run --command as an app that is restarted (same as --run)",
     )
-    a.add_argument("--stop-signal", metavar="SIG", help="signal that stops the app or command (default TERM)")
     a.add_argument(
-        "--stop-timeout", metavar="DUR", help="KILL its process group this long after (default 5s)"
+        "--stop-signal",
+        metavar="SIG",
+        help=f"signal that stops the app or command (default {signal_name(DEFAULT_STOP_SIGNAL)})",
+    )
+    a.add_argument(
+        "--stop-timeout",
+        metavar="DUR",
+        help=f"KILL its process group this long after (default {_d(DEFAULT_STOP_TIMEOUT)})",
     )
     a.add_argument(
         "--listen",

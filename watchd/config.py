@@ -968,6 +968,13 @@ def parse_config(
             )
         else:
             assert isinstance(defaults.value, dict)
+            if "listen" in defaults.value:
+                v = defaults.value["listen"]
+                raise ctx.key_error(
+                    v,
+                    "defaults.listen",
+                    "an address cannot be a default (give each run watch its own listen)",
+                )
             for key in sorted(ALL_ACTIONS & defaults.value.keys()):
                 v = defaults.value[key]
                 raise ConfigError(
@@ -989,7 +996,7 @@ def parse_config(
             watches_v, "watches", f"expected a mapping of named watches, got {_KIND_WORDS[watches_v.kind]}"
         )
     assert isinstance(watches_v.value, dict)
-    watches = []
+    watches: list[Watch] = []
     for name, wv in watches_v.value.items():
         prefix = f"watches.{name}"
         if not _WATCH_NAME.match(name):
@@ -1004,7 +1011,27 @@ def parse_config(
             raise ctx.error(
                 wv, prefix, f"expected a mapping of keys (paths, patterns, ...), got {_KIND_WORDS[wv.kind]}"
             )
-        watches.append(_build_watch(ctx, name, wv, defaults, prefix, overrides=forced))
+        watch = _build_watch(ctx, name, wv, defaults, prefix, overrides=forced)
+        if isinstance(watch.action, RunAction) and watch.action.listen is not None:
+            address = watch.action.listen
+            other = next(
+                (
+                    w
+                    for w in watches
+                    if isinstance(w.action, RunAction)
+                    and w.action.listen
+                    and w.action.listen.describe() == address.describe()
+                ),
+                None,
+            )
+            if other is not None:
+                assert isinstance(wv.value, dict)
+                raise ctx.error(
+                    wv.value["listen"],
+                    f"{prefix}.listen",
+                    f"{address.describe()} is watch {other.name!r}'s address too (give each app its own)",
+                )
+        watches.append(watch)
     return Config(watches=tuple(watches))
 
 

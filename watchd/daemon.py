@@ -439,8 +439,6 @@ class Daemon:
         self._active.clear()
         self._pending_start = []
         self.listeners.close()
-        if self.terminal is not None:
-            self.terminal.take_back()
         for fd in (self._rfd, self._wfd):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -64,6 +64,23 @@ def group_states(pgid: int) -> dict[int, str]:
     return found
 
 
+def all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of `pid` is stopped (SIGSTOP reaches threads one by one) or gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True  # gone
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                state = parse_stat(f.read().decode("utf-8", "replace")).state
+        except (OSError, ValueError, IndexError):
+            continue
+        if state not in ("T", "t", "Z", "X", "x"):
+            return False
+    return True
+
+
 def group_running(pgid: int) -> bool:
     """Whether any process of group `pgid` still runs (zombies do not)."""
     return bool(group_states(pgid))
@@ -121,6 +138,8 @@ def _established_tcp(port: int) -> list[int] | None:
                 offset = 0
                 while offset + 16 <= len(data):
                     length, kind = struct.unpack_from("=IH", data, offset)
+                    if kind == _NLMSG_ERROR and struct.unpack_from("=i", data, offset + 16)[0] != 0:
+                        return None  # e.g. no inet_diag in this kernel: read /proc/net/tcp instead
                     if kind in (_NLMSG_DONE, _NLMSG_ERROR) or length < 16:
                         done = True
                         break

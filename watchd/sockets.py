@@ -129,21 +129,33 @@ class Listener:
 
     def commit(self, new: socket.socket) -> socket.socket | None:
         """Steer every new connection to `new` and make it the current socket; return the
-        previous one (close it once its app is gone), or None if steering failed (`new` closed)."""
+        previous one (`retire` it once its app is gone), or None if steering failed (then
+        nothing changed: `new` is the caller's to close)."""
         try:
             _steer(new, 1)  # [old, new]: the second socket of the group gets every new connection
         except OSError as exc:
             log.debug("cannot steer connections on %s: %s; sharing one socket", self.bound, exc)
-            new.close()
             self.steerable = False
             return None
         old, self.sock = self.sock, new
         return old
 
+    def retire(self, old: socket.socket) -> None:
+        """Close a socket `commit` replaced, once its app is gone; the current one, now alone in
+        the group (index 0), is where connections go, also when the next successor joins."""
+        old.close()
+        with contextlib.suppress(OSError):
+            _steer(self.sock, 0)
+
     def hand_over(self) -> socket.socket | None:
         """`successor` and `commit` at once: new connections go to the next app's socket from now."""
         new = self.successor()
-        return self.commit(new) if new is not None else None
+        if new is None:
+            return None
+        old = self.commit(new)
+        if old is None:
+            new.close()
+        return old
 
     def take_back(self, old: socket.socket) -> None:
         """Undo `commit` (the app could not be stopped): connections go to `old` again."""
@@ -193,6 +205,11 @@ def bind(address: ListenAddress) -> Listener:
             sock.close()
             try:
                 sock = _reuseport_socket(family, bound)
+                try:
+                    _steer(sock, 0)  # every connection to the current socket, until a commit
+                except OSError as exc:  # no classic BPF for SO_REUSEPORT here: share one socket
+                    log.debug("cannot steer connections on %s: %s", address.describe(), exc)
+                    return Listener(address, sock)
                 return Listener(address, sock, steerable=True)
             except OSError:
                 sock = socket.socket(family, socket.SOCK_STREAM)
@@ -253,7 +270,7 @@ def _steer(sock: socket.socket, index: int) -> None:
     import struct  # noqa: PLC0415
 
     program = ctypes.create_string_buffer(struct.pack("=HBBI", _BPF_RET_K, 0, 0, index))
-    fprog = struct.pack("=H6xQ", 1, ctypes.addressof(program))  # struct sock_fprog
+    fprog = struct.pack("@HP", 1, ctypes.addressof(program))  # struct sock_fprog, native layout
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
@@ -315,7 +332,17 @@ class Listeners:
         with self._lock:
             listener = self._held.get(key)
             if listener is None:
-                listener = bind(address)
+                try:
+                    listener = bind(address)
+                except ListenError:
+                    same_port = [h for h in self._held.values() if address.port and h.port == address.port]
+                    if not same_port:
+                        raise
+                    where = f"{address.where}: " if address.where else ""
+                    raise ListenError(
+                        f"{where}{address.describe()}: watchd itself listens on {same_port[0].bound} "
+                        "(restart watchd to move an app to another address of the same port)"
+                    ) from None
                 self._held[key] = listener
                 log.info("listening on %s (passed to the app as fd 3)", listener.bound)
             listener.users += 1

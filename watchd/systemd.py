@@ -15,6 +15,9 @@ import sys
 import time
 from collections.abc import MutableMapping
 
+from watchd.actions.process import KILL_WAIT
+from watchd.config import DEFAULT_STOP_TIMEOUT
+
 log = logging.getLogger(__name__)
 
 _ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
@@ -88,8 +91,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
 
 
-DEFAULT_TIMEOUT_STOP = 10  # seconds: the default stop_timeout (5s), then KILL, with room to spare
-_STOP_MARGIN = 5  # beyond the longest stop_timeout: the KILL, the exit, the journal
+_STOP_MARGIN = 3  # seconds beyond a stop: watchd's own exit, the journal, a slow machine
 
 
 def unit_file(
@@ -111,9 +113,9 @@ def unit_file(
         config = "%E/watchd/%i.yaml"
     elif config is None:
         config = "%E/watchd/config.yaml"
-    timeout_stop = DEFAULT_TIMEOUT_STOP
-    if stop_timeout is not None:
-        timeout_stop = max(timeout_stop, math.ceil(stop_timeout) + _STOP_MARGIN)
+    # the longest a stop of watchd can take: the stop timeout, then SIGKILL and its wait
+    longest = max(stop_timeout or 0.0, DEFAULT_STOP_TIMEOUT) + KILL_WAIT
+    timeout_stop = math.ceil(longest) + _STOP_MARGIN
     return UNIT.format(
         exec_start=f"{command} --config {config}", config=config, timeout_stop=f"{timeout_stop}s"
     )

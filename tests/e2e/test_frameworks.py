@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from helpers.apps import ASGI_APP, DJANGO_URLS, FLASK_APP, PLAIN_APP, TORNADO_APP, WERKZEUG_APP, save
 from helpers.procs import Watchd, wait_for
 from helpers.servers import APP as WSGI_APP
-from helpers.servers import Poller, free_port, http_get
+from helpers.servers import Poller, free_port, http_get, listening_port
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -159,7 +160,7 @@ def test_with_listen_no_request_fails_through_10_restarts(
         argv = ["--", *argv]
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     w = start_watchd(["-p", "*.py", "--listen", "127.0.0.1:0", *flags, *argv], cwd=app_dir, env=env)
-    port = int(re.findall(r"listening on 127\.0\.0\.1:(\d+)", w.log())[0])
+    port = listening_port(w.log())
     assert wait_for(lambda: http_get(port, 1) == "v0", timeout=20), w.log()
     poller = Poller(lambda: http_get(port, 20))
     try:
@@ -193,3 +194,29 @@ def test_a_same_size_save_within_the_same_second_serves_the_new_code(
     os.utime(tmp, ns=(stamp, stamp))  # and the same second
     os.replace(tmp, app_dir / "app.py")
     assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), (http_get(port, 1), w.log())
+
+
+def test_with_listen_an_early_start_that_goes_stale_loses_no_request(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """A second change 30 ms after the first (after the early start, before the debounce ends)
+    discards the early app; the connections it never got must not be lost either."""
+    plain = FRAMEWORKS[0]
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    plain.write(app_dir, "v0")
+    w = start_watchd(["-p", "*.py", "--listen", "127.0.0.1:0", "--", PY, "app.py"], cwd=app_dir)
+    port = listening_port(w.log())
+    assert wait_for(lambda: http_get(port, 1) == "v0", timeout=20), w.log()
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        for i in range(1, 6):
+            plain.write(app_dir, f"v{i}")
+            time.sleep(0.03)  # the early start has happened; the batch is still open
+            (app_dir / f"late{i}.py").write_text("")
+            assert wait_for(lambda i=i: f"v{i}" in poller.bodies, timeout=20), w.log()
+            assert w.wait_log("restarted", count=i, timeout=10), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, poller.ok)
+    assert "(started" not in w.log()  # every early app went stale: the normal restart ran

@@ -21,7 +21,7 @@ import pytest
 from helpers.apps import plain_app, save
 from helpers.notify import NotifySocket
 from helpers.procs import Watchd, pid_alive, stop_process, wait_for
-from helpers.servers import Poller, free_port, http_get
+from helpers.servers import Poller, free_port, http_get, listening_port
 
 PY = sys.executable
 
@@ -297,7 +297,7 @@ def test_listen_passes_the_socket_as_fd_3_with_the_activation_variables(
 def test_listen_zero_failed_requests_through_ten_restarts(app_dir: Path, start_watchd: type[Watchd]) -> None:
     plain_app(app_dir, "v0")
     w = start_watchd(["-p", "*.py", "--listen", "127.0.0.1:0", "--", PY, "app.py"], cwd=app_dir)
-    port = int(re.findall(r"listening on 127\.0\.0\.1:(\d+)", w.log())[0])
+    port = listening_port(w.log())
     assert wait_for(lambda: http_get(port, 1) == "v0", timeout=10), w.log()
     poller = Poller(lambda: http_get(port, 10))
     try:
@@ -401,6 +401,7 @@ def test_a_group_that_cannot_be_signalled_is_a_failed_stop_not_a_failed_start(tm
             from watchd.actions.process import Child, StopDenied
             child = Child.__new__(Child)  # the stop path only needs the group's id
             child.pid = child.pgid = {target.pid}
+            child._reaped = child._hold_leader = False
             try:
                 child._signal_group(15)
             except StopDenied as exc:
@@ -444,3 +445,27 @@ def test_socket_in_use_by_another_process_is_a_one_line_error(app_dir: Path) -> 
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1
     assert f"127.0.0.1:{port} is already in use" in r.stderr
+
+
+def test_watchd_leaves_no_zombie_children(app_dir: Path, start_watchd: type[Watchd]) -> None:
+    """Exited apps are held unreaped only until their group is gone, then collected."""
+    save(app_dir / "idle.py", "import sys, time\nif len(sys.argv) > 1: sys.exit(1)\ntime.sleep(600)\n")
+    w = start_watchd(["-p", "*.py", "--", PY, "idle.py"], cwd=app_dir)
+    for i in range(3):
+        (app_dir / f"t{i}.py").write_text("")
+        assert w.wait_log("restarted", count=i + 1, timeout=10), w.log()
+
+    def zombies() -> list[int]:
+        out = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                fields = stat[stat.rindex(")") + 2 :].split()
+                if int(fields[1]) == w.proc.pid and fields[0] == "Z":
+                    out.append(int(entry.name))
+        return out
+
+    assert wait_for(lambda: zombies() == [], timeout=5), zombies()

@@ -86,6 +86,7 @@ def test_ctrl_c_ends_watchd_even_when_the_app_catches_it_and_exits_0(ptys: list[
     assert t.wait() == 130, t.output()
     assert "bye" in t.output()
     assert "exit 0 after" in t.output()
+    assert "left running" not in t.output()  # the keyboard sentinel is watchd's, not the app's
 
 
 def test_terminal_modes_are_restored_after_each_app(ptys: list[Pty], app_dir: Path) -> None:
@@ -150,3 +151,40 @@ def test_ctrl_z_and_fg_from_an_interactive_shell(ptys: list[Pty], app_dir: Path)
     assert t.wait_for("status=130"), t.output()
     t.type("exit\n")
     assert t.wait() == 0
+
+
+def test_only_one_app_gets_the_keyboard(ptys: list[Pty], app_dir: Path, tmp_path: Path) -> None:
+    """Two run watches: the first has the terminal; the second reads /dev/null (never stopped
+    for reading a terminal it does not own, which would look like a Ctrl-Z)."""
+    save(app_dir / "ask.py", ASK)
+    save(
+        app_dir / "other.py",
+        "import sys, time\nprint('other read', repr(sys.stdin.read()), flush=True)\ntime.sleep(600)\n",
+    )
+    config = tmp_path / "watchd.yaml"
+    config.write_text(
+        f"defaults:\n  cwd: {app_dir}\n"
+        f"watches:\n  first:\n    paths: [{app_dir}]\n    patterns: [ask.py]\n    run: [{PY}, ask.py]\n"
+        f"  second:\n    paths: [{app_dir}]\n    patterns: [other.py]\n    run: [{PY}, other.py]\n"
+    )
+    t = Pty([WATCHD, "--config", str(config)], cwd=app_dir)
+    ptys.append(t)
+    assert t.wait_for("other read ''"), t.output()  # EOF at once
+    assert t.wait_for("name? "), t.output()
+    t.type("kim\n")
+    assert t.wait_for("hello kim"), t.output()
+    t.type("\x03")
+    assert t.wait() == 130, t.output()
+
+
+def test_ctrl_z_without_a_job_control_shell_is_not_a_hang(ptys: list[Pty], app_dir: Path) -> None:
+    """Here watchd leads its session (nothing could `fg` it): Ctrl-Z must not stop it for good."""
+    save(app_dir / "ask.py", ASK)
+    t = watchd_in_pty(ptys, app_dir, "--", PY, "ask.py")
+    assert t.wait_for("name? "), t.output()
+    t.type("\x1a")
+    assert t.wait_for("Ctrl-Z: no shell here to resume watchd with fg; the app goes on"), t.output()
+    t.type("lee\n")
+    assert t.wait_for("hello lee"), t.output()
+    t.type("\x03")
+    assert t.wait() == 130, t.output()

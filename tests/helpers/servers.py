@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -164,3 +165,11 @@ def http_get(port: int, timeout: float = 5.0) -> str | None:
             return str(r.read().decode())
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
         return None
+
+
+def listening_port(log: str) -> int:
+    """The port watchd bound for `--listen 127.0.0.1:0`, from its log."""
+    found = re.findall(r"listening on 127\.0\.0\.1:(\d+)", log)
+    if not found:
+        raise AssertionError(f"watchd logged no listening port:\n{log}")
+    return int(found[0])

@@ -189,8 +189,11 @@ class Recording:
     def start(self) -> None:
         pass
 
-    def prepare(self, batch: Batch) -> None:
+    def prepare(self, batch: Batch, stop: threading.Event) -> None:
         self.calls.append("prepare")
+
+    def forget(self) -> None:
+        self.calls.append("forget")
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         self.calls.append("execute")
@@ -208,12 +211,12 @@ def test_a_check_that_passed_for_the_early_start_is_not_run_again(tmp_path: Path
     checked = Checked(Check(command="echo x >> checks", cwd=tmp_path), inner, CTX)
     assert checked.early == 0.01
     b = batch_of("/a.py")  # last change at 0.0: long before the check ran
-    checked.prepare(b)
+    checked.prepare(b, threading.Event())
     checked.execute(b, threading.Event())
     assert (tmp_path / "checks").read_text() == "x\n"
     assert inner.calls == ["prepare", "execute"]
     # a batch that changed after the check started is checked again
-    checked.prepare(b)
+    checked.prepare(b, threading.Event())
     later = Batch("api", b.changes, 0.0, time.monotonic() + 100)
     checked.execute(later, threading.Event())
     assert (tmp_path / "checks").read_text() == "x\nx\nx\n"
@@ -225,7 +228,19 @@ def test_a_failed_early_check_starts_nothing_and_is_logged_once(
     inner = Recording()
     checked = Checked(Check(command="echo broken; exit 1", cwd=tmp_path), inner, CTX)
     b = batch_of("/a.py")
-    checked.prepare(b)
+    checked.prepare(b, threading.Event())
     checked.execute(b, threading.Event())
-    assert inner.calls == []
+    assert inner.calls == ["forget"]  # nothing was prepared; the inner action is told anyway
     assert logs.text.count("check echo broken; exit 1 failed (exit 1 in") == 1
+
+
+def test_a_check_that_fails_after_the_early_start_drops_the_early_app(tmp_path: Path) -> None:
+    """A second save broke the code after the early start passed its check: that app must go."""
+    inner = Recording()
+    checked = Checked(Check(command="test ! -e broken", cwd=tmp_path), inner, CTX)
+    b = batch_of("/a.py")
+    checked.prepare(b, threading.Event())
+    (tmp_path / "broken").touch()
+    later = Batch("api", b.changes, 0.0, time.monotonic() + 100)
+    checked.execute(later, threading.Event())
+    assert inner.calls == ["prepare", "forget"]

@@ -69,7 +69,7 @@ def test_hand_over_steers_new_connections_to_the_new_socket() -> None:
         conn, _ = old.accept()  # the old app serves what it had
         conn.close()
         assert queued(old) == 0
-        old.close()
+        listener.retire(old)
         for c in [waiting, *clients]:
             c.close()
         # the next generation again gets every new connection
@@ -78,7 +78,29 @@ def test_hand_over_steers_new_connections_to_the_new_socket() -> None:
         late = connect(listener.port)
         assert queued(listener.sock) == 1 and queued(older) == 20
         late.close()
-        older.close()
+        listener.retire(older)
+    finally:
+        listener.close()
+
+
+@linux_only
+@pytest.mark.parametrize("generation", [1, 2, 3])
+def test_a_successor_gets_no_connection_before_its_commit(generation: int) -> None:
+    """The next app may start early on its socket; until the switch every client goes to the
+    running app's, on the first restart and on later ones (the steering program outlives sockets)."""
+    listener = bind(parse_listen("127.0.0.1:0"))
+    try:
+        for _ in range(generation - 1):  # earlier restarts
+            old = listener.hand_over()
+            assert old is not None
+            listener.retire(old)
+        early = listener.successor()
+        assert early is not None
+        clients = [connect(listener.port) for _ in range(20)]
+        assert (queued(listener.sock), queued(early)) == (20, 0)
+        early.close()  # discarded: nothing was queued on it, nobody is reset
+        for c in clients:
+            c.close()
     finally:
         listener.close()
 

@@ -1326,10 +1326,15 @@ RUN_ERRORS = [
         id="bad-default-on-exit-used-by-no-watch",
     ),
     pytest.param(
-        "defaults:\n  listen: nowhere\n" + C,
-        "dev.yaml:2:11: defaults.listen: cannot read address 'nowhere' "
-        "(write HOST:PORT like 127.0.0.1:8000, [::1]:8000, or unix:/path)",
-        id="bad-default-listen",
+        "defaults:\n  listen: 8000\n" + C,
+        "dev.yaml:2:3: defaults.listen: an address cannot be a default (give each run watch its own listen)",
+        id="listen-as-default",
+    ),
+    pytest.param(
+        "watches:\n  a:\n    paths: [src]\n    run: a\n    listen: 8000\n"
+        "  b:\n    paths: [src]\n    run: b\n    listen: 127.0.0.1:8000\n",
+        "dev.yaml:9:13: watches.b.listen: 127.0.0.1:8000 is watch 'a''s address too (give each app its own)",
+        id="two-apps-one-address",
     ),
 ]
 

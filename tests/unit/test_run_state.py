@@ -43,6 +43,7 @@ class FakeChild:
     done: threading.Event = field(default_factory=threading.Event)
     terminal: None = None
     leftover: bool = False  # processes of its group outlive it
+    reaped: bool = False
 
     def stop(self, how: Stop, drain: Drain | None = None) -> Stopped:
         self.calls.append(f"stop {signal.Signals(how.signal).name} {how.timeout:g}")
@@ -51,6 +52,9 @@ class FakeChild:
         self.stopping = True
         self.code = -how.signal
         return Stopped(self.code, 0.01, killed=False)
+
+    def reap(self) -> None:
+        self.reaped = True
 
     def clean_up_group(self, how: Stop) -> Stopped | None:
         if not self.leftover:
@@ -105,6 +109,10 @@ class FakeListener:
 
     def hand_over(self) -> FakeSock:
         return self.commit(self.successor())
+
+    def retire(self, old: FakeSock) -> None:
+        self.events.append(f"retire {old.n}")
+        old.close()
 
 
 class FakeListeners:
@@ -382,7 +390,7 @@ def test_with_a_listener_the_next_app_starts_early_and_execute_switches_to_it(
     listener = h.listeners.listener
     old = h.children[0]
     assert old.fd == 100  # the listener's socket
-    h.app.prepare(batch("/srv/app/app.py"))
+    h.app.prepare(batch("/srv/app/app.py"), threading.Event())
     assert len(h.children) == 2
     early = h.children[1]
     assert early.fd == 101  # a socket of its own, no connection steered to it yet
@@ -391,8 +399,9 @@ def test_with_a_listener_the_next_app_starts_early_and_execute_switches_to_it(
     assert old.calls == []  # the old one still serves
     h.app.execute(batch("/srv/app/app.py"), threading.Event())  # nothing changed since
     assert len(h.children) == 2  # no other start: the early app is the new one
-    assert listener.events == ["successor 1", "commit 1"]
+    assert listener.events == ["successor 1", "commit 1", "retire 0"]
     assert old.calls == ["stop SIGTERM 5", "drained port 8000"]
+    assert old.reaped
     assert h.app.child is early
     assert h.app.status() == "web: pid 1001, 1 restart"
     assert any(
@@ -404,15 +413,15 @@ def test_with_a_listener_the_next_app_starts_early_and_execute_switches_to_it(
 def test_an_early_app_that_changes_made_stale_is_discarded() -> None:
     h = Harness(listen=True)
     h.app.start()
-    h.app.prepare(batch("a.py"))
+    h.app.prepare(batch("a.py"), threading.Event())
     early = h.children[1]
     later = Batch("web", (Change(ChangeKind.MODIFIED, "b.py"),), 0.0, 1e12)  # changed after the early start
     h.app.execute(later, threading.Event())
-    assert early.calls == ["stop SIGTERM 5"]
+    assert early.calls == ["stop SIGKILL 2"]  # no connection ever went to it: nothing to finish
     assert len(h.children) == 3
     assert h.app.child is h.children[2]
     assert h.children[2].env["WATCHD_PATH"] == "b.py"
-    assert h.listeners.listener.events == ["successor 1", "successor 2", "commit 2"]
+    assert h.listeners.listener.events == ["successor 1", "successor 2", "commit 2", "retire 0"]
     h.close()
 
 
@@ -420,7 +429,7 @@ def test_an_early_app_that_exits_at_start_keeps_the_running_one(caplog: pytest.L
     h = Harness(listen=True)
     h.app.start()
     old = h.children[0]
-    h.app.prepare(batch("app.py"))
+    h.app.prepare(batch("app.py"), threading.Event())
     h.children[1].exit(1, uptime=0.2)  # a syntax error in the new code
     h.run_jobs()  # its exit is not the running app's
     assert h.app.child is old
@@ -437,15 +446,39 @@ def test_an_early_app_that_exits_at_start_keeps_the_running_one(caplog: pytest.L
 def test_close_discards_an_early_app() -> None:
     h = Harness(listen=True)
     h.app.start()
-    h.app.prepare(batch("app.py"))
+    h.app.prepare(batch("app.py"), threading.Event())
     h.close()
     assert h.children[0].calls == ["stop SIGTERM 5", "drained port 8000"]
-    assert h.children[1].calls == ["stop SIGTERM 5"]
+    assert h.children[1].calls == ["stop SIGKILL 2"]
 
 
 def test_no_early_start_without_a_listener(h: Harness) -> None:
     assert h.app.early is None
     h.app.start()
-    h.app.prepare(batch("app.py"))
+    h.app.prepare(batch("app.py"), threading.Event())
     assert len(h.children) == 1
     h.close()
+
+
+def test_an_early_app_whose_old_app_exited_meanwhile_still_gets_the_connections() -> None:
+    h = Harness(listen=True)
+    h.app.start()
+    h.app.prepare(batch("app.py"), threading.Event())
+    h.children[0].exit(1)  # the running app crashed during the debounce
+    h.run_jobs()
+    h.app.execute(batch("app.py"), threading.Event())
+    assert h.app.child is h.children[1]
+    assert h.listeners.listener.events == ["successor 1", "commit 1", "retire 0"]
+
+
+def test_an_early_app_switched_to_is_kept_when_watchd_stops_meanwhile() -> None:
+    h = Harness(listen=True)
+    h.app.start()
+    h.app.prepare(batch("app.py"), threading.Event())
+    early = h.children[1]
+    stop = threading.Event()
+    stop.set()
+    h.app.execute(batch("app.py"), stop)
+    assert h.app.child is early  # its socket is the listener's now: close() stops it properly
+    h.close()
+    assert early.calls == ["stop SIGTERM 5", "drained port 8000"]

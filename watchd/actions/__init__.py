@@ -49,8 +49,12 @@ class Action(Protocol):
     def start(self) -> None:
         """Begin: an app is started here. Nothing to do for most kinds."""
 
-    def prepare(self, batch: Batch) -> None:
-        """A batch is forming (its files went quiet for `early`): get ready for `execute`."""
+    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+        """A batch is forming (its files went quiet for `early`): get ready for `execute`.
+        `stop` is set when watchd closes the action meanwhile."""
+
+    def forget(self) -> None:
+        """The batch `prepare` saw will not be carried out (a check failed): undo `prepare`."""
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...").

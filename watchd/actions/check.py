@@ -63,14 +63,17 @@ class Checked:
     def early(self) -> float | None:
         return self.inner.early
 
-    def prepare(self, batch: Batch) -> None:
+    def prepare(self, batch: Batch, stop: threading.Event) -> None:
         """Check the forming batch first: the next app starts early only on code that passes.
         The verdict stands for `execute` if nothing changed after the check started."""
         started = time.monotonic()
-        outcome = self._check(batch, threading.Event())
+        outcome = self._check(batch, stop)
         self._verdict = (started, outcome)
         if outcome is None:
-            self.inner.prepare(batch)
+            self.inner.prepare(batch, stop)
+
+    def forget(self) -> None:
+        self.inner.forget()
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         verdict, self._verdict = self._verdict, None
@@ -79,6 +82,7 @@ class Checked:
         else:
             outcome = self._check(batch, stop)
         if outcome is not None:
+            self.inner.forget()  # an app started early on code that now fails the check goes
             return None if outcome == _STOPPED else outcome
         return self.inner.execute(batch, stop)
 

@@ -157,7 +157,10 @@ class PidfileSignaller:
     def start(self) -> None:
         pass
 
-    def prepare(self, batch: Batch) -> None:
+    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+        pass
+
+    def forget(self) -> None:
         pass
 
     def status(self) -> str | None:

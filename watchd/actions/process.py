@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANGED_CAP = 32 * 1024  # bytes; one env string may be 128 KiB on Linux, all of them ~2 MiB
-KILL_WAIT = 5.0  # after SIGKILL, how long to wait for the group to vanish before saying so
+KILL_WAIT = 2.0  # after SIGKILL, how long to wait for the group to vanish before saying so
 DRAIN_MAX = 1.0  # the longest a stop waits for a moment the app holds no accepted connection
 _POLL = 0.02
 _GONE_POLL_MIN, _GONE_POLL_MAX = 0.002, 0.05
@@ -137,9 +137,12 @@ class Terminal:
     Only when watchd's stdin is a terminal and watchd is in its foreground (not `watchd &`).
     `give` makes a group the foreground group (tcsetpgrp) so the keyboard's Ctrl-C, Ctrl-Z and
     input go to the app; `take_back` returns the foreground to watchd and restores the
-    terminal modes saved at start (an app or pdb may leave echo off or the terminal raw).
+    terminal modes saved at start (an app or pdb may leave echo off or the terminal raw), but
+    only from that app: after Ctrl-Z and `bg` the terminal is the shell's, and stays so.
     SIGTTOU is blocked around each call: watchd may be a background group by then, and an
     ignored or blocked SIGTTOU is what lets a background process set the foreground.
+
+    One run watch has it (`claim`): two apps cannot both read the keyboard.
     """
 
     def __init__(self, fd: int) -> None:
@@ -149,6 +152,14 @@ class Terminal:
         self.pgrp = os.getpgrp()
         self._saved = termios.tcgetattr(fd)
         self._lock = threading.Lock()
+        self._owner: str | None = None
+        # A shell with job control started watchd as a job of its own: Ctrl-Z can stop watchd
+        # and `fg` continue it. Without one (watchd leads its session, or shares its parent's
+        # group), nothing would ever continue a stopped watchd.
+        try:
+            self.job_control = os.getsid(0) != self.pgrp and os.getpgid(os.getppid()) != self.pgrp
+        except OSError:
+            self.job_control = False
 
     @classmethod
     def detect(cls, fd: int = 0) -> Terminal | None:
@@ -159,6 +170,20 @@ class Terminal:
         except OSError:
             return None
 
+    def claim(self, name: str) -> bool:
+        """Reserve the terminal for watch `name` (it may claim it again: a reload); False if
+        another watch has it."""
+        with self._lock:
+            if self._owner not in (None, name):
+                return False
+            self._owner = name
+            return True
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            if self._owner == name:
+                self._owner = None
+
     @contextlib.contextmanager
     def _no_ttou(self) -> Iterator[None]:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
@@ -167,21 +192,27 @@ class Terminal:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    def owned_by_watchd(self) -> bool:
+    def foreground(self) -> int | None:
         try:
-            return os.tcgetpgrp(self.fd) == self.pgrp
+            return os.tcgetpgrp(self.fd)
         except OSError:
-            return False
+            return None
 
     def give(self, pgid: int) -> None:
         with self._lock, self._no_ttou(), contextlib.suppress(OSError):
             os.tcsetpgrp(self.fd, pgid)
 
-    def take_back(self) -> None:
+    def take_back(self, pgid: int | None = None) -> None:
+        """The foreground back to watchd, and the saved modes, if the foreground is `pgid`'s
+        (the app's we lent it to) or already watchd's; else leave the terminal alone."""
         import termios  # noqa: PLC0415
 
         with self._lock, self._no_ttou(), contextlib.suppress(OSError, termios.error):
-            os.tcsetpgrp(self.fd, self.pgrp)
+            now = os.tcgetpgrp(self.fd)
+            if now not in (pgid, self.pgrp):
+                return
+            if now != self.pgrp:
+                os.tcsetpgrp(self.fd, self.pgrp)
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
 
@@ -219,8 +250,13 @@ OnExit = Callable[["Child"], None]
 class Child:
     """A running child process that leads its own process group.
 
-    One waiter thread per child blocks in waitpid (no polling, no CPU while the app runs),
+    One waiter thread per child blocks until it exits (no polling, no CPU while the app runs),
     records the exit status, sets `done` and calls `on_exit`. Everything else waits on `done`.
+
+    Where /proc can tell running members from zombies (Linux), the leader is left unreaped
+    (waitid WNOWAIT) until `reap()`, called once its group is gone: while the leader is a
+    zombie its PID -- which is the group's id -- cannot be given to another process, so a
+    late signal to the group can never reach a stranger's group.
     """
 
     def __init__(
@@ -243,7 +279,10 @@ class Child:
         self._on_exit = on_exit
         self._on_terminal_signal = on_terminal_signal
         self._sentinel_thread: threading.Thread | None = None
+        self._sentinel: int | None = None
         self.keyboard: tuple[int, float] | None = None  # (SIGINT or SIGQUIT, when) from the keyboard
+        self._hold_leader = procfs.available() and hasattr(os, "waitid")
+        self._reaped = False
         threading.Thread(target=self._wait, name=f"watchd-wait-{self.pid}", daemon=True).start()
         if terminal is not None:
             terminal.give(self.pgid)
@@ -254,12 +293,35 @@ class Child:
                 os.killpg(self.pgid, signal.SIGCONT)
 
     def _wait(self) -> None:
-        code = self.proc.wait()
-        self.code = code
+        if self._hold_leader:
+            while True:
+                try:
+                    info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+                except InterruptedError:
+                    continue
+                except ChildProcessError:  # reaped elsewhere: fall back to Popen's status
+                    info = None
+                break
+            if info is not None and info.si_code == os.CLD_EXITED:
+                self.code = info.si_status
+            elif info is not None:  # CLD_KILLED, CLD_DUMPED
+                self.code = -info.si_status
+            else:
+                self.code = self.proc.wait()
+        else:
+            self.code = self.proc.wait()
+            self._reaped = True
         self.ended = time.monotonic()
         self.done.set()
         if self._on_exit is not None:
             self._on_exit(self)
+
+    def reap(self) -> None:
+        """Collect the exited leader (after its group is gone): its PID may be reused from now."""
+        if self.done.is_set() and not self._reaped:
+            self._reaped = True
+            with contextlib.suppress(ChildProcessError):
+                self.proc.wait()
 
     @property
     def uptime(self) -> float:
@@ -281,7 +343,7 @@ class Child:
         if sleep is None:
             return
         try:
-            pid = os.posix_spawn(
+            pid = self._sentinel = os.posix_spawn(
                 sleep,
                 ["sleep", "2147483647"],
                 {"PATH": os.defpath},
@@ -317,9 +379,10 @@ class Child:
             except InterruptedError:
                 continue
             if os.WIFSTOPPED(status):
-                sig = os.WSTOPSIG(status)
-                if not self.stopping and self._on_terminal_signal is not None:
-                    self._on_terminal_signal(self, sig, True)
+                # Ctrl-Z only: SIGTTIN/SIGTTOU (a background read or write) are no keypress
+                keypress = os.WSTOPSIG(status) == signal.SIGTSTP and self._in_foreground()
+                if keypress and not self.stopping and self._on_terminal_signal is not None:
+                    self._on_terminal_signal(self, signal.SIGTSTP, True)
                 continue
             if os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
@@ -329,9 +392,17 @@ class Child:
                         self._on_terminal_signal(self, sig, False)
             return
 
+    def _in_foreground(self) -> bool:
+        if self.terminal is None:
+            return False
+        try:
+            return os.tcgetpgrp(self.terminal.fd) == self.pgid
+        except OSError:
+            return False
+
     def resume(self) -> None:
         """After a Ctrl-Z and `fg`: the foreground back to the app, and let its group go on."""
-        if self.terminal is not None and self.terminal.owned_by_watchd():
+        if self.terminal is not None and self.terminal.foreground() == self.terminal.pgrp:
             self.terminal.give(self.pgid)
         with contextlib.suppress(OSError):
             os.killpg(self.pgid, signal.SIGCONT)
@@ -342,6 +413,8 @@ class Child:
         """Send `sig` to the group; False if nothing of it is left. StopDenied on EPERM."""
         if self.pgid <= 1:  # never: but killpg(0 or 1) would reach far more than the child
             raise StopDenied(f"refusing to signal process group {self.pgid}")
+        if self._reaped and self._hold_leader:
+            return False  # its group was gone when it was reaped; the id may be another's now
         try:
             os.killpg(self.pgid, sig)
         except ProcessLookupError:
@@ -353,10 +426,15 @@ class Child:
             ) from None
         return True
 
-    def group_running(self) -> bool:
-        """Whether any process of the child's group still runs."""
+    def group_running(self, *, sentinel: bool = True) -> bool:
+        """Whether any process of the child's group still runs (not counting the terminal
+        sentinel, unless `sentinel`)."""
         if not self.done.is_set():
             return True
+        if self._reaped and self._hold_leader:
+            return False
+        if not sentinel:
+            self._end_sentinel()
         try:
             os.killpg(self.pgid, 0)
         except ProcessLookupError:
@@ -399,12 +477,17 @@ class Child:
         while True:
             if not self._signal_group(signal.SIGSTOP):
                 return True  # nothing left to freeze
-            members = self._frozen(deadline)
-            if members is not None and not procfs.accepted_connections(
-                procfs.socket_inodes(members), port=drain.port, path=drain.path
-            ):
+            idle = False
+            try:
+                members = self._frozen(deadline)
+                idle = members is not None and not procfs.accepted_connections(
+                    procfs.socket_inodes(members), port=drain.port, path=drain.path
+                )
+            finally:
+                if not idle:  # never leave the group frozen, whatever went wrong
+                    self._signal_group(signal.SIGCONT)
+            if idle:
                 return True
-            self._signal_group(signal.SIGCONT)
             now = time.monotonic()
             if now >= deadline:
                 return False
@@ -416,7 +499,7 @@ class Child:
         another CPU), or None if they did not by `deadline`."""
         while True:
             states = procfs.group_states(self.pgid)
-            if all(state in ("T", "t") for state in states.values()):
+            if all(procfs.all_threads_stopped(pid) for pid in states):
                 return list(states)
             if time.monotonic() >= deadline:
                 return None
@@ -430,6 +513,13 @@ class Child:
         child keeps running).
         """
         self.stopping = True
+        try:
+            return self._stop(how, drain)
+        except StopDenied:
+            self.stopping = False  # it goes on running: its exit is news again
+            raise
+
+    def _stop(self, how: Stop, drain: Drain | None) -> Stopped:
         started = time.monotonic()
         killed = lingering = False
         if drain is not None:
@@ -443,13 +533,24 @@ class Child:
                 self._signal_group(signal.SIGKILL)
                 lingering = not self.wait_gone(time.monotonic() + KILL_WAIT)
         self.done.wait(KILL_WAIT)
+        if not lingering:
+            self.reap()
         return Stopped(self.code, time.monotonic() - started, killed, lingering)
 
     def clean_up_group(self, how: Stop) -> Stopped | None:
-        """After the leader exited by itself: stop what it left running in its group, if anything."""
-        if not self.group_running():
+        """After the leader exited by itself: stop what it left running in its group, if anything
+        (the terminal sentinel goes quietly)."""
+        if not self.group_running(sentinel=False):
             return None
         return self.stop(how)
+
+    def _end_sentinel(self) -> None:
+        pid, self._sentinel = self._sentinel, None
+        if pid is not None:
+            self.stopping = True  # its death is no keypress
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)  # our own child, not yet reaped: the PID is ours
+            self.join_sentinel(KILL_WAIT)
 
 
 def spawn(
@@ -526,13 +627,16 @@ def run_child(
     Raises OSError if it cannot start (no such program, no such cwd).
     """
     child = spawn(command, cwd=cwd, env=env, output=output)
-    while not child.done.wait(_POLL):
-        timed_out = timeout is not None and child.uptime >= timeout
-        if stop.is_set() or timed_out:
-            try:
-                child.stop(how)
-            except StopDenied as exc:
-                return Finished(None, child.uptime, timed_out, not timed_out, stop_failed=str(exc))
-            return Finished(None, child.uptime, timed_out=timed_out, stopped=not timed_out)
-    assert child.code is not None
-    return Finished(child.code, child.uptime)
+    try:
+        while not child.done.wait(_POLL):
+            timed_out = timeout is not None and child.uptime >= timeout
+            if stop.is_set() or timed_out:
+                try:
+                    child.stop(how)
+                except StopDenied as exc:
+                    return Finished(None, child.uptime, timed_out, not timed_out, stop_failed=str(exc))
+                return Finished(None, child.uptime, timed_out=timed_out, stopped=not timed_out)
+        assert child.code is not None
+        return Finished(child.code, child.uptime)
+    finally:
+        child.reap()

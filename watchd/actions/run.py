@@ -44,7 +44,7 @@ from watchd.actions.process import (
     write_list_file,
 )
 from watchd.changes import Batch
-from watchd.config import ListenEnv, OnBusy, OnExit, RunAction, command_for_log
+from watchd.config import ListenEnv, OnBusy, OnExit, RunAction, Stop, command_for_log
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
@@ -128,8 +128,9 @@ class _Early:
 
     child: Child
     sock: socket.socket
-    started: float  # time.monotonic() at its start: changes received later make it stale
-    changed: str  # what had changed, for the log line
+    started: float  # time.monotonic() at its start
+    last_at: float  # the batch it started for: a batch with more changes is another one
+    count: int
 
 
 class AppRunner:
@@ -152,6 +153,8 @@ class AppRunner:
         self._closed = False
         self._list_files: dict[Child, str] = {}  # each app's WATCHD_CHANGED_FILE
         self._early: _Early | None = None
+        # The keyboard goes to one app only: the first run watch that claims the terminal.
+        self.terminal = ctx.terminal if ctx.terminal is not None and ctx.terminal.claim(self.name) else None
         # Bound now, before anything starts: an address in use is a start-up error.
         self.listener: Listener | None = None
         if action.listen is not None and not ctx.dry_run:
@@ -162,7 +165,7 @@ class AppRunner:
     def early(self) -> float | None:
         """Prepare the next app once the files are quiet this long: with a listener that can
         have a second socket, and no terminal (only one app can have the keyboard)."""
-        if self.listener is None or not self.listener.steerable or self.ctx.terminal is not None:
+        if self.listener is None or not self.listener.steerable or self.terminal is not None:
             return None
         return PRESTART_QUIET
 
@@ -186,24 +189,28 @@ class AppRunner:
             return f"{self.name}: {self.last_exit}{restarts}"
         return None
 
-    def prepare(self, batch: Batch) -> None:
+    def prepare(self, batch: Batch, stop: threading.Event) -> None:
         """Files changed and went quiet for PRESTART_QUIET: start the next app now, on the
-        listener's next socket, while the debounce runs; `execute` switches to it."""
-        if self.early is None or self.child is None or self._closed or self.ctx.dry_run:
-            return
+        listener's next socket (no connection goes there yet), while the debounce runs;
+        `execute` switches to it if nothing changed after this batch."""
         self._discard_early()
+        if self.early is None or self.child is None or self._closed or self.ctx.dry_run or stop.is_set():
+            return
         assert self.listener is not None
         sock = self.listener.successor()
         if sock is None:
             return
-        started = time.monotonic()
         invalidate_bytecode(batch.paths)
         child = self._launch(batch, sock=sock, counted=False)
         if child is None:
             sock.close()
             return
-        self._early = _Early(child, sock, started, batch.summary(self.ctx.base))
+        self._early = _Early(child, sock, time.monotonic(), batch.last_at, len(batch.changes))
         log.debug("%s: started the next %s early (pid %d)", self.name, self.shown, child.pid)
+
+    def forget(self) -> None:
+        """The batch `prepare` saw will not be carried out (its check failed): drop the early app."""
+        self._discard_early()
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.summary(self.ctx.base)
@@ -222,13 +229,15 @@ class AppRunner:
                 describe_status(early.child.code),
                 self.child.pid if self.child else "none",
             )
-            self._ended(early.child)
-            early.sock.close()
+            self._discard(early)
             return "new code exited at start; not restarted"
         old = self.child
         stopped: Stopped | None = None
+        retiring = self._switch(early)
+        if early is not None and retiring is None:
+            self._discard(early)  # its socket could not be switched to: start on the current one
+            early = None
         if old is not None:
-            retiring = self._switch(early)
             try:
                 stopped = old.stop(self.action.stop, self._drain())
             except StopDenied as exc:
@@ -238,18 +247,17 @@ class AppRunner:
                     self._discard(early)
                 log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
                 return f"not restarted: {exc}"
-            if retiring is not None:
-                retiring.close()
             self.child = None
             self._ended(old)
-        if stop.is_set() or self._closed:
-            if early is not None:
-                self._discard(early)
-            return None
+        if retiring is not None and self.listener is not None:
+            self.listener.retire(retiring)
         self.backoff.reset()
         if early is not None:
+            # switched to already: it is the app now, also if watchd is stopping (close stops it)
             child: Child | None = early.child
             self.starts += 1
+        elif stop.is_set() or self._closed:
+            return None
         else:
             invalidate_bytecode(batch.paths)
             child = self._launch(batch)
@@ -306,17 +314,21 @@ class AppRunner:
             if self.listener is not None and self.ctx.listeners is not None:
                 self.ctx.listeners.release(self.listener)
                 self.listener = None
+            if self.terminal is not None:
+                self.terminal.release(self.name)
 
     # ------------------------------------------------------------------ the socket
 
     def _switch(self, early: _Early | None) -> socket.socket | None:
         """New connections to the next app's socket (the early app's, or a fresh one); the running
         app serves what is queued on its own (at most DRAIN_MAX). Returns the running app's
-        socket, to close once it is gone, or None (one shared socket)."""
-        if self.listener is None:
+        socket, to `retire` once that app is gone, or None (nothing to switch, or one shared
+        socket)."""
+        if self.listener is None or (early is None and self.child is None):
             return None
+        # (commit fails only if steering does, which bind() tried: then one socket is shared)
         retiring = self.listener.commit(early.sock) if early is not None else self.listener.hand_over()
-        if retiring is not None:
+        if retiring is not None and self.child is not None:
             deadline = time.monotonic() + DRAIN_MAX
             while queued(retiring) and time.monotonic() < deadline:
                 time.sleep(0.002)
@@ -333,11 +345,12 @@ class AppRunner:
     # ------------------------------------------------------------------ the early app
 
     def _take_early(self, batch: Batch) -> _Early | None:
-        """The early app, if it started after every change of `batch`; a stale one is discarded."""
+        """The early app, if `batch` is the one it was started for (nothing changed after it);
+        one that changes made stale is discarded."""
         early, self._early = self._early, None
         if early is None:
             return None
-        if batch.last_at >= early.started:
+        if batch.last_at != early.last_at or len(batch.changes) != early.count:
             log.debug(
                 "%s: files changed after the early start of pid %d: not used", self.name, early.child.pid
             )
@@ -351,9 +364,10 @@ class AppRunner:
             self._discard(early)
 
     def _discard(self, early: _Early) -> None:
+        """Stop an early app no connection went to: at once, it has nothing to finish."""
         if not early.child.done.is_set():
             with contextlib.suppress(StopDenied):
-                early.child.stop(self.action.stop)
+                early.child.stop(Stop(signal.SIGKILL, KILL_WAIT))
         self._ended(early.child)
         early.sock.close()
 
@@ -379,7 +393,7 @@ class AppRunner:
         unless it is an early one, treated as an exit with status 127."""
         self._gen += 1
         env, list_file = self._environment(batch)
-        terminal = self.ctx.terminal if sock is None else None
+        terminal = self.terminal if sock is None else None
         argv: list[str] | None = None
         stdin_fd: int | None = None
         if self.listener is not None:
@@ -488,7 +502,8 @@ class AppRunner:
         """After an app's group is gone: the terminal back to watchd, its list file removed."""
         if child.terminal is not None:
             child.join_sentinel(KILL_WAIT)
-            child.terminal.take_back()
+            child.terminal.take_back(child.pgid)
+        child.reap()
         path = self._list_files.pop(child, None)
         if path is not None:
             with contextlib.suppress(OSError):
@@ -539,7 +554,11 @@ class AppRunner:
         terminal = child.terminal
         if terminal is None:
             return
-        terminal.take_back()
+        if not terminal.job_control:
+            log.warning("%s: Ctrl-Z: no shell here to resume watchd with fg; the app goes on", self.name)
+            child.resume()
+            return
+        terminal.take_back(child.pgid)
         os.kill(os.getpid(), signal.SIGSTOP)  # the shell sees its job (watchd) stop
         # `fg` or `bg` continued watchd: the app goes on too, in the foreground if watchd is
         child.resume()

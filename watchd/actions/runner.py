@@ -45,6 +45,7 @@ class Runner:
         self._seq = itertools.count()
         self._cancel = threading.Event()
         self._closing: float | None = None  # the close deadline, once closing
+        self._closing_event = threading.Event()  # set with it: interrupts a `prepare`
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"watchd-{name}", daemon=True)
 
@@ -100,7 +101,7 @@ class Runner:
         """A batch is forming: let the action get ready for it, on this watch's thread."""
         action = self.action
         if action is not None:
-            self.post(lambda: action.prepare(batch))
+            self.post(lambda: action.prepare(batch, self._closing_event))
 
     def post(self, job: Job) -> None:
         """Run `job` on this watch's thread, before any pending batch."""
@@ -182,6 +183,7 @@ class Runner:
             if self._closing is not None:
                 return
             self._closing = deadline
+            self._closing_event.set()
             self._pending = None
             self._jobs.clear()
             self._timers.clear()
