@@ -277,7 +277,7 @@ class AppRunner:
             ", KILLed after the stop timeout" if stopped.killed else "",
             stopped.took,
             child.pid,
-            f" (started {time.monotonic() - early.started:.2f} s ago)" if early is not None else "",
+            " (started early, during the debounce)" if early is not None else "",
         )
         if stopped.lingering:
             log.warning(
