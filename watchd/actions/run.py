@@ -128,7 +128,6 @@ class _Early:
 
     child: Child
     sock: socket.socket
-    started: float  # time.monotonic() at its start
     last_at: float  # the batch it started for: a batch with more changes is another one
     count: int
 
@@ -205,7 +204,7 @@ class AppRunner:
         if child is None:
             sock.close()
             return
-        self._early = _Early(child, sock, time.monotonic(), batch.last_at, len(batch.changes))
+        self._early = _Early(child, sock, batch.last_at, len(batch.changes))
         log.debug("%s: started the next %s early (pid %d)", self.name, self.shown, child.pid)
 
     def forget(self) -> None:
