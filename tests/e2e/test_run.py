@@ -469,3 +469,38 @@ def test_watchd_leaves_no_zombie_children(app_dir: Path, start_watchd: type[Watc
         return out
 
     assert wait_for(lambda: zombies() == [], timeout=5), zombies()
+
+
+def test_changes_during_a_restart_are_one_more_restart_never_lost(
+    tmp_path: Path, app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    seen = tmp_path / "seen"
+    save(
+        app_dir / "slow.py",
+        textwrap.dedent(f"""\
+        import os, signal, sys, time
+        with open({str(seen)!r}, "a") as f:
+            f.write(os.environ["WATCHD_CHANGED"].replace("\\n", ",") + "\\n")
+        def stop(*_):
+            print("stopping slowly", flush=True)
+            time.sleep(0.6)
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        while True:
+            time.sleep(1)
+        """),
+    )
+    w = start_watchd(["-p", "*.txt", "--", PY, "slow.py"], cwd=app_dir)
+    assert wait_for(lambda: seen.exists() and seen.read_text().count("\n") == 1, timeout=10), w.log()
+    (app_dir / "a.txt").write_text("")
+    assert w.wait_log("stopping slowly", timeout=5), w.log()
+    # while the old app takes its 0.6 s to stop, two more changes arrive
+    (app_dir / "b.txt").write_text("")
+    (app_dir / "c.txt").write_text("")
+    assert w.wait_log("restarted", count=2, timeout=10), w.log()
+    assert not w.wait_log("restarted", count=3, timeout=1.0), w.log()
+    # the app started for a.txt is stopped again at once (it may not have got as far as writing);
+    # the one running now was started with both later changes
+    last = seen.read_text().splitlines()[-1]
+    assert last == f"{app_dir / 'b.txt'},{app_dir / 'c.txt'}", seen.read_text()
+    assert "b.txt and 1 more changed; restarted" in w.log()
