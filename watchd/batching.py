@@ -2,12 +2,18 @@
 
 A batch fires once its watch has been quiet for `debounce`, or `max_delay` after its first
 change, whichever comes first, so a burst of 5,000 writes is one action after the last write
-and endless churn still acts every `max_delay`. An empty batch never fires.
+and endless churn still acts every `max_delay`. While a batch is open, changes under the
+watch's roots that do not match its patterns (rsync writing `locale/*.po` between two `.py`
+files) keep it open too (`touch`), so one operation is one action; they never open a batch.
+What fires is the net effect per path (see `changes.net_effect`); an empty batch never fires.
 """
 
 from __future__ import annotations
 
-from watchd.changes import Batch, Change
+import os
+from collections.abc import Callable
+
+from watchd.changes import Batch, Change, net_effect
 
 
 class Batcher:
@@ -16,6 +22,7 @@ class Batcher:
     __slots__ = (
         "_changes",
         "_early_taken",
+        "_exists",
         "_first",
         "_index",
         "_last",
@@ -25,7 +32,15 @@ class Batcher:
         "watch",
     )
 
-    def __init__(self, watch: str, debounce: float, max_delay: float, early: float | None = None) -> None:
+    def __init__(
+        self,
+        watch: str,
+        debounce: float,
+        max_delay: float,
+        early: float | None = None,
+        *,
+        exists: Callable[[str], bool] = os.path.lexists,
+    ) -> None:
         self.watch = watch
         self.debounce = debounce
         self.max_delay = max(max_delay, debounce)
@@ -36,6 +51,7 @@ class Batcher:
         self._first = 0.0
         self._last = 0.0
         self._early_taken = False
+        self._exists = exists  # the disk, as net_effect sees it (injectable for tests)
 
     def __len__(self) -> int:
         return len(self._changes)
@@ -51,6 +67,12 @@ class Batcher:
         self._changes.append(change)
         return True
 
+    def touch(self, now: float) -> None:
+        """Something else changed under the watch's roots: an open batch stays open (capped by
+        max_delay as always); with no batch open, nothing happens."""
+        if self._changes:
+            self._last = now
+
     def deadline(self) -> float | None:
         """When the pending batch is due (monotonic seconds), or None if there is nothing pending."""
         if not self._changes:
@@ -62,11 +84,12 @@ class Batcher:
         due = self.deadline()
         if due is None or now < due:
             return None
-        batch = Batch(self.watch, tuple(self._changes), self._first, self._last)
+        changes = net_effect(self._changes, self._exists)
+        batch = Batch(self.watch, changes, self._first, self._last)
         self._changes = []
         self._index = set()
         self._early_taken = False
-        return batch
+        return batch if changes else None
 
     def early_deadline(self) -> float | None:
         """When the forming batch is due for its early look, or None (none wanted, or taken)."""
@@ -84,4 +107,5 @@ class Batcher:
         if due is None or now < due:
             return None
         self._early_taken = True
-        return Batch(self.watch, tuple(self._changes), self._first, self._last)
+        changes = net_effect(self._changes, self._exists)
+        return Batch(self.watch, changes, self._first, self._last) if changes else None

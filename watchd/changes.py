@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,8 +46,9 @@ class Batch:
         return tuple(seen)
 
     def merged(self, later: Batch) -> Batch:
-        """This batch followed by `later` (used when changes pile up behind a busy action)."""
-        return Batch(self.watch, self.changes + later.changes, self.first_at, later.last_at)
+        """This batch followed by `later` (changes piling up behind a busy action): one net
+        change per path, so the pending batch stays as small as the set of paths touched."""
+        return Batch(self.watch, merge(self.changes, later.changes), self.first_at, later.last_at)
 
     def summary(self, base: str | None = None) -> str:
         """'src/app.py' or 'src/app.py and 41 more', for log lines."""
@@ -55,6 +57,86 @@ class Batch:
             return "nothing"
         first = display_path(paths[0], base)
         return first if len(paths) == 1 else f"{first} and {len(paths) - 1} more"
+
+    def what(self, base: str | None = None) -> str:
+        """'src/app.py changed', 'src/old.py deleted', 'src/a.py and 3 more changed': for log lines."""
+        deleted = bool(self.changes) and all(c.kind is ChangeKind.DELETED for c in self.changes)
+        return f"{self.summary(base)} {'deleted' if deleted else 'changed'}"
+
+
+def net_effect(
+    changes: Iterable[Change], exists: Callable[[str], bool] = os.path.lexists
+) -> tuple[Change, ...]:
+    """One change per path, saying what happened to it over the batch, judged against the disk now.
+
+    - a file created and gone again (an editor's or tempfile's temporary file) is no change;
+    - created, then renamed onto another name (an atomic save): the other name is modified;
+    - deleted and there again (polling sees an atomic save that way): modified;
+    - created then written: created; written then deleted: deleted;
+    - a move keeps its source and destination, unless the source was itself made in the batch.
+    Order is first-seen order of the surviving paths.
+    """
+    first: dict[str, Change] = {}  # path -> its first change in the batch (a move: keyed by dest)
+    born: set[str] = set()  # paths that came into being within the batch
+    for c in changes:
+        if c.kind is ChangeKind.RESCAN:
+            first.setdefault(c.path, c)
+            continue
+        if c.kind is ChangeKind.MOVED and c.dest is not None:
+            source = first.pop(c.path, None)
+            if c.path in born or (source is not None and source.kind is ChangeKind.CREATED):
+                born.discard(c.path)
+                # a temporary file renamed onto its name: the name's content changed
+                first.setdefault(c.dest, Change(ChangeKind.MODIFIED, c.dest, None, c.is_dir))
+            else:
+                first.pop(c.dest, None)
+                first[c.dest] = c
+            continue
+        if c.kind is ChangeKind.CREATED:
+            if c.path not in first:
+                born.add(c.path)
+                first[c.path] = c
+            elif first[c.path].kind is ChangeKind.DELETED:
+                first[c.path] = Change(ChangeKind.MODIFIED, c.path, None, c.is_dir)
+            continue
+        first.setdefault(c.path, c)
+    out: list[Change] = []
+    for key, c in first.items():
+        if c.kind is ChangeKind.RESCAN:
+            out.append(c)
+            continue
+        there = exists(key)
+        if c.kind is ChangeKind.MOVED:
+            out.append(c if there else Change(ChangeKind.DELETED, c.path, None, c.is_dir))
+        elif not there:
+            if key not in born:
+                out.append(Change(ChangeKind.DELETED, key, None, c.is_dir))
+        elif c.kind is ChangeKind.DELETED:
+            out.append(Change(ChangeKind.MODIFIED, key, None, c.is_dir))
+        else:
+            out.append(c)
+    return tuple(out)
+
+
+def merge(earlier: tuple[Change, ...], later: tuple[Change, ...]) -> tuple[Change, ...]:
+    """Two net batches of the same watch as one, without looking at the disk: per path (in
+    first-seen order) the later change wins, except that created stays created while it is
+    there, and deleted-then-created is modified."""
+    merged: dict[str, Change] = {(c.dest or c.path): c for c in earlier}
+    for c in later:
+        key = c.dest or c.path
+        before = merged.get(key)
+        if before is None:
+            merged[key] = c
+        elif before.kind is ChangeKind.CREATED and c.kind is ChangeKind.MODIFIED:
+            continue
+        elif before.kind is ChangeKind.CREATED and c.kind is ChangeKind.DELETED:
+            del merged[key]
+        elif before.kind is ChangeKind.DELETED and c.kind is ChangeKind.CREATED:
+            merged[key] = Change(ChangeKind.MODIFIED, key, None, c.is_dir)
+        else:
+            merged[key] = c  # keeps its place: paths stay in first-seen order
+    return tuple(merged.values())
 
 
 def display_path(path: str, base: str | None = None) -> str:

@@ -100,7 +100,7 @@ class Daemon:
         os.set_blocking(self._wfd, False)
         # (watch key, change, when it was received): the quiet period counts from the event's
         # arrival, not from when the loop got round to it
-        self._incoming: deque[tuple[int, Change, float]] = deque()
+        self._incoming: deque[tuple[int, Change | None, float]] = deque()
         self._armed = False  # a wake-up byte for changes is already in the pipe
         self._check_roots_now = False
         self._stop_code: int | None = None
@@ -159,7 +159,7 @@ class Daemon:
             )
             for p in w.paths
         ]
-        runner = Runner(w.name, on_done=self._on_done)
+        runner = Runner(w.name, on_done=self._on_done, quiet=w.debounce)
         ctx = Context(
             name=w.name,
             base=self._base,
@@ -192,7 +192,7 @@ class Daemon:
         except OSError:
             pass  # closed during shutdown
 
-    def _on_change(self, key: int, change: Change) -> None:
+    def _on_change(self, key: int, change: Change | None) -> None:
         """Watchdog's thread: enqueue and make sure the loop wakes. Nothing else."""
         self._incoming.append((key, change, self._clock()))
         if not self._armed:
@@ -355,11 +355,15 @@ class Daemon:
         while incoming:
             key, change, received = incoming.popleft()
             if key == CONFIG_KEY:
-                self._config_batcher.add(change, received)
+                if change is not None:
+                    self._config_batcher.add(change, received)
                 continue
             active = self._active.get(key)
             if active is None:
                 continue  # from a watch a reload just removed
+            if change is None:
+                active.batcher.touch(received)  # a non-matching change: keeps an open batch open
+                continue
             if active.batcher.add(change, received) and self._verbose:
                 where = display_path(change.path, self._base)
                 if change.dest is not None:

@@ -55,6 +55,9 @@ def check_pattern(pattern: str) -> str | None:
     return None
 
 
+IGNORED, OTHER, MATCH = 0, 1, 2  # Matcher.judge's answers
+
+
 class Matcher:
     """Decides whether a path relative to a watched root is relevant to a watch.
 
@@ -102,15 +105,20 @@ class Matcher:
 
     def matches(self, rel: str, *, is_dir: bool = False) -> bool:
         """True if a change at `rel` (relative to the root, '/'-separated) should trigger."""
+        return self.judge(rel, is_dir=is_dir) == MATCH
+
+    def judge(self, rel: str, *, is_dir: bool = False) -> int:
+        """MATCH if a change at `rel` should trigger; OTHER if it does not match the patterns but
+        is not ignored either (it keeps an open batch open); IGNORED otherwise."""
         if not rel or rel.startswith("../"):
-            return False
+            return IGNORED
         if self.ignored(rel, is_dir=is_dir):
-            return False
+            return IGNORED
         if is_dir and self.ignored(rel + "/_"):
-            return False  # `tests/**` ignores everything in tests/, so tests/ going away is no change
+            return IGNORED  # `tests/**` ignores everything in tests/, so tests/ going away is no change
         if is_dir or self._include is None:
-            return True
-        return bool(self._include.match_file(_for_regex(rel)))
+            return MATCH
+        return MATCH if self._include.match_file(_for_regex(rel)) else OTHER
 
 
 def _for_regex(rel: str) -> str:

@@ -27,14 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from watchd import inotify, mounts
 from watchd.changes import Change, ChangeKind
-from watchd.matching import Matcher
+from watchd.matching import IGNORED, MATCH, OTHER, Matcher
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
 log = logging.getLogger(__name__)
 
-Sink = Callable[[int, Change], None]
+# (watch key, change) for a change the watch acts on; (watch key, None) for a change under its
+# roots that does not match its patterns and is not ignored: it keeps an open batch open
+Sink = Callable[[int, Change | None], None]
 
 DEFAULT_POLL_FALLBACK = 1.0  # seconds between polls of a root the watch limit forced off inotify
 
@@ -111,15 +113,20 @@ def _under(path: str, root: str) -> str | None:
     return None
 
 
-def _relevant(root: _Root, target: _Target, path: str, is_dir: bool) -> bool:
+def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
+    """MATCH, OTHER or IGNORED (see Matcher.judge) for this target."""
     rel = _under(path, root.path)
     if not rel:
-        return False
+        return IGNORED
     if target.only is not None:
-        return rel == target.only and target.sub.matcher.matches(rel)
+        return MATCH if rel == target.only and target.sub.matcher.matches(rel) else IGNORED
     if is_dir and target.sub.ignore_directories:
-        return False
-    return target.sub.matcher.matches(rel, is_dir=is_dir)
+        return IGNORED
+    return target.sub.matcher.judge(rel, is_dir=is_dir)
+
+
+def _relevant(root: _Root, target: _Target, path: str, is_dir: bool) -> bool:
+    return _judge(root, target, path, is_dir) == MATCH
 
 
 def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, is_dir: bool) -> None:
@@ -132,14 +139,16 @@ def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, i
     """
     if kind == "moved" and dest is not None:
         for t in root.targets:
-            src_ok = _relevant(root, t, src, is_dir)
-            dest_ok = _relevant(root, t, dest, is_dir)
-            if src_ok and dest_ok:
+            src_is = _judge(root, t, src, is_dir)
+            dest_is = _judge(root, t, dest, is_dir)
+            if src_is == MATCH and dest_is == MATCH:
                 sink(t.sub.key, Change(ChangeKind.MOVED, src, dest, is_dir))
-            elif src_ok:
+            elif src_is == MATCH:
                 sink(t.sub.key, Change(ChangeKind.DELETED, src, None, is_dir))
-            elif dest_ok and not is_dir:
+            elif dest_is == MATCH and not is_dir:
                 sink(t.sub.key, Change(ChangeKind.CREATED, dest, None, False))
+            elif OTHER in (src_is, dest_is):
+                sink(t.sub.key, None)
         return
     if kind == "deleted":
         change_kind = ChangeKind.DELETED
@@ -155,8 +164,11 @@ def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, i
     else:
         change_kind = ChangeKind.MODIFIED
     for t in root.targets:
-        if _relevant(root, t, src, is_dir):
+        verdict = _judge(root, t, src, is_dir)
+        if verdict == MATCH:
             sink(t.sub.key, Change(change_kind, src, None, is_dir))
+        elif verdict == OTHER:
+            sink(t.sub.key, None)
 
 
 class _WatchdogHandler:

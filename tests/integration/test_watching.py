@@ -20,9 +20,13 @@ from watchd.watching import Subscription, Watcher
 class Collector:
     def __init__(self) -> None:
         self.q: queue.Queue[tuple[int, Change]] = queue.Queue()
+        self.others: queue.Queue[int] = queue.Queue()  # non-matching changes (they keep a batch open)
 
-    def __call__(self, key: int, change: Change) -> None:
-        self.q.put((key, change))
+    def __call__(self, key: int, change: Change | None) -> None:
+        if change is None:
+            self.others.put(key)
+        else:
+            self.q.put((key, change))
 
     def expect(self, predicate: object = None, timeout: float = 5.0) -> Change:
         """The next change matching `predicate` (a callable), failing after `timeout`."""
@@ -229,3 +233,20 @@ def test_two_watches_on_one_tree_see_their_own_patterns(root: Path) -> None:
         assert key == 0
     finally:
         w.stop()
+
+
+def test_non_matching_changes_are_reported_as_activity_and_ignored_ones_not_at_all(
+    root: Path, watch: tuple[Watcher, Collector]
+) -> None:
+    _, sink = watch
+    (root / "locale.po").write_text("x")  # not *.py: keeps an open batch open
+    assert sink.others.get(timeout=5) == 0
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "app.cpython-311.pyc").write_text("x")  # ignored: nothing at all
+    before = sentinel(root, sink)
+    assert before == []
+    while not sink.others.empty():
+        sink.others.get_nowait()
+    (root / "__pycache__" / "other.pyc").write_text("x")
+    sentinel(root, sink)
+    assert sink.others.empty()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from watchd.batching import Batcher
-from watchd.changes import Batch, Change, ChangeKind, display_path
+from watchd.changes import Batch, Change, ChangeKind, display_path, merge, net_effect
 
 C, M, D, MV = ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.DELETED, ChangeKind.MOVED
+
+
+def THERE(path: str) -> bool:
+    return True
 
 
 def mod(path: str) -> Change:
@@ -18,7 +22,7 @@ def mod(path: str) -> Change:
 
 
 def test_fires_after_quiet_period_not_before() -> None:
-    b = Batcher("w", debounce=0.05, max_delay=2.0)
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
     b.add(mod("a.py"), now=10.0)
     assert b.take(10.0) is None
     assert b.take(10.049) is None
@@ -32,7 +36,7 @@ def test_fires_after_quiet_period_not_before() -> None:
 
 
 def test_each_change_restarts_the_quiet_period() -> None:
-    b = Batcher("w", debounce=0.5, max_delay=10.0)
+    b = Batcher("w", debounce=0.5, max_delay=10.0, exists=THERE)
     b.add(mod("a.py"), now=0.0)
     b.add(mod("b.py"), now=0.4)
     assert b.take(0.5) is None  # quiet since 0.4 only
@@ -44,7 +48,7 @@ def test_each_change_restarts_the_quiet_period() -> None:
 
 
 def test_continuous_churn_fires_at_max_delay() -> None:
-    b = Batcher("w", debounce=0.125, max_delay=1.0)
+    b = Batcher("w", debounce=0.125, max_delay=1.0, exists=THERE)
     fired: list[tuple[float, Batch]] = []
     # a change every 1/16 s (exact in binary) for 3.5 s: never quiet for 1/8 s
     for i in range(56):
@@ -70,7 +74,7 @@ def test_continuous_churn_fires_at_max_delay() -> None:
 
 
 def test_burst_of_5000_adds_is_one_batch_ending_with_the_last_add() -> None:
-    b = Batcher("w", debounce=0.05, max_delay=2.0)
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
     taken: list[Batch] = []
     for i in range(5000):
         now = 50.0 + i * 0.0001  # 5,000 writes in half a second
@@ -94,14 +98,14 @@ def test_burst_of_5000_adds_is_one_batch_ending_with_the_last_add() -> None:
 
 @pytest.mark.parametrize("now", [-1.0, 0.0, 1.0, 1e9])
 def test_never_returns_a_batch_when_empty(now: float) -> None:
-    b = Batcher("w", debounce=0.0, max_delay=0.0)
+    b = Batcher("w", debounce=0.0, max_delay=0.0, exists=THERE)
     assert b.take(now) is None
     assert b.deadline() is None
     assert len(b) == 0
 
 
 def test_empty_again_after_take() -> None:
-    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b = Batcher("w", debounce=0.1, max_delay=1.0, exists=THERE)
     b.add(mod("a.py"), 0.0)
     assert b.take(5.0) is not None
     assert b.deadline() is None
@@ -109,7 +113,7 @@ def test_empty_again_after_take() -> None:
 
 
 def test_duplicate_changes_counted_once() -> None:
-    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b = Batcher("w", debounce=0.1, max_delay=1.0, exists=THERE)
     b.add(mod("a.py"), 0.0)
     b.add(mod("a.py"), 0.01)
     b.add(Change(C, "a.py"), 0.02)
@@ -118,12 +122,12 @@ def test_duplicate_changes_counted_once() -> None:
     assert len(b) == 2
     batch = b.take(1.0)
     assert batch is not None
-    assert batch.changes == (mod("a.py"), Change(C, "a.py"))
+    assert batch.changes == (mod("a.py"),)  # one net change per path
     assert batch.last_at == 0.04  # a duplicate still extends the quiet period
 
 
 def test_duplicate_extends_quiet_period() -> None:
-    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b = Batcher("w", debounce=0.1, max_delay=1.0, exists=THERE)
     b.add(mod("a.py"), 0.0)
     b.add(mod("a.py"), 0.08)
     assert b.take(0.1) is None
@@ -131,7 +135,7 @@ def test_duplicate_extends_quiet_period() -> None:
 
 
 def test_dedup_resets_between_batches() -> None:
-    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b = Batcher("w", debounce=0.1, max_delay=1.0, exists=THERE)
     b.add(mod("a.py"), 0.0)
     assert b.take(1.0) is not None
     b.add(mod("a.py"), 2.0)
@@ -154,7 +158,7 @@ def test_dedup_resets_between_batches() -> None:
     ],
 )
 def test_deadline(debounce: float, max_delay: float, adds: list[float], expected: float | None) -> None:
-    b = Batcher("w", debounce, max_delay)
+    b = Batcher("w", debounce, max_delay, exists=THERE)
     for i, t in enumerate(adds):
         b.add(mod(f"{i}.py"), t)
     assert b.deadline() == pytest.approx(expected)
@@ -164,7 +168,7 @@ def test_deadline(debounce: float, max_delay: float, adds: list[float], expected
 
 
 def test_max_delay_counts_from_first_change_of_each_batch() -> None:
-    b = Batcher("w", debounce=0.1, max_delay=1.0)
+    b = Batcher("w", debounce=0.1, max_delay=1.0, exists=THERE)
     b.add(mod("a.py"), 0.0)
     assert b.take(0.2) is not None
     b.add(mod("b.py"), 5.0)
@@ -205,7 +209,7 @@ def test_batch_merged() -> None:
     early = Batch("w", (mod("a"), mod("b")), 1.0, 2.0)
     late = Batch("w", (mod("b"), mod("c")), 5.0, 6.0)
     merged = early.merged(late)
-    assert merged == Batch("w", (mod("a"), mod("b"), mod("b"), mod("c")), 1.0, 6.0)
+    assert merged == Batch("w", (mod("a"), mod("b"), mod("c")), 1.0, 6.0)  # one change per path
     assert merged.paths == ("a", "b", "c")
     # the originals are untouched (frozen values)
     assert early.changes == (mod("a"), mod("b"))
@@ -273,7 +277,7 @@ def test_display_path_is_never_relative_to_the_filesystem_root() -> None:
 
 
 def test_early_look_comes_once_the_files_are_quiet_and_once_per_batch() -> None:
-    b = Batcher("w", debounce=0.05, max_delay=2.0, early=0.01)
+    b = Batcher("w", debounce=0.05, max_delay=2.0, early=0.01, exists=THERE)
     assert b.early_deadline() is None  # nothing forming
     b.add(mod("a.py"), now=1.0)
     b.add(mod("b.py"), now=1.005)
@@ -292,15 +296,108 @@ def test_early_look_comes_once_the_files_are_quiet_and_once_per_batch() -> None:
 
 
 def test_no_early_look_unless_asked_or_when_it_would_not_be_earlier() -> None:
-    b = Batcher("w", debounce=0.05, max_delay=2.0)
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
     b.add(mod("a.py"), now=1.0)
     assert b.early_deadline() is None
     assert b.take_early(5.0) is None
-    late = Batcher("w", debounce=0.05, max_delay=2.0, early=0.05)
+    late = Batcher("w", debounce=0.05, max_delay=2.0, early=0.05, exists=THERE)
     late.add(mod("a.py"), now=1.0)
     assert late.early_deadline() is None
-    capped = Batcher("w", debounce=0.05, max_delay=0.05, early=0.01)
+    capped = Batcher("w", debounce=0.05, max_delay=0.05, early=0.01, exists=THERE)
     capped.add(mod("a.py"), now=1.0)
     for t in (1.0, 1.009, 1.018, 1.027, 1.036, 1.045):  # churn: never 10 ms quiet ...
         capped.add(mod("a.py"), now=t)
     assert capped.early_deadline() is None  # ... and max_delay comes first
+
+
+# --------------------------------------------------------------------------- net effect per path
+
+
+def ch(kind: ChangeKind, path: str, dest: str | None = None) -> Change:
+    return Change(kind, path, dest)
+
+
+NET = [
+    # (what the backend reported, what is on disk afterwards, the net batch)
+    pytest.param([ch(M, "a.py")], {"a.py"}, [ch(M, "a.py")], id="modified"),
+    pytest.param([ch(C, "a.py"), ch(M, "a.py")], {"a.py"}, [ch(C, "a.py")], id="created-then-written"),
+    pytest.param([ch(C, "t.py"), ch(D, "t.py")], set(), [], id="temporary-file-leaves-no-trace"),
+    pytest.param(
+        [ch(C, "tmpq.py"), ch(M, "tmpq.py"), ch(MV, "tmpq.py", "app.py")],
+        {"app.py"},
+        [ch(M, "app.py")],
+        id="tempfile-renamed-onto-app.py",
+    ),
+    pytest.param([ch(D, "app.py"), ch(C, "app.py")], {"app.py"}, [ch(M, "app.py")], id="polled-atomic-save"),
+    pytest.param([ch(M, "a.py"), ch(D, "a.py")], set(), [ch(D, "a.py")], id="written-then-deleted"),
+    pytest.param([ch(D, "a.py")], {"a.py"}, [ch(M, "a.py")], id="deleted-but-there-again"),
+    pytest.param([ch(MV, "a.py", "b.py")], {"b.py"}, [ch(MV, "a.py", "b.py")], id="a-real-rename"),
+    pytest.param(
+        [ch(MV, "a.py", "b.py"), ch(M, "b.py")], {"b.py"}, [ch(MV, "a.py", "b.py")], id="renamed-then-written"
+    ),
+    pytest.param([ch(MV, "a.py", "b.py")], set(), [ch(D, "a.py")], id="renamed-and-gone"),
+    pytest.param(
+        [ch(M, "x.py"), ch(C, "y.py"), ch(M, "x.py")],
+        {"x.py", "y.py"},
+        [ch(M, "x.py"), ch(C, "y.py")],
+        id="first-seen-order",
+    ),
+    pytest.param(
+        [Change(ChangeKind.RESCAN, "/src")], set(), [Change(ChangeKind.RESCAN, "/src")], id="rescan"
+    ),
+]
+
+
+@pytest.mark.parametrize(("reported", "on_disk", "net"), NET)
+def test_net_effect(reported: list[Change], on_disk: set[str], net: list[Change]) -> None:
+    assert net_effect(reported, on_disk.__contains__) == tuple(net)
+
+
+def test_a_batch_that_nets_to_nothing_never_fires() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=lambda p: False)
+    b.add(Change(C, "t.py"), 0.0)
+    b.add(Change(D, "t.py"), 0.01)
+    assert b.take(1.0) is None
+    assert len(b) == 0
+
+
+def test_merging_pending_batches_stays_bounded() -> None:
+    """1,000 batches of one change to one file, piling up behind a busy command: one entry."""
+    pending = Batch("w", (mod("a.py"),), 0.0, 0.0)
+    for i in range(1, 1000):
+        pending = pending.merged(Batch("w", (mod("a.py"),), i, i))
+    assert pending.changes == (mod("a.py"),)
+    assert (pending.first_at, pending.last_at) == (0.0, 999)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "merged"),
+    [
+        ([ch(C, "a")], [ch(M, "a")], [ch(C, "a")]),
+        ([ch(C, "a")], [ch(D, "a")], []),
+        ([ch(D, "a")], [ch(C, "a")], [ch(M, "a")]),
+        ([ch(M, "a")], [ch(D, "a")], [ch(D, "a")]),
+        ([ch(M, "a"), ch(M, "b")], [ch(M, "a")], [ch(M, "a"), ch(M, "b")]),  # first-seen order
+    ],
+)
+def test_merge(earlier: list[Change], later: list[Change], merged: list[Change]) -> None:
+    assert merge(tuple(earlier), tuple(later)) == tuple(merged)
+
+
+def test_non_matching_changes_keep_an_open_batch_open_but_never_open_one() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
+    b.touch(0.0)  # e.g. locale/de.po: nothing pending, nothing happens
+    assert b.deadline() is None
+    b.add(mod("a.py"), 1.0)
+    for t in (1.04, 1.08, 1.12):  # rsync writes other files for a while
+        b.touch(t)
+        assert b.take(t + 0.01) is None
+    assert b.deadline() == pytest.approx(1.17)
+    b.touch(3.5)  # ... but never past max_delay
+    assert b.deadline() == pytest.approx(3.0)
+
+
+def test_a_deleted_file_is_reported_as_deleted() -> None:
+    assert Batch("w", (Change(D, "src/a.py"),), 0, 0).what() == "src/a.py deleted"
+    assert Batch("w", (Change(D, "a"), Change(D, "b")), 0, 0).what() == "a and 1 more deleted"
+    assert Batch("w", (Change(D, "a"), mod("b")), 0, 0).what() == "a and 1 more changed"

@@ -171,7 +171,7 @@ def test_restart_stops_the_run_and_reruns_with_old_and_new(runners: list[Runner]
     assert r.wait_idle(WAIT)
     assert len(ex.batches) == 2
     rerun = ex.batches[1]
-    assert rerun.changes == b1.changes + b2.changes + b3.changes
+    assert rerun.changes == b1.changes + b2.changes + b3.changes  # one per path: a.py, b.py, c.py
     assert (rerun.first_at, rerun.last_at) == (1, 3)
     assert not ex.stops[1].is_set()  # the new run starts with its stop cleared
 

@@ -88,7 +88,7 @@ class Checked:
 
     def _check(self, batch: Batch, stop: threading.Event) -> str | None:
         """Run the check; None if it passed, else the outcome (a failure is logged)."""
-        changed = batch.summary(self.base)
+        changed = batch.what(self.base)
         import tempfile  # noqa: PLC0415 (lazy, as in watchd.actions.process)
 
         with tempfile.TemporaryFile() as output, batch_environment(self.name, batch) as env:
@@ -104,7 +104,7 @@ class Checked:
                 )
             except OSError as exc:
                 log.error(
-                    "%s: %s changed; check %s could not start: %s (check the command and cwd %s); %s",
+                    "%s: %s; check %s could not start: %s (check the command and cwd %s); %s",
                     self.name,
                     changed,
                     self.shown,
@@ -126,7 +126,7 @@ class Checked:
                     else done.status()
                 )
                 log.warning(
-                    "%s: %s changed; check %s failed (%s in %.2f s); %s%s",
+                    "%s: %s; check %s failed (%s in %.2f s); %s%s",
                     self.name,
                     changed,
                     self.shown,

@@ -45,9 +45,9 @@ class CommandRunner:
         pass  # a running command is stopped by `execute`, which sees the runner's stop event
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
-        changed = batch.summary(self.base)
+        changed = batch.what(self.base)
         if self.dry_run:
-            log.info("%s: %s changed; would run %s [dry run]", self.name, changed, self.shown)
+            log.info("%s: %s; would run %s [dry run]", self.name, changed, self.shown)
             return f"would run {self.shown}"
         with batch_environment(self.name, batch) as env:
             try:
@@ -61,7 +61,7 @@ class CommandRunner:
                 )
             except OSError as exc:
                 log.error(
-                    "%s: %s changed; could not start %s: %s (check the command and cwd %s)",
+                    "%s: %s; could not start %s: %s (check the command and cwd %s)",
                     self.name,
                     changed,
                     self.shown,
@@ -71,7 +71,7 @@ class CommandRunner:
                 return f"could not start {self.shown}"
         if done.stop_failed:
             log.error(
-                "%s: %s changed; ran %s: could not stop it after %.2f s: %s; it may still be running",
+                "%s: %s; ran %s: could not stop it after %.2f s: %s; it may still be running",
                 self.name,
                 changed,
                 self.shown,
@@ -83,17 +83,17 @@ class CommandRunner:
         elif done.timed_out:
             assert self.action.timeout is not None
             log.warning(
-                "%s: %s changed; ran %s: timed out after %s, process group stopped",
+                "%s: %s; ran %s: timed out after %s, process group stopped",
                 self.name,
                 changed,
                 self.shown,
                 format_duration(self.action.timeout),
             )
         elif done.ok:
-            log.info("%s: %s changed; ran %s: exit 0 in %.2f s", self.name, changed, self.shown, done.took)
+            log.info("%s: %s; ran %s: exit 0 in %.2f s", self.name, changed, self.shown, done.took)
         else:
             log.warning(
-                "%s: %s changed; ran %s: %s in %.2f s",
+                "%s: %s; ran %s: %s in %.2f s",
                 self.name,
                 changed,
                 self.shown,

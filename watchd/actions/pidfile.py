@@ -200,13 +200,13 @@ class PidfileSignaller:
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         sig = signal_name(self.action.signal)
-        changed = batch.summary(self.base)
+        changed = batch.what(self.base)
         started = time.monotonic()
         try:
             target = self.resolve(stop)
             if self.dry_run:
                 log.info(
-                    "%s: %s changed; would send %s to %s (pid %d) [dry run]",
+                    "%s: %s; would send %s to %s (pid %d) [dry run]",
                     self.name,
                     changed,
                     sig,
@@ -230,11 +230,11 @@ class PidfileSignaller:
                     raise ActionError(f"permission denied sending {sig} to PID {target.pid}") from None
                 raise ActionError(f"sending {sig} to PID {target.pid} failed: {exc.strerror}") from None
         except ActionError as exc:
-            log.error("%s: %s changed; %s not sent: %s", self.name, changed, sig, exc)
+            log.error("%s: %s; %s not sent: %s", self.name, changed, sig, exc)
             return f"{sig} not sent: {exc}"
         took = (time.monotonic() - started) * 1000
         log.info(
-            "%s: %s changed; sent %s to %s (pid %d) in %.0f ms%s",
+            "%s: %s; sent %s to %s (pid %d) in %.0f ms%s",
             self.name,
             changed,
             sig,

@@ -212,16 +212,16 @@ class AppRunner:
         self._discard_early()
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
-        changed = batch.summary(self.ctx.base)
+        changed = batch.what(self.ctx.base)
         if self.ctx.dry_run:
-            log.info("%s: %s changed; would restart %s [dry run]", self.name, changed, self.shown)
+            log.info("%s: %s; would restart %s [dry run]", self.name, changed, self.shown)
             return f"would restart {self.shown}"
         early = self._take_early(batch)
         if early is not None and early.child.done.is_set():
             # it started on the new code and could not even stay up: keep the app that serves
             assert early.child.code is not None
             log.warning(
-                "%s: %s changed; the new %s exited at start (%s): the running one (pid %s) keeps serving",
+                "%s: %s; the new %s exited at start (%s): the running one (pid %s) keeps serving",
                 self.name,
                 changed,
                 self.shown,
@@ -244,7 +244,7 @@ class AppRunner:
                     self.listener.take_back(retiring)
                 if early is not None:
                     self._discard(early)
-                log.error("%s: %s changed; %s not restarted: %s", self.name, changed, self.shown, exc)
+                log.error("%s: %s; %s not restarted: %s", self.name, changed, self.shown, exc)
                 return f"not restarted: {exc}"
             self.child = None
             self._ended(old)
@@ -264,10 +264,10 @@ class AppRunner:
             return f"could not start {self.shown}"
         self._became_current(child)
         if old is None or stopped is None:
-            log.info("%s: %s changed; started %s (pid %d)", self.name, changed, self.shown, child.pid)
+            log.info("%s: %s; started %s (pid %d)", self.name, changed, self.shown, child.pid)
             return f"started (pid {child.pid})"
         log.info(
-            "%s: %s changed; restarted %s: pid %d stopped (%s%s) in %.2f s, new pid %d%s",
+            "%s: %s; restarted %s: pid %d stopped (%s%s) in %.2f s, new pid %d%s",
             self.name,
             changed,
             self.shown,

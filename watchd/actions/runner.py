@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -24,6 +26,8 @@ from watchd.config import OnBusy
 
 log = logging.getLogger(__name__)
 
+LOOP_RUNS = 10  # this many runs in a row, each set off right after the one before: a loop
+
 
 class Runner:
     def __init__(
@@ -32,8 +36,13 @@ class Runner:
         *,
         on_done: Callable[[str, str | None], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        quiet: float = 0.0,
     ) -> None:
         self.name = name
+        self.quiet = quiet  # the watch's debounce: a batch that began this soon after a run is its echo
+        self._last_end: float | None = None
+        self._streak = 0
+        self._warned_loop = False
         self.on_done = on_done
         self.action: Action | None = None
         self._clock = clock
@@ -90,7 +99,7 @@ class Runner:
                     log.info("%s: still running; ignoring %s", self.name, batch.summary())
                     return
                 if self.on_busy is OnBusy.RESTART and not self._cancel.is_set():
-                    log.info("%s: %s changed; restarting the running command", self.name, batch.summary())
+                    log.info("%s: %s; restarting the running command", self.name, batch.what())
                     # the interrupted run's changes are carried into the next one
                     self._pending = self._current if self._pending is None else self._pending
                     self._cancel.set()
@@ -147,6 +156,7 @@ class Runner:
                 except Exception:
                     log.exception("%s: internal error", self.name)
                 continue
+            self._note_loop(work)
             outcome: str | None = None
             try:
                 outcome = self.action.execute(work, self._cancel)
@@ -154,12 +164,33 @@ class Runner:
                 log.exception("%s: action failed unexpectedly", self.name)
                 outcome = "failed unexpectedly (see the log)"
             finally:
+                self._last_end = self._clock()
                 with self._cond:
                     self._current = None
                     self._cond.notify_all()
             if self.on_done is not None:
                 self.on_done(self.name, outcome)
         self._close_action()
+
+    def _note_loop(self, batch: Batch) -> None:
+        """Warn once when the action seems to change its own inputs (`date >> src/out.txt`):
+        LOOP_RUNS runs in a row, each set off within the quiet period after the previous one ended."""
+        if self._last_end is not None and batch.first_at - self._last_end <= self.quiet:
+            self._streak += 1
+        else:
+            self._streak = 0
+        if self._streak < LOOP_RUNS or self._warned_loop:
+            return
+        self._warned_loop = True
+        names = sorted({os.path.basename(p) for p in batch.paths if p})[:3]
+        log.warning(
+            "%s: the last %d runs were each set off by changes made right after the run before ended "
+            "(%s): does the action write into what it watches? If so, add to the watch: ignore: [%s]",
+            self.name,
+            LOOP_RUNS,
+            batch.summary(),
+            ", ".join(json.dumps(n) for n in names),
+        )
 
     def _close_action(self) -> None:
         assert self.action is not None and self._closing is not None

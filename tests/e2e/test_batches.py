@@ -1,0 +1,108 @@
+"""One user operation is one action, naming what really changed (the installed watchd, real files)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from helpers.procs import Watchd, wait_for
+
+REPORT = 'printf "%s|%s|%s\\n" "$WATCHD_COUNT" "$WATCHD_PATH" "$watch_event_type" >> {out}'
+
+
+@pytest.fixture
+def src(tmp_path: Path) -> Path:
+    d = tmp_path / "src"
+    d.mkdir()
+    return d
+
+
+def reports(out: Path) -> list[list[str]]:
+    return [line.split("|") for line in out.read_text().splitlines()] if out.exists() else []
+
+
+def test_non_matching_writes_keep_one_operation_one_action(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    """rsync writes locale/*.po and static/* for 100+ ms between two .py files: one action, after the end."""
+    out = tmp_path / "out"
+    w = start_watchd(
+        ["-p", "*.py", "-c", REPORT.format(out=out) + "; date +%s.%N >> " + str(out) + ".t", str(src)]
+    )
+    (src / "static").mkdir()
+    started = time.monotonic()
+    i = 0
+    last_write = 0.0
+    while time.monotonic() - started < 1.5:
+        (src / f"m{i}.py").write_text("x = 1\n")
+        until = time.monotonic() + 0.15
+        while time.monotonic() < until:  # 150 ms of other files, a write every 10 ms
+            (src / "static" / f"s{i}.css").write_text("x")
+            time.sleep(0.01)
+            i += 1
+        last_write = time.time()
+    assert wait_for(lambda: len(reports(out)) >= 1, timeout=10), w.log()
+    assert not wait_for(lambda: len(reports(out)) >= 2, timeout=0.5), reports(out)
+    ran_at = float((tmp_path / "out.t").read_text().split()[0])
+    assert ran_at > last_write  # after the last write, not in the middle of the operation
+
+
+def test_a_temporary_file_renamed_onto_the_target_reports_the_target_once(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    out = tmp_path / "out"
+    app = src / "app.py"
+    app.write_text("x = 1\n")
+    w = start_watchd(["-p", "*.py", "-c", REPORT.format(out=out), str(src)])
+    fd, tmp = tempfile.mkstemp(dir=src, suffix=".py")  # Python's tempfile + os.replace, a .py temp name
+    with os.fdopen(fd, "w") as f:
+        f.write("x = 2\n")
+    os.replace(tmp, app)
+    assert wait_for(lambda: len(reports(out)) == 1, timeout=5), w.log()
+    assert reports(out) == [["1", str(app), "modified"]]
+    assert "src/app.py changed; ran" in w.log() or f"{app} changed; ran" in w.log(), w.log()
+    assert os.path.basename(tmp) not in w.log()
+
+
+@pytest.mark.parametrize("how", ["sed", "replace"])
+def test_polling_sees_an_atomic_save_as_a_modification(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd], how: str
+) -> None:
+    out = tmp_path / "out"
+    app = src / "app.py"
+    app.write_text("x = 1\n")
+    w = start_watchd(
+        ["-p", "*.py", "--poll", "--poll-interval", "100ms", "-c", REPORT.format(out=out), str(src)]
+    )
+    if how == "sed":
+        subprocess.run(["sed", "-i", "s/1/2/", str(app)], check=True)
+    else:
+        (src / ".app.py.swp-new").write_text("x = 3\n")
+        os.replace(src / ".app.py.swp-new", app)
+    assert wait_for(lambda: len(reports(out)) == 1, timeout=5), w.log()
+    assert reports(out) == [["1", str(app), "modified"]]
+
+
+def test_a_deleted_file_is_logged_as_deleted(tmp_path: Path, src: Path, start_watchd: type[Watchd]) -> None:
+    out = tmp_path / "out"
+    (src / "old.py").write_text("")
+    w = start_watchd(["-p", "*.py", "-c", REPORT.format(out=out), str(src)])
+    (src / "old.py").unlink()
+    assert w.wait_log("old.py deleted; ran"), w.log()
+    assert reports(out) == [["1", str(src / "old.py"), "deleted"]]
+
+
+def test_a_command_that_changes_its_own_inputs_is_warned_about_once(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    w = start_watchd(["-c", f"date >> {src / 'out.txt'}", str(src)])
+    (src / "start.txt").write_text("")
+    assert w.wait_log("does the action write into what it watches?", timeout=20), w.log()
+    assert 'ignore: ["out.txt"]' in w.log()
+    runs = w.log().count("ran date")
+    assert wait_for(lambda: w.log().count("ran date") > runs + 5, timeout=10)  # it goes on looping ...
+    assert w.log().count("does the action write into what it watches?") == 1  # ... warned once
