@@ -405,7 +405,7 @@ class Daemon:
         self._start(added)
         self.watcher.add([s for a in added for s in a.subs])
         self.config = Config(watches=new.watches, source=self.config.source)
-        self.stats = self.watcher.stats()
+        self.stats = self.watcher.stats(internal=frozenset({CONFIG_KEY}))
         changed = sum(1 for a in added if a.watch.name in old)
         log.info(
             "config reloaded: %d unchanged, %d changed, %d added, %d removed",

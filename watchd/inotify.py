@@ -180,6 +180,11 @@ class InotifyTree:
         with self._lock:
             return len(self._owners)
 
+    def watches_of(self, rids: set[int]) -> int:
+        """Directories watched for these roots."""
+        with self._lock:
+            return sum(1 for owners in self._owners.values() if not rids.isdisjoint(owners))
+
     def add_root(self, rid: int, path: str, *, recursive: bool, prune: Callable[[str], bool]) -> int:
         """Watch `path` (and, if `recursive`, every directory below it not pruned).
 

@@ -92,6 +92,7 @@ class _Root:
     degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
     remote_checked: bool = False
+    directories: int = 1  # on watchdog: counted once, at start (a walk; not on the daemon's loop later)
 
     @property
     def label(self) -> str:
@@ -369,12 +370,15 @@ class Watcher:
                     )
         return self.stats(missing)
 
-    def stats(self, missing: int = 0) -> WatchStats:
+    def stats(self, missing: int = 0, *, internal: frozenset[int] = frozenset()) -> WatchStats:
+        """What is watched for the subscriptions, leaving out those whose keys are `internal`
+        (watchd's watch on its own config file is not a user's root)."""
+        roots = [r for r in self._roots.values() if any(t.sub.key not in internal for t in r.targets)]
         return WatchStats(
-            roots=len(self._roots),
+            roots=len(roots),
             missing=missing,
-            directories=self.count_directories(),
-            degraded=sum(1 for r in self._roots.values() if r.degraded),
+            directories=self.count_directories(roots),
+            degraded=sum(1 for r in roots if r.degraded),
         )
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -414,20 +418,15 @@ class Watcher:
                 del self._roots[rkey]
                 del self._by_rid[root.rid]
 
-    def count_directories(self) -> int:
-        seen: set[tuple[int, int]] = set()
+    def count_directories(self, roots: Sequence[_Root] | None = None) -> int:
+        """Directories watched for `roots` (default: all); a tree on watchdog counts as the
+        directories it had at start (walking it again would stall the daemon's loop)."""
+        roots = list(self._roots.values()) if roots is None else roots
+        polled = sum(r.directories for r in roots if not r.native and r.observed is not None)
         native = 0
-        for root in self._roots.values():
-            if root.native:
-                continue
-            if root.observed is not None:
-                if root.recursive:
-                    seen.update(_walk_dirs(root.path))
-                else:
-                    seen.add(root.identity or (0, 0))
         if self._tree is not None:
-            native = self._tree.watch_count
-        return native + len(seen)
+            native = self._tree.watches_of({r.rid for r in roots if r.native})
+        return native + polled
 
     def all_native(self) -> bool:
         """True if every root is watched by the inotify tree (none missing, polled or on watchdog)."""
@@ -538,6 +537,8 @@ class Watcher:
         except OSError as exc:
             return self._failed(root, exc, fatal)
         root.identity, root.observed, root.observer, root.failed = ident, observed, obs, False
+        if fatal and root.recursive:  # at start, before watchd is ready: count its directories once
+            root.directories = sum(1 for _ in _walk_dirs(root.path))
         return True
 
     def _failed(self, root: _Root, exc: OSError, fatal: bool) -> bool:

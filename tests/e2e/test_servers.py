@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.procs import HELPERS, Watchd, stop_process, wait_for
+from helpers.procs import HELPERS, Watchd, stop_process, wait_for, wait_workers_settled
 from helpers.servers import BIN, Poller, Server, write_app
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -37,6 +37,7 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
 def start_server(servers: list[Server], kind: str, app_dir: Path, tmp_path: Path) -> Server:
     server = Server(kind, app_dir, tmp_path / f"{kind}.pid", tmp_path / f"{kind}-{len(servers)}.log")
     servers.append(server)
+    server.wait_settled()
     return server
 
 
@@ -81,6 +82,7 @@ def test_burst_of_200_saves_is_one_reload(
     assert wait_for(lambda: server.get() == "v2", timeout=5), w.log()
     assert wait_for(lambda: "reloaded:" in w.log(), timeout=10), w.log()
     # one more save reloads once more: nothing from the burst was still pending
+    server.wait_settled()  # (else its new workers are too young to confirm a reload by)
     write_app(app_dir, "v3")
     assert wait_for(lambda: server.get() == "v3", timeout=5), w.log()
     assert w.wait_log("reloaded:", count=2, timeout=10), w.log()
@@ -164,6 +166,7 @@ def test_confirmation_reports_targets_that_do_not_reload(
     )
     try:
         assert wait_for(pidfile.exists)
+        assert wait_workers_settled(target.pid, 2)
         w = start_watchd(["--pidfile", str(pidfile), "--confirm-timeout", "1s", str(src)])
         (src / "app.py").write_text("")
         assert w.wait_log("waiting for its 2 workers to be replaced"), w.log()

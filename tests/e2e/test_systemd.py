@@ -279,3 +279,21 @@ def test_journald_logging_has_priorities_and_no_timestamps(tmp_path: Path, dirs:
     assert lines[0].startswith("<6>watching 1 watch")
     assert any(line.startswith("<4>watchd: ") and "exit 3" in line for line in lines)
     assert all(line.startswith("<") for line in lines)
+
+
+def test_status_counts_stay_the_same_over_a_reload_that_changes_nothing(
+    tmp_path: Path, notify: NotifySocket, start_watchd: type[Watchd], dirs: dict[str, Path]
+) -> None:
+    """watchd's own watch on its config file is not one of the user's roots."""
+    for sub in ("x", "y", "z"):
+        (dirs["a"] / sub).mkdir()
+    cfg = tmp_path / "watchd.yaml"
+    write_config(cfg, {"w": {"paths": f"[{dirs['a']}]", "command": "'true'"}})
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify.path))
+    w = start_watchd(["--config", str(cfg)], env=env, wait_ready=False)
+    first = notify.wait("READY", "1")["STATUS"]
+    assert first.startswith("1 watch, 1 root, 4 directories;"), first
+    w.signal(signal.SIGHUP)
+    assert w.wait_log("config reloaded: 1 unchanged")
+    second = notify.wait("READY", "1", count=2)["STATUS"]
+    assert second.startswith("1 watch, 1 root, 4 directories;"), second

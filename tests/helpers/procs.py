@@ -147,3 +147,11 @@ class Watchd:
         if self._stdout is not None:
             self._stdout.close()
         return code
+
+
+def wait_workers_settled(pid: int, count: int, timeout: float = 10.0) -> bool:
+    """Wait until `pid` has `count` children that count as workers for reload confirmation
+    (running for watchd.actions.confirm.SETTLED seconds)."""
+    from watchd.actions.confirm import children, settled  # noqa: PLC0415
+
+    return wait_for(lambda: len(settled(children(pid))) >= count, timeout)

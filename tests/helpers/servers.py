@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers.procs import stop_process, wait_for
+from helpers.procs import stop_process, wait_for, wait_workers_settled
 
 BIN = Path(sys.executable).parent
 
@@ -80,6 +80,11 @@ class Server:
         if not wait_for(lambda: self.get() is not None, timeout=20):
             self.stop()
             raise RuntimeError(f"{kind} did not start:\n{self.log()}")
+
+    def wait_settled(self) -> None:
+        """Until both workers have run long enough to count as workers for reload confirmation."""
+        if not wait_workers_settled(self.master_pid(), 2, timeout=15):
+            raise RuntimeError(f"{self.kind} workers did not settle:\n{self.log()}")
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"

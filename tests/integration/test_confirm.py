@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 from helpers.procs import HELPERS, stop_process, wait_for
 
-from watchd.actions.confirm import Children, Confirmation, children
+from watchd import procfs
+from watchd.actions import Context
+from watchd.actions.confirm import Children, Confirmation, children, settled
+from watchd.actions.pidfile import PidfileSignaller
+from watchd.changes import Batch, Change, ChangeKind
+from watchd.config import SignalAction
 
 
 class Tree:
@@ -31,7 +36,8 @@ class Tree:
             [sys.executable, str(HELPERS / "workers.py"), str(self.pids_file)], start_new_session=True
         )
         self.pid = self.proc.pid
-        if not wait_for(lambda: len(self.generations()) == 1 and len(children(self.pid)) == 2, 10):
+        # workers count once they have run a while (a reload is judged by those)
+        if not wait_for(lambda: len(self.generations()) == 1 and len(settled(children(self.pid))) == 2, 10):
             self.stop()
             raise RuntimeError("workers.py did not start its workers")
 
@@ -170,3 +176,48 @@ def test_cancel_ends_the_thread_promptly_and_quietly(tree: Tree, logs: pytest.Lo
 
     assert not confirm_threads()
     assert logs.records == []
+
+
+def test_children_that_come_and_go_on_their_own_are_no_reload(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    """A bash loop's only child is a passing `sleep 0.2`: replacing it is not a reload."""
+    target = subprocess.Popen(["bash", "-c", "while :; do sleep 0.2; done"], start_new_session=True)
+    try:
+        pidfile = tmp_path / "loop.pid"
+        pidfile.write_text(f"{target.pid}\n")
+        assert wait_for(lambda: children(target.pid), 10)  # a sleep is running
+        action = SignalAction(pidfile, signal=signal.SIGWINCH)  # bash ignores it
+        signaller = PidfileSignaller(action, Context("api"))
+        batch = Batch("api", (Change(ChangeKind.MODIFIED, "/srv/app.py"),), 0.0, 0.0)
+        signaller.execute(batch, threading.Event())
+        assert "cannot confirm a reload: its children all started less than 0.5 s ago" in logs.text
+        assert not confirm_threads()  # nothing is followed, so nothing can claim "reloaded"
+        assert "reloaded" not in logs.text
+        signaller.close(0.0)
+    finally:
+        stop_process(target)
+
+
+def test_a_master_that_cannot_be_read_is_not_reported_as_exited(
+    tree: Tree, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/proc unreadable (hidepid, another user's process) means unknown, not dead. EACCES on a
+    live process cannot be produced here without remounting /proc: read_stat is made to raise it."""
+    real = procfs.read_stat
+
+    def denied(pid: int) -> procfs.ProcStat | None:
+        if pid == tree.pid:
+            raise PermissionError(13, "Permission denied")
+        return real(pid)
+
+    conf = confirmation(tree, settled(children(tree.pid)))
+    monkeypatch.setattr(procfs, "read_stat", denied)
+    conf.start()
+    try:
+        assert wait_for(lambda: "cannot confirm" in logs.text, 10), logs.text
+    finally:
+        conf.cancel.set()
+        conf.join(5)
+    assert "permission denied reading /proc" in logs.text
+    assert "exited" not in logs.text

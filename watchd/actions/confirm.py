@@ -1,10 +1,12 @@
 """Reload confirmation: after a HUP, follow the pre-fork server's workers until they are replaced.
 
 gunicorn and uWSGI answer HUP by starting new workers and retiring the old ones; the master
-keeps its PID. The reload is confirmed when every child that existed at signal time has
-exited and at least one new child runs. A master that dies instead is an error; workers
-that are not replaced within the timeout are a warning (the server ignored the signal, or
-its new workers keep crashing). This runs on a thread of its own, so it never holds up the
+keeps its PID. The reload is confirmed when every worker that had been running for a while
+before the signal (SETTLED seconds: workers, not a shell loop's passing `sleep`) has exited and
+at least one child started after the signal runs. A master that dies instead is an error;
+workers that are not replaced within the timeout are a warning (the server ignored the signal,
+or its new workers keep crashing). A target whose children are all younger cannot be
+confirmed, and the log says so. This runs on a thread of its own, so it never holds up the
 watch's next batch or any other watch.
 """
 
@@ -20,16 +22,29 @@ from watchd import procfs
 log = logging.getLogger(__name__)
 
 POLL = 0.05
+SETTLED = 0.5  # seconds a child must have run before the signal to count as a worker
 
 Children = dict[int, int]  # child PID -> start time in clock ticks (a reused PID differs)
 
 
 def _stat(pid: int) -> procfs.ProcStat | None:
-    """As procfs.read_stat, with an unreadable process taken as gone: only a follower here."""
+    """As procfs.read_stat, with an unreadable process taken as gone (for children)."""
     try:
         return procfs.read_stat(pid)
     except OSError:
         return None
+
+
+def ticks_now() -> int:
+    """Now, in the clock ticks since boot that /proc's start times use."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def settled(kids: Children, at: int | None = None) -> Children:
+    """The children that had been running for SETTLED seconds at `at` (ticks; default now)."""
+    at = ticks_now() if at is None else at
+    least = SETTLED * os.sysconf("SC_CLK_TCK")
+    return {k: t for k, t in kids.items() if at - t >= least}
 
 
 def children(pid: int) -> Children:
@@ -78,6 +93,7 @@ class Confirmation:
         self.cancel = threading.Event()
         master = _stat(pid)
         self._master_start = master.start_ticks if master is not None else 0
+        self._signalled = ticks_now() - 1  # a child started from now on is a new one (1 tick slack)
         self._thread = threading.Thread(target=self._follow, name=f"watchd-confirm-{name}", daemon=True)
 
     def start(self) -> None:
@@ -91,7 +107,19 @@ class Confirmation:
         started = time.monotonic()
         while not self.cancel.wait(POLL):
             took = time.monotonic() - started
-            master = _stat(self.pid)
+            try:
+                master = procfs.read_stat(self.pid)
+            except PermissionError:  # hidepid, or another user's: unknown is not "exited"
+                log.warning(
+                    "%s: %s sent to %d; cannot confirm the reload: permission denied reading /proc/%d",
+                    self.name,
+                    self.signame,
+                    self.pid,
+                    self.pid,
+                )
+                return
+            except OSError:
+                master = None
             if master is None or master.exited or master.start_ticks != self._master_start:
                 log.error(
                     "%s: %s (pid %d) exited %.2f s after %s instead of reloading (crashing on the new code?)",
@@ -104,7 +132,7 @@ class Confirmation:
                 return
             now = children(self.pid)
             old = [k for k, t in self.before.items() if now.get(k) == t]
-            new = [k for k, t in now.items() if self.before.get(k) != t]
+            new = [k for k, t in now.items() if t >= self._signalled and self.before.get(k) != t]
             if not old and new:
                 log.info(
                     "%s: %s (pid %d) reloaded: %d new %s in %.2f s",

@@ -215,7 +215,8 @@ class PidfileSignaller:
                 )
                 return f"would send {sig} to {target.name} (pid {target.pid})"
             follow = self.action.confirm and procfs.available()
-            before = confirm.children(target.pid) if follow else {}
+            kids = confirm.children(target.pid) if follow else {}
+            before = confirm.settled(kids)
             try:
                 self.kill(target.pid, self.action.signal)
             except PermissionError:
@@ -241,7 +242,12 @@ class PidfileSignaller:
             target.name,
             target.pid,
             took,
-            f"; waiting for its {len(before)} workers to be replaced" if before else "",
+            f"; waiting for its {len(before)} workers to be replaced"
+            if before
+            else "; cannot confirm a reload: its children all started less than "
+            f"{confirm.SETTLED:g} s ago (a shell loop's, or a reload under way)"
+            if kids
+            else "",
         )
         if self._confirmation is not None:
             self._confirmation.cancel.set()  # superseded by this signal
