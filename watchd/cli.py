@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from watchd import __version__
 from watchd.actions.process import Terminal
@@ -38,6 +39,7 @@ from watchd.config import (
 )
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError
+from watchd.matching import from_watchmedo
 from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
 
@@ -61,11 +63,32 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _split(values: list[str] | None) -> list[str] | None:
-    """watchmedo's 'a;b' lists, flattened; None if the option was not given."""
-    if values is None:
-        return None
-    return [part for v in values for part in v.split(";") if part]
+class _Globs(argparse.Action):
+    """-p / -i and watchmedo's --patterns / --ignore-patterns: 'a;b' lists, in order, into one list;
+    watchmedo's globs are turned into the gitignore patterns that select the same files."""
+
+    def __init__(
+        self, option_strings: Sequence[str], dest: str, *, watchmedo: bool = False, **kw: Any
+    ) -> None:
+        super().__init__(option_strings, dest, **kw)
+        self.watchmedo = watchmedo
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        assert isinstance(values, str)
+        parts = values.split(";")
+        if not all(part.strip() for part in parts):
+            raise UsageError(
+                f"{option_string} {values!r}: empty pattern (write a glob like *.py, or leave the option out)"
+            )
+        globs = getattr(namespace, self.dest) or []
+        globs += [from_watchmedo(p) if self.watchmedo else p for p in parts]
+        setattr(namespace, self.dest, globs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,21 +125,35 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("what to watch (one-liner; with --config, these override every watch)")
     m.add_argument(
         "-p",
-        "--patterns",
         "--pattern",
         dest="patterns",
-        action="append",
+        action=_Globs,
         metavar="GLOB",
         help="gitignore-style pattern of files that count (repeatable; 'a;b' accepted)",
     )
     m.add_argument(
+        "--patterns",
+        dest="patterns",
+        action=_Globs,
+        watchmedo=True,
+        metavar="GLOB",
+        help="watchmedo's spelling: its globs match the whole path ('*/tests/*': tests/ at any depth)",
+    )
+    m.add_argument(
         "-i",
         "--ignore",
-        "--ignore-patterns",
         dest="ignore",
-        action="append",
+        action=_Globs,
         metavar="GLOB",
         help="pattern of files or directories to ignore (repeatable; 'a;b' accepted)",
+    )
+    m.add_argument(
+        "--ignore-patterns",
+        dest="ignore",
+        action=_Globs,
+        watchmedo=True,
+        metavar="GLOB",
+        help="watchmedo's spelling of --ignore, with watchmedo's whole-path matching",
     )
     m.add_argument(
         "--no-default-ignores",
@@ -184,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--timeout", metavar="DUR", help="stop the command after this long")
     a.add_argument(
         "--on-busy",
+        action=_OnBusy,
         choices=["queue", "ignore", "restart"],
         help="changes while the command runs: queue (default), ignore, restart",
     )
@@ -227,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-w",
         "--wait",
         dest="on_busy",
-        action="store_const",
+        action=_OnBusy,
+        nargs=0,
         const="queue",
         help="watchmedo: wait for the command to finish (same as --on-busy queue)",
     )
@@ -235,11 +274,59 @@ def build_parser() -> argparse.ArgumentParser:
         "-W",
         "--drop",
         dest="on_busy",
-        action="store_const",
+        action=_OnBusy,
+        nargs=0,
         const="ignore",
         help="watchmedo: drop changes while the command runs (same as --on-busy ignore)",
     )
     return p
+
+
+class _OnBusy(argparse.Action):
+    """--on-busy, -w and -W set one thing: two different answers contradict each other."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        value = self.const if self.const is not None else values
+        first = getattr(namespace, "_on_busy_from", None)
+        if first is not None and getattr(namespace, self.dest) != value:
+            raise UsageError(f"{first} and {option_string} contradict each other (keep one)")
+        namespace._on_busy_from = option_string
+        setattr(namespace, self.dest, value)
+
+
+# options that take a duration: `--debounce -1s` is a (negative) value, not an option
+_DURATION_OPTIONS = frozenset(
+    {
+        "--debounce",
+        "--max-delay",
+        "--poll-interval",
+        "--pidfile-wait",
+        "--confirm-timeout",
+        "--check-timeout",
+        "--timeout",
+        "--stop-timeout",
+    }
+)
+
+
+def _join_negative_durations(args: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _DURATION_OPTIONS and i + 1 < len(args) and re.match(r"^-[\d.]", args[i + 1]):
+            out.append(f"{arg}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 # options that only make sense for a command-line watch (with --config they go in the file)
@@ -296,7 +383,7 @@ def split_program(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    patterns, ignore = _split(args.patterns), _split(args.ignore)
+    patterns, ignore = args.patterns, args.ignore
     program: list[str] | None = args.program
     if args.config is not None:
         given = [k for k in _ONE_LINER_ONLY if getattr(args, k) is not None]
@@ -337,6 +424,12 @@ def _load(args: argparse.Namespace) -> Config:
             "nothing to do: give --config FILE, or an action: --pidfile FILE, --command CMD, "
             "--run CMD or -- PROGRAM ARGS"
         )
+    for path in args.paths:
+        if not os.path.lexists(path):
+            raise UsageError(
+                f"PATH {path!r} does not exist (to give a command arguments, quote it: -c 'echo hi'; "
+                "a path that appears later belongs in a config file)"
+            )
     options: dict[str, object] = {k: getattr(args, k) for k in KEYS}
     options.update(paths=args.paths or ["."], patterns=patterns, ignore=ignore, command=command, run=run)
     return config_from_options(options, name="watchd")
@@ -423,8 +516,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     own, program = split_program(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(own)
+        args = parser.parse_args(_join_negative_durations(own))
         args.program = program
+        if args.verbose and args.quiet:
+            raise UsageError("-v and -q contradict each other (keep one)")
     except UsageError as exc:
         print(f"watchd: {exc} (see watchd --help)", file=sys.stderr)
         return ExitStatus.USAGE
@@ -432,6 +527,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _configure_logging(args.verbose, args.quiet)
     if args.print_unit:
+        extra = [k for k in (*_ONE_LINER_ONLY, *OVERRIDE_KEYS) if getattr(args, k) is not None]
+        if extra or args.paths or program is not None or args.validate or args.dry_run:
+            print(
+                "watchd: --print-unit takes no other options but --config FILE "
+                "(the unit runs that config; put the watch in it) (see watchd --help)",
+                file=sys.stderr,
+            )
+            return ExitStatus.USAGE
         return _print_unit(args)
     try:
         config = _load(args)

@@ -11,9 +11,11 @@ keys (with the closest valid key suggested).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import signal as _signal
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -27,6 +29,8 @@ from watchd.sockets import ListenAddress, parse_listen
 if TYPE_CHECKING:
     import yaml
 
+log = logging.getLogger(__name__)
+
 # PyYAML is imported where a config file is parsed: a command-line watch never needs it, and
 # it is ~10 ms of a one-liner's start.
 
@@ -38,6 +42,7 @@ DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a p
 DEFAULT_SIGNAL = int(_signal.SIGHUP)
 DEFAULT_CONFIRM_TIMEOUT = 10.0  # how long a pre-fork server may take to replace its workers
 DEFAULT_CHECK_TIMEOUT = 60.0
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; a 50 MB one took 6 min and 3.2 GB to parse
 DEFAULT_STOP_SIGNAL = int(_signal.SIGTERM)
 DEFAULT_STOP_TIMEOUT = 5.0  # then KILL the process group (watchfiles: 5 s, watchexec: 10 s)
 
@@ -235,6 +240,7 @@ def parse_signal(value: str | int) -> int:
 
 
 _ENV = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_BARE_VAR = re.compile(r"(?<!\$)\$[A-Za-z_]")
 _ENV_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
@@ -281,6 +287,11 @@ class _Val:
     explicit: bool = field(default=True, compare=False)  # False: merged in with <<
 
 
+# The tags plain YAML resolves by itself; any other (!!python/tuple, !custom) was written on purpose.
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}"
+    for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "merge")
+)
 _TAG_KINDS = {
     "tag:yaml.org,2002:str": "str",
     "tag:yaml.org,2002:int": "int",
@@ -318,6 +329,15 @@ def _from_yaml(
                 key=key,
             )
 
+    if node.tag not in _PLAIN_TAGS:
+        raise ConfigError(
+            f"YAML tag {node.tag.replace('tag:yaml.org,2002:', '!!')!r} is not allowed (remove it: "
+            "watchd reads plain YAML values)",
+            source=source,
+            line=line,
+            column=col,
+            key=path or None,
+        )
     open_.add(id(node))
     result: _Val
     if isinstance(node, yaml.MappingNode):
@@ -463,9 +483,18 @@ class _Ctx:
 
     # typed getters ------------------------------------------------------------------
 
-    def string(self, v: _Val, key: str, *, expand: bool = True) -> str:
+    def string(self, v: _Val, key: str, *, expand: bool = True, strict: bool = False) -> str:
+        """A text value. `strict`: a number or true/false is refused (`paths: 5` is a slip, not a
+        directory named "5"); elsewhere (a port, a signal number) it is taken as written."""
         if v.kind in ("null", "seq", "map") or v.raw is None:
             raise self.error(v, key, f"expected a string, got {_KIND_WORDS[v.kind]}")
+        if strict and v.kind != "str":
+            raise self.error(
+                v,
+                key,
+                f"expected a string, got {_KIND_WORDS[v.kind]} {v.raw} "
+                f"(quote it if you mean the text: '{v.raw}')",
+            )
         text = v.raw if v.kind != "str" else str(v.value)
         if expand:
             try:
@@ -478,10 +507,10 @@ class _Ctx:
         """A list of strings; a single string is a list of one."""
         if v.kind == "seq":
             assert isinstance(v.value, list)
-            return tuple(self.string(item, f"{key}[{i}]") for i, item in enumerate(v.value))
+            return tuple(self.string(item, f"{key}[{i}]", strict=True) for i, item in enumerate(v.value))
         if v.kind in ("null", "map"):
             raise self.error(v, key, f"expected a list of strings, got {_KIND_WORDS[v.kind]}")
-        return (self.string(v, key),)
+        return (self.string(v, key, strict=True),)
 
     def boolean(self, v: _Val, key: str) -> bool:
         if v.kind != "bool":
@@ -539,7 +568,17 @@ class _Ctx:
         return _command(self, v, key)
 
     def path(self, v: _Val, key: str) -> Path:
-        text = self.string(v, key)
+        text = self.string(v, key, strict=True)
+        if v.raw is not None and _BARE_VAR.search(v.raw):
+            log.warning(
+                "%s",
+                self.error(
+                    v,
+                    key,
+                    f"{v.raw!r} has a $NAME without braces: it stays as written "
+                    "(write ${NAME} to use the environment variable)",
+                ),
+            )
         if not text:
             raise self.error(v, key, "empty path (write a directory or file name)")
         home = self.env.get("HOME")
@@ -863,11 +902,13 @@ def _command(ctx: _Ctx, cv: _Val, ckey: str) -> str | tuple[str, ...]:
     """
     if cv.kind == "seq":
         assert isinstance(cv.value, list)
-        command = tuple(ctx.string(a, f"{ckey}[{i}]", expand=False) for i, a in enumerate(cv.value))
+        command = tuple(
+            ctx.string(a, f"{ckey}[{i}]", expand=False, strict=True) for i, a in enumerate(cv.value)
+        )
         if not command or not command[0]:
             raise ctx.error(cv, ckey, "empty command (write the program and its arguments)")
         return command
-    text = ctx.string(cv, ckey, expand=False)
+    text = ctx.string(cv, ckey, expand=False, strict=True)
     if not text.strip():
         raise ctx.error(cv, ckey, "empty command (write a shell command, e.g. make css)")
     return text
@@ -911,6 +952,9 @@ def _compose(text: str, source: str) -> yaml.Node | None:
         hint = (
             "indent with spaces, not tabs" if "'\\t'" in problem else "check indentation, colons and quoting"
         )
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "${" in lines[mark.line]:
+            hint = 'quote values that contain ${...}, e.g. ["${APP_DIR}/src"]: in YAML { starts a mapping'
         if exc.context and exc.context.startswith("while ") and exc.context_mark is not None:
             started = exc.context.split(" ", 2)[-1]  # "while parsing a flow sequence" -> "a flow ..."
             if exc.context_mark.line != (mark.line if mark else None):
@@ -1043,8 +1087,25 @@ def load_config(
     """Read and parse a config file; relative paths in it resolve from its directory."""
     shown = os.fspath(path)
     try:
+        st = os.stat(path)  # before opening: a FIFO would block, /dev/zero never end
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(
+                "is not a regular file (a FIFO, device or socket): pass a .yaml file", source=shown
+            )
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"is {st.st_size:,} bytes: a config is at most {MAX_CONFIG_BYTES:,} "
+                "(is this the right file?)",
+                source=shown,
+            )
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"is larger than {MAX_CONFIG_BYTES:,} bytes (is this the right file?)", source=shown
+            )
     except FileNotFoundError:
         raise ConfigError("config file not found (check the path given to --config)", source=shown) from None
     except IsADirectoryError:

@@ -55,6 +55,28 @@ def check_pattern(pattern: str) -> str | None:
     return None
 
 
+def from_watchmedo(pattern: str) -> str:
+    """A watchmedo `--patterns` / `--ignore-patterns` glob as the gitignore pattern that selects
+    the same files under a watched root.
+
+    watchmedo matches its globs against the whole path, so `*/tests/*` ignores `tests/` at any
+    depth, and `src/*.py` is any `src/` directory's `.py` files. In gitignore terms: a leading
+    `*/` spans any number of directories (`**/`), a pattern with a `/` matches at any depth,
+    and a trailing `/*` (everything in the directory) also covers its subdirectories.
+    """
+    if pattern.startswith("/"):
+        return pattern
+    body = pattern
+    spans = False
+    while body.startswith("*/"):
+        body, spans = body[2:], True
+    if spans or "/" in body.rstrip("/"):
+        body = "**/" + body
+    if body.endswith("/*"):
+        body = body[:-1] + "**"
+    return body
+
+
 IGNORED, OTHER, MATCH = 0, 1, 2  # Matcher.judge's answers
 
 

@@ -146,7 +146,9 @@ def test_root_missing_at_start_is_picked_up(
     tmp_path: Path, recorder: Recorder, start_watchd: type[Watchd]
 ) -> None:
     later = tmp_path / "later"
-    w = start_watchd(one_liner(recorder, later))
+    config = tmp_path / "watchd.yaml"  # a one-liner refuses a path that does not exist: a config waits
+    config.write_text(f"watches:\n  w:\n    paths: [{later}]\n    pidfile: {recorder.pidfile}\n")
+    w = start_watchd(["--config", str(config)])
     assert "does not exist yet" in w.log()
     later.mkdir()
     (later / "a.py").write_text("")  # may land before the watch: the appearance scan reports it

@@ -11,6 +11,7 @@ import pytest
 
 from watchd import __version__
 from watchd.cli import main
+from watchd.matching import Matcher, from_watchmedo
 
 CONFIG = """\
 watches:
@@ -546,3 +547,101 @@ def test_print_unit_for_a_config_leaves_room_for_its_stop_timeouts(
     assert f" --config {cfg}" in out
     status, out, _ = run(capsys, "--print-unit")
     assert "TimeoutStopSec=10s" in out.splitlines()
+
+
+# --------------------------------------------------------------------------- input that must be refused
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["-p", "*.py", "-c", "echo", "hi"],
+            "watchd: PATH 'hi' does not exist (to give a command arguments, quote it: -c 'echo hi'; "
+            "a path that appears later belongs in a config file) (see watchd --help)",
+        ),
+        (
+            ["--debounce", "-1s", "-c", "true"],
+            "watchd: --debounce: duration '-1s' is negative (write 0s or more)",
+        ),
+        (
+            ["--stop-timeout", "-.5s", "-c", "true"],
+            "watchd: --stop-timeout: duration '-.5s' is negative (write 0s or more)",
+        ),
+        (
+            ["-v", "-q", "-c", "true"],
+            "watchd: -v and -q contradict each other (keep one) (see watchd --help)",
+        ),
+        (
+            ["-w", "-W", "-c", "true"],
+            "watchd: -w and -W contradict each other (keep one) (see watchd --help)",
+        ),
+        (
+            ["--on-busy", "restart", "-w", "-c", "true"],
+            "watchd: --on-busy and -w contradict each other (keep one) (see watchd --help)",
+        ),
+        (
+            ["-p", "", "-c", "true"],
+            "watchd: -p '': empty pattern (write a glob like *.py, or leave the option out) "
+            "(see watchd --help)",
+        ),
+        (
+            ["--patterns", "*.py;", "-c", "true"],
+            "watchd: --patterns '*.py;': empty pattern (write a glob like *.py, or leave the option out) "
+            "(see watchd --help)",
+        ),
+        (
+            ["--print-unit", "-p", "*.py"],
+            "watchd: --print-unit takes no other options but --config FILE (the unit runs that config; "
+            "put the watch in it) (see watchd --help)",
+        ),
+    ],
+)
+def test_contradictions_and_empties_are_usage_errors(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *argv)
+    assert (status, out, err) == (2, "", message + "\n")
+
+
+def test_overrides_of_a_config_file_are_validated(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, _, err = run(capsys, "--config", str(cfg), "--poll", "--poll-interval", "0s", "--validate")
+    assert (status, err) == (2, "watchd: --poll-interval: must be longer than 0s (e.g. 1s)\n")
+
+
+@pytest.mark.parametrize(
+    ("watchmedo", "ignored", "kept"),
+    [
+        (
+            "*/tests/*",
+            ["tests/t1.py", "src/tests/t0.py", "src/pkg/sub/tests/t2.py", "src/tests/unit/t3.py"],
+            ["src/a.py"],
+        ),
+        ("*.pyc", ["a.pyc", "deep/er/b.pyc"], ["a.py"]),
+        ("build/*", ["build/x.py", "src/build/y.py"], ["builder/x.py"]),
+    ],
+)
+def test_watchmedo_ignore_patterns_keep_watchmedo_meaning(
+    watchmedo: str, ignored: list[str], kept: list[str]
+) -> None:
+    """watchmedo matches --ignore-patterns against the whole path: `*/tests/*` is tests/ anywhere."""
+    matcher = Matcher(["*.py", "*.pyc"], [from_watchmedo(watchmedo)], ignore_defaults=False)
+    assert [p for p in ignored if matcher.matches(p)] == []
+    assert [p for p in kept if not matcher.matches(p)] == []
+
+
+def test_print_unit_with_a_config_runs_that_config(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, _ = run(capsys, "--print-unit", "--config", str(cfg))
+    assert status == 0
+    assert f"--config {cfg}" in next(line for line in out.splitlines() if line.startswith("ExecStart="))

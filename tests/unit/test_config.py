@@ -7,6 +7,7 @@ nothing touches the filesystem (only the `load_config` tests use tmp_path).
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 from pathlib import Path
 
@@ -1390,3 +1391,84 @@ def test_run_from_the_command_line() -> None:
     assert watch.action == RunAction(
         command=("python", "app.py"), cwd=BASE, stop=Stop(signal.SIGINT), on_exit=OnExit.STOP
     )
+
+
+# --------------------------------------------------------------------------- refused input
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            W.replace("[src]", "5") + "    command: make\n",
+            "dev.yaml:3:12: watches.api.paths: expected a string, got a number 5 (quote it "
+            "if you mean the text: '5')",
+            id="paths-number",
+        ),
+        pytest.param(
+            W.replace("[src]", "true") + "    command: make\n",
+            "dev.yaml:3:12: watches.api.paths: expected a string, got true/false true "
+            "(quote it if you mean the text: 'true')",
+            id="paths-bool",
+        ),
+        pytest.param(
+            W.replace("[src]", "[src, 7]") + "    command: make\n",
+            "dev.yaml:3:18: watches.api.paths[1]: expected a string, got a number 7 (quote "
+            "it if you mean the text: '7')",
+            id="paths-item-number",
+        ),
+        pytest.param(
+            W.replace("[src]", "!!python/tuple [a, b]") + "    command: make\n",
+            "dev.yaml:3:12: watches.api.paths: YAML tag '!!python/tuple' is not allowed "
+            "(remove it: watchd reads plain YAML values)",
+            id="python-tag",
+        ),
+        pytest.param(
+            W + "    command: !shell make\n",
+            "dev.yaml:4:14: watches.api.command: YAML tag '!shell' is not allowed (remove "
+            "it: watchd reads plain YAML values)",
+            id="custom-tag",
+        ),
+        pytest.param(
+            "watches:\n  api:\n    paths: [${APP_DIR}/src]\n    command: make\n",
+            "dev.yaml:3:14: YAML syntax error: expected ',' or ']', but got '{' "
+            '(quote values that contain ${...}, e.g. ["${APP_DIR}/src"]: in YAML { starts a mapping)',
+            id="unquoted-env-in-flow",
+        ),
+    ],
+)
+def test_refused_input(text: str, message: str) -> None:
+    assert error_of(text, ENV) == message
+
+
+def test_numbers_stay_fine_where_they_mean_numbers() -> None:
+    watch = one_watch(W + "    run: app\n    listen: 8000\n    stop_signal: 15\n")
+    assert isinstance(watch.action, RunAction)
+    assert watch.action.listen == parse_listen("8000")
+
+
+def test_a_bare_dollar_name_in_a_path_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    watch = one_watch(W.replace("[src]", "[$APP_DIR/src]") + "    command: make\n")
+    assert watch.paths == (BASE / "$APP_DIR" / "src",)  # as written
+    assert "'$APP_DIR/src' has a $NAME without braces: it stays as written (write ${NAME}" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "too-big"])
+def test_unreadable_kinds_of_config_are_refused_before_parsing(tmp_path: Path, kind: str) -> None:
+    if kind == "fifo":
+        path = tmp_path / "fifo.yaml"
+        os.mkfifo(path)
+        expected = "is not a regular file (a FIFO, device or socket): pass a .yaml file"
+    elif kind == "device":
+        path = Path("/dev/zero")
+        expected = "is not a regular file (a FIFO, device or socket): pass a .yaml file"
+    elif kind == "directory":
+        path = tmp_path
+        expected = "is a directory, not a config file (pass a .yaml file)"
+    else:
+        path = tmp_path / "big.yaml"
+        path.write_text("# " + "x" * (1024 * 1024) + "\n")
+        expected = "is 1,048,579 bytes: a config is at most 1,048,576 (is this the right file?)"
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: {expected}"
