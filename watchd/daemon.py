@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import select
 import signal
@@ -98,6 +99,8 @@ class Daemon:
         self._rfd, self._wfd = os.pipe()
         os.set_blocking(self._rfd, False)
         os.set_blocking(self._wfd, False)
+        self._poller = select.poll()
+        self._poller.register(self._rfd, select.POLLIN)
         # (watch key, change, when it was received): the quiet period counts from the event's
         # arrival, not from when the loop got round to it
         self._incoming: deque[tuple[int, Change | None, float]] = deque()
@@ -294,7 +297,8 @@ class Daemon:
             if next_ping is not None:
                 deadlines.append(next_ping)
             timeout = max(0.0, min([next_root_check, *deadlines]) - now)
-            readable, _, _ = select.select([self._rfd], [], [], timeout)
+            # poll, not select: select() cannot wait on descriptors numbered 1024 or more
+            readable = self._poller.poll(math.ceil(timeout * 1000))
             if readable:
                 for sig in self._drain():
                     if sig in (signal.SIGTERM, signal.SIGINT):
@@ -308,7 +312,10 @@ class Daemon:
             now = self._clock()
             if self._check_roots_now or now >= next_root_check:
                 self._check_roots_now = False
-                self.watcher.check_roots()
+                try:
+                    self.watcher.check_roots()
+                except Exception:  # logged; the next check tries again
+                    log.exception("checking the watched roots failed")
                 if not self.watcher.alive():
                     log.error("the filesystem observer stopped unexpectedly; exiting")
                     return 1
@@ -385,6 +392,13 @@ class Daemon:
         except ConfigError as exc:
             self._reject(exc)
             return
+        try:
+            self._apply(new)
+        except Exception as exc:  # a reload must never end the daemon
+            log.exception("reloading the config failed")
+            self._reject(exc)
+
+    def _apply(self, new: Config) -> None:
         old = {a.watch.name: a for a in self._active.values()}
         wanted = {w.name: w for w in new.watches}
         keep = {name for name, a in old.items() if wanted.get(name) == a.watch}
@@ -402,8 +416,8 @@ class Daemon:
         self._close(gone)
         self.watcher.remove({a.key for a in gone})
         self._active.update((a.key, a) for a in added)
-        self._start(added)
         self.watcher.add([s for a in added for s in a.subs])
+        self._start(added)  # as at launch: apps start once their watches are live
         self.config = Config(watches=new.watches, source=self.config.source)
         self.stats = self.watcher.stats(internal=frozenset({CONFIG_KEY}))
         changed = sum(1 for a in added if a.watch.name in old)

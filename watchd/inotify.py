@@ -156,10 +156,14 @@ class InotifyTree:
             err = ctypes.get_errno()
             raise LimitError(err, os.strerror(err))
         self._fd = fd
-        self._notify = notify
-        self._on_lost = on_lost
-        self._on_overflow = on_overflow
-        self._on_limit = on_limit
+        self._notify_cb = notify
+        self._on_lost_cb = on_lost
+        self._on_overflow_cb = on_overflow
+        self._on_limit_cb = on_limit
+        # Callbacks are queued while the lock is held and run once it is released, one by one, in
+        # order, by the thread that queued them (the reader, or the owner adding a root): an owner
+        # that is slow or raises can neither stall the tables nor end the reader.
+        self._local = threading.local()
         self._lock = threading.RLock()
         self._roots: dict[int, _Root] = {}
         self._paths: dict[int, str] = {}  # wd -> directory path
@@ -171,6 +175,39 @@ class InotifyTree:
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="watchd-inotify", daemon=True)
         self._thread.start()
+
+    # ------------------------------------------------------------------ callbacks, outside the lock
+
+    @property
+    def _deferred(self) -> list[tuple[Callable[..., None], tuple[object, ...]]]:
+        queued: list[tuple[Callable[..., None], tuple[object, ...]]] | None = getattr(
+            self._local, "queued", None
+        )
+        if queued is None:
+            queued = self._local.queued = []
+        return queued
+
+    def _notify(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
+        self._deferred.append((self._notify_cb, (rid, kind, path, dest, is_dir)))
+
+    def _on_lost(self, rid: int) -> None:
+        self._deferred.append((self._on_lost_cb, (rid,)))
+
+    def _on_overflow(self) -> None:
+        self._deferred.append((self._on_overflow_cb, ()))
+
+    def _on_limit(self, rid: int, exc: OSError) -> None:
+        self._deferred.append((self._on_limit_cb, (rid, exc)))
+
+    def _flush(self) -> None:
+        """Run the callbacks this thread queued under the lock (call without holding it)."""
+        pending = self._deferred[:]
+        self._deferred.clear()
+        for callback, args in pending:
+            try:
+                callback(*args)
+            except Exception:  # one bad callback must not cost the others, or the reader
+                log.exception("watchd: handling a filesystem event failed; going on")
 
     # ------------------------------------------------------------------ public
 
@@ -185,8 +222,11 @@ class InotifyTree:
         with self._lock:
             return sum(1 for owners in self._owners.values() if not rids.isdisjoint(owners))
 
-    def add_root(self, rid: int, path: str, *, recursive: bool, prune: Callable[[str], bool]) -> int:
-        """Watch `path` (and, if `recursive`, every directory below it not pruned).
+    def add_root(
+        self, rid: int, path: str, *, recursive: bool, prune: Callable[[str], bool], report: bool = False
+    ) -> int:
+        """Watch `path` (and, if `recursive`, every directory below it not pruned); with `report`,
+        notify the files found as created (a root that reappeared: one walk does both).
 
         Returns the number of directories watched. Raises LimitError when the kernel's watch
         limit is reached (nothing of this root stays watched), FileNotFoundError if it is gone.
@@ -195,13 +235,15 @@ class InotifyTree:
             root = _Root(rid, path, recursive, prune, identity=dir_identity(path))
             self._roots[rid] = root
             try:
-                added = self._add_tree(root, path, report=False)
+                added = self._add_tree(root, path, report=report)
                 self._watch_parent(root)
             except OSError:
                 self._drop_root(root)
                 del self._roots[rid]
+                self._deferred.clear()
                 raise
-            return added
+        self._flush()
+        return added
 
     def remove_root(self, rid: int) -> None:
         with self._lock:
@@ -218,6 +260,7 @@ class InotifyTree:
                     self._add_tree(root, root.path, report=False)
                 except OSError as exc:
                     self._on_limit(rid, exc)
+        self._flush()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -359,6 +402,7 @@ class InotifyTree:
                     return
                 with self._lock:
                     self._handle(list(self._parse(data)), more=len(data) > _READ_SIZE - 4096)
+                self._flush()
         except Exception:
             log.exception("the inotify reader failed")
 
@@ -375,45 +419,55 @@ class InotifyTree:
     def _handle(self, events: list[tuple[int, int, int, bytes]], *, more: bool) -> None:
         moved_to = {cookie for _, mask, cookie, _ in events if mask & IN_MOVED_TO}
         for wd, mask, cookie, name in events:
-            if mask & IN_Q_OVERFLOW:
-                self._pending_moves.clear()
-                self._on_overflow()
-                continue
-            base = self._paths.get(wd)
-            if base is None:
-                continue  # a watch removed a moment ago
-            path = os.path.join(base, os.fsdecode(name)) if name else base
-            is_dir = bool(mask & IN_ISDIR)
-            if name and wd in self._parent_of and mask & _ROOT_ENTRY_EVENTS:
-                self._root_entry_changed(wd, path)
-            if mask & IN_IGNORED:
-                self._forget(wd)
-            elif mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
-                self._self_gone(wd, base)
-            elif mask & IN_MOVED_FROM:
-                if cookie in moved_to or more:
-                    self._pending_moves[cookie] = (wd, path, is_dir)
-                else:
-                    self._moved_out(wd, path, is_dir)
-            elif mask & IN_MOVED_TO:
-                source = self._pending_moves.pop(cookie, None)
-                if source is None:
-                    self._moved_in(wd, path, is_dir)
-                else:
-                    self._moved(source, wd, path, is_dir)
-            elif mask & IN_CREATE:
-                if is_dir:
-                    self._new_dir(wd, path)
-                else:
-                    self._emit(wd, "created", path, None, False)
-            elif mask & IN_DELETE:
-                self._emit(wd, "deleted", path, None, is_dir)
-            elif not is_dir and mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE):
-                self._emit(wd, "modified", path, None, False)
+            try:
+                self._handle_one(wd, mask, cookie, name, moved_to, more=more)
+            except Exception:  # one event's trouble must not end the reader (and watchd with it)
+                log.exception(
+                    "watchd: handling an inotify event failed (%#x on watch %d); going on", mask, wd
+                )
         if not more:  # a move whose other half never came: it left the watched trees
             for cookie, (wd, path, is_dir) in list(self._pending_moves.items()):
                 del self._pending_moves[cookie]
                 self._moved_out(wd, path, is_dir)
+
+    def _handle_one(
+        self, wd: int, mask: int, cookie: int, name: bytes, moved_to: set[int], *, more: bool
+    ) -> None:
+        if mask & IN_Q_OVERFLOW:
+            self._pending_moves.clear()
+            self._on_overflow()
+            return
+        base = self._paths.get(wd)
+        if base is None:
+            return  # a watch removed a moment ago
+        path = os.path.join(base, os.fsdecode(name)) if name else base
+        is_dir = bool(mask & IN_ISDIR)
+        if name and wd in self._parent_of and mask & _ROOT_ENTRY_EVENTS:
+            self._root_entry_changed(wd, path)
+        if mask & IN_IGNORED:
+            self._forget(wd)
+        elif mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
+            self._self_gone(wd, base)
+        elif mask & IN_MOVED_FROM:
+            if cookie in moved_to or more:
+                self._pending_moves[cookie] = (wd, path, is_dir)
+            else:
+                self._moved_out(wd, path, is_dir)
+        elif mask & IN_MOVED_TO:
+            source = self._pending_moves.pop(cookie, None)
+            if source is None:
+                self._moved_in(wd, path, is_dir)
+            else:
+                self._moved(source, wd, path, is_dir)
+        elif mask & IN_CREATE:
+            if is_dir:
+                self._new_dir(wd, path)
+            else:
+                self._emit(wd, "created", path, None, False)
+        elif mask & IN_DELETE:
+            self._emit(wd, "deleted", path, None, is_dir)
+        elif not is_dir and mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE):
+            self._emit(wd, "modified", path, None, False)
 
     def _emit(self, wd: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
         for rid in tuple(self._owners.get(wd, ())):

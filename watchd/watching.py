@@ -68,10 +68,16 @@ class WatchStats:
 
 @dataclass(eq=False)
 class _Target:
-    """A subscription bound to a root: `only` is set when the subscription names a single file."""
+    """A subscription bound to a root: `only` is set when the subscription names a single file.
+
+    `links` are the entries of the root directory the single file is reached through when it
+    is a symlink (Kubernetes mounts a ConfigMap as `app.yaml -> ..data/app.yaml`, `..data ->
+    ..2026_x`, and updates it by swapping `..data`: no event ever names `app.yaml`).
+    """
 
     sub: Subscription
     only: str | None
+    links: frozenset[str] = frozenset()
 
 
 @dataclass(eq=False)
@@ -130,6 +136,35 @@ def _relevant(root: _Root, target: _Target, path: str, is_dir: bool) -> bool:
     return _judge(root, target, path, is_dir) == MATCH
 
 
+def link_entries(directory: str, name: str) -> frozenset[str]:
+    """The entries of `directory` that `directory/name` resolves through, when it is a symlink
+    (`app.yaml -> ..data/app.yaml` gives {"..data"})."""
+    names: set[str] = set()
+    path = os.path.join(directory, name)
+    for _ in range(40):  # the kernel's own limit on links in a path
+        try:
+            target = os.readlink(path)
+        except OSError:
+            break
+        path = os.path.normpath(os.path.join(os.path.dirname(path), target))
+        first = os.path.relpath(path, directory).split(os.sep, 1)[0]
+        if first in (os.curdir, os.pardir):
+            break
+        names.add(first)
+    return frozenset(names)
+
+
+def _through_links(root: _Root, sink: Sink, src: str, dest: str | None) -> None:
+    """An entry a single file is reached through changed: the file's content did."""
+    changed = {p for p in (src, dest) if p is not None and os.path.dirname(p) == root.path}
+    names = {os.path.basename(p) for p in changed}
+    for t in root.targets:
+        if t.only is not None and t.links and not names.isdisjoint(t.links):
+            t.links = link_entries(root.path, t.only) or t.links
+            if t.sub.matcher.matches(t.only):
+                sink(t.sub.key, Change(ChangeKind.MODIFIED, os.path.join(root.path, t.only)))
+
+
 def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, is_dir: bool) -> None:
     """One backend event -> the changes each of the root's watches cares about.
 
@@ -138,6 +173,8 @@ def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, i
     created (moved into view; a directory's files report themselves). A new or modified
     directory is no change; its files are.
     """
+    if not root.recursive:
+        _through_links(root, sink, src, dest)
     if kind == "moved" and dest is not None:
         for t in root.targets:
             src_is = _judge(root, t, src, is_dir)
@@ -317,7 +354,8 @@ class Watcher:
             self._roots[key] = root
             self._by_rid[root.rid] = root
         # replaced, not mutated: a backend thread may be iterating over the old list
-        root.targets = [*root.targets, _Target(sub, only)]
+        links = link_entries(path, only) if only is not None else frozenset()
+        root.targets = [*root.targets, _Target(sub, only, links)]
         return root
 
     def _observer(self, poll: bool, interval: float) -> BaseObserver:
@@ -461,7 +499,7 @@ class Watcher:
             "lost, so every watch acts once; raise the sysctl if this happens often",
             read_sysctl("max_queued_events"),
         )
-        for root in self._roots.values():
+        for root in list(self._roots.values()):  # a reload may change the roots meanwhile
             if not root.native:
                 continue
             self._rescan(root)
@@ -482,7 +520,9 @@ class Watcher:
 
     # ------------------------------------------------------------------ scheduling
 
-    def _schedule(self, root: _Root, *, fatal: bool) -> bool:
+    def _schedule(self, root: _Root, *, fatal: bool, report: bool = False) -> bool:
+        """Watch `root` on its backend; with `report`, its existing files are reported as
+        created (a root that appeared), with the same walk that watches it where that is native."""
         ident = inotify.dir_identity(root.path)
         if ident is None:
             return False
@@ -499,9 +539,29 @@ class Watcher:
                     fstype,
                 )
         if self._use_inotify and not root.poll and not root.degraded:
-            tree = self._inotify()
             try:
-                tree.add_root(root.rid, root.path, recursive=root.recursive, prune=self._pruner(root))
+                tree = self._inotify()
+            except WatchError:
+                if fatal:
+                    raise
+                # no inotify instance to be had now (the instance limit): poll this root instead
+                root.degraded = True
+                log.warning(
+                    "%s: cannot watch %s natively: %s; polling it every %.3gs instead",
+                    root.label,
+                    root.path,
+                    limit_hint(OSError(errno.EMFILE, "")),
+                    _fallback_interval(root),
+                )
+                return self._schedule_watchdog_reporting(root, ident, fatal, report)
+            try:
+                tree.add_root(
+                    root.rid,
+                    root.path,
+                    recursive=root.recursive,
+                    prune=self._pruner(root),
+                    report=report and root.recursive,
+                )
             except inotify.LimitError as exc:
                 root.degraded = True
                 log.warning(
@@ -517,8 +577,19 @@ class Watcher:
                 return self._failed(root, exc, fatal)
             else:
                 root.identity, root.native, root.failed = ident, True, False
+                if report:
+                    self._report_existing(root, files=not root.recursive)
                 return True
-        return self._schedule_watchdog(root, ident, fatal)
+        return self._schedule_watchdog_reporting(root, ident, fatal, report)
+
+    def _schedule_watchdog_reporting(
+        self, root: _Root, ident: tuple[int, int], fatal: bool, report: bool
+    ) -> bool:
+        if not self._schedule_watchdog(root, ident, fatal):
+            return False
+        if report:
+            self._report_existing(root)
+        return True
 
     def _schedule_watchdog(self, root: _Root, ident: tuple[int, int], fatal: bool) -> bool:
         if root.degraded:
@@ -607,10 +678,9 @@ class Watcher:
                     current = inotify.dir_identity(root.path)
                 if current is None:
                     continue
-            if self._schedule(root, fatal=False):
+            if self._schedule(root, fatal=False, report=True):
                 for t in root.targets:
                     log.info("%s: %s appeared; watching it", t.sub.name, t.sub.path)
-                self._report_existing(root)
 
     @staticmethod
     def _backend_ok(root: _Root) -> bool:
@@ -630,16 +700,20 @@ class Watcher:
         root.recursive = False
         for t in root.targets:
             t.only = name
+            t.links = link_entries(root.path, name)
 
-    def _report_existing(self, root: _Root) -> None:
+    def _report_existing(self, root: _Root, *, files: bool = True) -> None:
+        """Report a root's existing files as created: its single files, and (`files`) the files
+        of its tree (walked here; on inotify the tree's own walk reported them)."""
         for t in root.targets:
             if t.only is not None:
                 path = os.path.join(root.path, t.only)
                 if os.path.exists(path) and t.sub.matcher.matches(t.only):
                     self._sink(t.sub.key, Change(ChangeKind.CREATED, path))
                 continue
-            for path in self._files(root.path, t.sub.matcher):
-                self._sink(t.sub.key, Change(ChangeKind.CREATED, path))
+            if files:
+                for path in self._files(root.path, t.sub.matcher):
+                    self._sink(t.sub.key, Change(ChangeKind.CREATED, path))
 
     @staticmethod
     def _files(top: str, matcher: Matcher) -> Iterable[str]:

@@ -3,10 +3,13 @@ limit, roots renamed / deleted / re-created / swapped by symlink (the Kubernetes
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -222,3 +225,146 @@ def test_configmap_style_update_is_seen_every_time(tmp_path: Path, start_watchd:
         assert wait_for(lambda v=version: len(runs.lines()) == v - 1), w.log()
         assert (volume / "app.yaml").read_text() == f"version: {version}\n"
     assert w.alive()
+
+
+def _configmap(volume: Path) -> Callable[[str, str], None]:
+    """A ConfigMap-style volume: `publish(name, text)` writes a new timestamped directory and
+    swaps the `..data` symlink over to it; `volume/name -> ..data/name` stays the same symlink."""
+    volume.mkdir()
+    generation = [0]
+
+    def publish(name: str, text: str) -> None:
+        generation[0] += 1
+        stamp = volume / f"..2026_11_30_{generation[0]:02d}"
+        stamp.mkdir()
+        (stamp / name).write_text(text)
+        tmp_link = volume / "..data_tmp"
+        tmp_link.symlink_to(stamp.name)
+        os.rename(tmp_link, volume / "..data")
+        for old in volume.glob("..2026_11_30_*"):
+            if old != stamp:
+                shutil.rmtree(old)
+        if not (volume / name).is_symlink():
+            (volume / name).symlink_to(f"..data/{name}")
+
+    return publish
+
+
+@pytest.mark.parametrize("poll", [False, True], ids=["inotify", "poll"])
+def test_a_single_file_behind_a_configmap_symlink_swap_is_seen(
+    tmp_path: Path, start_watchd: type[Watchd], poll: bool
+) -> None:
+    """A watch on the file itself (its parent directory is watched for it): the swap renames
+    `..data`, and no event ever names `app.yaml`."""
+    volume = tmp_path / "config"
+    publish = _configmap(volume)
+    publish("app.yaml", "version: 1\n")
+    runs = Runs(tmp_path, "w")
+    extra = ["--poll", "--poll-interval", "100ms"] if poll else []
+    w = start_watchd(["--command", runs.command, *extra, str(volume / "app.yaml")])
+    for version in (2, 3):
+        publish("app.yaml", f"version: {version}\n")
+        assert wait_for(lambda v=version: len(runs.lines()) == v - 1, timeout=10), w.log()
+    assert set(runs.paths()) == {str(volume / "app.yaml")}
+
+
+def test_watchd_reloads_its_own_config_behind_a_configmap_symlink_swap(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    volume = tmp_path / "config"
+    src = tmp_path / "src"
+    src.mkdir()
+    publish = _configmap(volume)
+    watch = f"    paths: [{src}]\n    command: 'true'\n"
+    publish("watchd.yaml", f"watches:\n  a:\n{watch}")
+    w = start_watchd(["--config", str(volume / "watchd.yaml")])
+    publish("watchd.yaml", f"watches:\n  a:\n{watch}  b:\n{watch}")
+    assert w.wait_log("config reloaded: 1 unchanged, 0 changed, 1 added", timeout=10), w.log()
+
+
+def _can_limit_instances() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = "echo 0 > /proc/sys/user/max_inotify_instances"
+    r = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "sh", "-c", probe], capture_output=True, check=False
+    )
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _can_limit_instances(), reason="needs a writable /proc/sys/user/max_inotify_instances"
+)
+def test_no_inotify_instance_for_a_root_that_appears_later_polls_it(tmp_path: Path) -> None:
+    """No instance at start (the root is missing), none to be had when it appears (nor for the
+    config file's own watch): each is polled, with the sysctl named; nothing escapes as a traceback."""
+    later = tmp_path / "later"
+    runs = Runs(tmp_path, "w")
+    config = tmp_path / "watchd.yaml"
+    config.write_text(
+        f"watches:\n  w:\n    paths: [{later}]\n    command: {json.dumps(runs.command)}\n"
+        "    poll_interval: 100ms\n"
+    )
+    log = tmp_path / "watchd.log"
+    script = 'echo 0 > /proc/sys/user/max_inotify_instances && exec "$@"'
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                WATCHD,
+                "--config",
+                str(config),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert wait_for(lambda: "ready" in log.read_text(), timeout=10), log.read_text()
+        later.mkdir()
+        (later / "a.py").write_text("")
+        assert wait_for(lambda: str(later / "a.py") in runs.paths(), timeout=10), log.read_text()
+        text = log.read_text()
+        assert "fs.inotify.max_user_instances" in text and "polling it every" in text
+        assert "Traceback" not in text
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
+
+
+def test_two_thousand_open_descriptors_before_start(tmp_path: Path) -> None:
+    """Descriptors numbered 1024 and up (an inherited pile of them): select() could not wait on them."""
+    src = tmp_path / "src"
+    src.mkdir()
+    runs = Runs(tmp_path, "w")
+    log = tmp_path / "watchd.log"
+    wrapper = (
+        "import os, resource, sys\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))\n"
+        "fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(2000)]\n"
+        "for fd in fds:\n"
+        "    os.set_inheritable(fd, True)\n"
+        "os.execv(sys.argv[1], sys.argv[1:])\n"
+    )
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", wrapper, WATCHD, "--command", runs.command, str(src)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert wait_for(lambda: "ready" in log.read_text(), timeout=10), log.read_text()
+        assert max(int(fd) for fd in os.listdir(f"/proc/{proc.pid}/fd")) >= 2000  # its own are above 1024
+        (src / "a.py").write_text("")
+        assert wait_for(lambda: str(src / "a.py") in runs.paths(), timeout=10), log.read_text()
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)

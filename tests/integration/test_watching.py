@@ -6,6 +6,7 @@ import os
 import queue
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -250,3 +251,71 @@ def test_non_matching_changes_are_reported_as_activity_and_ignored_ones_not_at_a
     (root / "__pycache__" / "other.pyc").write_text("x")
     sentinel(root, sink)
     assert sink.others.empty()
+
+
+def test_an_exception_while_handling_one_event_costs_only_that_event(root: Path) -> None:
+    """The inotify reader runs the owner's callback outside its lock, event by event."""
+    got: list[Change] = []
+    ready = threading.Event()
+
+    def sink(key: int, change: Change | None) -> None:
+        if change is None:
+            return
+        if change.path.endswith("bomb.py"):
+            raise RuntimeError("injected")
+        got.append(change)
+        ready.set()
+
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink, native=True)
+    w.start()
+    try:
+        (root / "bomb.py").write_text("")
+        (root / "after.py").write_text("")
+        assert ready.wait(5)
+        assert wait_until(lambda: any(c.path.endswith("after.py") for c in got))
+        assert w.alive()
+    finally:
+        w.stop()
+
+
+def test_an_overflow_while_a_reload_changes_the_roots(tmp_path: Path) -> None:
+    """The overflow handler walks the roots on the reader's thread while the daemon's thread adds
+    and removes them: it must see a consistent list."""
+    roots = []
+    for i in range(30):
+        d = tmp_path / f"r{i}"
+        d.mkdir()
+        roots.append(d)
+    w = Watcher([Subscription(0, "t", str(roots[0]), Matcher())], Collector(), native=True)
+    w.start()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def overflow_storm() -> None:
+        while not stop.is_set():
+            try:
+                w._overflow()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    t = threading.Thread(target=overflow_storm)
+    t.start()
+    try:
+        for i in range(1, 30):
+            w.add([Subscription(i, f"t{i}", str(roots[i]), Matcher())])
+        w.remove(set(range(1, 30)))
+    finally:
+        stop.set()
+        t.join(10)
+        w.stop()
+    assert errors == []
+
+
+def wait_until(condition: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.01)
+    return False
