@@ -76,18 +76,17 @@ def test_queue_overflow_is_reported_and_every_watch_acts_once(
     assert w.alive()
 
 
-def _can_limit_watches() -> bool:
+def _can_limit(what: str) -> bool:
+    """Whether a user namespace of ours can lower /proc/sys/user/max_inotify_<what>."""
     if not shutil.which("unshare"):
         return False
-    probe = "echo 5 > /proc/sys/user/max_inotify_watches"
-    r = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "sh", "-c", probe], capture_output=True, check=False
-    )
-    return r.returncode == 0
+    probe = f"echo 0 > /proc/sys/user/max_inotify_{what}"
+    argv = ["unshare", "--user", "--map-root-user", "sh", "-c", probe]
+    return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
 
 needs_userns = pytest.mark.skipif(
-    not _can_limit_watches(),
+    not _can_limit("watches"),
     reason="needs unshare --user --map-root-user and a writable /proc/sys/user/max_inotify_watches",
 )
 
@@ -282,18 +281,8 @@ def test_watchd_reloads_its_own_config_behind_a_configmap_symlink_swap(
     assert w.wait_log("config reloaded: 1 unchanged, 0 changed, 1 added", timeout=10), w.log()
 
 
-def _can_limit_instances() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    probe = "echo 0 > /proc/sys/user/max_inotify_instances"
-    r = subprocess.run(
-        ["unshare", "--user", "--map-root-user", "sh", "-c", probe], capture_output=True, check=False
-    )
-    return r.returncode == 0
-
-
 @pytest.mark.skipif(
-    not _can_limit_instances(), reason="needs a writable /proc/sys/user/max_inotify_instances"
+    not _can_limit("instances"), reason="needs a writable /proc/sys/user/max_inotify_instances"
 )
 def test_no_inotify_instance_for_a_root_that_appears_later_polls_it(tmp_path: Path) -> None:
     """No instance at start (the root is missing), none to be had when it appears (nor for the
