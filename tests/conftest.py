@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +11,15 @@ from helpers.procs import Recorder, Watchd
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
-    """Every thread a test starts (observers, runners, daemons) must be gone when it ends."""
+    """Every thread a test starts (observers, runners, daemons) must be gone when it ends: the
+    code's own stop/close joins them, so what is left gets a moment to finish exiting (1 s for
+    all together, so a slow shutdown is a failure here, not hidden)."""
     before = set(threading.enumerate())
     yield
+    deadline = time.monotonic() + 1.0
     leaked: list[threading.Thread] = []
     for t in set(threading.enumerate()) - before:
-        t.join(timeout=3)
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
         if t.is_alive():
             leaked.append(t)
     assert not leaked, f"threads left running: {leaked}"

