@@ -72,9 +72,16 @@ class Recorder:
             [sys.executable, str(HELPERS / "sigrecorder.py"), str(self.pidfile), str(self.record)],
             start_new_session=True,
         )
-        if not wait_for(self.pidfile.exists):
+        # its own PID: a stale pidfile of an earlier recorder may be there already
+        if not wait_for(lambda: self._pidfile_text() == str(self.proc.pid)):
             raise RuntimeError("sigrecorder did not write its pidfile")
         self.pid = self.proc.pid
+
+    def _pidfile_text(self) -> str:
+        try:
+            return self.pidfile.read_text().strip()
+        except FileNotFoundError:
+            return ""
 
     def signals(self) -> list[tuple[str, float]]:
         try:
