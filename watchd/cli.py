@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--pidfile", metavar="FILE", help="send a signal to the PID in FILE")
     a.add_argument("--signal", metavar="SIG", help=f"signal to send (default {signal_name(DEFAULT_SIGNAL)})")
     a.add_argument("--expect", metavar="TEXT", help="only signal a process whose command line contains TEXT")
+    a.add_argument("--unit", metavar="NAME", help="only signal a process in this systemd unit (NAME.service)")
     a.add_argument(
         "--pidfile-wait",
         metavar="DUR",

@@ -91,11 +91,14 @@ class SignalAction:
     pidfile_wait: float = DEFAULT_PIDFILE_WAIT
     confirm: bool = True  # follow the target's children until the workers are replaced
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+    unit: str | None = None  # the target must be in this systemd unit's cgroup
 
     def describe(self) -> str:
         text = f"send {signal_name(self.signal)} to the PID in {self.pidfile}"
         if self.expect:
             text += f" (command line must contain {self.expect!r})"
+        if self.unit:
+            text += f" (in unit {self.unit})"
         return text
 
 
@@ -240,6 +243,7 @@ def parse_signal(value: str | int) -> int:
 
 
 _ENV = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+\.(service|scope)$")
 _BARE_VAR = re.compile(r"(?<!\$)\$[A-Za-z_]")
 _ENV_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
@@ -564,6 +568,16 @@ class _Ctx:
             raise self.error(v, key, str(exc)) from None
         return replace(address, where=str(self.error(v, key, "")).removesuffix(": "))
 
+    def unit(self, v: _Val, key: str) -> str:
+        text = self.string(v, key, strict=True).strip()
+        if not _UNIT.match(text):
+            raise self.error(
+                v,
+                key,
+                f"{text!r} is not a systemd unit name (write the service's full name, e.g. gunicorn.service)",
+            )
+        return text
+
     def command(self, v: _Val, key: str) -> str | tuple[str, ...]:
         return _command(self, v, key)
 
@@ -629,6 +643,7 @@ KEYS: dict[str, _Key] = {
     "pidfile_wait": _Key(_Ctx.duration, _on("pidfile")),
     "confirm": _Key(_Ctx.boolean, _on("pidfile"), flag="--no-confirm"),
     "confirm_timeout": _Key(_Ctx.duration, _on("pidfile")),
+    "unit": _Key(_Ctx.unit, _on("pidfile")),
     # the command action
     "command": _Key(_Ctx.command, _on("command")),
     "timeout": _Key(_Ctx.duration, _on("command")),
@@ -790,6 +805,7 @@ def _build_watch(
             pidfile_wait=opt("pidfile_wait", _Ctx.duration, DEFAULT_PIDFILE_WAIT),
             confirm=opt("confirm", _Ctx.boolean, True),
             confirm_timeout=confirm_timeout,
+            unit=opt("unit", _Ctx.unit, None),
         )
     elif kind == "command":
         timeout = opt("timeout", _Ctx.duration, None)

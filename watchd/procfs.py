@@ -64,6 +64,28 @@ def group_states(pgid: int) -> dict[int, str]:
     return found
 
 
+def read_uids(pid: int) -> tuple[int, int] | None:
+    """(real, effective) UID of `pid` from /proc/PID/status; None if it is gone. EACCES raises."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Uid:"):
+                    fields = line.split()
+                    return int(fields[1]), int(fields[2])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def read_cgroup(pid: int) -> str | None:
+    """/proc/PID/cgroup; None if it is gone. EACCES raises."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def all_threads_stopped(pid: int) -> bool:
     """Whether every thread of `pid` is stopped (SIGSTOP reaches threads one by one) or gone."""
     try:

@@ -495,7 +495,7 @@ ERRORS = [
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
         "check_timeout, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, ignore_defaults, "
         "ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, patterns, pidfile, "
-        "pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, timeout)",
+        "pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, timeout, unit)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(
@@ -1472,3 +1472,35 @@ def test_unreadable_kinds_of_config_are_refused_before_parsing(tmp_path: Path, k
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value) == f"{path}: {expected}"
+
+
+def test_unit_for_the_signal_action() -> None:
+    action = one_watch(P + "    unit: gunicorn.service\n").action
+    assert isinstance(action, SignalAction)
+    assert action.unit == "gunicorn.service"
+    assert "(in unit gunicorn.service)" in action.describe()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "    unit: gunicorn\n",
+            "dev.yaml:5:11: watches.api.unit: 'gunicorn' is not a systemd unit name "
+            "(write the service's full name, e.g. gunicorn.service)",
+        ),
+        (
+            "    unit: 5\n",
+            "dev.yaml:5:11: watches.api.unit: expected a string, got a number 5 "
+            "(quote it if you mean the text: '5')",
+        ),
+    ],
+)
+def test_unit_errors(extra: str, message: str) -> None:
+    assert error_of(P + extra) == message
+
+
+def test_unit_only_applies_to_the_signal_action() -> None:
+    assert error_of(C + "    unit: app.service\n") == (
+        "dev.yaml:5:5: watches.api.unit: only applies to watches with 'pidfile' (remove it)"
+    )

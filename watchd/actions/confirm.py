@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 
@@ -83,6 +84,7 @@ class Confirmation:
         signame: str,
         before: Children,
         timeout: float,
+        pidfd: int | None = None,
     ) -> None:
         self.name = name
         self.process = process
@@ -91,6 +93,7 @@ class Confirmation:
         self.before = before
         self.timeout = timeout
         self.cancel = threading.Event()
+        self._pidfd = pidfd  # the master, held since before the signal: its exit is certain news
         master = _stat(pid)
         self._master_start = master.start_ticks if master is not None else 0
         self._signalled = ticks_now() - 1  # a child started from now on is a new one (1 tick slack)
@@ -104,6 +107,22 @@ class Confirmation:
             self._thread.join(timeout)
 
     def _follow(self) -> None:
+        try:
+            self._follow_master()
+        finally:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
+
+    def _master_gone(self) -> bool:
+        """Through the pidfd where there is one: it turns readable when that very process exits."""
+        if self._pidfd is None:
+            return False
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        return bool(poller.poll(0))
+
+    def _follow_master(self) -> None:
         started = time.monotonic()
         while not self.cancel.wait(POLL):
             took = time.monotonic() - started
@@ -120,7 +139,8 @@ class Confirmation:
                 return
             except OSError:
                 master = None
-            if master is None or master.exited or master.start_ticks != self._master_start:
+            gone = self._master_gone() or master is None or master.exited
+            if gone or master is None or master.start_ticks != self._master_start:
                 log.error(
                     "%s: %s (pid %d) exited %.2f s after %s instead of reloading (crashing on the new code?)",
                     self.name,

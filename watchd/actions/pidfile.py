@@ -1,29 +1,35 @@
 """Signal the process named by a pidfile: the graceful reload of gunicorn and uWSGI.
 
 The pidfile is re-read at every trigger (servers rewrite it: gunicorn on every HUP, and a USR2
-upgrade leaves a moment with none), and what it names is checked before `kill`, because a
-wrong PID here is a signal to the wrong process:
+upgrade leaves a moment with none), and what it names is checked before the signal, because a
+wrong PID here is a signal to the wrong process. `watchd.trust` decides whether the pidfile may
+be believed (its type, mode, owner, the path to it); then, here:
 
-- one decimal integer (surrounding whitespace allowed), else refused;
-- PID 0, 1 or negative refused: kill(0) hits watchd's own group, kill(-1) every process;
-- watchd's own PID refused;
+- PID 0, 1, negative or watchd's own are refused (kill(0) hits watchd's group, kill(-1) every process);
 - the process must exist and not be a zombie (kill(pid, 0) succeeds on zombies: /proc says);
 - it must have started before the pidfile was last written, else the PID was reused;
-- its command line must contain `expect`, when set.
+- it must run as the user a pidfile others could write is restricted to;
+- its command line must contain `expect`, and it must be in systemd unit `unit`, when set.
+
+All of that is checked through a pidfd opened first (Linux 5.3+): the signal goes through the
+same pidfd, so a process that exits and whose PID is reused meanwhile can never receive it.
+Without pidfds (macOS, old kernels) the start time is checked again just before kill().
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchd import procfs
+from watchd import procfs, trust
 from watchd.actions import Context, confirm
 from watchd.actions.confirm import Confirmation
 from watchd.changes import Batch
@@ -32,57 +38,51 @@ from watchd.errors import ActionError
 
 log = logging.getLogger(__name__)
 
-_PID = re.compile(rb"[+-]?\d+")
 _RETRY_EVERY = 0.025
-_PID_MAX = 2**31 - 1  # pid_t is a C int: os.kill raises OverflowError above it
 # /proc start times have clock-tick (10 ms) resolution; allow for that and a little skew.
 _START_TOLERANCE = 0.1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Target:
     pid: int
     name: str  # the kernel's short process name (comm)
     cmdline: str
+    start_ticks: int = 0
+    pidfd: int | None = None  # open while the target is being signalled; owned by the signaller
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
 
 
 def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
     """(pid, mtime) from the pidfile, or None if it is missing or empty (the caller retries)."""
+    read = trust.read_pidfile(pidfile)
+    return None if read is None else (read.pid, read.mtime)
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd for `pid`, or None where the system has none (the caller falls back to kill)."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
     try:
-        with open(pidfile, "rb") as f:
-            data = f.read(4096)
-            mtime = os.fstat(f.fileno()).st_mtime
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise ActionError(
-            f"pidfile {pidfile} is a directory (point pidfile at the file the server writes)"
-        ) from None
-    except PermissionError:
-        raise ActionError(f"cannot read pidfile {pidfile}: permission denied") from None
+        fd: int = opener(pid)
+    except ProcessLookupError:
+        raise ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)") from None
     except OSError as exc:
-        raise ActionError(f"cannot read pidfile {pidfile}: {exc.strerror}") from None
-    text = data.strip()
-    if not text:
-        return None
-    if not _PID.fullmatch(text):
-        shown = text[:40].decode("utf-8", "backslashreplace")
-        raise ActionError(f"pidfile {pidfile} does not hold a PID: {shown!r} (expected one decimal number)")
-    pid = int(text)
-    if pid == 0:
-        raise ActionError(
-            f"pidfile {pidfile} holds PID 0: refused (kill(0) would signal watchd's own process group)"
-        )
-    if pid == 1:
-        raise ActionError(f"pidfile {pidfile} holds PID 1: refused (that is init, not a server)")
-    if pid < 0:
-        raise ActionError(
-            f"pidfile {pidfile} holds PID {pid}: refused (a negative PID signals a whole process group; "
-            "-1 every process)"
-        )
-    if pid > _PID_MAX:
-        raise ActionError(f"pidfile {pidfile} holds {pid}: refused (larger than any PID)")
-    return pid, mtime
+        if exc.errno in (errno.ENOSYS, errno.EINVAL):
+            return None
+        raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
+    return fd
+
+
+def unreadable(pid: int) -> ActionError:
+    """Fail closed: a process watchd may not inspect is refused, never taken for fine."""
+    return ActionError(f"cannot inspect PID {pid}: permission denied reading /proc/{pid}: refused")
 
 
 def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
@@ -106,6 +106,10 @@ def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
             cmdline_raw = f.read()
     except (FileNotFoundError, ProcessLookupError):
         raise gone from None
+    except PermissionError:  # fail closed: unreadable is not "alive and fine"
+        raise ActionError(
+            f"cannot inspect PID {pid}: permission denied reading /proc/{pid}: refused"
+        ) from None
     except OSError as exc:
         raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
     name = stat.name
@@ -121,7 +125,7 @@ def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
                 "the PID was reused by another process (stale pidfile); not signalled"
             )
     argv = [a.decode("utf-8", "backslashreplace") for a in cmdline_raw.rstrip(b"\0").split(b"\0")]
-    return Target(pid, program_name(name, argv), " ".join(argv))
+    return Target(pid, program_name(name, argv), " ".join(argv), stat.start_ticks)
 
 
 _INTERPRETER = re.compile(r"^(python|pypy)[\d.]*$")
@@ -151,6 +155,8 @@ class PidfileSignaller:
         self.base = ctx.base
         self.dry_run = ctx.dry_run
         self.kill = ctx.kill
+        # pidfds unless a kill function was injected (tests of the refusals record its calls)
+        self._pidfds = ctx.kill is os.kill and hasattr(signal, "pidfd_send_signal")
         self.not_done = f"{signal_name(action.signal)} not sent"
         self._confirmation: Confirmation | None = None
 
@@ -172,18 +178,19 @@ class PidfileSignaller:
             self._confirmation.join(max(0.0, deadline - time.monotonic()))
 
     def resolve(self, stop: threading.Event) -> Target:
-        """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear."""
+        """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear; the
+        target comes with a pidfd open on it where the system has pidfds (the caller closes it)."""
         deadline = time.monotonic() + self.action.pidfile_wait
         while True:
-            got = read_pidfile(self.action.pidfile)
+            got = trust.read_pidfile(self.action.pidfile)
             if got is not None:
-                pid, mtime = got
-                target = inspect_process(pid, mtime)
-                if self.action.expect and self.action.expect not in target.cmdline:
-                    raise ActionError(
-                        f"PID {pid} ({target.name}) is not the expected process: its command line "
-                        f"{target.cmdline[:80]!r} does not contain {self.action.expect!r}; not signalled"
-                    )
+                pidfd = open_pidfd(got.pid) if self._pidfds else None
+                try:
+                    target = self._checked(got, pidfd)
+                except BaseException:
+                    if pidfd is not None:
+                        os.close(pidfd)
+                    raise
                 return target
             if time.monotonic() >= deadline or stop.is_set():
                 exists = self.action.pidfile.exists()
@@ -198,13 +205,65 @@ class PidfileSignaller:
                 )
             stop.wait(_RETRY_EVERY)
 
+    def _checked(self, got: trust.PidfileRead, pidfd: int | None) -> Target:
+        """Every check, made after the pidfd was opened: what they describe is what it holds."""
+        pid = got.pid
+        target = inspect_process(pid, got.mtime)
+        target.pidfd = pidfd
+        if procfs.available():
+            try:
+                uids = procfs.read_uids(pid) if got.owner is not None else None
+                cgroup = procfs.read_cgroup(pid) if self.action.unit else None
+            except PermissionError:
+                raise ActionError(
+                    f"cannot inspect PID {pid}: permission denied reading /proc/{pid}: refused"
+                ) from None
+            trust.check_owner(got, pid, uids)
+            if self.action.unit and not trust.in_unit(cgroup or "", self.action.unit):
+                raise ActionError(
+                    f"PID {pid} ({target.name}) is not in unit {self.action.unit}: refused "
+                    "(the pidfile names another process, or unit: names another service)"
+                )
+        elif got.owner is not None or self.action.unit:
+            raise ActionError(f"PID {pid}: its owner cannot be checked here: refused ({got.why or 'unit:'})")
+        if self.action.expect and self.action.expect not in target.cmdline:
+            raise ActionError(
+                f"PID {pid} ({target.name}) is not the expected process: its command line "
+                f"{target.cmdline[:80]!r} does not contain {self.action.expect!r}; not signalled"
+            )
+        if pidfd is not None:
+            try:  # still the process that was checked (a pidfd never refers to a reused PID)
+                signal.pidfd_send_signal(pidfd, 0)
+            except ProcessLookupError:
+                raise ActionError(f"PID {pid} ({target.name}) exited while it was being checked") from None
+            except PermissionError:
+                raise ActionError(
+                    f"permission denied sending {signal_name(self.action.signal)} to PID {pid} "
+                    f"({target.name}): it belongs to another user; run watchd as that user"
+                ) from None
+        return target
+
+    def _send(self, target: Target, sig: int) -> None:
+        """The signal, through the target's pidfd where there is one; else by PID, after checking
+        once more that the PID still names the process that was checked."""
+        if target.pidfd is not None:
+            signal.pidfd_send_signal(target.pidfd, sig)
+            return
+        if procfs.available() and self.kill is os.kill:
+            stat = procfs.read_stat(target.pid)
+            if stat is None or stat.exited or stat.start_ticks != target.start_ticks:
+                raise ProcessLookupError(errno.ESRCH, "gone")
+        self.kill(target.pid, sig)
+
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         sig = signal_name(self.action.signal)
         changed = batch.what(self.base)
         started = time.monotonic()
+        target: Target | None = None
         try:
             target = self.resolve(stop)
             if self.dry_run:
+                target.close()
                 log.info(
                     "%s: %s; would send %s to %s (pid %d) [dry run]",
                     self.name,
@@ -218,7 +277,7 @@ class PidfileSignaller:
             kids = confirm.children(target.pid) if follow else {}
             before = confirm.settled(kids)
             try:
-                self.kill(target.pid, self.action.signal)
+                self._send(target, self.action.signal)
             except PermissionError:
                 raise ActionError(
                     f"permission denied sending {sig} to PID {target.pid} ({target.name}): "
@@ -231,6 +290,8 @@ class PidfileSignaller:
                     raise ActionError(f"permission denied sending {sig} to PID {target.pid}") from None
                 raise ActionError(f"sending {sig} to PID {target.pid} failed: {exc.strerror}") from None
         except ActionError as exc:
+            if target is not None:
+                target.close()
             log.error("%s: %s; %s not sent: %s", self.name, changed, sig, exc)
             return f"{sig} not sent: {exc}"
         took = (time.monotonic() - started) * 1000
@@ -260,6 +321,9 @@ class PidfileSignaller:
                 signame=sig,
                 before=before,
                 timeout=self.action.confirm_timeout,
+                pidfd=target.pidfd,  # it follows the same process, and closes the pidfd
             )
+            target.pidfd = None
             self._confirmation.start()
+        target.close()
         return f"sent {sig} to {target.name} (pid {target.pid})"

@@ -58,6 +58,9 @@ NOT_STARTED = 127  # as a shell reports a command it could not run
 # save in one to a few quick steps), while the watch's debounce runs; it gets connections only if
 # nothing changed before the debounce ended.
 PRESTART_QUIET = 0.01
+# After the switch, how long the running app's queue must stay empty before it is stopped: clients
+# that had sent their SYN to its socket complete the handshake there within a round trip.
+HANDSHAKE_SETTLE = 0.02
 
 # Moves the listening socket from stdin (where Popen can put it) to fd 3 (where the
 # socket-activation protocol says it is), gives the app its real stdin ($1), and sets LISTEN_PID
@@ -328,8 +331,17 @@ class AppRunner:
         # (commit fails only if steering does, which bind() tried: then one socket is shared)
         retiring = self.listener.commit(early.sock) if early is not None else self.listener.hand_over()
         if retiring is not None and self.child is not None:
+            # Until its queue has stayed empty a moment: a client whose handshake began just before
+            # the switch still lands there (a round trip later), and the running app must take it.
             deadline = time.monotonic() + DRAIN_MAX
-            while queued(retiring) and time.monotonic() < deadline:
+            empty_since: float | None = None
+            while (now := time.monotonic()) < deadline:
+                if queued(retiring):
+                    empty_since = None
+                elif empty_since is None:
+                    empty_since = now
+                elif now - empty_since >= HANDSHAKE_SETTLE:
+                    break
                 time.sleep(0.002)
         return retiring
 
