@@ -30,10 +30,11 @@ from watchd.config import SignalAction
 class Tree:
     """A workers.py master; `generations()` are the worker PIDs it has started, oldest first."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *options: str) -> None:
         self.pids_file = directory / "workers.pids"
         self.proc = subprocess.Popen(
-            [sys.executable, str(HELPERS / "workers.py"), str(self.pids_file)], start_new_session=True
+            [sys.executable, str(HELPERS / "workers.py"), str(self.pids_file), *options],
+            start_new_session=True,
         )
         self.pid = self.proc.pid
         # workers count once they have run a while (a reload is judged by those)
@@ -135,6 +136,31 @@ def test_a_replacement_of_every_worker_is_confirmed(tree: Tree, logs: pytest.Log
     (record,) = logs.records
     assert record.levelno == logging.INFO
     assert record.getMessage().startswith(f"api: workers (pid {tree.pid}) reloaded: 2 new workers in ")
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        # uWSGI's way: the first new worker runs while the second is not forked yet
+        (("0.3",), "reloaded: 2 new workers in "),
+        # a reload to fewer workers: confirmed once their count has held for a while
+        (("0", "1"), "reloaded: 1 new worker in "),
+    ],
+    ids=["forked-one-by-one", "fewer-after-reload"],
+)
+def test_the_new_generation_is_counted_whole(
+    tmp_path: Path, logs: pytest.LogCaptureFixture, options: tuple[str, ...], expected: str
+) -> None:
+    t = Tree(tmp_path, *options)
+    try:
+        conf = confirmation(t, children(t.pid))
+        conf.start()
+        os.kill(t.pid, signal.SIGUSR1)
+        assert wait_for(lambda: "reloaded" in logs.text, 10), logs.text
+        conf.join(5)
+    finally:
+        t.stop()
+    assert expected in logs.text, logs.text
 
 
 def test_workers_not_replaced_in_time_is_a_warning(tree: Tree, logs: pytest.LogCaptureFixture) -> None:

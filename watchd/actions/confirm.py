@@ -3,11 +3,12 @@
 gunicorn and uWSGI answer HUP by starting new workers and retiring the old ones; the master
 keeps its PID. The reload is confirmed when every worker that had been running for a while
 before the signal (SETTLED seconds: workers, not a shell loop's passing `sleep`) has exited and
-at least one child started after the signal runs. A master that dies instead is an error;
-workers that are not replaced within the timeout are a warning (the server ignored the signal,
-or its new workers keep crashing). A target whose children are all younger cannot be
-confirmed, and the log says so. This runs on a thread of its own, so it never holds up the
-watch's next batch or any other watch.
+as many children started after the signal run as there were workers (or, for a server that
+now runs fewer, the new ones have stayed as they are for SETTLED seconds: uWSGI forks them one
+by one). A master that dies instead is an error; workers that are not replaced within the
+timeout are a warning (the server ignored the signal, or its new workers keep crashing). A
+target whose children are all younger cannot be confirmed, and the log says so. This runs on a
+thread of its own, so it never holds up the watch's next batch or any other watch.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ class Confirmation:
 
     def _follow_master(self) -> None:
         started = time.monotonic()
+        seen: list[int] = []
+        steady = started  # when the set of new workers last changed
         while not self.cancel.wait(POLL):
             took = time.monotonic() - started
             try:
@@ -152,8 +155,12 @@ class Confirmation:
                 return
             now = children(self.pid)
             old = [k for k, t in self.before.items() if now.get(k) == t]
-            new = [k for k, t in now.items() if t >= self._signalled and self.before.get(k) != t]
-            if not old and new:
+            new = sorted(k for k, t in now.items() if t >= self._signalled and self.before.get(k) != t)
+            if new != seen:
+                seen, steady = new, time.monotonic()
+            # uWSGI forks its workers one by one: all of them, or a count that has stopped growing
+            complete = len(new) >= len(self.before) or time.monotonic() - steady >= SETTLED
+            if not old and new and complete:
                 log.info(
                     "%s: %s (pid %d) reloaded: %d new %s in %.2f s",
                     self.name,
