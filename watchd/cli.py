@@ -27,6 +27,7 @@ from watchd.config import (
     DEFAULT_STOP_TIMEOUT,
     KEYS,
     OVERRIDE_KEYS,
+    Check,
     CommandAction,
     Config,
     RunAction,
@@ -211,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DUR",
         help=f"warn if workers are not replaced by then (default {_d(DEFAULT_CONFIRM_TIMEOUT)})",
     )
-    a.add_argument("--check", metavar="CMD", help="run CMD first (sh -c); skip the action if it fails")
+    a.add_argument(
+        "--check",
+        metavar="CMD",
+        help="run CMD first (sh -c), or 'python' to compile the changed .py files in-process; "
+        "skip the action if it fails",
+    )
     a.add_argument(
         "--check-timeout",
         metavar="DUR",
@@ -484,7 +490,7 @@ def describe(config: Config) -> str:
             w.action.cwd
             if isinstance(w.action, CommandAction | RunAction)
             else w.check.cwd
-            if w.check
+            if isinstance(w.check, Check)
             else None
         )
         if cwd is not None and not cwd.is_dir():

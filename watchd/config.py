@@ -42,6 +42,7 @@ DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a p
 DEFAULT_SIGNAL = int(_signal.SIGHUP)
 DEFAULT_CONFIRM_TIMEOUT = 10.0  # how long a pre-fork server may take to replace its workers
 DEFAULT_CHECK_TIMEOUT = 60.0
+PYTHON_CHECK = "python"  # `check: python`: the built-in check, not a command
 MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; a 50 MB one took 6 min and 3.2 GB to parse
 DEFAULT_STOP_SIGNAL = int(_signal.SIGTERM)
 DEFAULT_STOP_TIMEOUT = 5.0  # then KILL the process group (watchfiles: 5 s, watchexec: 10 s)
@@ -121,6 +122,14 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
+class PythonCheck:
+    """`check: python`: compile the batch's changed .py files in watchd's own interpreter."""
+
+    def describe(self) -> str:
+        return "python: compile the changed .py files in-process (watchd's Python syntax)"
+
+
+@dataclass(frozen=True, slots=True)
 class CommandAction:
     """Run a command: a string runs with /bin/sh -c, a sequence runs without a shell."""
 
@@ -172,7 +181,7 @@ class Watch:
     max_delay: float = DEFAULT_MAX_DELAY
     poll: bool = False
     poll_interval: float = DEFAULT_POLL_INTERVAL
-    check: Check | None = None
+    check: Check | PythonCheck | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -836,9 +845,17 @@ def _build_watch(
             listen_env=listen_env,
         )
 
-    check: Check | None = None
+    check: Check | PythonCheck | None = None
     got = get("check")
-    if got is not None:
+    if got is not None and got[0].kind == "str" and got[0].value == PYTHON_CHECK:
+        if "check_timeout" in own:
+            raise ctx.key_error(
+                own["check_timeout"],
+                ctx.key(prefix, "check_timeout"),
+                "only applies to a command check, not to python (remove it)",
+            )
+        check = PythonCheck()
+    elif got is not None:
         check_timeout = opt("check_timeout", _Ctx.duration, DEFAULT_CHECK_TIMEOUT)
         if check_timeout <= 0:
             positive("check_timeout", "must be longer than 0s (e.g. 60s)")

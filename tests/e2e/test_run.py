@@ -361,17 +361,25 @@ def test_systemd_status_shows_the_apps_pid_and_restarts(
         notify.close()
 
 
-def test_a_failing_check_keeps_the_old_app_serving(app_dir: Path, start_watchd: type[Watchd]) -> None:
+@pytest.mark.parametrize(
+    ("check", "failed"),
+    [
+        (f"{PY} -m py_compile app.py", "failed (exit 1 in"),
+        ("python", "app.py changed; check python failed (SyntaxError in app.py, "),
+    ],
+    ids=["command", "python"],
+)
+def test_a_failing_check_keeps_the_old_app_serving(
+    check: str, failed: str, app_dir: Path, start_watchd: type[Watchd]
+) -> None:
     port = free_port()
     plain_app(app_dir, "v1")
     w = start_watchd(
-        ["-p", "*.py", "--check", f"{PY} -m py_compile app.py", "--", PY, "app.py"],
-        cwd=app_dir,
-        env=env_with(PORT=str(port)),
+        ["-p", "*.py", "--check", check, "--", PY, "app.py"], cwd=app_dir, env=env_with(PORT=str(port))
     )
     assert wait_for(lambda: http_get(port, 1) == "v1", timeout=10), w.log()
     plain_app(app_dir, "v2", broken=True)
-    assert w.wait_log("failed (exit 1 in", timeout=5), w.log()
+    assert w.wait_log(failed, timeout=5), w.log()
     assert "not restarted" in w.log()
     assert http_get(port, 1) == "v1"
     plain_app(app_dir, "v3")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers.procs import HELPERS, Watchd, stop_process, wait_for, wait_workers_settled
-from helpers.servers import BIN, Poller, Server, write_app
+from helpers.servers import APP, BIN, Poller, Server, write_app
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 KINDS = ["gunicorn", "uwsgi"]
@@ -136,9 +136,9 @@ def test_check_gate_keeps_broken_code_out(
     server = start_server(servers, kind, app_dir, tmp_path)
     w = run_config(start_watchd, kind, app_dir, server.pidfile)
     (app_dir / "app.py").write_text('VERSION = "broken"\n\ndef app(environ, start_response:\n')
-    assert w.wait_log("failed (exit 1 in"), w.log()
+    assert w.wait_log("app.py changed; check python failed (SyntaxError in app.py, "), w.log()
     assert "HUP not sent" in w.log()
-    assert "SyntaxError" in w.log()  # the check's output tail is in the log
+    assert "    |     def app(environ, start_response:" in w.log()  # as Python prints it
     assert server.reloads() == 0
     assert server.get() == "v1"  # still serving the last good code
     write_app(app_dir, "v3")
@@ -146,6 +146,107 @@ def test_check_gate_keeps_broken_code_out(
     assert w.wait_log("reloaded:", timeout=10)
     assert w.log().count("sent HUP") == 1
     assert server.reloads() == 1
+
+
+def test_a_same_size_save_within_the_same_second_reloads_onto_the_new_code(
+    app_dir: Path,
+    tmp_path: Path,
+    servers: list[Server],
+    start_watchd: type[Watchd],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python validates a .pyc by its source's size and whole-second mtime: the new workers would
+    import v1's bytecode for v2 unless watchd removes it before the signal."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # the workers cache their bytecode
+    server = start_server(servers, "gunicorn", app_dir, tmp_path)
+    assert list((app_dir / "__pycache__").glob("app.*.pyc"))  # a worker imported v1 and cached it
+    w = run_config(start_watchd, "gunicorn", app_dir, server.pidfile)
+    stamp = (app_dir / "app.py").stat().st_mtime_ns
+    new = app_dir / ".app.py.new"
+    new.write_text(APP.format(version="v2"))  # the same size as v1 ...
+    os.utime(new, ns=(stamp, stamp))  # ... and the same second
+    os.replace(new, app_dir / "app.py")
+    assert w.wait_log("reloaded: 2 new workers", timeout=15), w.log()
+    assert server.get() == "v2", server.log()
+
+
+DJANGO_VIEWS = """\
+from django.http import HttpResponse
+
+VERSION = "{version}"
+
+
+def index(request):
+    return HttpResponse(VERSION)
+"""
+DJANGO_URLS = """\
+from django.urls import path
+
+from mysite.views import index
+
+urlpatterns = [path("", index)]
+"""
+# The README's fix ("Django: load the URLconf at start"), appended to the project's wsgi.py.
+DJANGO_URLCONF_AT_START = """
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().url_patterns  # import the URLconf and the views now, not at the first request
+"""
+
+
+def django_project(tmp_path: Path, *, urlconf_at_start: bool) -> Path:
+    project = tmp_path / "site"
+    project.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", str(project)], check=True, timeout=60
+    )
+    (project / "mysite" / "views.py").write_text(DJANGO_VIEWS.format(version="v1"))
+    (project / "mysite" / "urls.py").write_text(DJANGO_URLS)
+    if urlconf_at_start:
+        with (project / "mysite" / "wsgi.py").open("a") as f:
+            f.write(DJANGO_URLCONF_AT_START)
+    return project
+
+
+def django_reload(
+    kind: str, project: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> tuple[Server, Watchd]:
+    """Serve the project, reload it onto v2 with watchd, then save a syntax error in the views."""
+    server = Server(
+        kind, project, tmp_path / f"{kind}.pid", tmp_path / f"{kind}.log", "mysite.wsgi:application"
+    )
+    servers.append(server)
+    server.wait_settled()
+    w = run_config(start_watchd, kind, project, server.pidfile)
+    (project / "mysite" / "views.py").write_text(DJANGO_VIEWS.format(version="v2"))
+    assert w.wait_log("reloaded: 2 new workers", timeout=15), w.log()
+    return server, w
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_django_with_the_urlconf_loaded_at_start_never_serves_a_save_the_check_kept_out(
+    kind: str, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    project = django_project(tmp_path, urlconf_at_start=True)
+    server, w = django_reload(kind, project, tmp_path, servers, start_watchd)
+    assert server.get() == "v2"  # one request: one worker has answered, the other has not
+    (project / "mysite" / "views.py").write_text(DJANGO_VIEWS.format(version="v3") + "def broken(:\n")
+    assert w.wait_log("check python failed (SyntaxError in mysite/views.py"), w.log()
+    answers = [server.get() for _ in range(20)]
+    assert answers == ["v2"] * 20, (answers, server.log())
+    assert w.log().count("sent HUP") == 1
+
+
+def test_django_without_it_a_worker_that_has_not_answered_loads_the_broken_save(
+    tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    """Why the README's wsgi.py lines matter: the check kept the save out, and Django loaded it anyway."""
+    project = django_project(tmp_path, urlconf_at_start=False)
+    server, w = django_reload("gunicorn", project, tmp_path, servers, start_watchd)
+    (project / "mysite" / "views.py").write_text(DJANGO_VIEWS.format(version="v3") + "def broken(:\n")
+    assert w.wait_log("check python failed (SyntaxError in mysite/views.py"), w.log()
+    assert server.get() is None  # a worker's first request imports the broken views: 500
+    assert w.log().count("sent HUP") == 1
 
 
 @pytest.mark.parametrize(

@@ -41,9 +41,9 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn or uWSGI serving tests' `app.py` with 2 workers, a pidfile and a log file."""
+    """gunicorn or uWSGI serving tests' `app.py` (or `module`) with 2 workers, a pidfile and a log."""
 
-    def __init__(self, kind: str, app_dir: Path, pidfile: Path, log: Path) -> None:
+    def __init__(self, kind: str, app_dir: Path, pidfile: Path, log: Path, module: str | None = None) -> None:
         self.kind = kind
         self.app_dir = app_dir
         self.pidfile = pidfile
@@ -58,7 +58,7 @@ class Server:
                 "--workers", "2",
                 "--graceful-timeout", "5",
                 "--bind", f"127.0.0.1:{self.port}",
-                "app:app",
+                module or "app:app",
             ]  # fmt: skip
         else:
             argv = [
@@ -68,8 +68,11 @@ class Server:
                 "--die-on-term",
                 "--http-socket", f"127.0.0.1:{self.port}",
                 "--chdir", str(app_dir),
-                "--wsgi-file", "app.py",
-                "--callable", "app",
+                *(
+                    ["--module", module, "--virtualenv", sys.prefix]
+                    if module
+                    else ["--wsgi-file", "app.py", "--callable", "app"]
+                ),
                 "--processes", "2",
                 "--worker-reload-mercy", "5",
             ]  # fmt: skip

@@ -16,13 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.actions import Recording
 from helpers.procs import pid_alive, wait_for
 
-from watchd.actions import Context
-from watchd.actions.check import TAIL_LINES, Checked
+from watchd.actions import Action, Context
+from watchd.actions.check import TAIL_LINES, Checked, CommandGate
 from watchd.actions.command import CommandRunner
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import Check, CommandAction, OnBusy
+from watchd.config import Check, CommandAction
 
 ACTION = 'echo "$WATCHD_PATH" > ran'  # the gated command: proves it ran, and with what
 CTX = Context("api")
@@ -37,7 +38,11 @@ def gated(
 ) -> Checked:
     inner = CommandRunner(CommandAction(command=ACTION, cwd=tmp_path), CTX)
     check = Check(command=command, cwd=cwd or tmp_path, timeout=timeout)
-    return Checked(check, inner, CTX)
+    return behind(check, inner)
+
+
+def behind(check: Check, inner: Action) -> Checked:
+    return Checked(CommandGate(check, CTX, inner.not_done), inner)
 
 
 @pytest.fixture
@@ -175,40 +180,9 @@ def test_only_the_last_non_empty_lines_of_a_chatty_check_are_logged(
     assert tail == [f"    | line {i}" for i in range(1000 - TAIL_LINES, 1000)]
 
 
-class Recording:
-    """An inner action that starts early (like an app with a listener) and records its calls."""
-
-    on_busy = OnBusy.QUEUE
-    not_done = "not restarted"
-    grace = 0.0
-    early = 0.01
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def start(self) -> None:
-        pass
-
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
-        self.calls.append("prepare")
-
-    def forget(self) -> None:
-        self.calls.append("forget")
-
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
-        self.calls.append("execute")
-        return None
-
-    def close(self, deadline: float) -> None:
-        pass
-
-    def status(self) -> str | None:
-        return None
-
-
 def test_a_check_that_passed_for_the_early_start_is_not_run_again(tmp_path: Path) -> None:
     inner = Recording()
-    checked = Checked(Check(command="echo x >> checks", cwd=tmp_path), inner, CTX)
+    checked = behind(Check(command="echo x >> checks", cwd=tmp_path), inner)
     assert checked.early == 0.01
     b = batch_of("/a.py")  # last change at 0.0: long before the check ran
     checked.prepare(b, threading.Event())
@@ -226,7 +200,7 @@ def test_a_failed_early_check_starts_nothing_and_is_logged_once(
     tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
     inner = Recording()
-    checked = Checked(Check(command="echo broken; exit 1", cwd=tmp_path), inner, CTX)
+    checked = behind(Check(command="echo broken; exit 1", cwd=tmp_path), inner)
     b = batch_of("/a.py")
     checked.prepare(b, threading.Event())
     checked.execute(b, threading.Event())
@@ -237,7 +211,7 @@ def test_a_failed_early_check_starts_nothing_and_is_logged_once(
 def test_a_check_that_fails_after_the_early_start_drops_the_early_app(tmp_path: Path) -> None:
     """A second save broke the code after the early start passed its check: that app must go."""
     inner = Recording()
-    checked = Checked(Check(command="test ! -e broken", cwd=tmp_path), inner, CTX)
+    checked = behind(Check(command="test ! -e broken", cwd=tmp_path), inner)
     b = batch_of("/a.py")
     checked.prepare(b, threading.Event())
     (tmp_path / "broken").touch()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import py_compile
 from pathlib import Path
 
-from watchd.actions.run import invalidate_bytecode
+from watchd.actions.pysource import invalidate_bytecode
 
 
 def compiled(source: Path, mode: py_compile.PycInvalidationMode) -> Path:

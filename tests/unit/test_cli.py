@@ -291,6 +291,12 @@ def test_validate_shows_the_check_and_confirm_lines(
     )
 
 
+def test_validate_shows_the_python_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, out, err = run(capsys, str(tmp_path), "--pidfile", "x.pid", "--check", "python", "--validate")
+    assert status == 0, err
+    assert "  check:     python: compile the changed .py files in-process (watchd's Python syntax)" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "line"),
     [

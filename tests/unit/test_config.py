@@ -26,6 +26,7 @@ from watchd.config import (
     ListenEnv,
     OnBusy,
     OnExit,
+    PythonCheck,
     RunAction,
     SignalAction,
     Stop,
@@ -356,6 +357,23 @@ def test_check_timeout_in_defaults_without_a_check_is_fine() -> None:
     assert watch.check is None
 
 
+def test_check_python_is_the_built_in_check() -> None:
+    assert one_watch(P + "    check: python\n").check == PythonCheck()
+    assert one_watch(C + "    check: python\n").check == PythonCheck()
+    # spelled as a command it is a command (an interpreter reading its stdin)
+    assert one_watch(P + "    check: [python]\n").check == Check(command=("python",), cwd=BASE)
+    assert one_watch(P + "    check: python -m compileall -q .\n").check == Check(
+        command="python -m compileall -q .", cwd=BASE
+    )
+    # in defaults, with a check_timeout meant for the watches that override it with a command
+    text = "defaults:\n  check: python\n  check_timeout: 5s\n" + P
+    assert one_watch(text).check == PythonCheck()
+    assert (
+        cli_error(pidfile="x.pid", check="python", check_timeout="5s")
+        == "watchd: --check-timeout: only applies to a command check, not to python (remove it)"
+    )
+
+
 # --------------------------------------------------------------------------- error table
 
 
@@ -603,6 +621,11 @@ ERRORS = [
         P + "    check_timeout: 5s\n",
         "dev.yaml:5:5: watches.api.check_timeout: only applies to watches with 'check' (remove it)",
         id="check-timeout-without-check",
+    ),
+    pytest.param(
+        P + "    check: python\n    check_timeout: 5s\n",
+        "dev.yaml:6:5: watches.api.check_timeout: only applies to a command check, not to python (remove it)",
+        id="check-timeout-with-check-python",
     ),
     pytest.param(
         P + "    check: make\n    check_timeout: 0s\n",

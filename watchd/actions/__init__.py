@@ -103,6 +103,6 @@ def build(watch: Watch, ctx: Context) -> Action:
     action = make(watch.action, ctx)
     if watch.check is None or ctx.dry_run:
         return action
-    from watchd.actions.check import Checked  # noqa: PLC0415 (lazy, as above)
+    from watchd.actions.check import gate  # noqa: PLC0415 (lazy, as above)
 
-    return Checked(watch.check, action, ctx)
+    return gate(watch, action, ctx)

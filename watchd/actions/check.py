@@ -1,9 +1,11 @@
-"""The check gate: a command that must succeed before the action runs.
+"""The check gate: something that must pass before the action runs.
 
-Typical checks: `python -m compileall -q src` or `gunicorn --check-config app:app`, so a save
-with a syntax error never reloads a server into code that cannot import. The check gets the
-same environment as commands and runs in the watch's `cwd`; its output is kept (a temporary
-file, so a chatty check cannot block on a pipe) and the last lines are logged when it fails.
+A check is a command (`python -m compileall -q src`, `gunicorn --check-config app:app`) or the
+built-in `python`, which compiles the batch's changed `.py` files in-process (no interpreter
+start). Either way a save with a syntax error never reloads a server into code that cannot
+import. A command check gets the same environment as commands and runs in the watch's `cwd`;
+its output is kept (a temporary file, so a chatty check cannot block on a pipe) and the last
+lines are logged when it fails.
 """
 
 from __future__ import annotations
@@ -11,30 +13,44 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Protocol
 
 from watchd.actions import Action, Context
 from watchd.actions.process import KILL_WAIT, batch_environment, run_child
-from watchd.changes import Batch
-from watchd.config import Check, OnBusy, Stop, command_for_log, format_duration
+from watchd.actions.pysource import Failure, Sources, compile_all
+from watchd.changes import Batch, display_path
+from watchd.config import Check, OnBusy, Stop, Watch, command_for_log, format_duration
+from watchd.matching import Matcher
 
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 10
+SHOWN_FAILURES = 3  # files whose errors a failed python check logs in full
 STOP = Stop()  # a check is stopped (shutdown, restart) as commands are by default
 _STOPPED = "stopped"  # the check was stopped (shutdown): nothing to report
 _TAIL_BYTES = 8192
 
 
-class Checked:
-    """Runs `check` first; carries out the wrapped action only if the check exits 0."""
+class Gate(Protocol):
+    def run(self, batch: Batch, stop: threading.Event) -> str | None:
+        """None if the batch may go on; else the outcome (a failure is logged) or _STOPPED."""
 
-    def __init__(self, check: Check, inner: Action, ctx: Context) -> None:
-        self.name = ctx.name
-        self.check = check
+
+def gate(watch: Watch, inner: Action, ctx: Context) -> Checked:
+    """`inner` behind the watch's check."""
+    what = inner.not_done  # for the log line: "HUP not sent", "command not run"
+    if isinstance(watch.check, Check):
+        return Checked(CommandGate(watch.check, ctx, what), inner)
+    matcher = Matcher(watch.patterns, watch.ignore, ignore_defaults=watch.ignore_defaults)
+    return Checked(PythonGate(Sources(watch.paths, matcher), ctx, what), inner)
+
+
+class Checked:
+    """Runs the gate first; carries out the wrapped action only if it passes."""
+
+    def __init__(self, gate: Gate, inner: Action) -> None:
+        self.gate = gate
         self.inner = inner
-        self.what = inner.not_done  # for the log line: "HUP not sent", "command not run"
-        self.base = ctx.base
-        self.shown = command_for_log(check.command)
         self._verdict: tuple[float, str | None] | None = None  # (when the check started, outcome)
 
     # the wrapped action's lifecycle, unchanged
@@ -67,7 +83,7 @@ class Checked:
         """Check the forming batch first: the next app starts early only on code that passes.
         The verdict stands for `execute` if nothing changed after the check started."""
         started = time.monotonic()
-        outcome = self._check(batch, stop)
+        outcome = self.gate.run(batch, stop)
         self._verdict = (started, outcome)
         if outcome is None:
             self.inner.prepare(batch, stop)
@@ -80,14 +96,24 @@ class Checked:
         if verdict is not None and batch.last_at < verdict[0]:
             outcome = verdict[1]  # this very batch was checked by `prepare` (and logged if it failed)
         else:
-            outcome = self._check(batch, stop)
+            outcome = self.gate.run(batch, stop)
         if outcome is not None:
             self.inner.forget()  # an app started early on code that now fails the check goes
             return None if outcome == _STOPPED else outcome
         return self.inner.execute(batch, stop)
 
-    def _check(self, batch: Batch, stop: threading.Event) -> str | None:
-        """Run the check; None if it passed, else the outcome (a failure is logged)."""
+
+class CommandGate:
+    """A command that must exit 0."""
+
+    def __init__(self, check: Check, ctx: Context, what: str) -> None:
+        self.name = ctx.name
+        self.check = check
+        self.what = what
+        self.base = ctx.base
+        self.shown = command_for_log(check.command)
+
+    def run(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.what(self.base)
         import tempfile  # noqa: PLC0415 (lazy, as in watchd.actions.process)
 
@@ -138,3 +164,50 @@ class Checked:
                 return f"check failed ({status}); {self.what}"
         log.debug("%s: check passed in %.2f s", self.name, done.took)
         return None
+
+
+class PythonGate:
+    """`check: python`: every changed `.py` file must compile, as it would on import."""
+
+    def __init__(self, sources: Sources, ctx: Context, what: str) -> None:
+        self.name = ctx.name
+        self.sources = sources
+        self.what = what
+        self.base = ctx.base
+
+    def run(self, batch: Batch, stop: threading.Event) -> str | None:
+        started = time.monotonic()
+        count, failures = compile_all(self.sources.of(batch), stop)
+        took = time.monotonic() - started
+        if stop.is_set():
+            return _STOPPED
+        if not failures:
+            log.debug("%s: check python passed: %d files in %.3f s", self.name, count, took)
+            return None
+        first = failures[0]
+        where = display_path(first.path, self.base)
+        if len(failures) > 1:
+            where += f" and {len(failures) - 1} more"
+        log.warning(
+            "%s: %s; check python failed (%s in %s, %.2f s); %s%s",
+            self.name,
+            batch.what(self.base),
+            first.error,
+            where,
+            took,
+            self.what,
+            _failure_lines(failures),
+        )
+        return f"check failed ({first.error}); {self.what}"
+
+
+def _failure_lines(failures: list[Failure]) -> str:
+    """What the interpreter would print for the first few files, as indented log lines."""
+    lines = [_clip(line) for f in failures[:SHOWN_FAILURES] for line in f.lines]
+    if len(failures) > SHOWN_FAILURES:
+        lines.append(f"... and {len(failures) - SHOWN_FAILURES} more files that do not compile")
+    return "".join(f"\n    | {line}" for line in lines)
+
+
+def _clip(line: str, width: int = 200) -> str:
+    return line if len(line) <= width else line[: width - 3] + "..."

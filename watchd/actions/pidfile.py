@@ -32,6 +32,7 @@ from pathlib import Path
 from watchd import procfs, trust
 from watchd.actions import Context, confirm
 from watchd.actions.confirm import Confirmation
+from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
 from watchd.config import OnBusy, SignalAction, signal_name
 from watchd.errors import ActionError
@@ -273,6 +274,9 @@ class PidfileSignaller:
                     target.pid,
                 )
                 return f"would send {sig} to {target.name} (pid {target.pid})"
+            # the new workers import the changed files: never from a .pyc a same-size save
+            # within the same second left looking fresh
+            invalidate_bytecode(batch.paths)
             follow = self.action.confirm and procfs.available()
             kids = confirm.children(target.pid) if follow else {}
             before = confirm.settled(kids)

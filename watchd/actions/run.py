@@ -26,7 +26,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from watchd.actions import Context
@@ -43,6 +42,7 @@ from watchd.actions.process import (
     spawn,
     write_list_file,
 )
+from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
 from watchd.config import ListenEnv, OnBusy, OnExit, RunAction, Stop, command_for_log
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
@@ -94,35 +94,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.streak = 0
-
-
-def invalidate_bytecode(paths: tuple[str, ...]) -> None:
-    """Remove the cached bytecode of the changed .py files before the next app imports them.
-
-    A .pyc is validated by its source's size and mtime in whole seconds: two saves of the same
-    size within one second (v1 -> v2) would otherwise start the new app on the old code. Only
-    the timestamp-checked files of the changed sources go; the app's next import rewrites them.
-    """
-    import glob  # noqa: PLC0415 (only when an app restarts)
-
-    for path in paths:
-        if not path.endswith(".py"):
-            continue
-        source = Path(path)
-        with contextlib.suppress(OSError):
-            for cached in (source.parent / "__pycache__").glob(f"{glob.escape(source.stem)}.*.pyc"):
-                if _timestamp_checked(cached):
-                    cached.unlink()
-
-
-def _timestamp_checked(pyc: Path) -> bool:
-    """Whether a .pyc is validated by mtime (PEP 552 flags 0), not by its source's hash."""
-    try:
-        with open(pyc, "rb") as f:
-            header = f.read(8)
-    except OSError:
-        return False
-    return len(header) == 8 and int.from_bytes(header[4:8], "little") == 0
 
 
 @dataclass(eq=False)
