@@ -26,8 +26,9 @@ import os
 import select
 import stat
 import struct
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ _ROOT_ENTRY_EVENTS = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 
 _HEADER = struct.Struct("iIII")
 _READ_SIZE = 256 * 1024
+_WRITTEN = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE  # a file's content or metadata changed
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 @functools.cache
@@ -201,8 +205,10 @@ class InotifyTree:
 
     def _flush(self) -> None:
         """Run the callbacks this thread queued under the lock (call without holding it)."""
-        pending = self._deferred[:]
-        self._deferred.clear()
+        pending = self._deferred
+        if not pending:
+            return
+        self._local.queued = []
         for callback, args in pending:
             try:
                 callback(*args)
@@ -388,10 +394,10 @@ class InotifyTree:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
         poller.register(self._stop_r, select.POLLIN)
+        stop = self._stop_r
         try:
             while True:
-                ready = dict(poller.poll())
-                if self._stop_r in ready:
+                if any(fd == stop for fd, _ in poller.poll()):
                     return
                 try:
                     data = os.read(self._fd, _READ_SIZE)
@@ -401,20 +407,32 @@ class InotifyTree:
                     log.error("reading inotify events failed: %s", exc.strerror)
                     return
                 with self._lock:
-                    self._handle(list(self._parse(data)), more=len(data) > _READ_SIZE - 4096)
+                    self._handle(self._parse(data), more=len(data) > _READ_SIZE - 4096)
                 self._flush()
         except Exception:
             log.exception("the inotify reader failed")
 
     @staticmethod
-    def _parse(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+    def _parse(data: bytes) -> list[tuple[int, int, int, bytes]]:
+        """The events of one read, in order; a file written (modify, attrib, close_write ...)
+        right after it was created or written is one event, as it is one change to report."""
+        events: list[tuple[int, int, int, bytes]] = []
+        unpack, header = _HEADER.unpack_from, _HEADER.size
         offset, size = 0, len(data)
-        while offset + _HEADER.size <= size:
-            wd, mask, cookie, length = _HEADER.unpack_from(data, offset)
-            start = offset + _HEADER.size
-            name = data[start : start + length].rstrip(b"\0")
+        last_wd, last_name = -1, b""
+        while offset + header <= size:
+            wd, mask, cookie, length = unpack(data, offset)
+            start = offset + header
             offset = start + length
-            yield wd, mask, cookie, name
+            name = data[start:offset].rstrip(b"\0")
+            if wd == last_wd and name == last_name and name and not mask & ~_WRITTEN:
+                continue  # the same file again: created or written, and now written
+            if mask & (_WRITTEN | IN_CREATE) and not mask & IN_ISDIR:
+                last_wd, last_name = wd, name
+            else:
+                last_wd = -1
+            events.append((wd, mask, cookie, name))
+        return events
 
     def _handle(self, events: list[tuple[int, int, int, bytes]], *, more: bool) -> None:
         moved_to = {cookie for _, mask, cookie, _ in events if mask & IN_MOVED_TO}
@@ -440,7 +458,11 @@ class InotifyTree:
         base = self._paths.get(wd)
         if base is None:
             return  # a watch removed a moment ago
-        path = os.path.join(base, os.fsdecode(name)) if name else base
+        if name:
+            decoded = name.decode(_FS_ENCODING, _FS_ERRORS)
+            path = base + "/" + decoded if base != "/" else "/" + decoded
+        else:
+            path = base
         is_dir = bool(mask & IN_ISDIR)
         if name and wd in self._parent_of and mask & _ROOT_ENTRY_EVENTS:
             self._root_entry_changed(wd, path)
@@ -470,8 +492,11 @@ class InotifyTree:
             self._emit(wd, "modified", path, None, False)
 
     def _emit(self, wd: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
-        for rid in tuple(self._owners.get(wd, ())):
-            self._notify(rid, kind, path, dest, is_dir)
+        owners = self._owners.get(wd)
+        if owners:  # (the hot path: _notify inlined)
+            queue, notify = self._deferred, self._notify_cb
+            for rid in owners:
+                queue.append((notify, (rid, kind, path, dest, is_dir)))
 
     def _roots_for(self, wd: int) -> list[_Root]:
         return [self._roots[rid] for rid in self._owners.get(wd, ()) if rid in self._roots]

@@ -8,6 +8,7 @@ only matches directories), which watchdog's helpers no longer provide (``full_ma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pathspec
@@ -88,7 +89,7 @@ class Matcher:
     directory is ignored: files inside a moved directory produce no events of their own.
     """
 
-    __slots__ = ("_by_name", "_ignore", "_include", "_names_only")
+    __slots__ = ("_by_name", "_ignore", "_ignore_re", "_include", "_include_re", "_judged", "_names_only")
 
     def __init__(
         self, patterns: Iterable[str] = (), ignore: Iterable[str] = (), *, ignore_defaults: bool = True
@@ -101,6 +102,11 @@ class Matcher:
         # parents are not ignored is ignored depends on its name alone: `prunes` caches by name.
         self._names_only = all("/" not in p.rstrip("/") and not p.startswith("!") for p in ignores)
         self._by_name: dict[str, bool] = {}
+        # the same answers, in one regex search each (see _combined), and remembered per path:
+        # a file written is 3-8 events (create, modify..., close), each asking the same question
+        self._include_re = _combined(self._include)
+        self._ignore_re = _combined(self._ignore)
+        self._judged: dict[tuple[str, bool], int] = {}
 
     def prunes(self, rel: str) -> bool:
         """`ignored(rel, is_dir=True)` for a directory none of whose parents is ignored.
@@ -123,7 +129,11 @@ class Matcher:
         if self._ignore is None:
             return False
         rel = _for_regex(rel)
-        return bool(self._ignore.match_file(rel + "/" if is_dir else rel))
+        if is_dir:
+            rel += "/"
+        if self._ignore_re is not None:
+            return self._ignore_re.search(rel) is not None
+        return bool(self._ignore.match_file(rel))
 
     def matches(self, rel: str, *, is_dir: bool = False) -> bool:
         """True if a change at `rel` (relative to the root, '/'-separated) should trigger."""
@@ -132,6 +142,15 @@ class Matcher:
     def judge(self, rel: str, *, is_dir: bool = False) -> int:
         """MATCH if a change at `rel` should trigger; OTHER if it does not match the patterns but
         is not ignored either (it keeps an open batch open); IGNORED otherwise."""
+        key = (rel, is_dir)
+        verdict = self._judged.get(key)
+        if verdict is None:
+            if len(self._judged) >= _JUDGED_MAX:
+                self._judged.clear()
+            verdict = self._judged[key] = self._judge(rel, is_dir)
+        return verdict
+
+    def _judge(self, rel: str, is_dir: bool) -> int:
         if not rel or rel.startswith("../"):
             return IGNORED
         if self.ignored(rel, is_dir=is_dir):
@@ -140,7 +159,40 @@ class Matcher:
             return IGNORED  # `tests/**` ignores everything in tests/, so tests/ going away is no change
         if is_dir or self._include is None:
             return MATCH
+        if self._include_re is not None:
+            return MATCH if self._include_re.search(_for_regex(rel)) is not None else OTHER
         return MATCH if self._include.match_file(_for_regex(rel)) else OTHER
+
+
+_JUDGED_MAX = 8192  # paths whose verdict a Matcher remembers (then it starts over)
+_GROUP_NAME = re.compile(r"(?<!\\)\(\?P<\w+>")
+
+
+def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
+    """One regex that matches a path iff `spec` does, or None where that cannot be exact.
+
+    Without negations (`!`), GitIgnoreSpec answers "does any pattern match": the alternation of
+    the patterns' own regexes (their group names made anonymous, as names may not repeat)
+    answers the same in one C-level search instead of a Python loop over the patterns. With a
+    negation, the last matching pattern decides, and pathspec does it. Paths given to it never
+    start with "/" or "./", so pathspec's normalization is a no-op for them.
+    """
+    if spec is None:
+        return None
+    alternatives = []
+    for pattern in spec.patterns:
+        include = getattr(pattern, "include", None)
+        if include is None:
+            continue  # a comment or blank line
+        regex = getattr(pattern, "regex", None)
+        if include is not True or not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None
+        if regex.flags != re.UNICODE:
+            return None
+        alternatives.append(f"(?:{_GROUP_NAME.sub('(?:', regex.pattern)})")
+    if not alternatives:
+        return None
+    return re.compile("|".join(alternatives))
 
 
 def _for_regex(rel: str) -> str:

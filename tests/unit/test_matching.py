@@ -336,3 +336,56 @@ def test_prunes_agrees_with_ignored(ignore: list[str], rel: str) -> None:
     m = Matcher(["*.py"], ignore)
     assert m.prunes(rel) is m.ignored(rel, is_dir=True)
     assert m.prunes(rel) is m.ignored(rel, is_dir=True)  # and again, from the cache
+
+
+# --------------------------------------------------------------------------- the fast path
+
+# Patterns and paths for checking the one-regex fast path against pathspec's own answer.
+FAST_PATTERNS = [
+    "*.py", "src/*.py", "/app.py", "src/**/*.py", "**/templates/*.html", "docs/", "build", "*.sw?",
+    "a?c", "[ab]*.txt", r"\#*#", "*~", "x/**", "**/cache/**", "dir/sub/", "*.min.*", "(?P<x>).py",
+    "we ird.py", "\\!bang", "a/**/b", "tests/",
+]  # fmt: skip
+FAST_PATHS = [
+    "app.py", "src/app.py", "src/pkg/app.py", "lib/src/app.py", "docs/index.md", "docs", "a/docs/x",
+    "build", "build/out.o", "a/build", ".x.swp", "#auto#", "notes~", "x/y/z", "x", "cache/a",
+    "deep/cache/a/b", "dir/sub/f", "dir/sub", "abc", "a.txt", "b1.txt", "c.txt", "app.min.js",
+    "(?P<x>).py", "we ird.py", "!bang", "a/b", "a/x/y/b", "a\nb.py", "x.py\n", "tests/t.py",
+    "t/tests/u.py", "tests", "node_modules/a.py", ".git/HEAD", "src/__pycache__/a.cpython-311.pyc",
+]  # fmt: skip
+
+
+def reference(patterns: list[str], ignore: list[str], rel: str, *, is_dir: bool) -> int:
+    """Matcher.judge's rules, answered by pathspec pattern by pattern (no fast path, no cache)."""
+    import pathspec  # noqa: PLC0415
+
+    from watchd.matching import IGNORED, MATCH, OTHER  # noqa: PLC0415
+
+    ign = pathspec.GitIgnoreSpec.from_lines(list(BUILTIN_IGNORES) + ignore)
+    inc = pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
+    nul = rel.replace("\n", "\0")
+    if ign.match_file(nul + "/" if is_dir else nul) or (is_dir and ign.match_file(nul + "/_")):
+        return IGNORED
+    if is_dir or inc is None:
+        return MATCH
+    return MATCH if inc.match_file(nul) else OTHER
+
+
+@pytest.mark.parametrize("pattern", FAST_PATTERNS)
+def test_the_fast_path_answers_as_pathspec_does(pattern: str) -> None:
+    for patterns, ignore in (([pattern], []), (["*.py", pattern], ["*.txt"]), (["*"], [pattern])):
+        m = Matcher(patterns, ignore)
+        assert m._include_re is not None and m._ignore_re is not None  # the fast path is taken
+        for rel in FAST_PATHS:
+            for is_dir in (False, True):
+                want = reference(patterns, ignore, rel, is_dir=is_dir)
+                assert m.judge(rel, is_dir=is_dir) == want, (patterns, ignore, rel, is_dir)
+                assert m.judge(rel, is_dir=is_dir) == want  # and the remembered answer
+
+
+def test_a_negation_keeps_pathspecs_order_rules() -> None:
+    m = Matcher(["*.py", "!skip.py"], ["build/", "!build/keep/"])
+    assert m._include_re is None and m._ignore_re is None  # no fast path: order matters
+    assert m.matches("a.py") and not m.matches("skip.py")
+    for rel in ("build/x.py", "build/keep/x.py", "build/keep/skip.py"):
+        assert m.judge(rel) == reference(["*.py", "!skip.py"], ["build/", "!build/keep/"], rel, is_dir=False)
