@@ -10,7 +10,6 @@ keys (with the closest valid key suggested).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import re
@@ -490,6 +489,8 @@ class _Ctx:
         for key, v in m.value.items():
             if key in allowed:
                 continue
+            import difflib  # noqa: PLC0415 (only for an error message)
+
             close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(sorted(allowed))
             raise self.key_error(v, self.key(prefix, key), f"unknown key in {what} ({hint})")
@@ -555,6 +556,8 @@ class _Ctx:
             return choices(word)
         except ValueError:
             names = [c.value for c in choices]
+            import difflib  # noqa: PLC0415 (only for an error message)
+
             close = difflib.get_close_matches(word, names, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

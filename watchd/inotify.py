@@ -79,6 +79,10 @@ _ROOT_ENTRY_EVENTS = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 _HEADER = struct.Struct("iIII")
 _READ_SIZE = 256 * 1024
 _WRITTEN = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE  # a file's content or metadata changed
+# Filesystems whose directories count their subdirectories in st_nlink (2 + subdirectories), so
+# one with st_nlink 2 has none and a walk that only looks for directories need not read it
+# (find's leaf optimisation). Elsewhere (btrfs and overlay say 1, FUSE, network) every one is read.
+NLINK_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 
@@ -142,6 +146,7 @@ class _Root:
     parent_wd: int | None = None
     identity: tuple[int, int] | None = None  # (device, inode) of the directory watched as the root
     lost: bool = False
+    leaves: bool = False  # its filesystem counts subdirectories in st_nlink (NLINK_FILESYSTEMS)
 
 
 class InotifyTree:
@@ -229,16 +234,24 @@ class InotifyTree:
             return sum(1 for owners in self._owners.values() if not rids.isdisjoint(owners))
 
     def add_root(
-        self, rid: int, path: str, *, recursive: bool, prune: Callable[[str], bool], report: bool = False
+        self,
+        rid: int,
+        path: str,
+        *,
+        recursive: bool,
+        prune: Callable[[str], bool],
+        report: bool = False,
+        leaves: bool = False,
     ) -> int:
         """Watch `path` (and, if `recursive`, every directory below it not pruned); with `report`,
-        notify the files found as created (a root that reappeared: one walk does both).
+        notify the files found as created (a root that reappeared: one walk does both). `leaves`:
+        the root's filesystem is one of NLINK_FILESYSTEMS (a walk skips directories without any).
 
         Returns the number of directories watched. Raises LimitError when the kernel's watch
         limit is reached (nothing of this root stays watched), FileNotFoundError if it is gone.
         """
         with self._lock:
-            root = _Root(rid, path, recursive, prune, identity=dir_identity(path))
+            root = _Root(rid, path, recursive, prune, identity=dir_identity(path), leaves=leaves)
             self._roots[rid] = root
             try:
                 added = self._add_tree(root, path, report=report)
@@ -318,6 +331,8 @@ class InotifyTree:
             added += 1
             if not root.recursive and d == root.path:
                 continue
+            if not report and root.leaves and self._leaf(root, d):
+                continue  # no subdirectory to watch, and no file to report: nothing to read
             try:
                 it = os.scandir(d)
             except OSError:
@@ -334,6 +349,17 @@ class InotifyTree:
                     elif report:
                         self._notify(root.rid, "created", entry.path, None, False)
         return added
+
+    @staticmethod
+    def _leaf(root: _Root, path: str) -> bool:
+        """True if the directory has no subdirectory (stat'ed after its watch was added, so one
+        made since raises an event). Only on the root's own device: a mount point below it may
+        be another filesystem."""
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return False
+        return st.st_nlink == 2 and root.identity is not None and st.st_dev == root.identity[0]
 
     def _watch_parent(self, root: _Root) -> None:
         parent = os.path.dirname(root.path)

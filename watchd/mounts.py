@@ -88,6 +88,9 @@ def remote_filesystem(path: str, mountinfo: str | None = None) -> str | None:
     if mountinfo is None:
         path = os.path.realpath(path)
     fstype = filesystem_type(path, mountinfo)
-    if fstype is not None and (fstype in REMOTE_TYPES or fstype.startswith("fuse.sshfs")):
-        return fstype
-    return None
+    return fstype if fstype is not None and is_remote(fstype) else None
+
+
+def is_remote(fstype: str) -> bool:
+    """Whether native events miss writes made by other machines on this filesystem type."""
+    return fstype in REMOTE_TYPES or fstype.startswith("fuse.sshfs")

@@ -98,6 +98,7 @@ class _Root:
     degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
     remote_checked: bool = False
+    fstype: str | None = None  # the filesystem it is on, when it was first scheduled
     directories: int = 1  # on watchdog: counted once, at start (a walk; not on the daemon's loop later)
 
     @property
@@ -529,8 +530,8 @@ class Watcher:
         root.lost = False
         if not root.poll and not root.remote_checked:
             root.remote_checked = True
-            fstype = mounts.remote_filesystem(root.path)
-            if fstype is not None:
+            root.fstype = fstype = mounts.filesystem_type(os.path.realpath(root.path))
+            if fstype is not None and mounts.is_remote(fstype):
                 log.warning(
                     "%s: %s is on %s: changes made by other machines (or the VM/container host) raise "
                     "no events here; add poll: true to this watch if they matter",
@@ -561,6 +562,7 @@ class Watcher:
                     recursive=root.recursive,
                     prune=self._pruner(root),
                     report=report and root.recursive,
+                    leaves=root.fstype in inotify.NLINK_FILESYSTEMS,
                 )
             except inotify.LimitError as exc:
                 root.degraded = True

@@ -6,6 +6,7 @@ import os
 import queue
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -319,3 +320,73 @@ def wait_until(condition: object, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+# --------------------------------------------------------------------------- leaf directories
+
+
+def _tmpfs_dir() -> Path | None:
+    from watchd.mounts import filesystem_type  # noqa: PLC0415
+
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) and filesystem_type(str(shm)) == "tmpfs" else None
+
+
+@pytest.fixture(params=["tmp_path", "tmpfs"])
+def leafy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """A tree of directories without subdirectories, on the test's disk and on a tmpfs."""
+    if request.param == "tmpfs":
+        base = _tmpfs_dir()
+        if base is None:
+            pytest.skip("no writable tmpfs at /dev/shm")
+        top = Path(tempfile.mkdtemp(dir=base, prefix="watchd-leaf-"))
+    else:
+        top = tmp_path / "leafy"
+    for i in range(3):
+        (top / f"d{i}" / "leaf").mkdir(parents=True)
+        (top / f"d{i}" / "leaf" / "a.py").write_text("")
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_leaf_directories_are_watched_without_being_read(leafy: Path) -> None:
+    """On a filesystem that counts subdirectories in st_nlink, a directory with st_nlink 2 is not
+    read at start (find's leaf optimisation); its changes and new subdirectories still count."""
+    from watchd.inotify import NLINK_FILESYSTEMS  # noqa: PLC0415
+    from watchd.mounts import filesystem_type  # noqa: PLC0415
+
+    leaf = leafy / "d1" / "leaf"
+    assert os.stat(leaf).st_nlink == 2 or filesystem_type(str(leafy)) not in NLINK_FILESYSTEMS
+    sink = Collector()
+    w = Watcher([Subscription(0, "t", str(leafy), Matcher(["*.py"]))], sink, native=True)
+    w.start()
+    try:
+        assert w.stats().directories == 7  # the root, d0-d2 and their leaves
+        (leaf / "a.py").write_text("x = 1\n")
+        sink.expect(lambda c: c.path == str(leaf / "a.py"))
+        (leaf / "sub").mkdir()
+        (leaf / "sub" / "b.py").write_text("")
+        sink.expect(lambda c: c.path == str(leaf / "sub" / "b.py"))
+        (leaf / "sub" / "b.py").write_text("y = 2\n")  # the new subdirectory is watched itself
+        sink.expect(lambda c: c.path == str(leaf / "sub" / "b.py") and c.kind is ChangeKind.MODIFIED)
+        assert w.stats().directories == 8
+    finally:
+        w.stop()
+
+
+def test_a_directory_on_another_device_is_read_whatever_its_link_count(tmp_path: Path) -> None:
+    """A mount point below a root may be a filesystem whose link counts mean nothing."""
+    from watchd.inotify import InotifyTree, _Root  # noqa: PLC0415
+
+    leaf = tmp_path / "leaf"
+    leaf.mkdir()
+    (tmp_path / "parent" / "child").mkdir(parents=True)
+    st = os.stat(tmp_path)
+    here = _Root(0, str(tmp_path), True, lambda rel: False, identity=(st.st_dev, st.st_ino), leaves=True)
+    elsewhere = _Root(
+        1, str(tmp_path), True, lambda rel: False, identity=(st.st_dev + 1, st.st_ino), leaves=True
+    )
+    assert InotifyTree._leaf(here, str(leaf))
+    assert not InotifyTree._leaf(here, str(tmp_path / "parent"))  # it has a subdirectory
+    assert not InotifyTree._leaf(elsewhere, str(leaf))
+    assert not InotifyTree._leaf(here, str(tmp_path / "gone"))
