@@ -35,3 +35,23 @@ def test_names_with_glob_characters(tmp_path: Path) -> None:
     invalidate_bytecode((str(odd),))
     assert not odd_pyc.exists()
     assert near_pyc.exists()
+
+
+def test_optimized_levels_dotted_names_and_many_files_in_one_directory(tmp_path: Path) -> None:
+    sources = [tmp_path / f"m{i}.py" for i in range(50)] + [tmp_path / "a.b.py"]
+    for f in sources:
+        f.write_text("x = 1\n")
+    pycs = [compiled(f, py_compile.PycInvalidationMode.TIMESTAMP) for f in sources]
+    opt = Path(
+        py_compile.compile(
+            str(sources[0]), optimize=1, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP
+        )
+    )
+    assert opt.name.endswith(".opt-1.pyc")
+    kept = tmp_path / "a.py"  # a prefix of a changed name ("a.b"), itself unchanged
+    kept.write_text("x = 1\n")
+    kept_pyc = compiled(kept, py_compile.PycInvalidationMode.TIMESTAMP)
+    invalidate_bytecode([str(f) for f in sources])
+    assert not any(p.exists() for p in pycs)
+    assert not opt.exists()
+    assert kept_pyc.exists()
