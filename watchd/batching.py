@@ -10,7 +10,6 @@ What fires is the net effect per path (see `changes.net_effect`); an empty batch
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from watchd.changes import Batch, Change, net_effect
@@ -39,7 +38,7 @@ class Batcher:
         max_delay: float,
         early: float | None = None,
         *,
-        exists: Callable[[str], bool] = os.path.lexists,
+        exists: Callable[[str], bool] | None = None,
     ) -> None:
         self.watch = watch
         self.debounce = debounce
@@ -51,7 +50,7 @@ class Batcher:
         self._first = 0.0
         self._last = 0.0
         self._early_taken = False
-        self._exists = exists  # the disk, as net_effect sees it (injectable for tests)
+        self._exists = exists  # the disk, as net_effect sees it (None: the disk; injectable for tests)
 
     def __len__(self) -> int:
         return len(self._changes)

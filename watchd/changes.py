@@ -65,7 +65,7 @@ class Batch:
 
 
 def net_effect(
-    changes: Iterable[Change], exists: Callable[[str], bool] = os.path.lexists
+    changes: Iterable[Change], exists: Callable[[str], bool] | None = None
 ) -> tuple[Change, ...]:
     """One change per path, saying what happened to it over the batch, judged against the disk now.
 
@@ -74,7 +74,8 @@ def net_effect(
     - deleted and there again (polling sees an atomic save that way): modified;
     - created then written: created; written then deleted: deleted;
     - a move keeps its source and destination, unless the source was itself made in the batch.
-    Order is first-seen order of the surviving paths.
+    Order is first-seen order of the surviving paths. `exists` (the disk, `os.path.lexists`, by
+    default asked for all the paths at once: see `existing`) is injectable for tests.
     """
     first: dict[str, Change] = {}  # path -> its first change in the batch (a move: keyed by dest)
     born: set[str] = set()  # paths that came into being within the batch
@@ -100,6 +101,8 @@ def net_effect(
                 first[c.path] = Change(ChangeKind.MODIFIED, c.path, None, c.is_dir)
             continue
         first.setdefault(c.path, c)
+    if exists is None:
+        exists = existing(first).__contains__
     out: list[Change] = []
     for key, c in first.items():
         if c.kind is ChangeKind.RESCAN:
@@ -116,6 +119,30 @@ def net_effect(
         else:
             out.append(c)
     return tuple(out)
+
+
+_LIST_FROM = 8  # paths in one directory from which reading the directory beats an lstat each
+
+
+def existing(paths: Iterable[str]) -> set[str]:
+    """The paths that exist (`os.path.lexists`), asked per directory: where a batch touched many
+    files of one directory (a checkout, a storm), one directory read answers for all of them."""
+    by_dir: dict[str, list[tuple[str, str]]] = {}
+    for path in paths:
+        directory, _, name = path.rpartition(os.sep)
+        by_dir.setdefault(directory, []).append((path, name))
+    found: set[str] = set()
+    for directory, group in by_dir.items():
+        if len(group) >= _LIST_FROM and directory:
+            try:
+                names = set(os.listdir(directory))
+            except OSError:
+                pass  # gone, or unreadable: ask path by path
+            else:
+                found.update(path for path, name in group if name in names)
+                continue
+        found.update(path for path, _ in group if os.path.lexists(path))
+    return found
 
 
 def merge(earlier: tuple[Change, ...], later: tuple[Change, ...]) -> tuple[Change, ...]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from watchd.batching import Batcher
@@ -401,3 +404,25 @@ def test_a_deleted_file_is_reported_as_deleted() -> None:
     assert Batch("w", (Change(D, "src/a.py"),), 0, 0).what() == "src/a.py deleted"
     assert Batch("w", (Change(D, "a"), Change(D, "b")), 0, 0).what() == "a and 1 more deleted"
     assert Batch("w", (Change(D, "a"), mod("b")), 0, 0).what() == "a and 1 more changed"
+
+
+def test_existing_answers_as_lexists_does_whether_it_reads_the_directory_or_not(tmp_path: Path) -> None:
+    from watchd.changes import existing  # noqa: PLC0415
+
+    many = [tmp_path / f"f{i}.py" for i in range(20)]  # enough to read the directory
+    for f in many[:10]:
+        f.write_text("")
+    (tmp_path / "dangling.py").symlink_to(tmp_path / "nowhere")  # lexists: the link is there
+    few = tmp_path / "sub"
+    few.mkdir()
+    (few / "a.py").write_text("")
+    paths = [
+        *map(str, many),
+        str(tmp_path / "dangling.py"),
+        str(few / "a.py"),
+        str(few / "b.py"),
+        str(tmp_path / "gone" / "x.py"),
+        "/",
+    ]
+    assert existing(paths) == {p for p in paths if os.path.lexists(p)}
+    assert existing([str(tmp_path / "gone" / f"{i}.py") for i in range(20)]) == set()
