@@ -64,9 +64,7 @@ class Batch:
         return f"{self.summary(base)} {'deleted' if deleted else 'changed'}"
 
 
-def net_effect(
-    changes: Iterable[Change], exists: Callable[[str], bool] | None = None
-) -> tuple[Change, ...]:
+def net_effect(changes: Iterable[Change], exists: Callable[[str], bool] | None = None) -> tuple[Change, ...]:
     """One change per path, saying what happened to it over the batch, judged against the disk now.
 
     - a file created and gone again (an editor's or tempfile's temporary file) is no change;

@@ -105,6 +105,9 @@ class Daemon:
         # arrival, not from when the loop got round to it
         self._incoming: deque[tuple[int, Change | None, float]] = deque()
         self._armed = False  # a wake-up byte for changes is already in the pipe
+        # A change received at or after this time needs no wake-up: the loop wakes by itself
+        # early enough to open its batch in time (see _loop). Starts at "always wake".
+        self._wake_below = math.inf
         self._check_roots_now = False
         self._stop_code: int | None = None
         self._last_action = "none yet"
@@ -196,9 +199,13 @@ class Daemon:
             pass  # closed during shutdown
 
     def _on_change(self, key: int, change: Change | None) -> None:
-        """Watchdog's thread: enqueue and make sure the loop wakes. Nothing else."""
-        self._incoming.append((key, change, self._clock()))
-        if not self._armed:
+        """The watcher's thread: enqueue, and wake the loop if it would not be up in time.
+
+        While a tree lands (tar, rsync, a checkout) the loop then wakes once per quiet period,
+        not once per read of events."""
+        received = self._clock()
+        self._incoming.append((key, change, received))
+        if not self._armed and received < self._wake_below:
             self._armed = True
             self._wake(_EVENT_BYTE)
 
@@ -296,7 +303,9 @@ class Daemon:
                 deadlines.append(d)
             if next_ping is not None:
                 deadlines.append(next_ping)
-            timeout = max(0.0, min([next_root_check, *deadlines]) - now)
+            wake_at = min([next_root_check, *deadlines])
+            self._publish_wake(wake_at)  # first: then a change appended after the next line sees it
+            timeout = 0.0 if self._incoming else max(0.0, wake_at - now)
             # poll, not select: select() cannot wait on descriptors numbered 1024 or more
             readable = self._poller.poll(math.ceil(timeout * 1000))
             if readable:
@@ -329,6 +338,24 @@ class Daemon:
                 batch = a.batcher.take(now)
                 if batch is not None:
                     a.runner.submit(batch)
+
+    def _publish_wake(self, wake_at: float) -> None:
+        """Tell `_on_change` which changes need a wake-up, when the loop will wake at `wake_at`.
+
+        A change must reach its batch by its arrival + the shortest debounce (or early start) of
+        any watch: the earliest deadline it can make. Waking at `wake_at` is in time for changes
+        received from `wake_at - lead` on; earlier ones wake the loop. The loop publishes this
+        before it looks at `_incoming` for the last time, so a change appended after that look
+        is judged by the new threshold, and one appended before it is taken without sleeping.
+        """
+        lead = min(
+            [CONFIG_DEBOUNCE]
+            + [
+                a.batcher.early if a.batcher.early is not None else a.batcher.debounce
+                for a in self._active.values()
+            ]
+        )
+        self._wake_below = wake_at - lead
 
     def _root_check_interval(self) -> float:
         return ROOT_CHECK_INTERVAL_NATIVE if self.watcher.all_native() else ROOT_CHECK_INTERVAL

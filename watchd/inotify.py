@@ -28,6 +28,7 @@ import stat
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,6 +79,11 @@ _ROOT_ENTRY_EVENTS = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
 
 _HEADER = struct.Struct("iIII")
 _READ_SIZE = 256 * 1024
+# Reads this close together, this many times in a row, are a burst: the reader then waits
+# _BURST_WAIT before each read (events are stamped when read, so at most that much later).
+_BURST_GAP = 0.002
+_BURST_READS = 3
+_BURST_WAIT = 0.002
 _WRITTEN = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE  # a file's content or metadata changed
 # Filesystems whose directories count their subdirectories in st_nlink (2 + subdirectories), so
 # one with st_nlink 2 has none and a walk that only looks for directories need not read it
@@ -421,12 +427,24 @@ class InotifyTree:
         poller.register(self._fd, select.POLLIN)
         poller.register(self._stop_r, select.POLLIN)
         stop = self._stop_r
+        # one buffer for every read: os.read(fd, 256 KiB) allocates (and maps) 256 KiB each time,
+        # ~27 us, for reads that mostly hold a few events
+        buffer = bytearray(_READ_SIZE)
+        last_read = 0.0
+        streak = 0  # reads in a row that came within _BURST_GAP of the one before
         try:
             while True:
                 if any(fd == stop for fd, _ in poller.poll()):
                     return
+                now = time.monotonic()
+                streak = streak + 1 if now - last_read < _BURST_GAP else 0
+                if streak >= _BURST_READS:
+                    # a tree is landing (tar, rsync, checkout): let events gather for a moment,
+                    # so one wake-up reads dozens of them, not a handful. A save is never a burst.
+                    time.sleep(_BURST_WAIT)
+                last_read = time.monotonic()
                 try:
-                    data = os.read(self._fd, _READ_SIZE)
+                    data = bytes(memoryview(buffer)[: os.readv(self._fd, [buffer])])
                 except BlockingIOError:
                     continue
                 except OSError as exc:

@@ -46,3 +46,45 @@ def test_a_change_arriving_while_the_pipe_is_drained_does_not_silence_later_ones
         assert _readable(d), "a later change did not wake the loop"
     finally:
         d._shutdown()
+
+
+def test_a_change_wakes_the_loop_only_if_it_would_not_be_up_in_time() -> None:
+    """While a tree lands the loop wakes once per quiet period, not once per read of events: a
+    change needs no wake-up if the loop wakes by itself before that change's earliest deadline."""
+    now = [100.0]
+    w = Watch(
+        "w", (Path("/nonexistent-watchd-test"),), CommandAction(command="true", cwd=Path("/")), debounce=0.05
+    )
+    d = Daemon(Config(watches=(w,)), handle_signals=False, clock=lambda: now[0])
+    try:
+        d._publish_wake(100.2)  # e.g. an open batch due at 100.2: changes from 100.15 on can wait
+        now[0] = 100.16
+        d._on_change(0, Change(ChangeKind.MODIFIED, "/a"))
+        assert not _readable(d)
+        assert len(d._incoming) == 1  # queued all the same, for the loop to take when it wakes
+        now[0] = 100.14  # its batch could be due at 100.19, before the loop would wake
+        d._on_change(0, Change(ChangeKind.MODIFIED, "/b"))
+        assert _readable(d)
+    finally:
+        d._shutdown()
+
+
+def test_the_shortest_debounce_of_any_watch_and_the_configs_set_the_lead() -> None:
+    now = [100.0]
+    slow = Watch(
+        "slow", (Path("/nonexistent-a"),), CommandAction(command="true", cwd=Path("/")), debounce=1.0
+    )
+    fast = Watch(
+        "fast", (Path("/nonexistent-b"),), CommandAction(command="true", cwd=Path("/")), debounce=0.02
+    )
+    d = Daemon(Config(watches=(slow, fast)), handle_signals=False, clock=lambda: now[0])
+    try:
+        d._publish_wake(101.0)
+        now[0] = 100.985  # 15 ms before the wake: even the fast watch's 20 ms debounce ends after it
+        d._on_change(0, Change(ChangeKind.MODIFIED, "/a"))
+        assert not _readable(d)
+        now[0] = 100.97  # 30 ms before: the fast watch's batch could be due first
+        d._on_change(0, Change(ChangeKind.MODIFIED, "/a"))
+        assert _readable(d)
+    finally:
+        d._shutdown()
