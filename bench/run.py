@@ -18,6 +18,9 @@ Tools (debounce 50 ms wherever the tool has one):
 - inotifywait: `inotifywait -m -r -e close_write,moved_to,create,delete DIR` piped to a dash
   `while read` loop that signals for every *.py line (builtins only: no fork per event)
 
+Every process is started without PYTHONDONTWRITEBYTECODE (with it, each start of a Python tool
+recompiles the modules it imports: watchd, installed editable, and the watchfiles script).
+
 "Ready" is measured the same way for every tool: from launch, a probe file in the deepest,
 last-made directory is rewritten every 20 ms until a HUP arrives. A debouncing tool only acts once
 the writes stop or its maximum delay passes (watchd: --max-delay 50ms in the start-up scenarios, 2s
@@ -143,6 +146,10 @@ class Failed(Exception):
 
 _started: list[subprocess.Popen[bytes]] = []
 
+# PYTHONDONTWRITEBYTECODE makes every start of a Python tool recompile the modules it imports
+# (watchd installed editable, watchfiles' script): start-up times would be distorted
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 
 def spawn(argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a process in its own session (so its whole group can be stopped) and remember it."""
@@ -153,6 +160,7 @@ def spawn(argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=CHILD_ENV,
             start_new_session=True,
         )
     _started.append(proc)
