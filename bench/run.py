@@ -45,9 +45,11 @@ its signal arrived and then no signal came and the tree used no CPU (< 1 ms) for
 events are counted before the tools run, 3 times per case, each in a pass of its own: a separate
 `inotifywait -m -r -e modify,attrib,close_write,moved_from,moved_to,create,delete,...` (the change
 events watchd subscribes to; no open/access/close_nowrite, which the counter's own scans of new
-directories would add) prints one line per event, counted afterwards. A recursive inotify watcher
-misses what happens in a new directory before its watch there is in place, so a count can only be
-low: the most of the 3 is taken. CPU per event = CPU / that count, for every tool alike. The goal
+directories would add) prints one line per event, counted afterwards. A count can only be low: a
+recursive inotify watcher misses what happens in a new directory before its watch there is in
+place, and the kernel merges an event into an identical one still unread at the tail of the queue
+(a lagging reader gets fewer MODIFY and ATTRIB events); so the most of the 3 is taken, and the
+table shows the range. CPU per event = CPU / that count, for every tool alike. The goal
 compares watchd with inotifywait alone: `inotifywait -m -r -e close_write,moved_to,create,delete
 -o /dev/null` (no reader, no signal), measured in the inotifywait column beside the usual pipeline
 with its dash reader. Needs tar, rsync and inotifywait (apt-get install rsync inotify-tools).
@@ -765,9 +767,10 @@ def count_events(work: Path, op: Callable[[Path], None]) -> int:
     """The change events (CHANGE_EVENTS) op makes in an empty directory, as a separate
     `inotifywait -m -r` sees them, watching alone in a pass of its own.
 
-    Events in a new directory before inotifywait's watch on it is in place are missed (watchd scans
-    new directories for the files they already hold; inotifywait does not): an undercount, by more
-    on a loaded machine."""
+    An undercount, by more on a loaded machine: events in a new directory before inotifywait's watch
+    on it is in place are missed (watchd scans new directories for the files they already hold;
+    inotifywait does not), and the kernel merges an event into an identical one still unread at the
+    tail of the queue."""
     watched, out, log = work / "count", work / "count.events", work / "count.log"
     watched.mkdir(parents=True)
     argv = ["inotifywait", "-m", "-r", "-e", CHANGE_EVENTS, "--format", "%e", "-o", str(out), str(watched)]
@@ -869,17 +872,17 @@ def scenario_events(tmp: Path, sz: Sizes, tools: list[str], skip: dict[str, str]
 
     cases = {"tar x": untar, "rsync -a": rsync}
     events: dict[str, int] = {}
+    counted: dict[str, str] = {}
     if shutil.which("inotifywait"):
         for name, op in cases.items():
-            # the most of a few counts: the count can only miss events (see count_events)
-            events[name] = max(
-                count_events(base / "count" / f"{name.split()[0]}{k}", op) for k in range(EVENTS_RUNS)
-            )
+            counts = [count_events(base / "count" / f"{name.split()[0]}{k}", op) for k in range(EVENTS_RUNS)]
+            events[name] = max(counts)  # a count can only miss events (see count_events)
+            counted[name] = f"{events[name]:,} change events (counts {min(counts):,} to {max(counts):,})"
     sizes = {"tar x": (tar_files, tar_dirs), "rsync -a": (rsync_files, rsync_dirs)}
     res = Result(
         note="; ".join(
             f"`{name}` of {f:,} files in {d:,} dirs (Django's source): "
-            + (f"{events[name]:,} change events" if name in events else "events not counted")
+            + counted.get(name, "events not counted")
             for name, (f, d) in sizes.items()
         )
         + f" (the most of {EVENTS_RUNS} counts by a separate inotifywait -m -r; no open/access/close_nowrite)"
