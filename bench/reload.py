@@ -34,13 +34,17 @@ Each save rewrites the file in place (as `Path.write_text` does: truncate, write
 time.monotonic() is taken; GET / is then sent every 5 ms, on a new connection each time, until a 200
 carries the new version: that time is the sample. Each version is one byte longer than the one before:
 a __pycache__ .pyc is validated by the source's size and its mtime in whole seconds, and the servers'
-own reloaders (unlike watchd, which removes the changed files' timestamp .pyc before the signal) would
+own reloaders (unlike watchd, which removes the changed files' timestamp .pyc before the signal) could
 otherwise load the old code after a same-size save within the same second.
 
 Between saves the reload must have settled: the master's worker PIDs unchanged and every answer the
-new version for SETTLE_S seconds (gunicorn --reload replaces each worker on its own, on every event it
-sees), and for the watchd rows watchd's own log line confirming the reload. The first WARMUP saves of a
-row are discarded. A save not served within 20 s ends its row (reported as failed).
+new version for 1 s (gunicorn --reload replaces each worker on its own, with the poll engine up to a
+second apart), and for the watchd rows watchd's own log line confirming the reload. For the two
+reloaders that poll every second (reload-poll, py-autoreload) a random 0-1 s is added: after a fixed
+wait, every save would come at the same point of their cycle (uwsgi --py-autoreload 1 then had a
+median of 2.08 s, just after a scan every time, where a random phase gives 1.6 s). The others react
+to the event or the signal, whenever it comes. The first save of a row (WARMUP) is discarded. A save
+not served within 20 s ends its row (reported as failed).
 
 PYTHONDONTWRITEBYTECODE is removed from the environment of every process started here: with it, every
 worker start recompiles the modules it imports and the reload times are distorted.
@@ -55,6 +59,7 @@ import contextlib
 import http.client
 import importlib.util
 import os
+import random
 import re
 import shlex
 import shutil
@@ -87,6 +92,7 @@ REQUEST_TIMEOUT_S = 2.0
 ANSWER_TIMEOUT_S = 20.0  # server start -> first answer, and save -> new version answering
 SETTLE_S = 1.0  # workers unchanged and the new version answering this long before the next save
 SETTLE_TIMEOUT_S = 20.0
+JITTER_S = 1.0  # for a polling reloader, plus a random 0 .. JITTER_S: saves at any phase of its 1 s scans
 CONFIRM_TIMEOUT_S = 10.0  # watchd's confirm_timeout in the shipped configs
 WARMUP = 1
 DEFAULT_SAVES = 10
@@ -169,6 +175,7 @@ class Tool:
     servers: tuple[str, ...]  # the servers it applies to
     server_args: tuple[str, ...] = ()  # added to the server's command line
     check: str | None = None  # watchd rows: the config's check (None: not a watchd row)
+    polls: bool = False  # the reloader looks for changes every second
 
     @property
     def watchd(self) -> bool:
@@ -179,8 +186,8 @@ TOOLS = (
     Tool("watchd", ("gunicorn", "uwsgi"), check="python"),
     Tool("watchd-compileall", ("gunicorn",), check=COMPILEALL),
     Tool("reload-inotify", ("gunicorn",), ("--reload", "--reload-engine", "inotify")),
-    Tool("reload-poll", ("gunicorn",), ("--reload", "--reload-engine", "poll")),
-    Tool("py-autoreload", ("uwsgi",), ("--py-autoreload", "1")),
+    Tool("reload-poll", ("gunicorn",), ("--reload", "--reload-engine", "poll"), polls=True),
+    Tool("py-autoreload", ("uwsgi",), ("--py-autoreload", "1"), polls=True),
 )
 TOOL_NAMES = tuple(t.name for t in TOOLS)
 
@@ -350,15 +357,15 @@ def wait_version(
         time.sleep(max(0.0, tick - time.monotonic()))
 
 
-def settle(master: int, port: int, want: str) -> bool:
-    """Until the master's workers are unchanged and every answer is `want`, for SETTLE_S."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+def settle(master: int, port: int, want: str, quiet: float = SETTLE_S) -> bool:
+    """Until the master's workers are unchanged and every answer is `want`, for `quiet` seconds."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S + quiet
     kids, since = workers(master), time.monotonic()
     while time.monotonic() < deadline:
         now_kids = workers(master)
         if now_kids != kids or len(now_kids) < 2 or get(port) != want:
             kids, since = now_kids, time.monotonic()
-        elif time.monotonic() - since >= SETTLE_S:
+        elif time.monotonic() - since >= quiet:
             return True
         time.sleep(0.02)
     return False
@@ -408,6 +415,7 @@ def make_app(app: App, appdir: Path, tmp: Path) -> None:
 
 def run_row(app: App, tool: Tool, tmp: Path, saves: int) -> Row:
     row = Row(app, tool)
+    rng = random.Random(f"{app.name} {tool.name}")  # noqa: S311 (a wait, not a secret)
     work = Path(tempfile.mkdtemp(prefix=f"{app.name}-{tool.name}-", dir=tmp))
     appdir, pidfile, log = work / "app", work / "server.pid", work / "server.log"
     make_app(app, appdir, work)
@@ -441,7 +449,10 @@ def run_row(app: App, tool: Tool, tmp: Path, saves: int) -> Row:
                 row.samples.append(took)
             if w is not None and not w.wait_log("reloaded:", confirmed + 1, CONFIRM_TIMEOUT_S):
                 raise RowFailed(f"save {n}: watchd did not confirm the reload: {log_tail(w.log_path)}")
-            if not settle(server.pid, port, version(n)):
+            # a polling reloader: a random extra wait, so the next save comes at any phase of its 1 s
+            # scans (a fixed wait after its workers start would always land at the same point)
+            quiet = SETTLE_S + (rng.uniform(0, JITTER_S) if tool.polls else 0.0)
+            if not settle(server.pid, port, version(n), quiet):
                 raise RowFailed(f"save {n}: the reload did not settle in {SETTLE_TIMEOUT_S:.0f} s")
     except RowFailed as e:
         row.note = f"failed: {e}"
@@ -487,7 +498,8 @@ def table(rows: list[Row], saves: int) -> str:
         "",
         f"{saves} saves per row (+{WARMUP} warm-up discarded), in place, each one byte longer; GET / every "
         f"{POLL_S * 1000:g} ms on a new connection; the next save once workers and answers were unchanged "
-        f"for {SETTLE_S:g} s. Servers (the rows' options go before these):",
+        f"for {SETTLE_S:g} s (the polling rows: plus a random 0-{JITTER_S:g} s). Servers (the rows' "
+        "options go before these):",
         *(f"- {name}: `{line}`" for name, line in servers.items()),
     ]
     return "\n".join(lines + notes)
