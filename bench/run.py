@@ -18,6 +18,9 @@ Tools (debounce 50 ms wherever the tool has one):
 - inotifywait: `inotifywait -m -r -e close_write,moved_to,create,delete DIR` piped to a dash
   `while read` loop that signals for every *.py line (builtins only: no fork per event)
 
+Every process is started without PYTHONDONTWRITEBYTECODE (with it, each start of a Python tool
+recompiles the modules it imports: watchd, installed editable, and the watchfiles script).
+
 "Ready" is measured the same way for every tool: from launch, a probe file in the deepest,
 last-made directory is rewritten every 20 ms until a HUP arrives. A debouncing tool only acts once
 the writes stop or its maximum delay passes (watchd: --max-delay 50ms in the start-up scenarios, 2s
@@ -25,9 +28,31 @@ elsewhere), so the tool's reaction to
 continuous writes is then calibrated on the ready tool (same probe, same cadence) and subtracted:
 startup = (first HUP - reaction) - launch, i.e. launch -> first write caught, +-20 ms.
 
-Scenarios: latency, idle, startup, scale (only with --scale), storm, ignored. --quick makes every
-tree 10x smaller, takes 10 saves and idles 5 s. --record appends the table, the date, `uname -a`
-and the CPU model to bench/RESULTS.md.
+Scenarios: latency, idle, startup, scale (only with --scale), storm, ignored, events. --quick makes
+every tree 10x smaller, takes 10 saves and idles 5 s. --record appends the table, the date,
+`uname -a` and the CPU model to bench/RESULTS.md.
+
+events: CPU per inotify event while a real tree lands in the watched directory. The tree is Django's
+package directory from the venv (its files in path order, no __pycache__; the venv's site-packages
+if Django is missing). Two cases, each run 3 times per tool (the median is reported), every run on
+a fresh, empty directory (but the probe file) watched by a freshly started tool:
+- `tar -xf` of a tarball of its first 2,000 files;
+- `rsync -a` of its first 4,000 files (all of Django 5.2's 3,662) from a copy on the same disk.
+CPU is the utime + stime of the tool's whole process tree (inotifywait: the shell, inotifywait and
+the reader), from a snapshot taken once the ready tool has been quiet for 0.3 s to one taken once
+its signal arrived and then no signal came and the tree used no CPU (< 1 ms) for 0.5 s; exact
+(/proc/PID/task/TID/schedstat) unless a thread exited meanwhile (then 10 ms clock ticks). The
+events are counted before the tools run, 3 times per case, each in a pass of its own: a separate
+`inotifywait -m -r -e modify,attrib,close_write,moved_from,moved_to,create,delete,...` (the change
+events watchd subscribes to; no open/access/close_nowrite, which the counter's own scans of new
+directories would add) prints one line per event, counted afterwards. A count can only be low: a
+recursive inotify watcher misses what happens in a new directory before its watch there is in
+place, and the kernel merges an event into an identical one still unread at the tail of the queue
+(a lagging reader gets fewer MODIFY and ATTRIB events); so the most of the 3 is taken, and the
+table shows the range. CPU per event = CPU / that count, for every tool alike. The goal
+compares watchd with inotifywait alone: `inotifywait -m -r -e close_write,moved_to,create,delete
+-o /dev/null` (no reader, no signal), measured in the inotifywait column beside the usual pipeline
+with its dash reader. Needs tar, rsync and inotifywait (apt-get install rsync inotify-tools).
 """
 
 from __future__ import annotations
@@ -35,6 +60,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import os
 import platform
 import random
@@ -43,6 +69,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -58,8 +85,12 @@ STARTUP_MAX_DELAY_S = 0.05  # for the start-up scenarios: see startup_like()
 PROBE_INTERVAL = 0.02
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 TOOLS = ("watchd", "watchmedo", "watchfiles", "inotifywait")
-SCENARIOS = ("latency", "idle", "startup", "scale", "storm", "ignored")
+SCENARIOS = ("latency", "idle", "startup", "scale", "storm", "ignored", "events")
 WARMUP = 3
+EVENTS_RUNS = 3  # each case of the events scenario; the median is reported
+INOTIFYWAIT_EVENTS = "close_write,moved_to,create,delete"  # what the inotifywait tool subscribes to
+# the change events watchd subscribes to (watchd/inotify.py's WATCH_MASK): what the events scenario counts
+CHANGE_EVENTS = "modify,attrib,close_write,moved_from,moved_to,create,delete,delete_self,move_self"
 
 RECORDER = """
 import os, signal, sys, time
@@ -105,6 +136,7 @@ GOALS = {
     "scale": "<= 1.1x inotifywait, peak RSS <= 60 MiB",
     "storm": f"exactly 1 signal, after the last write, <= {DEBOUNCE_MS + 20} ms after it",
     "ignored": "ignored trees cost no watches",
+    "events": "<= 2x inotifywait's CPU per event",
 }
 
 
@@ -116,6 +148,10 @@ class Failed(Exception):
 
 _started: list[subprocess.Popen[bytes]] = []
 
+# PYTHONDONTWRITEBYTECODE makes every start of a Python tool recompile the modules it imports
+# (watchd installed editable, watchfiles' script): start-up times would be distorted
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 
 def spawn(argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a process in its own session (so its whole group can be stopped) and remember it."""
@@ -126,6 +162,7 @@ def spawn(argv: list[str], log: Path, cwd: Path | None = None) -> subprocess.Pop
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=CHILD_ENV,
             start_new_session=True,
         )
     _started.append(proc)
@@ -187,6 +224,57 @@ def cpu_seconds(pid: int) -> float:
         if st is not None:
             total += int(st[11]) + int(st[12]) + int(st[13]) + int(st[14])
     return total / CLK_TCK
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """The CPU time of a process tree, per process: exact where the kernel allows.
+
+    ticks: utime + stime of the whole process (its exited threads too), clock ticks (10 ms);
+    threads: ns on CPU of each live thread (/proc/PID/task/TID/schedstat: exact);
+    reaped: cutime + cstime (its children that exited and were waited for), clock ticks.
+    """
+
+    ticks: dict[int, int]
+    threads: dict[int, dict[int, int]]
+    reaped: dict[int, int]
+
+
+def cpu_snapshot(pid: int) -> CpuSnapshot:
+    ticks, threads, reaped = {}, {}, {}
+    for p in tree(pid):
+        st = _proc_stat(p)
+        if st is None:
+            continue
+        ticks[p], reaped[p] = int(st[11]) + int(st[12]), int(st[13]) + int(st[14])
+        tasks: dict[int, int] = {}
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with (
+                    contextlib.suppress(FileNotFoundError, ProcessLookupError),
+                    open(f"/proc/{p}/task/{tid}/schedstat") as f,
+                ):
+                    tasks[int(tid)] = int(f.read().split()[0])
+        threads[p] = tasks
+    return CpuSnapshot(ticks, threads, reaped)
+
+
+def cpu_between(a: CpuSnapshot, b: CpuSnapshot) -> float:
+    """CPU seconds the tree spent from snapshot a to b.
+
+    Per process, the exact per-thread sum when every thread of a is still alive in b (a thread that
+    exited in between took its time out of the per-thread sums), else utime + stime (10 ms ticks).
+    A process new in b counts from its start; the children reaped in between count in ticks.
+    """
+    total = 0.0
+    for p, threads in b.threads.items():
+        before = a.threads.get(p, {})
+        if before.keys() <= threads.keys():
+            total += sum(ns - before.get(tid, 0) for tid, ns in threads.items()) / 1e9
+        else:
+            total += (b.ticks[p] - a.ticks.get(p, 0)) / CLK_TCK
+        total += (b.reaped[p] - a.reaped.get(p, 0)) / CLK_TCK
+    return total
 
 
 def status_kib(pid: int, key: str) -> int:
@@ -274,10 +362,7 @@ def tool_argv(tool: str, root: Path, pidfile: Path, max_delay_s: float = WATCHD_
     if tool == "watchfiles":
         return [sys.executable, "-c", WATCHFILES, str(pidfile), str(root)]
     if tool == "inotifywait":
-        pipeline = (
-            'inotifywait -m -r -q -e close_write,moved_to,create,delete --format "%w%f" "$2" | '
-            + INOTIFY_READER
-        )
+        pipeline = f'inotifywait -m -r -q -e {INOTIFYWAIT_EVENTS} --format "%w%f" "$2" | ' + INOTIFY_READER
         return ["/bin/sh", "-c", pipeline, "sh", str(pidfile), str(root)]
     raise ValueError(tool)
 
@@ -644,6 +729,199 @@ def scenario_ignored(tmp: Path, sz: Sizes, tools: list[str], skip: dict[str, str
     return res
 
 
+def source_tree(dest: Path, limit: int) -> tuple[int, int]:
+    """Copy a real source tree into dest: Django's package directory from the venv (else the venv's
+    site-packages), its first `limit` files in path order, __pycache__ left out. Returns (files, dirs)."""
+    spec = importlib.util.find_spec("django")
+    base = (
+        Path(spec.origin).parent
+        if spec is not None and spec.origin
+        else Path(sysconfig.get_paths()["purelib"])
+    )
+    files = 0
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if files == limit:
+                return files, count_dirs(dest) - 1
+            if name.endswith(".pyc"):
+                continue
+            src = Path(dirpath, name)
+            target = dest / src.relative_to(base.parent)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+            files += 1
+    return files, count_dirs(dest) - 1
+
+
+def wait_established(log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until inotifywait (without -q) has said its watches are in place."""
+    deadline = time.monotonic() + timeout
+    while "Watches established" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise Failed(f"inotifywait did not start: {log.read_text(errors='replace')[-300:]}")
+        time.sleep(0.01)
+
+
+def count_events(work: Path, op: Callable[[Path], None]) -> int:
+    """The change events (CHANGE_EVENTS) op makes in an empty directory, as a separate
+    `inotifywait -m -r` sees them, watching alone in a pass of its own.
+
+    An undercount, by more on a loaded machine: events in a new directory before inotifywait's watch
+    on it is in place are missed (watchd scans new directories for the files they already hold;
+    inotifywait does not), and the kernel merges an event into an identical one still unread at the
+    tail of the queue."""
+    watched, out, log = work / "count", work / "count.events", work / "count.log"
+    watched.mkdir(parents=True)
+    argv = ["inotifywait", "-m", "-r", "-e", CHANGE_EVENTS, "--format", "%e", "-o", str(out), str(watched)]
+    proc = spawn(argv, log)
+    try:
+        wait_established(log, proc)
+        op(watched)
+        size, since = -1, time.monotonic()
+        while time.monotonic() - since < 0.5:  # until the output has stopped growing for 0.5 s
+            if out.stat().st_size != size:
+                size, since = out.stat().st_size, time.monotonic()
+            time.sleep(0.05)
+    finally:
+        stop(proc)
+        shutil.rmtree(watched, ignore_errors=True)
+    return len(out.read_text().split())
+
+
+def wait_cpu_quiet(pid: int, quiet: float, cap: float) -> None:
+    """Until the tree has used less than 1 ms of CPU in `quiet` seconds (at most `cap` seconds)."""
+    deadline = time.monotonic() + cap
+    last, since = cpu_snapshot(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = cpu_snapshot(pid)
+        if cpu_between(last, now) >= 0.001:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+@contextlib.contextmanager
+def watching(
+    tool: str, watched: Path, work: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Recorder | None]]:
+    """The tool watching `watched`, ready (its first signal came, or inotifywait said so): its process
+    and its recorder. Tool "inotifywait-alone": `inotifywait -m -r -e INOTIFYWAIT_EVENTS` printing to
+    /dev/null, no reader and no signal."""
+    if tool != "inotifywait-alone":
+        with session(tool, watched, work) as s:
+            s.write_until_hup(watched / "probe.py", 60)
+            s.rec.wait_quiet(0.3, 10)
+            yield s.proc, s.rec
+        return
+    log = work / "tool.log"
+    argv = ["inotifywait", "-m", "-r", "-e", INOTIFYWAIT_EVENTS, "--format", "%w%f", "-o", os.devnull]
+    proc = spawn([*argv, str(watched)], log)
+    try:
+        wait_established(log, proc)
+        yield proc, None
+    finally:
+        stop(proc)
+
+
+def watcher_cpu(tool: str, watched: Path, work: Path, op: Callable[[Path], None]) -> float:
+    """CPU seconds the tool's process tree spends while op fills the empty `watched`, until it is quiet
+    again (its signal came, then no signal and no CPU for 0.5 s)."""
+    watched.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        with watching(tool, watched, work) as (proc, rec):
+            wait_cpu_quiet(proc.pid, 0.3, 10)
+            before = cpu_snapshot(proc.pid)
+            t0 = time.monotonic()
+            op(watched)
+            if rec is not None:
+                if rec.wait_after(t0, 30) is None:
+                    raise Failed("no signal within 30 s of the copy")
+                rec.wait_quiet(0.5, 60)
+            wait_cpu_quiet(proc.pid, 0.5, 60)
+            cpu = cpu_between(before, cpu_snapshot(proc.pid))
+            if proc.poll() is not None:
+                raise Failed(f"{tool} exited {proc.returncode}")
+            return cpu
+    finally:
+        shutil.rmtree(watched, ignore_errors=True)
+
+
+def scenario_events(tmp: Path, sz: Sizes, tools: list[str], skip: dict[str, str]) -> Result:
+    missing = [prog for prog in ("tar", "rsync") if not shutil.which(prog)]
+    if missing:
+        return Result(
+            cells=dict.fromkeys(tools, "n/a"),
+            met="skipped",
+            note=f"skipped: {' and '.join(missing)} not installed (apt-get install {' '.join(missing)})",
+        )
+    base = tmp / "events"
+    tar_files, tar_dirs = source_tree(base / "tar-src", sz.n(2_000))
+    tarball = base / "tree.tar"
+    subprocess.run(["tar", "-cf", str(tarball), "-C", str(base / "tar-src"), "."], check=True)
+    rsync_src = base / "rsync-src"
+    rsync_files, rsync_dirs = source_tree(rsync_src, sz.n(4_000))
+
+    def untar(d: Path) -> None:
+        subprocess.run(["tar", "-xf", str(tarball), "-C", str(d)], check=True)
+
+    def rsync(d: Path) -> None:
+        subprocess.run(["rsync", "-a", f"{rsync_src}/", f"{d}/"], check=True)
+
+    cases = {"tar x": untar, "rsync -a": rsync}
+    events: dict[str, int] = {}
+    counted: dict[str, str] = {}
+    if shutil.which("inotifywait"):
+        for name, op in cases.items():
+            counts = [count_events(base / "count" / f"{name.split()[0]}{k}", op) for k in range(EVENTS_RUNS)]
+            events[name] = max(counts)  # a count can only miss events (see count_events)
+            counted[name] = f"{events[name]:,} change events (counts {min(counts):,} to {max(counts):,})"
+    sizes = {"tar x": (tar_files, tar_dirs), "rsync -a": (rsync_files, rsync_dirs)}
+    res = Result(
+        note="; ".join(
+            f"`{name}` of {f:,} files in {d:,} dirs (Django's source): "
+            + counted.get(name, "events not counted")
+            for name, (f, d) in sizes.items()
+        )
+        + f" (the most of {EVENTS_RUNS} counts by a separate inotifywait -m -r; no open/access/close_nowrite)"
+    )
+    raw: dict[str, dict[str, float]] = {}
+
+    def measure(tool: str) -> dict[str, float]:
+        out = {}
+        for name, op in cases.items():
+            runs = [
+                watcher_cpu(tool, base / tool / f"{name.split()[0]}{k}", base / tool / f"work{k}", op)
+                for k in range(EVENTS_RUNS)
+            ]
+            out[name] = statistics.median(runs)
+        return out
+
+    def cell(cpu: dict[str, float]) -> str:
+        if len(events) < len(cases):
+            return " / ".join(f"{cpu[n] * 1000:.0f}" for n in cases) + " ms CPU"
+        per = " / ".join(f"{cpu[n] / events[n] * 1e6:.1f}" for n in cases)
+        return f"{per} µs ({' / '.join(f'{cpu[n] * 1000:.0f}' for n in cases)} ms)"
+
+    def one(tool: str) -> str:
+        raw[tool] = measure(tool)
+        text = cell(raw[tool])
+        if tool == "inotifywait":
+            raw["inotifywait-alone"] = measure("inotifywait-alone")
+            text += f"; alone (no reader, output to /dev/null): {cell(raw['inotifywait-alone'])}"
+        return text
+
+    run_tools(tools, one, res, skip)
+    if "watchd" in raw and "inotifywait-alone" in raw:
+        ratios = [raw["watchd"][n] / max(raw["inotifywait-alone"][n], 1e-9) for n in cases]
+        res.met = yes(max(ratios) <= 2) + f" ({' / '.join(f'{r:.2f}x' for r in ratios)} inotifywait alone)"
+    elif "watchd" in raw:
+        res.met = "? (needs inotifywait)"
+    return res
+
+
 def yes(ok: bool) -> str:
     return "yes" if ok else "NO"
 
@@ -655,6 +933,7 @@ RUNNERS: dict[str, Callable[[Path, Sizes, list[str], dict[str, str]], Result]] =
     "scale": scenario_scale,
     "storm": scenario_storm,
     "ignored": scenario_ignored,
+    "events": scenario_events,
 }
 
 MEASURES = {
@@ -664,6 +943,7 @@ MEASURES = {
     "scale": "launch -> deepest dir's change caught / peak RSS",
     "storm": "HUPs received / last HUP after last write",
     "ignored": "startup / inotify watches",
+    "events": "CPU per event, tar x / rsync -a (CPU of the process tree, median of 3)",
 }
 
 
