@@ -89,7 +89,15 @@ def net_effect(changes: Iterable[Change], exists: Callable[[str], bool] | None =
                 first.setdefault(c.dest, Change(ChangeKind.MODIFIED, c.dest, None, c.is_dir))
             else:
                 first.pop(c.dest, None)
-                first[c.dest] = c
+                if source is not None and source.kind is ChangeKind.MOVED:
+                    # a -> b, then b -> c: a -> c (a is gone, c is there); a -> b -> a: a changed
+                    first[c.dest] = (
+                        Change(ChangeKind.MOVED, source.path, c.dest, c.is_dir)
+                        if source.path != c.dest
+                        else Change(ChangeKind.MODIFIED, c.dest, None, c.is_dir)
+                    )
+                else:
+                    first[c.dest] = c
             continue
         if c.kind is ChangeKind.CREATED:
             if c.path not in first:
@@ -119,27 +127,16 @@ def net_effect(changes: Iterable[Change], exists: Callable[[str], bool] | None =
     return tuple(out)
 
 
-_LIST_FROM = 8  # paths in one directory from which reading the directory beats an lstat each
-
-
 def existing(paths: Iterable[str]) -> set[str]:
-    """The paths that exist (`os.path.lexists`), asked per directory: where a batch touched many
-    files of one directory (a checkout, a storm), one directory read answers for all of them."""
-    by_dir: dict[str, list[tuple[str, str]]] = {}
-    for path in paths:
-        directory, _, name = path.rpartition(os.sep)
-        by_dir.setdefault(directory, []).append((path, name))
+    """The paths that exist (`os.path.lexists`): an lstat each, without os.path's wrappers."""
+    lstat = os.lstat
     found: set[str] = set()
-    for directory, group in by_dir.items():
-        if len(group) >= _LIST_FROM and directory:
-            try:
-                names = set(os.listdir(directory))
-            except OSError:
-                pass  # gone, or unreadable: ask path by path
-            else:
-                found.update(path for path, name in group if name in names)
-                continue
-        found.update(path for path, _ in group if os.path.lexists(path))
+    for path in paths:
+        try:
+            lstat(path)
+        except (OSError, ValueError):
+            continue
+        found.add(path)
     return found
 
 

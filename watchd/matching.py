@@ -165,17 +165,18 @@ class Matcher:
 
 
 _JUDGED_MAX = 8192  # paths whose verdict a Matcher remembers (then it starts over)
-_GROUP_NAME = re.compile(r"(?<!\\)\(\?P<\w+>")
+_DIR_MARK = "(?P<ps_d>/)"  # the one named group pathspec puts in a pattern's regex: never user text
 
 
 def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
     """One regex that matches a path iff `spec` does, or None where that cannot be exact.
 
     Without negations (`!`), GitIgnoreSpec answers "does any pattern match": the alternation of
-    the patterns' own regexes (their group names made anonymous, as names may not repeat)
-    answers the same in one C-level search instead of a Python loop over the patterns. With a
-    negation, the last matching pattern decides, and pathspec does it. Paths given to it never
-    start with "/" or "./", so pathspec's normalization is a no-op for them.
+    the patterns' own regexes (their directory mark made anonymous, as a group name may not
+    repeat) answers the same in one C-level search instead of a Python loop over the patterns.
+    With a negation, the last matching pattern decides, and pathspec does it. Paths given to it
+    never start with "/" or "./", so pathspec's normalization is a no-op for them. (A bracket
+    expression never holds "/", so the mark cannot be user text.)
     """
     if spec is None:
         return None
@@ -189,10 +190,13 @@ def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
             return None
         if regex.flags != re.UNICODE:
             return None
-        alternatives.append(f"(?:{_GROUP_NAME.sub('(?:', regex.pattern)})")
+        alternatives.append(f"(?:{regex.pattern.replace(_DIR_MARK, '(?:/)')})")
     if not alternatives:
         return None
-    return re.compile("|".join(alternatives))
+    try:
+        return re.compile("|".join(alternatives))
+    except re.error:  # a group name pathspec did not use before: let it answer
+        return None
 
 
 def _for_regex(rel: str) -> str:

@@ -528,9 +528,10 @@ class Watcher:
         if ident is None:
             return False
         root.lost = False
+        # each time: a root that reappears may be on another filesystem (its leaves, below)
+        root.fstype = fstype = mounts.filesystem_type(os.path.realpath(root.path))
         if not root.poll and not root.remote_checked:
             root.remote_checked = True
-            root.fstype = fstype = mounts.filesystem_type(os.path.realpath(root.path))
             if fstype is not None and mounts.is_remote(fstype):
                 log.warning(
                     "%s: %s is on %s: changes made by other machines (or the VM/container host) raise "

@@ -336,6 +336,15 @@ NET = [
     pytest.param([ch(D, "a.py")], {"a.py"}, [ch(M, "a.py")], id="deleted-but-there-again"),
     pytest.param([ch(MV, "a.py", "b.py")], {"b.py"}, [ch(MV, "a.py", "b.py")], id="a-real-rename"),
     pytest.param(
+        [ch(MV, "a.py", "b.py"), ch(MV, "b.py", "c.py")],
+        {"c.py"},
+        [ch(MV, "a.py", "c.py")],
+        id="renamed-twice",
+    ),
+    pytest.param(
+        [ch(MV, "a.py", "b.py"), ch(MV, "b.py", "a.py")], {"a.py"}, [ch(M, "a.py")], id="renamed-and-back"
+    ),
+    pytest.param(
         [ch(MV, "a.py", "b.py"), ch(M, "b.py")], {"b.py"}, [ch(MV, "a.py", "b.py")], id="renamed-then-written"
     ),
     pytest.param([ch(MV, "a.py", "b.py")], set(), [ch(D, "a.py")], id="renamed-and-gone"),

@@ -55,3 +55,15 @@ def test_optimized_levels_dotted_names_and_many_files_in_one_directory(tmp_path:
     assert not any(p.exists() for p in pycs)
     assert not opt.exists()
     assert kept_pyc.exists()
+
+
+def test_a_stem_that_looks_like_an_optimization_level(tmp_path: Path) -> None:
+    odd, plain = tmp_path / "x.opt-in.py", tmp_path / "x.py"
+    for f in (odd, plain):
+        f.write_text("x = 1\n")
+    odd_pyc = compiled(odd, py_compile.PycInvalidationMode.TIMESTAMP)
+    plain_pyc = compiled(plain, py_compile.PycInvalidationMode.TIMESTAMP)
+    invalidate_bytecode([str(plain)])
+    assert odd_pyc.exists() and not plain_pyc.exists()
+    invalidate_bytecode([str(odd)])
+    assert not odd_pyc.exists()

@@ -344,7 +344,7 @@ def test_prunes_agrees_with_ignored(ignore: list[str], rel: str) -> None:
 FAST_PATTERNS = [
     "*.py", "src/*.py", "/app.py", "src/**/*.py", "**/templates/*.html", "docs/", "build", "*.sw?",
     "a?c", "[ab]*.txt", r"\#*#", "*~", "x/**", "**/cache/**", "dir/sub/", "*.min.*", "(?P<x>).py",
-    "we ird.py", "\\!bang", "a/**/b", "tests/",
+    "we ird.py", "\\!bang", "a/**/b", "tests/", "a\\\\/", "x[(?P<a>]",
 ]  # fmt: skip
 FAST_PATHS = [
     "app.py", "src/app.py", "src/pkg/app.py", "lib/src/app.py", "docs/index.md", "docs", "a/docs/x",
@@ -352,6 +352,7 @@ FAST_PATHS = [
     "deep/cache/a/b", "dir/sub/f", "dir/sub", "abc", "a.txt", "b1.txt", "c.txt", "app.min.js",
     "(?P<x>).py", "we ird.py", "!bang", "a/b", "a/x/y/b", "a\nb.py", "x.py\n", "tests/t.py",
     "t/tests/u.py", "tests", "node_modules/a.py", ".git/HEAD", "src/__pycache__/a.cpython-311.pyc",
+    "a\\/x", "a\\", "xP", "xa", "x:", "x(",
 ]  # fmt: skip
 
 
@@ -389,3 +390,11 @@ def test_a_negation_keeps_pathspecs_order_rules() -> None:
     assert m.matches("a.py") and not m.matches("skip.py")
     for rel in ("build/x.py", "build/keep/x.py", "build/keep/skip.py"):
         assert m.judge(rel) == reference(["*.py", "!skip.py"], ["build/", "!build/keep/"], rel, is_dir=False)
+
+
+def test_two_directory_patterns_ending_in_an_escaped_backslash() -> None:
+    """Each regex then ends in an escaped backslash before pathspec's directory mark; the
+    mark must still be made anonymous in both (a repeated group name is a re.error)."""
+    m = Matcher(["*"], ["a\\\\/", "b\\\\/"])
+    assert m._ignore_re is not None
+    assert m.judge("a\\/x.py") == reference(["*"], ["a\\\\/", "b\\\\/"], "a\\/x.py", is_dir=False)

@@ -12,7 +12,7 @@ from helpers.actions import Recording
 
 from watchd.actions import Context
 from watchd.actions.check import SHOWN_FAILURES, Checked, PythonGate
-from watchd.actions.pysource import Sources, compile_all, compile_source, read_source
+from watchd.actions.pysource import MAX_SOURCE, Compiled, Sources, compile_all, compile_source, read_source
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.matching import Matcher
 
@@ -98,12 +98,29 @@ def test_compile_all_counts_what_it_read_and_stops_when_told(tmp_path: Path) -> 
     good.write_text("x = 1\n")
     bad.write_text("x = (\n")
     paths = [str(good), str(bad), str(tmp_path / "gone.py")]
-    count, failures = compile_all(iter(paths), threading.Event())
-    assert count == 2
-    assert [f.path for f in failures] == [str(bad)]
+    done = compile_all(iter(paths), threading.Event())
+    assert done.count == 2
+    assert [f.path for f in done.failures] == [str(bad)]
     stopped = threading.Event()
     stopped.set()
-    assert compile_all(iter(paths), stopped) == (0, [])
+    assert compile_all(iter(paths), stopped) == Compiled()
+
+
+def test_a_file_too_big_to_compile_in_process_is_skipped_not_failed(tmp_path: Path) -> None:
+    big = tmp_path / "generated.py"
+    big.write_bytes(b"x = (\n" + b"#" * MAX_SOURCE)  # broken, but over the limit: not compiled
+    done = compile_all(iter([str(big)]), threading.Event())
+    assert done == Compiled(count=0, failures=[], skipped=[(str(big), "1.0 MB")])
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_a_file_watchd_cannot_read_fails_the_check(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.py"
+    secret.write_text("x = 1\n")
+    secret.chmod(0)
+    [failure] = compile_all(iter([str(secret)]), threading.Event()).failures
+    assert failure.error == "unreadable"
+    assert failure.lines[-1] == "cannot read it: Permission denied"
 
 
 # --------------------------------------------------------------------------- which files
@@ -143,6 +160,13 @@ def test_lost_events_bring_every_python_file_of_the_root(tmp_path: Path) -> None
     (tmp_path / "b" / "c.py").write_text("x = 1\n")
     batch = batch_of(Change(ChangeKind.RESCAN, str(tmp_path), is_dir=True))
     assert sorted(sources(tmp_path).of(batch)) == [str(tmp_path / "a.py"), str(tmp_path / "b" / "c.py")]
+
+
+def test_lost_events_of_a_single_file_bring_that_file(tmp_path: Path) -> None:
+    app = tmp_path / "app.py"
+    app.write_text("x = (\n")
+    rescan = batch_of(Change(ChangeKind.RESCAN, str(app), is_dir=False))  # a single file's root
+    assert list(Sources((app,), Matcher()).of(rescan)) == [str(app)]
 
 
 def test_a_symlinked_directory_is_not_followed(tmp_path: Path) -> None:
@@ -216,6 +240,40 @@ def test_many_broken_files_are_counted_not_all_printed(
     assert f"(SyntaxError in m0.py and {len(broken) - 1} more, " in message
     assert message.count("    | SyntaxError: ") == SHOWN_FAILURES
     assert message.endswith("    | ... and 2 more files that do not compile")
+
+
+def test_a_file_that_failed_is_checked_again_with_every_later_batch(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    """A save of another file must not reload the server into the broken one."""
+    broken, other = tmp_path / "a.py", tmp_path / "b.py"
+    broken.write_text("def f(:\n")
+    other.write_text("y = 1\n")
+    inner = Recording("HUP not sent", early=None)
+    gate = python_gate(tmp_path, inner)
+    gate.execute(batch_of(modified(broken)), threading.Event())
+    gate.execute(batch_of(modified(other)), threading.Event())
+    assert inner.calls == ["forget", "forget"]
+    assert "b.py changed; check python failed (SyntaxError in a.py, " in logs.text
+    broken.write_text("def f():\n    pass\n")  # fixed (its own save would say so too)
+    gate.execute(batch_of(modified(other)), threading.Event())
+    assert inner.calls == ["forget", "forget", "execute"]
+    broken.write_text("def f(:\n")
+    gate.execute(batch_of(modified(broken)), threading.Event())
+    broken.unlink()  # gone: nothing left to fail
+    gate.execute(batch_of(modified(other)), threading.Event())
+    assert inner.calls[-2:] == ["forget", "execute"]
+
+
+def test_a_big_file_is_skipped_with_a_warning_and_the_action_runs(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    big = tmp_path / "generated.py"
+    big.write_bytes(b"x = 1\n" + b"#" * MAX_SOURCE)
+    inner = Recording("HUP not sent", early=None)
+    python_gate(tmp_path, inner).execute(batch_of(modified(big)), threading.Event())
+    assert inner.calls == ["execute"]
+    assert "api: check python skipped generated.py (1.0 MB: compiling it would stop watchd" in logs.text
 
 
 def test_a_batch_without_python_files_passes(tmp_path: Path) -> None:

@@ -167,22 +167,39 @@ class CommandGate:
 
 
 class PythonGate:
-    """`check: python`: every changed `.py` file must compile, as it would on import."""
+    """`check: python`: every changed `.py` file must compile, as it would on import.
+
+    A file that failed is checked again with every later batch until it compiles or is gone:
+    a save of another file must not reload the server into the broken one.
+    """
 
     def __init__(self, sources: Sources, ctx: Context, what: str) -> None:
         self.name = ctx.name
         self.sources = sources
         self.what = what
         self.base = ctx.base
+        self._failing: dict[str, None] = {}  # paths that failed, in the order they did
 
     def run(self, batch: Batch, stop: threading.Event) -> str | None:
         started = time.monotonic()
-        count, failures = compile_all(self.sources.of(batch), stop)
+        paths = dict.fromkeys(self.sources.of(batch))
+        paths.update(self._failing)
+        done = compile_all(iter(paths), stop)
         took = time.monotonic() - started
         if stop.is_set():
             return _STOPPED
+        failures = done.failures
+        self._failing = {f.path: None for f in failures}
+        for path, size in done.skipped:
+            log.warning(
+                "%s: check python skipped %s (%s: compiling it would stop watchd for seconds; "
+                "check it with a command, e.g. check: python3 -m py_compile FILE)",
+                self.name,
+                display_path(path, self.base),
+                size,
+            )
         if not failures:
-            log.debug("%s: check python passed: %d files in %.3f s", self.name, count, took)
+            log.debug("%s: check python passed: %d files in %.3f s", self.name, done.count, took)
             return None
         first = failures[0]
         where = display_path(first.path, self.base)

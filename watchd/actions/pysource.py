@@ -11,18 +11,24 @@ before a new app or worker imports them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import stat
 import threading
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchd.changes import Batch, ChangeKind
 from watchd.matching import MATCH, Matcher
 
 SUFFIX = ".py"
+# compile() holds the GIL for the whole file (a 3.8 MB generated module: 3.8 s, with every other
+# thread of watchd stopped): bigger files are not checked in-process (a command check can)
+MAX_SOURCE = 1024 * 1024
+_OPT_LEVEL = re.compile(r"\.opt-\d+$")  # app.cpython-311.opt-1.pyc: the optimization level
 # compile() may warn (an invalid escape sequence): the interpreter would print that on import,
 # watchd must not print it on its own stderr. warnings' filters are global: one check at a time.
 _QUIET = threading.Lock()
@@ -54,10 +60,8 @@ class Sources:
             if c.kind is ChangeKind.DELETED:
                 continue
             path = c.dest or c.path
-            if c.is_dir or c.kind is ChangeKind.RESCAN:
-                found = self._below(path)
-            else:
-                found = iter((path,) if path.endswith(SUFFIX) else ())
+            # a directory moved in, or a whole tree whose events were lost: its files
+            found = self._below(path) if c.is_dir else iter((path,) if path.endswith(SUFFIX) else ())
             for p in found:
                 if p not in seen:
                     seen.add(p)
@@ -94,19 +98,35 @@ class Sources:
                     yield e.path
 
 
+class Unreadable(Exception):
+    """A source watchd may not read (its mode, an I/O error)."""
+
+
+class TooBig(Exception):
+    """A source over MAX_SOURCE: not compiled in-process."""
+
+
 def read_source(path: str) -> bytes | None:
-    """The file's bytes, or None if it is not a regular file (now): a FIFO never blocks."""
+    """The file's bytes, or None if it is not a regular file (now): gone, a directory, a FIFO
+    (never blocks). Unreadable when it cannot be read or is over MAX_SOURCE."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    except FileNotFoundError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP, errno.ENXIO):
             return None
+        raise Unreadable(exc.strerror or str(exc)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > MAX_SOURCE:
+            raise TooBig(f"{st.st_size / 1e6:.1f} MB")
         with open(fd, "rb", closefd=False) as f:
             return f.read()
-    except OSError:
-        return None
+    except OSError as exc:
+        raise Unreadable(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
 
@@ -132,21 +152,36 @@ def compile_source(path: str, source: bytes) -> Failure | None:
     return Failure(path, type(error).__name__, tuple(lines))
 
 
-def compile_all(paths: Iterator[str], stop: threading.Event) -> tuple[int, list[Failure]]:
-    """Compile each file; (files compiled, failures). Stops early when `stop` is set."""
-    count = 0
-    failures: list[Failure] = []
+@dataclass
+class Compiled:
+    """What compile_all found: files compiled, those that failed, those too big to compile."""
+
+    count: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, its size)
+
+
+def compile_all(paths: Iterator[str], stop: threading.Event) -> Compiled:
+    """Compile each file. Stops early when `stop` is set."""
+    done = Compiled()
     for path in paths:
         if stop.is_set():
             break
-        source = read_source(path)
+        try:
+            source = read_source(path)
+        except TooBig as exc:
+            done.skipped.append((path, str(exc)))
+            continue
+        except Unreadable as exc:
+            done.failures.append(Failure(path, "unreadable", (f'  File "{path}"', f"cannot read it: {exc}")))
+            continue
         if source is None:
             continue
-        count += 1
+        done.count += 1
         failure = compile_source(path, source)
         if failure is not None:
-            failures.append(failure)
-    return count, failures
+            done.failures.append(failure)
+    return done
 
 
 def invalidate_bytecode(paths: tuple[str, ...] | list[str]) -> None:
@@ -172,7 +207,7 @@ def invalidate_bytecode(paths: tuple[str, ...] | list[str]) -> None:
             continue  # no bytecode cached here
         for name in names:
             # "app.cpython-311.pyc", "app.cpython-311.opt-1.pyc": the stem is up to the tag
-            stem = name[: -len(".pyc")].rsplit(".", 2 if ".opt-" in name else 1)[0]
+            stem = _OPT_LEVEL.sub("", name[: -len(".pyc")]).rsplit(".", 1)[0]
             if stem in changed:
                 pyc = os.path.join(cache, name)
                 if _timestamp_checked(pyc):
