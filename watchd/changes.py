@@ -128,16 +128,40 @@ def net_effect(changes: Iterable[Change], exists: Callable[[str], bool] | None =
 
 
 def existing(paths: Iterable[str]) -> set[str]:
-    """The paths that exist (`os.path.lexists`): an lstat each, without os.path's wrappers."""
-    lstat = os.lstat
-    found: set[str] = set()
+    """The paths that exist (`os.path.lexists`).
+
+    Where a batch touched a good share of one directory (a checkout, a storm of rewrites), one
+    read of the directory answers for all of them; elsewhere an lstat each. The share is judged
+    by the directory's st_size, which grows with its entries on Linux and macOS filesystems
+    (ext4: ~4 KiB per 100 names, tmpfs: 20 bytes a name): a misjudged share costs time, never
+    a wrong answer.
+    """
+    by_dir: dict[str, list[tuple[str, str]]] = {}
     for path in paths:
-        try:
-            lstat(path)
-        except (OSError, ValueError):
-            continue
-        found.add(path)
+        directory, _, name = path.rpartition(os.sep)
+        by_dir.setdefault(directory, []).append((path, name))
+    found: set[str] = set()
+    lstat = os.lstat
+    for directory, group in by_dir.items():
+        if len(group) >= _LIST_FROM and directory:
+            try:
+                if len(group) * _BYTES_PER_NAME >= lstat(directory).st_size:
+                    names = set(os.listdir(directory))
+                    found.update(path for path, name in group if name in names)
+                    continue
+            except OSError:
+                pass  # gone, or unreadable: ask path by path
+        for path, _ in group:
+            try:
+                lstat(path)
+            except (OSError, ValueError):
+                continue
+            found.add(path)
     return found
+
+
+_LIST_FROM = 8  # changed paths in one directory before reading the directory can pay
+_BYTES_PER_NAME = 64  # ... and at least one for every this many bytes of the directory's size
 
 
 def merge(earlier: tuple[Change, ...], later: tuple[Change, ...]) -> tuple[Change, ...]:

@@ -418,7 +418,7 @@ def test_a_deleted_file_is_reported_as_deleted() -> None:
 def test_existing_answers_as_lexists_does_whether_it_reads_the_directory_or_not(tmp_path: Path) -> None:
     from watchd.changes import existing  # noqa: PLC0415
 
-    many = [tmp_path / f"f{i}.py" for i in range(20)]  # enough to read the directory
+    many = [tmp_path / f"f{i}.py" for i in range(70)]  # enough to read the directory
     for f in many[:10]:
         f.write_text("")
     (tmp_path / "dangling.py").symlink_to(tmp_path / "nowhere")  # lexists: the link is there
@@ -433,5 +433,6 @@ def test_existing_answers_as_lexists_does_whether_it_reads_the_directory_or_not(
         str(tmp_path / "gone" / "x.py"),
         "/",
     ]
+    assert len(many) * 64 >= os.lstat(tmp_path).st_size  # (so it does read it)
     assert existing(paths) == {p for p in paths if os.path.lexists(p)}
     assert existing([str(tmp_path / "gone" / f"{i}.py") for i in range(20)]) == set()
