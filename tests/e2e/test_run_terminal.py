@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not shutil.which("setsid"), reason="needs util-l
 ASK = """\
 import time
 name = input("name? ")
-print("hello", name, flush=True)
+print(f"hello {name}", flush=True)  # one write: log lines share the terminal
 time.sleep(600)
 """
 
@@ -97,7 +97,7 @@ def test_terminal_modes_are_restored_after_each_app(ptys: list[Pty], app_dir: Pa
         textwrap.dedent("""\
         import sys, termios, time
         attrs = termios.tcgetattr(0)
-        print("echo", bool(attrs[3] & termios.ECHO), flush=True)
+        print(f"echo {bool(attrs[3] & termios.ECHO)}", flush=True)
         attrs[3] &= ~termios.ECHO
         termios.tcsetattr(0, termios.TCSANOW, attrs)
         time.sleep(600)
@@ -159,7 +159,8 @@ def test_only_one_app_gets_the_keyboard(ptys: list[Pty], app_dir: Path, tmp_path
     save(app_dir / "ask.py", ASK)
     save(
         app_dir / "other.py",
-        "import sys, time\nprint('other read', repr(sys.stdin.read()), flush=True)\ntime.sleep(600)\n",
+        # one write: watchd's own log lines share the terminal and must not land inside the line
+        "import os, sys, time\nos.write(1, f'other read {sys.stdin.read()!r}\\n'.encode())\ntime.sleep(600)\n",
     )
     config = tmp_path / "watchd.yaml"
     config.write_text(
