@@ -160,7 +160,9 @@ def test_only_one_app_gets_the_keyboard(ptys: list[Pty], app_dir: Path, tmp_path
     save(
         app_dir / "other.py",
         # one write: watchd's own log lines share the terminal and must not land inside the line
-        "import os, sys, time\nos.write(1, f'other read {sys.stdin.read()!r}\\n'.encode())\ntime.sleep(600)\n",
+        "import os, sys, time\n"
+        "os.write(1, f'other read {sys.stdin.read()!r}\\n'.encode())\n"
+        "time.sleep(600)\n",
     )
     config = tmp_path / "watchd.yaml"
     config.write_text(
