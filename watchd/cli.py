@@ -115,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     p.add_argument("--version", action="version", version=f"watchd {__version__}")
     p.add_argument(
+        "--example",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="print a shipped example config (gunicorn, uwsgi, flask, django, dev) and exit; "
+        "without NAME, list them",
+    )
+    p.add_argument(
         "--print-unit",
         nargs="?",
         const="watchd",
@@ -498,6 +506,25 @@ def describe(config: Config) -> str:
     return "\n".join(lines)
 
 
+def _example(name: str) -> int:
+    """--example NAME: the shipped example config (the same files as the repository's config/)."""
+    from importlib import resources  # noqa: PLC0415 (only for --example)
+
+    folder = resources.files("watchd").joinpath("examples")
+    names = sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+    if not name:
+        for n in names:
+            first = folder.joinpath(f"{n}.yaml").read_text(encoding="utf-8").splitlines()[0]
+            print(f"{n:<10} {first.lstrip('# ')}")
+        print("\nwatchd --example NAME > watchd.yaml writes one; watchd --config watchd.yaml runs it")
+        return ExitStatus.OK
+    if name not in names:
+        print(f"watchd: no example {name!r} (examples: {', '.join(names)})", file=sys.stderr)
+        return ExitStatus.USAGE
+    sys.stdout.write(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
+    return ExitStatus.OK
+
+
 def _print_unit(args: argparse.Namespace) -> int:
     """--print-unit: the systemd unit; with --config, for that file, sized for its stop timeouts."""
     template = args.print_unit == "watchd@"
@@ -533,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
     _configure_logging(args.verbose, args.quiet)
+    if args.example is not None:
+        return _example(args.example)
     if args.print_unit:
         extra = [k for k in (*_ONE_LINER_ONLY, *OVERRIDE_KEYS) if getattr(args, k) is not None]
         if extra or args.paths or program is not None or args.validate or args.dry_run:
@@ -580,7 +609,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `watchd --example gunicorn | head`: the reader left early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        status = ExitStatus.FAILURE
+    sys.exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

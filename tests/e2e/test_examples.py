@@ -14,7 +14,7 @@ def test_dev_example_runs_its_actions_without_errors(tmp_path: Path, start_watch
     # the repository's layout, in a copy: the example points at ../watchd and ../README.md
     (tmp_path / "config").mkdir()
     shutil.copy(ROOT / "config" / "dev.yaml", tmp_path / "config" / "dev.yaml")
-    (tmp_path / "watchd").mkdir()
+    (tmp_path / "watchd" / "examples").mkdir(parents=True)
     (tmp_path / "watchd" / "mod.py").write_text("x = 1\n")
     (tmp_path / "README.md").write_text("# readme\n")
     w = start_watchd(["--config", str(tmp_path / "config" / "dev.yaml")])

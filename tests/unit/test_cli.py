@@ -651,3 +651,33 @@ def test_print_unit_with_a_config_runs_that_config(
     status, out, _ = run(capsys, "--print-unit", "--config", str(cfg))
     assert status == 0
     assert f"--config {cfg}" in next(line for line in out.splitlines() if line.startswith("ExecStart="))
+
+
+# --------------------------------------------------------------------------- --example
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "watchd" / "examples"
+
+
+def test_example_lists_the_shipped_configs(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "--example")
+    assert status == 0, err
+    names = [line.split()[0] for line in out.splitlines() if line and not line.startswith("watchd ")]
+    assert names == ["dev", "django", "flask", "gunicorn", "uwsgi"]
+    assert "gunicorn   Reload gunicorn gracefully whenever the app's Python code changes." in out
+
+
+@pytest.mark.parametrize("name", ["dev", "django", "flask", "gunicorn", "uwsgi"])
+def test_example_prints_the_same_file_as_the_repositorys_config(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run(capsys, "--example", name)
+    assert status == 0, err
+    assert out == (EXAMPLES_DIR / f"{name}.yaml").read_text()
+    # one source: config/NAME.yaml, which the README runs, is that very file
+    assert (EXAMPLES_DIR.parent.parent / "config" / f"{name}.yaml").samefile(EXAMPLES_DIR / f"{name}.yaml")
+
+
+def test_an_unknown_example_is_one_line_naming_the_others(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "--example", "nginx")
+    assert (status, out) == (2, "")
+    assert err == "watchd: no example 'nginx' (examples: dev, django, flask, gunicorn, uwsgi)\n"
