@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="poll instead of native events (network filesystems)",
     )
     m.add_argument(
+        "--clear",
+        action="store_const",
+        const=True,
+        help="clear the terminal before each command or app start (when stdout is one)",
+    )
+    m.add_argument(
         "--poll-interval", metavar="DUR", help=f"how often to poll (default {_d(DEFAULT_POLL_INTERVAL)})"
     )
 

@@ -138,11 +138,14 @@ class CommandAction:
     timeout: float | None = None
     on_busy: OnBusy = OnBusy.QUEUE
     stop: Stop = Stop()
+    clear: bool = False  # clear the terminal before each run (when stdout is one)
 
     def describe(self) -> str:
         text = f"run {describe_command(self.command)} in {self.cwd}"
         if self.timeout is not None:
             text += f", timeout {format_duration(self.timeout)}"
+        if self.clear:
+            text += ", clearing the screen first"
         return text + f", on busy: {self.on_busy.value}"
 
 
@@ -157,9 +160,11 @@ class RunAction:
     on_exit: OnExit = OnExit.WAIT
     listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
     listen_env: ListenEnv | None = None
+    clear: bool = False  # clear the terminal before each start (when stdout is one)
 
     def describe(self) -> str:
-        return f"run and restart {describe_command(self.command)} in {self.cwd}"
+        text = f"run and restart {describe_command(self.command)} in {self.cwd}"
+        return text + (", clearing the screen first" if self.clear else "")
 
 
 Action = SignalAction | CommandAction | RunAction
@@ -668,6 +673,7 @@ KEYS: dict[str, _Key] = {
     # stopping a process group: command and run
     "stop_signal": _Key(_Ctx.signal, _on("command", "run")),
     "stop_timeout": _Key(_Ctx.duration, _on("command", "run")),
+    "clear": _Key(_Ctx.boolean, _on("command", "run"), override=True),
 }
 WATCH_KEYS = frozenset(KEYS)
 DEFAULTS_KEYS = WATCH_KEYS - ALL_ACTIONS
@@ -829,6 +835,7 @@ def _build_watch(
             timeout=timeout,
             on_busy=opt("on_busy", _Ctx.on_busy, OnBusy.QUEUE),
             stop=stop,
+            clear=opt("clear", _Ctx.boolean, False),
         )
     else:
         listen = opt("listen", _Ctx.listen, None)
@@ -846,6 +853,7 @@ def _build_watch(
             on_exit=opt("on_exit", _Ctx.on_exit, OnExit.WAIT),
             listen=listen,
             listen_env=listen_env,
+            clear=opt("clear", _Ctx.boolean, False),
         )
 
     check: Check | PythonCheck | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.apps import save
-from helpers.procs import WATCHD
+from helpers.procs import WATCHD, Watchd
 from helpers.terminal import Pty
 
 PY = sys.executable
@@ -191,3 +191,36 @@ def test_ctrl_z_without_a_job_control_shell_is_not_a_hang(ptys: list[Pty], app_d
     assert t.wait_for("hello lee"), t.output()
     t.type("\x03")
     assert t.wait() == 130, t.output()
+
+
+CLEAR = "\x1b[H\x1b[2J\x1b[3J"
+
+
+def test_clear_wipes_the_terminal_before_each_command(ptys: list[Pty], app_dir: Path) -> None:
+    # the command prints RUN; its log line shows the printf, which does not contain RUN
+    t = watchd_in_pty(ptys, app_dir, "--clear", "-c", "printf 'R%sN\\n' U", ".")
+    assert t.wait_for("ready"), t.output()
+    assert CLEAR not in t.output()  # nothing ran yet
+    save(app_dir / "a.py", "x = 1\n")
+    assert t.wait_for("RUN"), t.output()
+    assert t.output().index(CLEAR) < t.output().index("RUN"), t.output()
+    save(app_dir / "a.py", "x = 2\n")
+    assert t.wait_for("RUN", count=2), t.output()
+    assert t.output().count(CLEAR) == 2, t.output()
+
+
+def test_clear_before_each_app_start_and_never_into_a_log_file(
+    ptys: list[Pty], app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    save(app_dir / "app.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    t = watchd_in_pty(ptys, app_dir, "--clear", "--", PY, "app.py")
+    assert t.wait_for("up"), t.output()
+    assert t.output().index(CLEAR) < t.output().index("up")
+    save(app_dir / "app.py", "import time\nprint('up again', flush=True)\ntime.sleep(600)\n")
+    assert t.wait_for("up again"), t.output()
+    assert t.output().count(CLEAR) == 2, t.output()
+    # stdout not a terminal (a file, under systemd): no escape codes in it
+    w = start_watchd(["-p", "*.py", "--clear", "-c", "echo ran", "."], cwd=app_dir)
+    save(app_dir / "b.py", "y = 1\n")
+    assert w.wait_log("ran echo ran: exit 0"), w.log()
+    assert "\x1b" not in w.log()

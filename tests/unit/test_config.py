@@ -374,6 +374,13 @@ def test_check_python_is_the_built_in_check() -> None:
     )
 
 
+def test_clear_is_for_commands_and_apps() -> None:
+    assert one_watch(C + "    clear: true\n").action == CommandAction(command="make", cwd=BASE, clear=True)
+    run = one_watch(W + "    run: [python3, app.py]\n    clear: true\n").action
+    assert isinstance(run, RunAction) and run.clear
+    assert "clear" in error_of(P + "    clear: true\n")  # a signal has no screen to clear
+
+
 # --------------------------------------------------------------------------- error table
 
 
@@ -511,9 +518,10 @@ ERRORS = [
     pytest.param(
         P + "    frobnicate: 1\n",
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
-        "check_timeout, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, ignore_defaults, "
-        "ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, patterns, pidfile, "
-        "pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, timeout, unit)",
+        "check_timeout, clear, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, "
+        "ignore_defaults, ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, "
+        "patterns, pidfile, pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, "
+        "timeout, unit)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(

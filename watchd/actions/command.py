@@ -7,7 +7,7 @@ import logging
 import threading
 
 from watchd.actions import Context
-from watchd.actions.process import KILL_WAIT, batch_environment, run_child
+from watchd.actions.process import KILL_WAIT, batch_environment, clear_screen, run_child
 from watchd.changes import Batch
 from watchd.config import CommandAction, command_for_log, format_duration
 
@@ -49,6 +49,8 @@ class CommandRunner:
         if self.dry_run:
             log.info("%s: %s; would run %s [dry run]", self.name, changed, self.shown)
             return f"would run {self.shown}"
+        if self.action.clear:
+            clear_screen()
         with batch_environment(self.name, batch) as env:
             try:
                 done = run_child(

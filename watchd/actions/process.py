@@ -640,3 +640,14 @@ def run_child(
         return Finished(child.code, child.uptime)
     finally:
         child.reap()
+
+
+CLEAR_SCREEN = b"\x1b[H\x1b[2J\x1b[3J"  # home, clear the screen, and its scrollback (as `clear`)
+
+
+def clear_screen() -> None:
+    """`clear: true`: a clean terminal before a command or an app starts; nothing when stdout
+    is a file or a pipe (a log must not fill with escape codes)."""
+    if os.isatty(1):
+        with contextlib.suppress(OSError):
+            os.write(1, CLEAR_SCREEN)

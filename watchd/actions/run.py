@@ -37,6 +37,7 @@ from watchd.actions.process import (
     StopDenied,
     Stopped,
     changed_environment,
+    clear_screen,
     describe_status,
     shell_status,
     spawn,
@@ -385,6 +386,8 @@ class AppRunner:
             argv = ["/bin/sh", "-c", _LISTEN_WRAPPER, "watchd", stdin, *argv_for(self.action.command)]
             stdin_fd = sock.fileno() if sock is not None else self.listener.fileno()
         start = self.ctx.spawn or spawn
+        if self.action.clear:
+            clear_screen()
         try:
             child: Child = start(
                 self.action.command,
