@@ -4,6 +4,7 @@ maps failures to exit statuses."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -453,7 +454,17 @@ def _load(args: argparse.Namespace) -> Config:
             )
     options: dict[str, object] = {k: getattr(args, k) for k in KEYS}
     options.update(paths=args.paths or ["."], patterns=patterns, ignore=ignore, command=command, run=run)
-    return config_from_options(options, name="watchd")
+    config = config_from_options(options, name="watchd")
+    # a command-line watch is named for what it does: "hup: src/app.py changed; sent HUP ..."
+    return dataclasses.replace(
+        config, watches=tuple(dataclasses.replace(w, name=_doing(w.action)) for w in config.watches)
+    )
+
+
+def _doing(action: SignalAction | CommandAction | RunAction) -> str:
+    if isinstance(action, SignalAction):
+        return signal_name(action.signal).lower()
+    return "run" if isinstance(action, RunAction) else "command"
 
 
 def describe(config: Config) -> str:

@@ -266,7 +266,7 @@ class Daemon:
             self._pending_start = []
             s = self.stats
             (log.warning if s.degraded else log.info)(
-                "watching %s: %s, %s%s; ready",
+                "watching %s: %s, %s%s; ready%s",
                 _count(len(self._active), "watch"),
                 _count(s.roots, "root"),
                 _count(s.directories, "directory"),
@@ -276,6 +276,7 @@ class Daemon:
                     if s.degraded
                     else ""
                 ),
+                " [dry run: nothing will be signalled, run or started]" if self.dry_run else "",
             )
             self.ready.set()
             self.notifier.ready(self.status())

@@ -57,7 +57,7 @@ def test_edit_restarts_the_app_and_the_new_code_answers(app_dir: Path, start_wat
     assert not pid_alive(first)
     line = next(line for line in w.log().splitlines() if "restarted" in line)
     assert re.search(
-        rf"watchd: app.py changed; restarted \S+ app.py: pid {first} stopped \(exit 0\) in \d\.\d\d s, "
+        rf"run: app.py changed; restarted \S+ app.py: pid {first} stopped \(exit 0\) in \d\.\d\d s, "
         r"new pid \d+$",
         line,
     ), line
@@ -116,10 +116,8 @@ def test_launch_and_restart_environment(app_dir: Path, start_watchd: type[Watchd
     (app_dir / "other.py").write_text("")
     assert wait_for(lambda: len(out.read_text().splitlines()) == 2, timeout=5), w.log()
     launch, restart = out.read_text().splitlines()
-    assert launch == "WATCHD_WATCH=watchd WATCHD_COUNT=0 WATCHD_PATH= WATCHD_RESTARTS=0"
-    assert (
-        restart == f"WATCHD_WATCH=watchd WATCHD_COUNT=1 WATCHD_PATH={app_dir / 'other.py'} WATCHD_RESTARTS=1"
-    )
+    assert launch == "WATCHD_WATCH=run WATCHD_COUNT=0 WATCHD_PATH= WATCHD_RESTARTS=0"
+    assert restart == f"WATCHD_WATCH=run WATCHD_COUNT=1 WATCHD_PATH={app_dir / 'other.py'} WATCHD_RESTARTS=1"
 
 
 # ----------------------------------------------------------------------------- stopping
@@ -290,7 +288,7 @@ def test_listen_passes_the_socket_as_fd_3_with_the_activation_variables(
     )
     w = start_watchd(["-p", "*.py", "--listen", "127.0.0.1:0", "--", PY, "probe.py"], cwd=app_dir)
     assert wait_for(lambda: seen.exists() and seen.read_text().endswith("\n"), timeout=10), w.log()
-    assert seen.read_text().split() == ["1", "watchd", "True", "127.0.0.1", "True", "False", "/dev/null"]
+    assert seen.read_text().split() == ["1", "run", "True", "127.0.0.1", "True", "False", "/dev/null"]
     assert re.search(r"listening on 127\.0\.0\.1:\d+ \(passed to the app as fd 3\)", w.log())
 
 
@@ -352,7 +350,7 @@ def test_systemd_status_shows_the_apps_pid_and_restarts(
         )
         ready = notify.wait("READY", "1")
         (first,) = re.findall(r"\(pid (\d+)\)", w.log())
-        assert f"watchd: pid {first}" in ready["STATUS"], ready
+        assert f"run: pid {first}" in ready["STATUS"], ready
         (app_dir / "x.py").write_text("")
         assert w.wait_log("restarted")
         second = pids_in(w.log())[0]

@@ -34,8 +34,8 @@ def main() -> int:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    if mode == "ignore":
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # explicit both ways: under nohup (or any parent that ignores HUP) the default is inherited away
+    signal.signal(signal.SIGHUP, signal.SIG_IGN if mode == "ignore" else signal.SIG_DFL)
     tmp = f"{pidfile}.tmp"
     with open(tmp, "w") as f:
         f.write(f"{os.getpid()}\n")
