@@ -213,10 +213,21 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+LOG_COMMAND_MAX = 60  # characters of a command in a log line (--validate shows it whole)
+
+
 def command_for_log(command: str | tuple[str, ...]) -> str:
-    """A command as one log-line-safe string (a multi-line script must not break the line)."""
-    text = command if isinstance(command, str) else " ".join(command)
-    return text if text.isprintable() else repr(text)[1:-1]
+    """A command as a short, one-line string for log lines: a multi-line script must not break the
+    line, an absolute program path is shown by its name (`/srv/venv/bin/python3 app.py` ->
+    `python3 app.py`), and a long command is cut at LOG_COMMAND_MAX characters."""
+    if isinstance(command, str):
+        text = command
+    else:
+        program, *args = command
+        text = " ".join([os.path.basename(program) if os.path.isabs(program) else program, *args])
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= LOG_COMMAND_MAX else text[: LOG_COMMAND_MAX - 3] + "..."
 
 
 _DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")

@@ -230,7 +230,7 @@ def test_watchd_stops_the_app_on_its_way_out(
     w.signal(sig)
     assert w.wait(5) == status, w.log()
     assert not pid_alive(app)
-    assert f"stopped {PY} app.py (pid {app}): exit 0 in" in w.log()
+    assert f"stopped {Path(PY).name} app.py (pid {app}): exit 0 in" in w.log()
 
 
 # ----------------------------------------------------------------------------- on_exit

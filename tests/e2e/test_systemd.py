@@ -139,7 +139,7 @@ def test_ready_only_once_watches_are_live(
     ready = notify.wait("READY", "1")
     assert ready["STATUS"].startswith("1 watch, 1 root, 1 directory; last action: none yet")
     status = notify.wait("STATUS", count=2)  # updated after the action
-    assert "last action: watchd: sent HUP to sigrecorder.py" in status["STATUS"]
+    assert "last action: hup: sent HUP to sigrecorder.py" in status["STATUS"]
     w.signal(signal.SIGTERM)
     assert w.wait(timeout=10) == 0
     notify.wait("STOPPING", "1")
@@ -274,7 +274,7 @@ def test_journald_logging_has_priorities_and_no_timestamps(tmp_path: Path, dirs:
         proc.wait(5)
     lines = log.read_text().splitlines()
     assert lines[0].startswith("<6>watching 1 watch")
-    assert any(line.startswith("<4>watchd: ") and "exit 3" in line for line in lines)
+    assert any(line.startswith("<4>command: ") and "exit 3" in line for line in lines)
     assert all(line.startswith("<") for line in lines)
 
 

@@ -1535,3 +1535,19 @@ def test_unit_only_applies_to_the_signal_action() -> None:
     assert error_of(C + "    unit: app.service\n") == (
         "dev.yaml:5:5: watches.api.unit: only applies to watches with 'pidfile' (remove it)"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        ("make css", "make css"),
+        (("/srv/app/.venv/bin/python3", "app.py"), "python3 app.py"),
+        (("bin/run", "x"), "bin/run x"),  # relative: as written
+        ("echo a\necho b", "echo a\\necho b"),
+        ("x" * 100, "x" * 57 + "..."),
+    ],
+)
+def test_commands_in_log_lines_are_short_and_one_line(command: str | tuple[str, ...], shown: str) -> None:
+    from watchd.config import command_for_log  # noqa: PLC0415
+
+    assert command_for_log(command) == shown
