@@ -161,7 +161,7 @@ class InotifyTree:
     def __init__(
         self,
         notify: Notify,
-        on_lost: Callable[[int], None],
+        on_lost: Callable[[int, tuple[int, int] | None], None],
         on_overflow: Callable[[], None],
         on_limit: Callable[[int, OSError], None],
     ) -> None:
@@ -205,8 +205,10 @@ class InotifyTree:
     def _notify(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
         self._deferred.append((self._notify_cb, (rid, kind, path, dest, is_dir)))
 
-    def _on_lost(self, rid: int) -> None:
-        self._deferred.append((self._on_lost_cb, (rid,)))
+    def _on_lost(self, root: _Root) -> None:
+        """The root is gone: the owner hears its id and which directory it was (the callback runs
+        after the lock is released, when the owner may already watch a new one by that name)."""
+        self._deferred.append((self._on_lost_cb, (root.rid, root.identity)))
 
     def _on_overflow(self) -> None:
         self._deferred.append((self._on_overflow_cb, ()))
@@ -591,14 +593,14 @@ class InotifyTree:
                     continue  # about an earlier directory of that name: the one watched is there
                 root.lost = True
                 self._drop_root(root)
-                self._on_lost(rid)
+                self._on_lost(root)
 
     def _self_gone(self, wd: int, path: str) -> None:
         for root in self._roots_for(wd):
             if path == root.path and not root.lost:
                 root.lost = True
                 self._drop_root(root)
-                self._on_lost(root.rid)
+                self._on_lost(root)
 
     def _forget(self, wd: int) -> None:
         """The kernel dropped this watch (its directory was deleted)."""

@@ -486,11 +486,14 @@ class Watcher:
         if root is not None:
             deliver(root, self._sink, kind, path, dest, is_dir=is_dir)
 
-    def _native_lost(self, rid: int) -> None:
+    def _native_lost(self, rid: int, identity: tuple[int, int] | None) -> None:
         root = self._by_rid.get(rid)
-        if root is not None:
-            root.lost = True
-            deliver(root, self._sink, "deleted", root.path, None, is_dir=True)
+        if root is None:
+            return
+        if identity is not None and root.native and root.identity != identity:
+            return  # about the directory this root was before check_roots() watched its successor
+        root.lost = True
+        deliver(root, self._sink, "deleted", root.path, None, is_dir=True)
         self._on_root_lost()
 
     def _overflow(self) -> None:

@@ -392,3 +392,31 @@ def test_a_directory_on_another_device_is_read_whatever_its_link_count(tmp_path:
     assert not InotifyTree._leaf(here, str(tmp_path / "parent"))  # it has a subdirectory
     assert not InotifyTree._leaf(elsewhere, str(leaf))
     assert not InotifyTree._leaf(here, str(tmp_path / "gone"))
+
+
+def test_a_late_notice_that_the_old_root_is_gone_leaves_its_successor_alone(
+    root: Path, tmp_path: Path
+) -> None:
+    """The reader reports a lost root after releasing its lock; by then check_roots() may watch the
+    new directory of that name. The notice names the old one, and must not mark the new one lost
+    (which made the next check re-watch it and report all its files as created again)."""
+    sink = Collector()
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink, native=True)
+    w.start()
+    try:
+        [r] = w._roots.values()
+        old = r.identity
+        os.rename(root, tmp_path / "old")  # kept: the new directory cannot reuse its inode
+        root.mkdir()
+        (root / "a.py").write_text("")
+        w.check_roots()
+        sink.expect(lambda c: c.path == str(root / "a.py"))
+        assert r.identity != old
+        w._native_lost(r.rid, old)  # the old directory's notice, late
+        assert not r.lost
+        sink.drain()
+        w.check_roots()
+        (root / "b.py").write_text("")
+        assert sink.expect().path == str(root / "b.py")  # a.py is not reported again
+    finally:
+        w.stop()
