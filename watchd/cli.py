@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--validate", action="store_true", help="check the config, print the resolved watches, exit"
     )
     p.add_argument("--dry-run", action="store_true", help="log what would be done instead of doing it")
-    p.add_argument("-v", "--verbose", action="store_true", help="also log every matched event")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every change and why it counts or not")
     p.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors")
     p.add_argument("--version", action="version", version=f"watchd {__version__}")
     p.add_argument(

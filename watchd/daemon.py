@@ -35,7 +35,7 @@ from watchd.errors import ConfigError
 from watchd.matching import Matcher
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
-from watchd.watching import Subscription, Watcher, WatchError, WatchStats
+from watchd.watching import Subscription, Watcher, WatchError, WatchStats, under
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,8 @@ class Daemon:
         self._active.update((a.key, a) for a in made)
         self._pending_start = made  # started by run(), once the watches are live
         self.watcher = Watcher([], self._on_change, self._on_root_lost)
+        if self._verbose:
+            self.watcher.explain = self._explain  # -v: why a change did not count
         self.watcher.add([s for a in made for s in a.subs])
 
     # -------------------------------------------------------------- building watches
@@ -403,7 +405,23 @@ class Daemon:
                 where = display_path(change.path, self._base)
                 if change.dest is not None:
                     where += " -> " + display_path(change.dest, self._base)
-                log.debug("%s: %s %s", active.watch.name, change.kind.value, where)
+                why = self._why(active, change.dest or change.path, change.is_dir)
+                log.debug("%s: %s %s%s", active.watch.name, change.kind.value, where, why)
+
+    def _why(self, active: _Active, path: str, is_dir: bool) -> str:
+        """' (matches '*.py')': which pattern decided, for -v."""
+        for sub in active.subs:
+            rel = under(path, sub.path)
+            if rel:
+                return f" ({sub.matcher.explain(rel, is_dir=is_dir)})"
+        return ""
+
+    def _explain(self, key: int, path: str, is_dir: bool, verdict: int) -> None:
+        """-v, on the watcher's thread: a change a watch does not count, and why."""
+        active = self._active.get(key)
+        if active is not None:
+            where = display_path(path, self._base)
+            log.debug("%s: %s not counted%s", active.watch.name, where, self._why(active, path, is_dir))
 
     # -------------------------------------------------------------- reload
 

@@ -150,6 +150,26 @@ class Matcher:
             verdict = self._judged[key] = self._judge(rel, is_dir)
         return verdict
 
+    def explain(self, rel: str, *, is_dir: bool = False) -> str:
+        """Why a change at `rel` counts or not, for -v: the pattern that decided it."""
+        verdict = self.judge(rel, is_dir=is_dir)
+        if verdict == IGNORED:
+            if not rel or rel.startswith("../"):
+                return "outside the watched paths"
+            target = _for_regex(rel) + ("/" if is_dir else "")
+            hit = _deciding(self._ignore, target) or _deciding(self._ignore, _for_regex(rel) + "/_")
+            if hit is None:
+                return "ignored"
+            return f"ignored by {hit!r}" + (", built-in" if hit in BUILTIN_IGNORES else "")
+        if self._include is None:
+            return "no patterns: every file counts"
+        if verdict == MATCH:
+            if is_dir:
+                return "a directory (its files are judged one by one)"
+            return f"matches {_deciding(self._include, _for_regex(rel))!r}"
+        shown = ", ".join(repr(p.pattern) for p in self._include.patterns if getattr(p, "include", None))
+        return f"matches none of {shown}"
+
     def _judge(self, rel: str, is_dir: bool) -> int:
         if not rel or rel.startswith("../"):
             return IGNORED
@@ -197,6 +217,18 @@ def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
         return re.compile("|".join(alternatives))
     except re.error:  # a group name pathspec did not use before: let it answer
         return None
+
+
+def _deciding(spec: pathspec.GitIgnoreSpec | None, path: str) -> str | None:
+    """The pattern that decides `path` in `spec` (the last one that matches), as written."""
+    if spec is None:
+        return None
+    found: str | None = None
+    for pattern in spec.patterns:
+        regex = getattr(pattern, "regex", None)
+        if getattr(pattern, "include", None) is not None and regex is not None and regex.search(path):
+            found = str(getattr(pattern, "pattern", "?"))
+    return found
 
 
 def _for_regex(rel: str) -> str:

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # (watch key, change) for a change the watch acts on; (watch key, None) for a change under its
 # roots that does not match its patterns and is not ignored: it keeps an open batch open
 Sink = Callable[[int, Change | None], None]
+# (watch key, path, is_dir, verdict) of a file change a watch does not count: for -v only
+Explain = Callable[[int, str, bool, int], None]
 
 DEFAULT_POLL_FALLBACK = 1.0  # seconds between polls of a root the watch limit forced off inotify
 
@@ -110,7 +112,7 @@ class _Root:
         return self.native or self.observed is not None
 
 
-def _under(path: str, root: str) -> str | None:
+def under(path: str, root: str) -> str | None:
     """`path` relative to `root` ('/'-separated), '' for the root itself, None if outside."""
     if path == root:
         return ""
@@ -123,7 +125,7 @@ def _under(path: str, root: str) -> str | None:
 
 def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
     """MATCH, OTHER or IGNORED (see Matcher.judge) for this target."""
-    rel = _under(path, root.path)
+    rel = under(path, root.path)
     if not rel:
         return IGNORED
     if target.only is not None:
@@ -166,7 +168,16 @@ def _through_links(root: _Root, sink: Sink, src: str, dest: str | None) -> None:
                 sink(t.sub.key, Change(ChangeKind.MODIFIED, os.path.join(root.path, t.only)))
 
 
-def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, is_dir: bool) -> None:
+def deliver(
+    root: _Root,
+    sink: Sink,
+    kind: str,
+    src: str,
+    dest: str | None,
+    *,
+    is_dir: bool,
+    explain: Explain | None = None,
+) -> None:
     """One backend event -> the changes each of the root's watches cares about.
 
     kind is created / modified / deleted / moved. A move is judged per watch: both sides
@@ -208,6 +219,8 @@ def deliver(root: _Root, sink: Sink, kind: str, src: str, dest: str | None, *, i
             sink(t.sub.key, Change(change_kind, src, None, is_dir))
         elif verdict == OTHER:
             sink(t.sub.key, None)
+        if verdict != MATCH and explain is not None and t.only is None:
+            explain(t.sub.key, src, is_dir, verdict)
 
 
 class _WatchdogHandler:
@@ -331,6 +344,7 @@ class Watcher:
         self._next_rid = 0
         self._subs: list[Subscription] = []
         self._started = False
+        self.explain: Explain | None = None  # set for -v: why a change does not count
         self.overflows = 0
         for sub in subscriptions:
             self._subs.append(sub)
@@ -484,7 +498,7 @@ class Watcher:
     def _native_event(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
         root = self._by_rid.get(rid)
         if root is not None:
-            deliver(root, self._sink, kind, path, dest, is_dir=is_dir)
+            deliver(root, self._sink, kind, path, dest, is_dir=is_dir, explain=self.explain)
 
     def _native_lost(self, rid: int, identity: tuple[int, int] | None) -> None:
         root = self._by_rid.get(rid)
@@ -724,7 +738,7 @@ class Watcher:
     @staticmethod
     def _files(top: str, matcher: Matcher) -> Iterable[str]:
         for dirpath, dirnames, filenames in os.walk(top):
-            rel_dir = _under(dirpath, top) or ""
+            rel_dir = under(dirpath, top) or ""
             prefix = rel_dir + "/" if rel_dir else ""
             dirnames[:] = [d for d in dirnames if not matcher.ignored(prefix + d, is_dir=True)]
             for name in filenames:

@@ -106,3 +106,17 @@ def test_a_command_that_changes_its_own_inputs_is_warned_about_once(
     runs = w.log().count("ran date")
     assert wait_for(lambda: w.log().count("ran date") > runs + 5, timeout=10)  # it goes on looping ...
     assert w.log().count("does the action write into what it watches?") == 1  # ... warned once
+
+
+def test_verbose_says_why_each_change_counts_or_not(src: Path, start_watchd: type[Watchd]) -> None:
+    w = start_watchd(["-v", "-p", "*.py", "-i", "gen_*.py", "-c", "true", str(src)], cwd=src)
+    (src / "notes.txt").write_text("x")
+    (src / "gen_models.py").write_text("x = 1\n")
+    (src / "x.pyc").write_text("")
+    (src / "app.py").write_text("x = 1\n")
+    assert w.wait_log("ran true: exit 0"), w.log()
+    log = w.log()
+    assert "command: notes.txt not counted (matches none of '*.py')" in log
+    assert "command: gen_models.py not counted (ignored by 'gen_*.py')" in log
+    assert "command: x.pyc not counted (ignored by '*.pyc', built-in)" in log
+    assert "command: created app.py (matches '*.py')" in log

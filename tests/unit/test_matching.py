@@ -398,3 +398,21 @@ def test_two_directory_patterns_ending_in_an_escaped_backslash() -> None:
     m = Matcher(["*"], ["a\\\\/", "b\\\\/"])
     assert m._ignore_re is not None
     assert m.judge("a\\/x.py") == reference(["*"], ["a\\\\/", "b\\\\/"], "a\\/x.py", is_dir=False)
+
+
+@pytest.mark.parametrize(
+    ("patterns", "ignore", "rel", "why"),
+    [
+        (["*.py"], [], "src/a.py", "matches '*.py'"),
+        (["*.py", "*.html"], [], "t/x.html", "matches '*.html'"),
+        (["*.py"], [], "notes.txt", "matches none of '*.py'"),
+        (["*.py"], ["tests/"], "tests/t.py", "ignored by 'tests/'"),
+        (["*.py"], [], ".git/HEAD", "ignored by '.git/', built-in"),
+        (["*.py"], [], "a.pyc", "ignored by '*.pyc', built-in"),
+        ([], [], "anything", "no patterns: every file counts"),
+    ],
+)
+def test_explain_names_the_pattern_that_decided(
+    patterns: list[str], ignore: list[str], rel: str, why: str
+) -> None:
+    assert Matcher(patterns, ignore).explain(rel) == why
