@@ -442,7 +442,7 @@ class InotifyTree:
                 streak = streak + 1 if now - last_read < _BURST_GAP else 0
                 if streak >= _BURST_READS:
                     # a tree is landing (tar, rsync, checkout): let events gather for a moment,
-                    # so one wake-up reads dozens of them, not a handful. A save is never a burst.
+                    # so one wake-up reads more of them (about twice). A save is never a burst.
                     time.sleep(_BURST_WAIT)
                 last_read = time.monotonic()
                 try:

@@ -21,7 +21,7 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,6 @@ class _Root:
     degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
     remote_checked: bool = False
-    fstype: str | None = None  # the filesystem it is on, when it was first scheduled
     directories: int = 1  # on watchdog: counted once, at start (a walk; not on the daemon's loop later)
 
     @property
@@ -121,6 +120,18 @@ def under(path: str, root: str) -> str | None:
         rel = path[len(prefix) :]
         return rel if os.sep == "/" else rel.replace(os.sep, "/")
     return None
+
+
+def files_below(top: str, root: str, matcher: Matcher) -> Iterator[str]:
+    """The files below directory `top` (in the tree watched at `root`) that `matcher` counts, in
+    name order; ignored directories are not entered, symlinked ones neither."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel_dir = under(dirpath, root) or ""
+        prefix = rel_dir + "/" if rel_dir else ""
+        dirnames[:] = sorted(d for d in dirnames if not matcher.ignored(prefix + d, is_dir=True))
+        for name in sorted(filenames):
+            if matcher.matches(prefix + name):
+                yield os.path.join(dirpath, name)
 
 
 def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
@@ -546,7 +557,7 @@ class Watcher:
             return False
         root.lost = False
         # each time: a root that reappears may be on another filesystem (its leaves, below)
-        root.fstype = fstype = mounts.filesystem_type(os.path.realpath(root.path))
+        fstype = mounts.filesystem_type(os.path.realpath(root.path))
         if not root.poll and not root.remote_checked:
             root.remote_checked = True
             if fstype is not None and mounts.is_remote(fstype):
@@ -580,7 +591,7 @@ class Watcher:
                     recursive=root.recursive,
                     prune=self._pruner(root),
                     report=report and root.recursive,
-                    leaves=root.fstype in inotify.NLINK_FILESYSTEMS,
+                    leaves=fstype in inotify.NLINK_FILESYSTEMS,
                 )
             except inotify.LimitError as exc:
                 root.degraded = True
@@ -732,15 +743,5 @@ class Watcher:
                     self._sink(t.sub.key, Change(ChangeKind.CREATED, path))
                 continue
             if files:
-                for path in self._files(root.path, t.sub.matcher):
+                for path in files_below(root.path, root.path, t.sub.matcher):
                     self._sink(t.sub.key, Change(ChangeKind.CREATED, path))
-
-    @staticmethod
-    def _files(top: str, matcher: Matcher) -> Iterable[str]:
-        for dirpath, dirnames, filenames in os.walk(top):
-            rel_dir = under(dirpath, top) or ""
-            prefix = rel_dir + "/" if rel_dir else ""
-            dirnames[:] = [d for d in dirnames if not matcher.ignored(prefix + d, is_dir=True)]
-            for name in filenames:
-                if matcher.matches(prefix + name):
-                    yield os.path.join(dirpath, name)

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchd.changes import Batch, ChangeKind
-from watchd.matching import MATCH, Matcher
+from watchd.matching import Matcher
+from watchd.watching import files_below, under
 
 SUFFIX = ".py"
 # compile() holds the GIL for the whole file (a 3.8 MB generated module: 3.8 s, with every other
@@ -67,35 +68,11 @@ class Sources:
                     seen.add(p)
                     yield p
 
-    def _rel(self, path: str) -> str | None:
-        for root in self.roots:
-            if path == root:
-                return ""
-            if path.startswith(root.rstrip(os.sep) + os.sep):
-                return path[len(root.rstrip(os.sep)) + 1 :].replace(os.sep, "/")
-        return None
-
     def _below(self, top: str) -> Iterator[str]:
-        stack = [top]
-        while stack:
-            d = stack.pop()
-            try:
-                entries = list(os.scandir(d))
-            except OSError:
-                continue
-            for e in sorted(entries, key=lambda e: e.name):
-                rel = self._rel(e.path)
-                if rel is None:
-                    continue
-                try:
-                    is_dir = e.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
-                if is_dir:
-                    if not self.matcher.prunes(rel):
-                        stack.append(e.path)
-                elif e.name.endswith(SUFFIX) and self.matcher.judge(rel) == MATCH:
-                    yield e.path
+        for root in self.roots:
+            if under(top, root) is not None:
+                yield from (p for p in files_below(top, root, self.matcher) if p.endswith(SUFFIX))
+                return
 
 
 class Unreadable(Exception):
