@@ -73,7 +73,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -84,7 +83,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from helpers.apps import FLASK_APP  # noqa: E402
 from helpers.procs import Watchd  # noqa: E402
 from helpers.servers import APP as WSGI_APP  # noqa: E402
-from run import record  # noqa: E402
+from run import interrupt, record, split  # noqa: E402
 
 HOST = "127.0.0.1"
 POLL_S = 0.005  # GET / cadence while waiting for the new version
@@ -505,18 +504,6 @@ def table(rows: list[Row], saves: int) -> str:
     return "\n".join(lines + notes)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def split(text: str, known: tuple[str, ...], what: str, ap: argparse.ArgumentParser) -> list[str]:
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [x for x in items if x not in known]
-    if bad:
-        ap.error(f"unknown {what}: {', '.join(bad)} (known: {', '.join(known)})")
-    return items
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -531,8 +518,8 @@ def main() -> int:
     apps = [APPS[a] for a in split(args.only, tuple(APPS), "apps", ap)]
     tools = [t for name in split(args.tools, TOOL_NAMES, "rows", ap) for t in TOOLS if t.name == name]
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background with SIGINT ignored
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)  # also when started in the background with SIGINT ignored
     rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="watchd-reload-"))
     try:

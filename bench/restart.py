@@ -86,13 +86,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent  # the venv's bin: watchd, flask, uvicorn, hupper, watchfiles, watchmedo
 sys.path.insert(0, str(HERE))
 
-from run import record  # noqa: E402
+from run import interrupt, record, split  # noqa: E402
 
 HOST = "127.0.0.1"
 POLL_S = 0.010  # GET / cadence of both clients
@@ -696,18 +695,6 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def split(text: str, known: tuple[str, ...], what: str, ap: argparse.ArgumentParser) -> list[str]:
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    bad = [x for x in items if x not in known]
-    if bad:
-        ap.error(f"unknown {what}: {', '.join(bad)} (known: {', '.join(known)})")
-    return items
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--saves", type=int, default=20, help="measured saves per row (default 20)")
@@ -723,8 +710,8 @@ def main() -> int:
     apps = [APPS[a] for a in split(args.apps, tuple(APPS), "apps", ap)]
     tools = [t for name in split(args.tools, TOOL_NAMES, "tools", ap) for t in TOOLS if t.name == name]
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background with SIGINT ignored
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)  # also when started in the background with SIGINT ignored
     rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="watchd-restart-"))
     try:

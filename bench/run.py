@@ -973,8 +973,18 @@ def machine() -> str:
     return f"`{uname}`; {cpu}, {os.cpu_count()} CPUs"
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGINT handler of every bench script: stop as Ctrl-C does (every process is stopped)."""
     raise KeyboardInterrupt
+
+
+def split(text: str, known: tuple[str, ...], what: str, ap: argparse.ArgumentParser) -> list[str]:
+    """A comma-separated option (--only, --tools ...) as its items; unknown ones are a usage error."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in items if x not in known]
+    if bad:
+        ap.error(f"unknown {what}: {', '.join(bad)} (known: {', '.join(known)})")
+    return items
 
 
 def main() -> int:
@@ -1000,8 +1010,8 @@ def main() -> int:
     for t, why in skip.items():
         print(f"{t}: {why}; its cells say n/a", file=sys.stderr)
 
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background with SIGINT ignored
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)  # also when started in the background with SIGINT ignored
     results: dict[str, Result] = {}
     tmp = Path(tempfile.mkdtemp(prefix="watchd-run-", dir=args.tmp))
     sz = Sizes(args.quick)
