@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help="changes to directories themselves never count",
     )
+    m.add_argument(
+        "--gitignore",
+        action="store_const",
+        const=True,
+        help="files the repository's .gitignore, info/exclude and core.excludesFile ignore do not count",
+    )
     m.add_argument("-R", "--recursive", action="store_true", help="accepted for watchmedo; always on")
     m.add_argument(
         "--debounce", metavar="DUR", help=f"quiet period before acting (default {_d(DEFAULT_DEBOUNCE)})"
@@ -486,6 +492,8 @@ def describe(config: Config) -> str:
             ign = f"{ign} + built-in ignores" if ign else "built-in ignores"
         if w.ignore_directories:
             ign = f"{ign} + directory events" if ign else "directory events"
+        if w.gitignore:
+            ign = f"{ign} + what git ignores" if ign else "what git ignores"
         lines.append("  ignore:    " + (ign or "nothing"))
         timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
         if w.poll:

@@ -181,6 +181,7 @@ class Watch:
     ignore: tuple[str, ...] = ()
     ignore_defaults: bool = True
     ignore_directories: bool = False
+    gitignore: bool = False  # the repository's .gitignore files, info/exclude and core.excludesFile apply
     debounce: float = DEFAULT_DEBOUNCE
     max_delay: float = DEFAULT_MAX_DELAY
     poll: bool = False
@@ -657,6 +658,7 @@ KEYS: dict[str, _Key] = {
     "ignore": _Key(_Ctx.strings, flag="--ignore", override=True),
     "ignore_defaults": _Key(_Ctx.boolean, flag="--no-default-ignores", override=True),
     "ignore_directories": _Key(_Ctx.boolean, override=True),
+    "gitignore": _Key(_Ctx.boolean, override=True),
     "debounce": _Key(_Ctx.duration, override=True),
     "max_delay": _Key(_Ctx.duration, override=True),
     "poll": _Key(_Ctx.boolean, override=True),
@@ -898,6 +900,7 @@ def _build_watch(
         ignore=ignore,
         ignore_defaults=opt("ignore_defaults", _Ctx.boolean, True),
         ignore_directories=opt("ignore_directories", _Ctx.boolean, False),
+        gitignore=opt("gitignore", _Ctx.boolean, False),
         debounce=debounce,
         max_delay=max_delay,
         poll=opt("poll", _Ctx.boolean, False),

@@ -162,6 +162,7 @@ class Daemon:
                 path=str(p),
                 matcher=Matcher(w.patterns, w.ignore, ignore_defaults=w.ignore_defaults),
                 ignore_directories=w.ignore_directories,
+                gitignore=w.gitignore,
                 poll=w.poll,
                 poll_interval=w.poll_interval,
             )
@@ -416,12 +417,13 @@ class Daemon:
                 return f" ({sub.matcher.explain(rel, is_dir=is_dir)})"
         return ""
 
-    def _explain(self, key: int, path: str, is_dir: bool, verdict: int) -> None:
+    def _explain(self, key: int, path: str, is_dir: bool, why: str | None) -> None:
         """-v, on the watcher's thread: a change a watch does not count, and why."""
         active = self._active.get(key)
         if active is not None:
             where = display_path(path, self._base)
-            log.debug("%s: %s not counted%s", active.watch.name, where, self._why(active, path, is_dir))
+            why = f" ({why})" if why is not None else self._why(active, path, is_dir)
+            log.debug("%s: %s not counted%s", active.watch.name, where, why)
 
     # -------------------------------------------------------------- reload
 

@@ -136,6 +136,13 @@ def dir_identity(path: str) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
+def _changed_since(entry: os.DirEntry[str], since_ns: int | None) -> bool:
+    try:
+        return since_ns is not None and entry.stat(follow_symlinks=False).st_mtime_ns >= since_ns
+    except OSError:
+        return False
+
+
 class LimitError(OSError):
     """Out of inotify watches (ENOSPC) or instances (EMFILE)."""
 
@@ -278,13 +285,15 @@ class InotifyTree:
             if root is not None:
                 self._drop_root(root)
 
-    def rescan(self, rid: int) -> None:
-        """Watch directories that appeared while events were lost (after an overflow)."""
+    def rescan(self, rid: int, *, since_ns: int | None = None) -> None:
+        """Watch directories that appeared while events were lost (after an overflow), or that
+        are no longer pruned (the rules changed). With `since_ns`, the files of directories not
+        watched until now that changed since then (st_mtime_ns) are notified as modified."""
         with self._lock:
             root = self._roots.get(rid)
             if root is not None and not root.lost:
                 try:
-                    self._add_tree(root, root.path, report=False)
+                    self._add_tree(root, root.path, report=False, since_ns=since_ns)
                 except OSError as exc:
                     self._on_limit(rid, exc)
         self._flush()
@@ -303,7 +312,8 @@ class InotifyTree:
 
     # ------------------------------------------------------------------ watches
 
-    def _add_watch(self, root: _Root, path: str) -> int:
+    def _add_watch(self, root: _Root, path: str) -> bool:
+        """Watch `path` for `root`; True if it was not watched for it before."""
         # the root itself may be a symlink the user named on purpose: follow it there only
         mask = WATCH_MASK & ~IN_DONT_FOLLOW if path == root.path else WATCH_MASK
         wd: int = self._lib.inotify_add_watch(self._fd, os.fsencode(path), mask)
@@ -314,19 +324,21 @@ class InotifyTree:
             raise OSError(err, os.strerror(err), path)
         self._paths[wd] = path
         owners = self._owners.get(wd, ())
-        if root.rid not in owners:
-            self._owners[wd] = (*owners, root.rid)
-        return wd
+        if root.rid in owners:
+            return False
+        self._owners[wd] = (*owners, root.rid)
+        return True
 
-    def _add_tree(self, root: _Root, top: str, *, report: bool) -> int:
-        """Watch `top` and the directories below it; with `report`, notify the files found as created."""
+    def _add_tree(self, root: _Root, top: str, *, report: bool, since_ns: int | None = None) -> int:
+        """Watch `top` and the directories below it; with `report`, notify the files found as
+        created; with `since_ns`, those of newly watched directories changed since then as modified."""
         stack = [top]
         first = True
         added = 0
         while stack:
             d = stack.pop()
             try:
-                self._add_watch(root, d)
+                new = self._add_watch(root, d)
             except LimitError:
                 raise
             except OSError as exc:
@@ -339,7 +351,8 @@ class InotifyTree:
             added += 1
             if not root.recursive and d == root.path:
                 continue
-            if not report and root.leaves and self._leaf(root, d):
+            recent = since_ns is not None and new and not report
+            if not report and not recent and root.leaves and self._leaf(root, d):
                 continue  # no subdirectory to watch, and no file to report: nothing to read
             try:
                 it = os.scandir(d)
@@ -356,6 +369,8 @@ class InotifyTree:
                             stack.append(entry.path)
                     elif report:
                         self._notify(root.rid, "created", entry.path, None, False)
+                    elif recent and _changed_since(entry, since_ns):
+                        self._notify(root.rid, "modified", entry.path, None, False)
         return added
 
     @staticmethod

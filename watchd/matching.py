@@ -128,7 +128,7 @@ class Matcher:
         """True if the path, or a directory it is in, is ignored."""
         if self._ignore is None:
             return False
-        rel = _for_regex(rel)
+        rel = for_regex(rel)
         if is_dir:
             rel += "/"
         if self._ignore_re is not None:
@@ -156,8 +156,8 @@ class Matcher:
         if verdict == IGNORED:
             if not rel or rel.startswith("../"):
                 return "outside the watched paths"
-            target = _for_regex(rel) + ("/" if is_dir else "")
-            hit = _deciding(self._ignore, target) or _deciding(self._ignore, _for_regex(rel) + "/_")
+            target = for_regex(rel) + ("/" if is_dir else "")
+            hit = _deciding(self._ignore, target) or _deciding(self._ignore, for_regex(rel) + "/_")
             if hit is None:
                 return "ignored"
             return f"ignored by {hit!r}" + (", built-in" if hit in BUILTIN_IGNORES else "")
@@ -166,7 +166,7 @@ class Matcher:
         if verdict == MATCH:
             if is_dir:
                 return "a directory (its files are judged one by one)"
-            return f"matches {_deciding(self._include, _for_regex(rel))!r}"
+            return f"matches {_deciding(self._include, for_regex(rel))!r}"
         shown = ", ".join(repr(p.pattern) for p in self._include.patterns if getattr(p, "include", None))
         return f"matches none of {shown}"
 
@@ -180,27 +180,25 @@ class Matcher:
         if is_dir or self._include is None:
             return MATCH
         if self._include_re is not None:
-            return MATCH if self._include_re.search(_for_regex(rel)) is not None else OTHER
-        return MATCH if self._include.match_file(_for_regex(rel)) else OTHER
+            return MATCH if self._include_re.search(for_regex(rel)) is not None else OTHER
+        return MATCH if self._include.match_file(for_regex(rel)) else OTHER
 
 
 _JUDGED_MAX = 8192  # paths whose verdict a Matcher remembers (then it starts over)
-_DIR_MARK = "(?P<ps_d>/)"  # the one named group pathspec puts in a pattern's regex: never user text
+DIR_MARK = "(?P<ps_d>/)"  # the one named group pathspec puts in a pattern's regex: never user text
 
 
 def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
     """One regex that matches a path iff `spec` does, or None where that cannot be exact.
 
     Without negations (`!`), GitIgnoreSpec answers "does any pattern match": the alternation of
-    the patterns' own regexes (their directory mark made anonymous, as a group name may not
-    repeat) answers the same in one C-level search instead of a Python loop over the patterns.
-    With a negation, the last matching pattern decides, and pathspec does it. Paths given to it
-    never start with "/" or "./", so pathspec's normalization is a no-op for them. (A bracket
-    expression never holds "/", so the mark cannot be user text.)
+    the patterns' own regexes answers the same in one C-level search instead of a Python loop
+    over the patterns. With a negation, the last matching pattern decides, and pathspec does it.
+    Paths given to it never start with "/" or "./", so pathspec's normalization is a no-op for them.
     """
     if spec is None:
         return None
-    alternatives = []
+    regexes = []
     for pattern in spec.patterns:
         include = getattr(pattern, "include", None)
         if include is None:
@@ -210,7 +208,15 @@ def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
             return None
         if regex.flags != re.UNICODE:
             return None
-        alternatives.append(f"(?:{regex.pattern.replace(_DIR_MARK, '(?:/)')})")
+        regexes.append(regex)
+    return alternation(regexes)
+
+
+def alternation(regexes: Iterable[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One regex that matches where any of pathspec's pattern regexes does (None for none, or
+    if they cannot be joined). Their directory mark is made anonymous, as a group name may not
+    repeat; a bracket expression never holds "/", so the mark cannot be user text."""
+    alternatives = [f"(?:{r.pattern.replace(DIR_MARK, '(?:/)')})" for r in regexes]
     if not alternatives:
         return None
     try:
@@ -231,7 +237,7 @@ def _deciding(spec: pathspec.GitIgnoreSpec | None, path: str) -> str | None:
     return found
 
 
-def _for_regex(rel: str) -> str:
+def for_regex(rel: str) -> str:
     """`rel` with newlines as NUL, which no path contains and every glob treats alike.
 
     pathspec's regexes use `.` (which skips newlines) and `$` (which matches before a final

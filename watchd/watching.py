@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from watchd import inotify, mounts
+from watchd import gitignore, inotify, mounts
 from watchd.changes import Change, ChangeKind
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
 
@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 # (watch key, change) for a change the watch acts on; (watch key, None) for a change under its
 # roots that does not match its patterns and is not ignored: it keeps an open batch open
 Sink = Callable[[int, Change | None], None]
-# (watch key, path, is_dir, verdict) of a file change a watch does not count: for -v only
-Explain = Callable[[int, str, bool, int], None]
+# (watch key, path, is_dir, why) of a file change a watch does not count, for -v: `why` is
+# given when the watcher decided (a .gitignore), None when the watch's matcher did
+Explain = Callable[[int, str, bool, str | None], None]
+
+GIT_IGNORED = -1  # a verdict besides matching's: the matcher would count it, git ignores it
 
 DEFAULT_POLL_FALLBACK = 1.0  # seconds between polls of a root the watch limit forced off inotify
 
@@ -56,6 +59,7 @@ class Subscription:
     path: str  # absolute path as configured
     matcher: Matcher
     ignore_directories: bool = False
+    gitignore: bool = False  # what the repository's ignore files ignore does not count either
     poll: bool = False
     poll_interval: float = 1.0
 
@@ -100,6 +104,7 @@ class _Root:
     degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
     remote_checked: bool = False
+    gitignore: gitignore.Repository | None = None  # the repository, if any target honours its ignore files
     directories: int = 1  # on watchdog: counted once, at start (a walk; not on the daemon's loop later)
 
     @property
@@ -122,16 +127,26 @@ def under(path: str, root: str) -> str | None:
     return None
 
 
-def files_below(top: str, root: str, matcher: Matcher) -> Iterator[str]:
-    """The files below directory `top` (in the tree watched at `root`) that `matcher` counts, in
-    name order; ignored directories are not entered, symlinked ones neither."""
+def files_below(
+    top: str, root: str, matcher: Matcher, git: gitignore.Repository | None = None
+) -> Iterator[str]:
+    """The files below directory `top` (in the tree watched at `root`) that `matcher` counts and
+    `git` (if given) does not ignore, in name order; ignored directories are not entered,
+    symlinked ones neither."""
     for dirpath, dirnames, filenames in os.walk(top):
         rel_dir = under(dirpath, root) or ""
         prefix = rel_dir + "/" if rel_dir else ""
-        dirnames[:] = sorted(d for d in dirnames if not matcher.ignored(prefix + d, is_dir=True))
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not matcher.ignored(prefix + d, is_dir=True)
+            and not (git is not None and git.ignored(os.path.join(dirpath, d), is_dir=True))
+        )
         for name in sorted(filenames):
             if matcher.matches(prefix + name):
-                yield os.path.join(dirpath, name)
+                path = os.path.join(dirpath, name)
+                if git is None or not git.ignored(path):
+                    yield path
 
 
 def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
@@ -143,7 +158,11 @@ def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
         return MATCH if rel == target.only and target.sub.matcher.matches(rel) else IGNORED
     if is_dir and target.sub.ignore_directories:
         return IGNORED
-    return target.sub.matcher.judge(rel, is_dir=is_dir)
+    verdict = target.sub.matcher.judge(rel, is_dir=is_dir)
+    git = root.gitignore if target.sub.gitignore else None
+    if verdict != IGNORED and git is not None and git.ignored(path, is_dir=is_dir):
+        return GIT_IGNORED
+    return verdict
 
 
 def _relevant(root: _Root, target: _Target, path: str, is_dir: bool) -> bool:
@@ -231,7 +250,8 @@ def deliver(
         elif verdict == OTHER:
             sink(t.sub.key, None)
         if verdict != MATCH and explain is not None and t.only is None:
-            explain(t.sub.key, src, is_dir, verdict)
+            git = root.gitignore if verdict == GIT_IGNORED else None
+            explain(t.sub.key, src, is_dir, git.why(src, is_dir=is_dir) if git is not None else None)
 
 
 class _WatchdogHandler:
@@ -249,7 +269,26 @@ class _WatchdogHandler:
         if etype == "deleted" and src == self._root.path:
             self._on_root_lost()
         kind = etype if etype in ("created", "deleted", "moved") else "modified"
+        git = self._root.gitignore
+        if git is not None:
+            rules_changed(git, kind, src, dest, is_dir=event.is_directory)
         deliver(self._root, self._sink, kind, src, dest, is_dir=event.is_directory)
+
+
+def rules_changed(
+    git: gitignore.Repository, kind: str, src: str, dest: str | None, *, is_dir: bool
+) -> int | None:
+    """Tell `git` about an event that may change its rules: an ignore file written, created,
+    deleted or renamed, or a directory (and the ignore files in it) moved or deleted. If what
+    it ignores changed, when (st_mtime_ns)."""
+    if is_dir:
+        if kind in ("deleted", "moved"):
+            git.forget(src)
+            if dest is not None:
+                git.forget(dest)
+        return None
+    times = [t for t in (git.changed(src), git.changed(dest) if dest is not None else None) if t is not None]
+    return min(times) if times else None
 
 
 def _event_filter() -> list[Any]:
@@ -354,6 +393,7 @@ class Watcher:
         self._by_rid: dict[int, _Root] = {}
         self._next_rid = 0
         self._subs: list[Subscription] = []
+        self._repos: dict[str, gitignore.Repository] = {}  # by top: one per work tree
         self._started = False
         self.explain: Explain | None = None  # set for -v: why a change does not count
         self.overflows = 0
@@ -382,7 +422,33 @@ class Watcher:
         # replaced, not mutated: a backend thread may be iterating over the old list
         links = link_entries(path, only) if only is not None else frozenset()
         root.targets = [*root.targets, _Target(sub, only, links)]
+        if sub.gitignore and only is None and root.gitignore is None:
+            root.gitignore = self._repository(sub, path)
         return root
+
+    def _repository(self, sub: Subscription, path: str) -> gitignore.Repository | None:
+        """The work tree `path` is in, whose ignore files `sub` honours; warn when that cannot be."""
+        top = gitignore.find_top(path)
+        if top is None:
+            log.warning(
+                "%s: gitignore is on, but %s is not in a git repository: no .gitignore applies",
+                sub.name,
+                path,
+            )
+            return None
+        repo = self._repos.get(top)
+        if repo is None:
+            repo = self._repos[top] = gitignore.Repository(top)
+        repo.watch(path)
+        why = repo.why(path, is_dir=True)
+        if why is not None:
+            log.warning(
+                "%s: %s is itself ignored by git (%s): with gitignore on, nothing under it counts",
+                sub.name,
+                path,
+                why,
+            )
+        return repo
 
     def _observer(self, poll: bool, interval: float) -> BaseObserver:
         key = (poll, interval)
@@ -508,8 +574,20 @@ class Watcher:
 
     def _native_event(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
         root = self._by_rid.get(rid)
-        if root is not None:
-            deliver(root, self._sink, kind, path, dest, is_dir=is_dir, explain=self.explain)
+        if root is None:
+            return
+        if root.gitignore is not None:
+            since = rules_changed(root.gitignore, kind, path, dest, is_dir=is_dir)
+            if since is not None:
+                self._rules_changed(root.gitignore, since)
+        deliver(root, self._sink, kind, path, dest, is_dir=is_dir, explain=self.explain)
+
+    def _rules_changed(self, git: gitignore.Repository, since_ns: int) -> None:
+        """What `git` ignores changed at `since_ns`: directories it ignored until now get their
+        watches, and their files changed since then count (they were written unwatched)."""
+        for root in list(self._roots.values()):
+            if root.gitignore is git and root.native and self._tree is not None:
+                self._tree.rescan(root.rid, since_ns=since_ns)
 
     def _native_lost(self, rid: int, identity: tuple[int, int] | None) -> None:
         root = self._by_rid.get(rid)
@@ -657,7 +735,15 @@ class Watcher:
         """A directory no watch of this root can care about gets no inotify watch at all."""
 
         def prune(rel: str) -> bool:
-            return all(t.only is None and t.sub.matcher.prunes(rel) for t in root.targets)
+            for t in root.targets:
+                if t.only is not None:
+                    return False
+                if t.sub.matcher.prunes(rel):
+                    continue
+                git = root.gitignore if t.sub.gitignore else None
+                if git is None or not git.ignored(root.path + "/" + rel, is_dir=True):
+                    return False
+            return True
 
         return prune
 
@@ -678,6 +764,10 @@ class Watcher:
         tree restored in one go (checkout, rsync, rm -rf && cp -r, a ConfigMap symlink swap)
         is not missed.
         """
+        for git in self._repos.values():
+            since = git.refresh()  # an ignore file outside the watched trees changed
+            if since is not None:
+                self._rules_changed(git, since)
         for root in list(self._roots.values()):
             current = inotify.dir_identity(root.path)
             if root.scheduled and current == root.identity and not root.lost and self._backend_ok(root):
@@ -743,5 +833,6 @@ class Watcher:
                     self._sink(t.sub.key, Change(ChangeKind.CREATED, path))
                 continue
             if files:
-                for path in files_below(root.path, root.path, t.sub.matcher):
+                git = root.gitignore if t.sub.gitignore else None
+                for path in files_below(root.path, root.path, t.sub.matcher, git):
                     self._sink(t.sub.key, Change(ChangeKind.CREATED, path))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
@@ -13,44 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.changes import Collector, sentinel
 
 from watchd.changes import Change, ChangeKind
 from watchd.matching import Matcher
 from watchd.watching import Subscription, Watcher
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.q: queue.Queue[tuple[int, Change]] = queue.Queue()
-        self.others: queue.Queue[int] = queue.Queue()  # non-matching changes (they keep a batch open)
-
-    def __call__(self, key: int, change: Change | None) -> None:
-        if change is None:
-            self.others.put(key)
-        else:
-            self.q.put((key, change))
-
-    def expect(self, predicate: object = None, timeout: float = 5.0) -> Change:
-        """The next change matching `predicate` (a callable), failing after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("expected change did not arrive")
-            try:
-                _, change = self.q.get(timeout=left)
-            except queue.Empty:
-                raise AssertionError("expected change did not arrive") from None
-            if predicate is None or predicate(change):  # type: ignore[operator]
-                return change
-
-    def drain(self) -> list[Change]:
-        out = []
-        while True:
-            try:
-                out.append(self.q.get_nowait()[1])
-            except queue.Empty:
-                return out
 
 
 @pytest.fixture
@@ -69,18 +35,6 @@ def watch(root: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Watcher,
     w.start()
     yield w, sink
     w.stop()
-
-
-def sentinel(root: Path, sink: Collector) -> list[Change]:
-    """Write a marker file and return every change that arrived before it (in order)."""
-    marker = root / "zz_sentinel.py"
-    marker.write_text("")
-    before: list[Change] = []
-    while True:
-        change = sink.expect()
-        if change.path == str(marker):
-            return before
-        before.append(change)
 
 
 def test_write_is_a_modification(root: Path, watch: tuple[Watcher, Collector]) -> None:

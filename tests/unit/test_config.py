@@ -518,7 +518,7 @@ ERRORS = [
     pytest.param(
         P + "    frobnicate: 1\n",
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
-        "check_timeout, clear, command, confirm, confirm_timeout, cwd, debounce, expect, ignore, "
+        "check_timeout, clear, command, confirm, confirm_timeout, cwd, debounce, expect, gitignore, ignore, "
         "ignore_defaults, ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, "
         "patterns, pidfile, pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, "
         "timeout, unit)",
