@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from helpers.procs import Watchd
@@ -11,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_dev_example_runs_its_actions_without_errors(tmp_path: Path, start_watchd: type[Watchd]) -> None:
-    # the repository's layout, in a copy: the example points at ../watchd and ../README.md
+    # the repository's layout, in a copy: the example points at ../watchd and ../README.md, and
+    # honours the repository's .gitignore
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("*.egg-info/\n")
     (tmp_path / "config").mkdir()
     shutil.copy(ROOT / "config" / "dev.yaml", tmp_path / "config" / "dev.yaml")
     (tmp_path / "watchd" / "examples").mkdir(parents=True)
