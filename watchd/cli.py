@@ -8,6 +8,8 @@ import dataclasses
 import logging
 import os
 import re
+import shlex
+import shutil
 import sys
 import warnings
 from collections.abc import Sequence
@@ -285,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="also set WERKZEUG_SERVER_FD=3 and WERKZEUG_RUN_MAIN=true (flask run --no-reload)",
     )
     a.add_argument(
+        "--watch-imports",
+        action="store_const",
+        const=True,
+        help="also watch the files of the modules the Python app imports (default with -- python ... "
+        "and no PATH or pattern)",
+    )
+    a.add_argument(
+        "--no-watch-imports",
+        dest="watch_imports",
+        action="store_const",
+        const=False,
+        help="only the PATHs and patterns, even for -- python ...",
+    )
+    a.add_argument(
         "--on-exit",
         metavar="wait|restart|stop",
         help="when the app exits by itself: wait for a change (default), restart, or stop watchd",
@@ -459,12 +475,38 @@ def _load(args: argparse.Namespace) -> Config:
                 "a path that appears later belongs in a config file)"
             )
     options: dict[str, object] = {k: getattr(args, k) for k in KEYS}
+    if options["watch_imports"] is None and run is not None and not args.paths and not patterns:
+        options["watch_imports"] = _is_python(run)  # `watchd -- python app.py` needs nothing else
     options.update(paths=args.paths or ["."], patterns=patterns, ignore=ignore, command=command, run=run)
     config = config_from_options(options, name="watchd")
     # a command-line watch is named for what it does: "hup: src/app.py changed; sent HUP ..."
     return dataclasses.replace(
         config, watches=tuple(dataclasses.replace(w, name=_doing(w.action)) for w in config.watches)
     )
+
+
+_PYTHON = re.compile(r"python(?:\d+(?:\.\d+)*)?")
+
+
+def _is_python(run: str | list[str]) -> bool:
+    """True if the app is run by a Python interpreter: `python`, `python3.12`, `.venv/bin/python`,
+    or a script whose `#!` line names one (`flask`, `uvicorn`, `gunicorn`, `django-admin`)."""
+    try:
+        words = shlex.split(run) if isinstance(run, str) else run
+    except ValueError:
+        return False
+    if not words:
+        return False
+    if _PYTHON.fullmatch(os.path.basename(words[0])):
+        return True
+    program = shutil.which(words[0])
+    try:
+        with open(program or "", "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return False
+    interpreter = first[2:].split()[:2] if first.startswith(b"#!") else []  # "#!/usr/bin/env python3"
+    return any(_PYTHON.fullmatch(os.path.basename(os.fsdecode(w))) for w in interpreter)
 
 
 def _doing(action: SignalAction | CommandAction | RunAction) -> str:

@@ -161,9 +161,12 @@ class RunAction:
     listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
     listen_env: ListenEnv | None = None
     clear: bool = False  # clear the terminal before each start (when stdout is one)
+    watch_imports: bool = False  # also watch the files of the modules the (Python) app imported
 
     def describe(self) -> str:
         text = f"run and restart {describe_command(self.command)} in {self.cwd}"
+        if self.watch_imports:
+            text += ", watching the files it imports"
         return text + (", clearing the screen first" if self.clear else "")
 
 
@@ -683,6 +686,7 @@ KEYS: dict[str, _Key] = {
     "on_exit": _Key(_Ctx.on_exit, _on("run")),
     "listen": _Key(_Ctx.listen, _on("run")),
     "listen_env": _Key(_Ctx.listen_env, _on("run")),
+    "watch_imports": _Key(_Ctx.boolean, _on("run")),
     # stopping a process group: command and run
     "stop_signal": _Key(_Ctx.signal, _on("command", "run")),
     "stop_timeout": _Key(_Ctx.duration, _on("command", "run")),
@@ -867,6 +871,7 @@ def _build_watch(
             listen=listen,
             listen_env=listen_env,
             clear=opt("clear", _Ctx.boolean, False),
+            watch_imports=opt("watch_imports", _Ctx.boolean, False),
         )
 
     check: Check | PythonCheck | None = None

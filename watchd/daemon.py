@@ -20,9 +20,9 @@ import select
 import signal
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 from watchd.actions import Context, KillFunc, build
@@ -45,6 +45,7 @@ ROOT_CHECK_INTERVAL = 0.5
 ROOT_CHECK_INTERVAL_NATIVE = 5.0
 CONFIG_DEBOUNCE = 0.1  # editors write a config in several steps
 CONFIG_KEY = -1  # subscription key of the config file itself
+_EVERY_FILE = Matcher(ignore_defaults=False)  # an imported file is watched whatever its name
 _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -67,6 +68,7 @@ class _Active:
     batcher: Batcher
     runner: Runner
     subs: list[Subscription]
+    imported: set[str] = field(default_factory=set)  # files its app imported, watched (watch_imports)
 
 
 class Daemon:
@@ -104,6 +106,7 @@ class Daemon:
         # (watch key, change, when it was received): the quiet period counts from the event's
         # arrival, not from when the loop got round to it
         self._incoming: deque[tuple[int, Change | None, float]] = deque()
+        self._imports: deque[tuple[int, list[str]]] = deque()  # (watch key, files its app imported)
         self._armed = False  # a wake-up byte for changes is already in the pipe
         # A change received at or after this time needs no wake-up: the loop wakes by itself
         # early enough to open its batch in time (see _loop). Starts at "always wake".
@@ -180,6 +183,7 @@ class Daemon:
             terminal=self.terminal,
             listeners=self.listeners,
             status_changed=self._refresh_status,
+            watch_files=lambda paths: self._on_imported(key, paths),
         )
         action = build(w, ctx)
         runner.attach(action)
@@ -211,6 +215,65 @@ class Daemon:
         if not self._armed and received < self._wake_below:
             self._armed = True
             self._wake(_EVENT_BYTE)
+
+    def _on_imported(self, key: int, paths: list[str]) -> None:
+        """An app's import hook reported files (on its reader thread): the loop watches them."""
+        self._imports.append((key, paths))
+        self._wake(_EVENT_BYTE)
+
+    def _take_imports(self) -> None:
+        while self._imports:
+            key, paths = self._imports.popleft()
+            active = self._active.get(key)
+            if active is not None:
+                self._watch_imported(active, paths)
+
+    def _watch_imported(self, active: _Active, paths: list[str]) -> None:
+        """Watch the files an app imported that its watch does not already count (one inotify
+        watch per directory); they stay watched while the watch exists."""
+        w = active.watch
+        new = [
+            p
+            for p in paths
+            if p not in active.imported and not self._counted(active, p) and os.path.isfile(p)
+        ]
+        if not new:
+            return
+        first = not active.imported
+        active.imported.update(new)
+        subs = [
+            Subscription(
+                key=active.key,
+                name=w.name,
+                path=p,
+                matcher=_EVERY_FILE,
+                poll=w.poll,
+                poll_interval=w.poll_interval,
+            )
+            for p in new
+        ]
+        self.watcher.add(subs)
+        directories = len({os.path.dirname(p) for p in active.imported})
+        if first:
+            log.info(
+                "%s: watching %s the app imported (in %s) besides the watch's paths",
+                w.name,
+                _count(len(new), "file"),
+                _count(directories, "directory"),
+            )
+        if log.isEnabledFor(logging.DEBUG):  # -v: where, with how many files in each directory
+            per_dir = Counter(os.path.dirname(p) for p in new)
+            shown = ", ".join(f"{display_path(d, self._base)}/ ({n})" for d, n in sorted(per_dir.items()))
+            log.debug("%s: watching %s it imported in %s", w.name, _count(len(new), "file"), shown)
+
+    @staticmethod
+    def _counted(active: _Active, path: str) -> bool:
+        """True if one of the watch's own paths and patterns already counts `path`."""
+        for sub in active.subs:
+            rel = under(path, sub.path)
+            if rel is not None and (rel == "" or sub.matcher.matches(rel)):
+                return True
+        return False
 
     def _on_root_lost(self) -> None:
         self._check_roots_now = True
@@ -322,6 +385,7 @@ class Daemon:
             if self._stop_code is not None:
                 return self._stop_code
             self._take_changes()
+            self._take_imports()
             now = self._clock()
             if self._check_roots_now or now >= next_root_check:
                 self._check_roots_now = False

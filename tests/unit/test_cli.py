@@ -681,3 +681,53 @@ def test_an_unknown_example_is_one_line_naming_the_others(capsys: pytest.Capture
     status, out, err = run(capsys, "--example", "nginx")
     assert (status, out) == (2, "")
     assert err == "watchd: no example 'nginx' (examples: dev, django, flask, gunicorn, uwsgi)\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "watching"),
+    [
+        (["--", "python", "app.py"], True),  # a Python app and nothing else: its imports are watched
+        (["--", "python3.12", "-m", "mypkg"], True),
+        (["--", ".venv/bin/python", "app.py"], True),
+        (["--run", "python3 manage.py runserver --noreload"], True),
+        (["--", "pythonista", "app.py"], False),  # not an interpreter's name
+        (["--", "./serve", "app"], True),  # a script whose #! line names Python (flask, uvicorn, ...)
+        (["--", "./serve.sh"], False),
+        (["--", "node", "app.js"], False),
+        (["-p", "*.py", "--", "python", "app.py"], False),  # patterns given: only what they say
+        (["--", "python", "app.py", "."], True),  # (after --, "." is the app's argument)
+        (["--no-watch-imports", "--", "python", "app.py"], False),
+        (["--watch-imports", "-p", "*.py", "--", "node", "app.js"], True),  # asked for: on
+    ],
+)
+def test_watch_imports_is_on_by_default_for_a_python_app_without_paths_or_patterns(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    watching: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve").write_text("#!/usr/bin/env python3\nimport app\n")
+    (tmp_path / "serve.sh").write_text("#!/bin/sh\nexec python3 app.py\n")
+    for script in ("serve", "serve.sh"):
+        (tmp_path / script).chmod(0o755)
+    status, out, err = run(capsys, "--validate", *argv)
+    assert status == 0, err
+    (shown,) = [line for line in out.splitlines() if line.startswith("  action:")]
+    assert (", watching the files it imports" in shown) is watching
+
+
+def test_watch_imports_in_a_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "w.yaml").write_text(
+        "watches:\n  app:\n    paths: [.]\n    watch_imports: true\n    run: python app.py\n"
+    )
+    status, out, err = run(capsys, "--config", str(tmp_path / "w.yaml"), "--validate")
+    assert status == 0, err
+    assert ", watching the files it imports" in out
+    (tmp_path / "w.yaml").write_text(
+        "watches:\n  t:\n    paths: [.]\n    watch_imports: true\n    command: make\n"
+    )
+    status, out, err = run(capsys, "--config", str(tmp_path / "w.yaml"), "--validate")
+    assert status == 2
+    assert "watches.t.watch_imports" in err and "run" in err

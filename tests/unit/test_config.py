@@ -521,7 +521,7 @@ ERRORS = [
         "check_timeout, clear, command, confirm, confirm_timeout, cwd, debounce, expect, gitignore, ignore, "
         "ignore_defaults, ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, "
         "patterns, pidfile, pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, "
-        "timeout, unit)",
+        "timeout, unit, watch_imports)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(

@@ -85,6 +85,7 @@ class Context:
     listeners: Listeners | None = None  # the listening sockets watchd holds for apps
     status_changed: Callable[[], None] | None = None  # an app started or ended: refresh STATUS
     spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
+    watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
 
 
 # The action kind (the config key that names it) -> "module:class". Imported when first used:

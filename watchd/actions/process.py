@@ -564,6 +564,7 @@ def spawn(
     on_exit: OnExit | None = None,
     on_terminal_signal: Callable[[Child, int, bool], None] | None = None,
     argv: list[str] | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> Child:
     """Start `command` leading a new process group; raises OSError if it cannot start.
 
@@ -585,6 +586,7 @@ def spawn(
         stderr=subprocess.STDOUT if output is not None else None,
         start_new_session=terminal is None,
         process_group=0 if terminal is not None else None,
+        pass_fds=pass_fds,
     )
     return Child(proc, on_exit=on_exit, terminal=terminal, on_terminal_signal=on_terminal_signal)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from watchd.actions import Context
+from watchd.actions.imports import ImportReports
 from watchd.actions.process import (
     DRAIN_MAX,
     KILL_WAIT,
@@ -62,6 +63,7 @@ PRESTART_QUIET = 0.01
 # After the switch, how long the running app's queue must stay empty before it is stopped: clients
 # that had sent their SYN to its socket complete the handshake there within a round trip.
 HANDSHAKE_SETTLE = 0.02
+HOOK_WAIT = 3.0  # an app that has not said hello by then did not load the import hook
 
 # Moves the listening socket from stdin (where Popen can put it) to fd 3 (where the
 # socket-activation protocol says it is), gives the app its real stdin ($1), and sets LISTEN_PID
@@ -134,6 +136,10 @@ class AppRunner:
         if action.listen is not None and not ctx.dry_run:
             assert ctx.listeners is not None
             self.listener = ctx.listeners.acquire(action.listen)
+        self.imports: ImportReports | None = None
+        if action.watch_imports and not ctx.dry_run and ctx.watch_files is not None:
+            self.imports = ImportReports(self.name, ctx.watch_files)
+        self._hook_checked = False
 
     @property
     def early(self) -> float | None:
@@ -285,6 +291,8 @@ class AppRunner:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
             self._list_files.clear()
+            if self.imports is not None:
+                self.imports.close()
             if self.listener is not None and self.ctx.listeners is not None:
                 self.ctx.listeners.release(self.listener)
                 self.listener = None
@@ -362,6 +370,8 @@ class AppRunner:
         env = dict(os.environ)
         env.update(changed_environment(self.name, batch, list_file))
         env["WATCHD_RESTARTS"] = str(self.starts)
+        if self.imports is not None:
+            self.imports.environment(env)
         if self.listener is not None:
             env.update(LISTEN_FDS="1", LISTEN_FDNAMES=self.name)
             env.pop("LISTEN_PID", None)  # the wrapper sets it to the app's PID
@@ -398,6 +408,7 @@ class AppRunner:
                 argv=argv,
                 on_exit=self._exited,
                 on_terminal_signal=self._keyboard,
+                pass_fds=(self.imports.fd,) if self.imports is not None else (),
             )
         except OSError as exc:
             log.error(
@@ -415,7 +426,20 @@ class AppRunner:
         self._list_files[child] = list_file
         if counted:
             self.starts += 1
+        if self.imports is not None and not self._hook_checked and self.ctx.post_later is not None:
+            self._hook_checked = True
+            self.ctx.post_later(HOOK_WAIT, self._check_hook)
         return child
+
+    def _check_hook(self) -> None:
+        """Once: say so if the app did not load the import hook (the globs alone restart it)."""
+        if self.imports is not None and not self.imports.loaded.is_set() and not self._closed:
+            log.warning(
+                "%s: %s did not load watchd's import hook (not a Python program, or python -S, -I or -E): "
+                "only the watch's paths and patterns restart it",
+                self.name,
+                self.shown,
+            )
 
     def _became_current(self, child: Child) -> None:
         self.child = child
