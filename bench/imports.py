@@ -8,10 +8,10 @@ Run by hand, not by CI. Each run starts the venv's interpreter on
 (default 30), after 3 warm-up runs of each; median and p90 (nearest rank):
 - plain: the interpreter as it is
 - hook: what watchd gives an app with watch_imports: the hook's directory first on PYTHONPATH and
-  WATCHD_IMPORTS_FD, a pipe this script drains (as watchd's reader does) and counts the files of
+  WATCHD_IMPORTS_FD, a pipe this script drains (as watchd's reader does), counting the files reported
 
-The goal, against the plain row of the same run: the hook adds under 5% to the median. A third
-row times the hook alone with `python -c pass` against plain `python -c pass`: its fixed cost.
+The goal, against the plain column of the same run: the hook adds under 5% to the median. A second
+row times `python -c pass` both ways: the hook's fixed cost.
 PYTHONDONTWRITEBYTECODE is removed from the children's environment (as in run.py).
 """
 
@@ -44,7 +44,7 @@ def once(code: str, hook: bool) -> tuple[float, int]:
     r = w = -1
     if hook:
         r, w = os.pipe()
-        env.update(PYTHONPATH=HOOK_DIR, WATCHD_IMPORTS_FD=str(w))
+        env.update(PYTHONPATH=HOOK_DIR, WATCHD_IMPORTS_FD=f"{w}:{os.fstat(w).st_ino}")
         fds = (w,)
     reported = [0]
 

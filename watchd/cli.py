@@ -476,7 +476,11 @@ def _load(args: argparse.Namespace) -> Config:
             )
     options: dict[str, object] = {k: getattr(args, k) for k in KEYS}
     if options["watch_imports"] is None and run is not None and not args.paths and not patterns:
-        options["watch_imports"] = _is_python(run)  # `watchd -- python app.py` needs nothing else
+        # `watchd -- python app.py` needs nothing else: what it imports, and the .py files of the
+        # project (not every file: a database or a log written there would restart it for ever)
+        options["watch_imports"] = _is_python(run)
+        if options["watch_imports"]:
+            patterns = ["*.py"]
     options.update(paths=args.paths or ["."], patterns=patterns, ignore=ignore, command=command, run=run)
     config = config_from_options(options, name="watchd")
     # a command-line watch is named for what it does: "hup: src/app.py changed; sent HUP ..."

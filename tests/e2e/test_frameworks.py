@@ -141,6 +141,7 @@ LISTENING: dict[str, tuple[Framework, list[str], list[str]]] = {
     "werkzeug": (WERKZEUG, ["--listen-env", "werkzeug"], [PY, "app.py"]),
     "uvicorn": (FRAMEWORKS[3], [], ["uvicorn", "app:app", "--fd", "3"]),
     "plain": (FRAMEWORKS[0], [], [PY, "app.py"]),  # socket.socket(fileno=3) when LISTEN_PID is its own
+    "tornado": (FRAMEWORKS[4], [], [PY, "app.py"]),  # the same, through HTTPServer.add_sockets
     "gunicorn": (GUNICORN, [], ["gunicorn", "--workers", "1", "app:app"]),  # LISTEN_FDS, by itself
     # a string run: dash stays the parent of a plain command, so LISTEN_PID needs `exec`.
     # (One worker: a second one boots lazily and may import a save made after the first answered.)
@@ -220,3 +221,23 @@ def test_with_listen_an_early_start_that_goes_stale_loses_no_request(
         poller.stop()
     assert poller.failed == [], (poller.failed, poller.ok)
     assert "(started early" not in w.log()  # every early app went stale: the normal restart ran
+
+
+def test_with_no_pattern_an_edit_to_an_imported_package_outside_the_app_restarts_it(
+    framework: Framework, app_dir: Path, tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """`watchd -- PROGRAM` with nothing else watches what the app imported (watch_imports is on for a
+    Python program): a sibling package outside the app's directory, as an editable install would be."""
+    lib = tmp_path / "lib"
+    (lib / "sibling").mkdir(parents=True)
+    save(lib / "sibling" / "__init__.py", "VALUE = 1\n")
+    port = free_port()
+    save(app_dir / framework.file, "import sibling\n" + framework.source.format(version="v1"))
+    env = dict(os.environ, PORT=str(port), PYTHONPATH=str(lib), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env.pop("NOTIFY_SOCKET", None)
+    w = start_watchd(["-v", "--", *framework.argv(port)], cwd=app_dir, env=env)
+    assert wait_for(lambda: http_get(port, 1) == "v1", timeout=20), w.log()
+    assert w.wait_log(f"{lib / 'sibling'}/ (1)", timeout=10), w.log()
+    save(lib / "sibling" / "__init__.py", "VALUE = 2\n")
+    assert w.wait_log("sibling/__init__.py changed; restarted", timeout=10), w.log()
+    assert wait_for(lambda: http_get(port, 1) == "v1", timeout=20), w.log()

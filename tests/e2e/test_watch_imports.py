@@ -4,6 +4,7 @@ imported; editing an imported file outside the watched paths restarts the app.""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -11,8 +12,17 @@ from pathlib import Path
 import pytest
 from helpers.apps import save
 from helpers.procs import Watchd, wait_for
+from helpers.servers import free_port
+
+from watchd.actions.imports import HOOK_DIR
 
 PY = sys.executable
+BIN = Path(PY).parent
+WSGI = """
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
 
 
 @pytest.fixture
@@ -148,3 +158,33 @@ def test_patterns_or_paths_turn_the_default_off(
     assert wait_for(lambda: len(lines(starts)) == 2, timeout=10), w.log()
     assert "files the app imported" not in w.log()
     assert "sibling" not in w.log()
+
+
+def test_a_forked_worker_reports_what_it_imports(
+    dirs: tuple[Path, Path, Path], start_watchd: type[Watchd]
+) -> None:
+    """gunicorn without --preload imports the app in its worker, after the fork: the worker reports."""
+    app, lib, starts = dirs
+    save(app / "wsgi.py", app_source(lib, starts).replace("time.sleep(60)\n", "") + WSGI)
+    port = free_port()
+    env = dict(env_without_notify(), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    argv = ["gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "wsgi:app"]
+    w = start_watchd(["-v", "--", *argv], cwd=app, env=env)
+    assert wait_for(lambda: lines(starts) == ["1"], timeout=20), w.log()
+    assert w.wait_log(f"{lib / 'sibling'}/ (1)"), w.log()
+    save(lib / "sibling" / "__init__.py", "VALUE = 2\n")
+    assert wait_for(lambda: lines(starts) == ["1", "2"], timeout=20), w.log()
+
+
+def test_the_hook_writes_nothing_to_a_descriptor_that_is_not_watchds_pipe(tmp_path: Path) -> None:
+    """A process in between that closed the pipe: the number names another file now; it stays untouched."""
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"")
+    fd = os.open(victim, os.O_WRONLY)
+    try:
+        env = dict(os.environ, PYTHONPATH=HOOK_DIR, WATCHD_IMPORTS_FD=f"{fd}:{os.fstat(fd).st_ino + 1}")
+        done = subprocess.run([PY, "-c", "import json"], env=env, pass_fds=(fd,), timeout=30, check=False)
+    finally:
+        os.close(fd)
+    assert done.returncode == 0
+    assert victim.read_bytes() == b""

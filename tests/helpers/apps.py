@@ -81,8 +81,9 @@ async def app(scope, receive, send):
 """
 
 TORNADO_APP = """\
-import asyncio, os
+import asyncio, os, socket
 
+import tornado.httpserver
 import tornado.web
 
 VERSION = "{version}"
@@ -94,7 +95,13 @@ class Index(tornado.web.RequestHandler):
 
 
 async def main():
-    tornado.web.Application([(r"/", Index)]).listen(int(os.environ["PORT"]), address="127.0.0.1")
+    app = tornado.web.Application([(r"/", Index)])
+    if os.environ.get("LISTEN_PID") == str(os.getpid()):  # watchd --listen: the socket is fd 3
+        sock = socket.socket(fileno=3)
+        sock.setblocking(False)
+        tornado.httpserver.HTTPServer(app).add_sockets([sock])
+    else:
+        app.listen(int(os.environ["PORT"]), address="127.0.0.1")
     await asyncio.Event().wait()
 
 

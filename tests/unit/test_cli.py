@@ -716,6 +716,8 @@ def test_watch_imports_is_on_by_default_for_a_python_app_without_paths_or_patter
     assert status == 0, err
     (shown,) = [line for line in out.splitlines() if line.startswith("  action:")]
     assert (", watching the files it imports" in shown) is watching
+    if watching and "--watch-imports" not in argv:  # the default: the project's .py files too, not all
+        assert "  patterns:  *.py" in out.splitlines()
 
 
 def test_watch_imports_in_a_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

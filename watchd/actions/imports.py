@@ -49,7 +49,7 @@ class ImportReports:
         """Put the hook first on the app's PYTHONPATH and tell it the pipe's descriptor."""
         existing = env.get("PYTHONPATH")
         env["PYTHONPATH"] = HOOK_DIR + (os.pathsep + existing if existing else "")
-        env["WATCHD_IMPORTS_FD"] = str(self._w)
+        env["WATCHD_IMPORTS_FD"] = f"{self._w}:{os.fstat(self._w).st_ino}"
 
     def close(self) -> None:
         """Stop reading (the apps are gone). The thread ends when it reads the end of the pipe."""

@@ -4,7 +4,8 @@ watchd puts this directory first on the app's PYTHONPATH when `watch_imports` is
 `site` imports it at start-up like any `sitecustomize`. It first imports the `sitecustomize`
 it hides (the user's or the distribution's), so nothing of theirs is lost. Then a daemon thread
 looks at `sys.modules` four times a second and writes the files of modules it has not reported
-yet to the pipe whose descriptor is in WATCHD_IMPORTS_FD: absolute paths, each ending in a NUL,
+yet to the pipe named by WATCHD_IMPORTS_FD ("FD:INODE": the descriptor, and the pipe's inode that
+proves it is still watchd's): absolute paths, each ending in a NUL,
 in writes of at most PIPE_BUF bytes (atomic, so forked workers reporting on the same pipe never
 interleave). Nothing runs inside an import: the import system is not touched.
 
@@ -42,12 +43,16 @@ def _load_hidden_sitecustomize() -> None:
 
 
 def _start() -> None:
-    raw = os.environ.pop("WATCHD_IMPORTS_FD", None)  # exec'd grandchildren do not get the fd
-    if raw is None or not raw.isdigit():
+    raw = os.environ.pop("WATCHD_IMPORTS_FD", "")  # exec'd grandchildren do not get the fd
+    number, _, inode = raw.partition(":")
+    if not number.isdigit() or not inode.isdigit():
         return
-    fd = int(raw)
+    fd = int(number)
     try:
+        if os.fstat(fd).st_ino != int(inode):
+            return  # not watchd's pipe (a process in between closed it and the number was reused)
         os.set_inheritable(fd, False)
+        os.set_blocking(fd, False)  # a watchd that stopped reading never blocks the app
     except OSError:
         return
     import _thread  # noqa: PLC0415 (built in: threading would cost the app a few ms at start)
@@ -75,7 +80,9 @@ def _start() -> None:
             return
         try:
             os.write(state["fd"], data)
-        except OSError:  # watchd is gone, or the pipe is full for good: stop reporting
+        except BlockingIOError:  # the pipe is full: watchd is not reading now; these are lost
+            pass
+        except OSError:  # watchd is gone: stop reporting
             state["fd"] = -1
 
     def source_of(module: object) -> str | None:
