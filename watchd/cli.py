@@ -30,6 +30,7 @@ from watchd.config import (
     DEFAULT_STOP_TIMEOUT,
     KEYS,
     OVERRIDE_KEYS,
+    Action,
     Check,
     CommandAction,
     Config,
@@ -286,6 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["werkzeug"],
         help="also set WERKZEUG_SERVER_FD=3 and WERKZEUG_RUN_MAIN=true (flask run --no-reload)",
     )
+    a.add_argument("--post", metavar="URL", help="send an HTTP request to URL (POST unless --method says)")
+    a.add_argument("--method", metavar="METHOD", help="the post action's HTTP method (default POST)")
+    a.add_argument(
+        "--header",
+        dest="headers",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="a header of the post action's request (repeatable)",
+    )
+    a.add_argument("--http-timeout", metavar="DUR", help="the post action's timeout (default 5s)")
+    a.add_argument(
+        "--tries", metavar="N", help="the post action's attempts on errors and 5xx answers (default 3)"
+    )
+    a.add_argument("--body", metavar="changes", help="send the changes as JSON in the post action's body")
     a.add_argument(
         "--watch-imports",
         action="store_const",
@@ -463,10 +478,10 @@ def _load(args: argparse.Namespace) -> Config:
             raise UsageError("--restart needs something to run: -c CMD, --run CMD or -- PROGRAM ARGS")
         if command is not None:
             run, command = command, None
-    if args.pidfile is None and command is None and run is None:
+    if args.pidfile is None and command is None and run is None and args.post is None:
         raise UsageError(
             "nothing to do: give --config FILE, or an action: --pidfile FILE, --command CMD, "
-            "--run CMD or -- PROGRAM ARGS"
+            "--run CMD, -- PROGRAM ARGS or --post URL"
         )
     for path in args.paths:
         if not os.path.lexists(path):
@@ -513,10 +528,10 @@ def _is_python(run: str | list[str]) -> bool:
     return any(_PYTHON.fullmatch(os.path.basename(os.fsdecode(w))) for w in interpreter)
 
 
-def _doing(action: SignalAction | CommandAction | RunAction) -> str:
+def _doing(action: Action) -> str:
     if isinstance(action, SignalAction):
         return signal_name(action.signal).lower()
-    return "run" if isinstance(action, RunAction) else "command"
+    return action.kind
 
 
 def describe(config: Config) -> str:

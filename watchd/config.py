@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
@@ -45,6 +46,8 @@ PYTHON_CHECK = "python"  # `check: python`: the built-in check, not a command
 MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; a 50 MB one took 6 min and 3.2 GB to parse
 DEFAULT_STOP_SIGNAL = int(_signal.SIGTERM)
 DEFAULT_STOP_TIMEOUT = 5.0  # then KILL the process group (watchfiles: 5 s, watchexec: 10 s)
+DEFAULT_HTTP_TIMEOUT = 5.0  # connect and each read of a post action's request
+DEFAULT_TRIES = 3  # a post action's attempts, on connection errors and 5xx answers
 
 
 class OnBusy(StrEnum):
@@ -61,6 +64,12 @@ class OnExit(StrEnum):
     WAIT = "wait"  # wait for the next change (a syntax error at start is fixed by saving)
     RESTART = "restart"  # start it again, with backoff
     STOP = "stop"  # end watchd with the app's exit status (one-shot tools)
+
+
+class Body(StrEnum):
+    """What a post action sends in its request body."""
+
+    CHANGES = "changes"  # the batch as JSON: the watch, the count, each change's kind and paths
 
 
 class ListenEnv(StrEnum):
@@ -170,7 +179,38 @@ class RunAction:
         return text + (", clearing the screen first" if self.clear else "")
 
 
-Action = SignalAction | CommandAction | RunAction
+@dataclass(frozen=True, slots=True)
+class PostAction:
+    """Send an HTTP request (Prometheus' /-/reload, a sidecar's reload endpoint) for a batch."""
+
+    kind: ClassVar[str] = "post"
+    url: str
+    method: str = "POST"
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: float = DEFAULT_HTTP_TIMEOUT
+    tries: int = DEFAULT_TRIES
+    body: Body | None = None
+
+    def describe(self) -> str:
+        text = f"{self.method} {shown_url(self.url)}"
+        if self.headers:
+            text += " with " + ", ".join(name for name, _ in self.headers)
+        if self.body is Body.CHANGES:
+            text += ", the changes as JSON"
+        tries = f"{self.tries} {'try' if self.tries == 1 else 'tries'}"
+        return text + f", timeout {format_duration(self.timeout)}, {tries}"
+
+
+def shown_url(url: str) -> str:
+    """`url` without the password of its user part, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+Action = SignalAction | CommandAction | RunAction | PostAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +313,28 @@ def parse_signal(value: str | int) -> int:
 _ENV = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+\.(service|scope)$")
 _BARE_VAR = re.compile(r"(?<!\$)\$[A-Za-z_]")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be a post action's target, or None."""
+    example = "(write it like http://127.0.0.1:9090/-/reload)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a URL: {exc} {example}"
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r}: only http:// and https:// URLs can be posted to {example}"
+    if not parts.hostname:
+        return f"{url!r} has no host {example}"
+    if port == 0:
+        return f"{url!r}: port 0 {example}"
+    if any(c in url for c in " \r\n\t"):
+        return f"{url!r} holds a space or a line break (encode it as %20)"
+    return None
+
+
 _ENV_BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 
 
@@ -449,7 +511,7 @@ def cli_value(value: object) -> _Val:
 # --------------------------------------------------------------------------- building
 
 # The keys that name a watch's action: a watch has exactly one.
-ACTION_KINDS = ("pidfile", "command", "run")
+ACTION_KINDS = ("pidfile", "command", "run", "post")
 TOP_KEYS = frozenset({"defaults", "watches"})
 _WATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
@@ -589,6 +651,52 @@ class _Ctx:
     def on_exit(self, v: _Val, key: str) -> OnExit:
         return self._choice(v, key, OnExit)
 
+    def body(self, v: _Val, key: str) -> Body:
+        return self._choice(v, key, Body, ", or leave it out for an empty body")
+
+    def url(self, v: _Val, key: str) -> str:
+        text = self.string(v, key, strict=True).strip()
+        why = url_problem(text)
+        if why is not None:
+            raise self.error(v, key, why)
+        return text
+
+    def method(self, v: _Val, key: str) -> str:
+        text = self.string(v, key, strict=True).strip().upper()
+        if not _TOKEN.fullmatch(text):
+            raise self.error(v, key, f"{text!r} is not an HTTP method (write POST, PUT or GET)")
+        return text
+
+    def tries(self, v: _Val, key: str) -> int:
+        text = self.string(v, key)
+        if not text.isdigit() or int(text) < 1:
+            raise self.error(v, key, f"expected a number of tries, 1 or more, got {text!r}")
+        return int(text)
+
+    def headers(self, v: _Val, key: str) -> tuple[tuple[str, str], ...]:
+        """A mapping of header names to values (the one-liner: `--header 'Name: value'`, repeated)."""
+        pairs: list[tuple[_Val, str, str]] = []
+        if v.kind == "map":
+            assert isinstance(v.value, dict)
+            pairs = [(item, name, self.string(item, f"{key}.{name}")) for name, item in v.value.items()]
+        elif v.kind == "seq":
+            assert isinstance(v.value, list)
+            for i, item in enumerate(v.value):
+                name, sep, value = self.string(item, f"{key}[{i}]").partition(":")
+                if not sep:
+                    raise self.error(item, f"{key}[{i}]", "expected 'Name: value'")
+                pairs.append((item, name.strip(), value.strip()))
+        else:
+            raise self.error(
+                v, key, f"expected a mapping of header names to values, got {_KIND_WORDS[v.kind]}"
+            )
+        for item, name, value in pairs:
+            if not _TOKEN.fullmatch(name):
+                raise self.error(item, key, f"{name!r} is not a header name (letters, digits and -)")
+            if "\r" in value or "\n" in value:
+                raise self.error(item, key, f"the value of {name} holds a line break (remove it)")
+        return tuple((name, value) for _, name, value in pairs)
+
     def listen_env(self, v: _Val, key: str) -> ListenEnv:
         return self._choice(v, key, ListenEnv, ", or leave it out: LISTEN_FDS is always set")
 
@@ -691,6 +799,13 @@ KEYS: dict[str, _Key] = {
     "stop_signal": _Key(_Ctx.signal, _on("command", "run")),
     "stop_timeout": _Key(_Ctx.duration, _on("command", "run")),
     "clear": _Key(_Ctx.boolean, _on("command", "run"), override=True),
+    # the post action
+    "post": _Key(_Ctx.url, _on("post")),
+    "method": _Key(_Ctx.method, _on("post")),
+    "headers": _Key(_Ctx.headers, _on("post"), flag="--header"),
+    "http_timeout": _Key(_Ctx.duration, _on("post")),
+    "tries": _Key(_Ctx.tries, _on("post")),
+    "body": _Key(_Ctx.body, _on("post")),
 }
 WATCH_KEYS = frozenset(KEYS)
 DEFAULTS_KEYS = WATCH_KEYS - ALL_ACTIONS
@@ -804,12 +919,12 @@ def _build_watch(
         if ctx.cli:
             hint = (
                 "give --pidfile FILE to signal a server, --command CMD to run a command, "
-                "or --run CMD (or -- PROGRAM ARGS) to run an app and restart it"
+                "--run CMD (or -- PROGRAM ARGS) to run an app and restart it, or --post URL to send a request"
             )
         else:
             hint = (
                 "add 'pidfile: FILE' to signal a server, 'command: CMD' to run a command, "
-                "or 'run: CMD' to run an app and restart it"
+                "'run: CMD' to run an app and restart it, or 'post: URL' to send a request"
             )
         raise ctx.error(wv, prefix, f"no action ({hint})")
     kind = kinds[0]
@@ -853,6 +968,18 @@ def _build_watch(
             on_busy=opt("on_busy", _Ctx.on_busy, OnBusy.QUEUE),
             stop=stop,
             clear=opt("clear", _Ctx.boolean, False),
+        )
+    elif kind == "post":
+        http_timeout = opt("http_timeout", _Ctx.duration, DEFAULT_HTTP_TIMEOUT)
+        if http_timeout <= 0:
+            positive("http_timeout", "must be longer than 0s (e.g. 5s)")
+        action = PostAction(
+            url=ctx.url(own["post"], ctx.key(prefix, "post")),
+            method=opt("method", _Ctx.method, "POST"),
+            headers=opt("headers", _Ctx.headers, ()),
+            timeout=http_timeout,
+            tries=opt("tries", _Ctx.tries, DEFAULT_TRIES),
+            body=opt("body", _Ctx.body, None),
         )
     else:
         listen = opt("listen", _Ctx.listen, None)

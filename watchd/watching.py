@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -84,6 +85,7 @@ class _Target:
     sub: Subscription
     only: str | None
     links: frozenset[str] = frozenset()
+    digest: bytes | None = None  # of the file's content, when reached through links
 
 
 @dataclass(eq=False)
@@ -194,8 +196,29 @@ def _through_links(root: _Root, sink: Sink, src: str, dest: str | None) -> None:
     for t in root.targets:
         if t.only is not None and t.links and not names.isdisjoint(t.links):
             t.links = link_entries(root.path, t.only) or t.links
+            path = os.path.join(root.path, t.only)
+            digest = content_digest(path)
+            if digest is not None and digest == t.digest:
+                continue  # another key of the ConfigMap changed: this file's content did not
+            t.digest = digest
             if t.sub.matcher.matches(t.only):
-                sink(t.sub.key, Change(ChangeKind.MODIFIED, os.path.join(root.path, t.only)))
+                sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
+
+
+def content_digest(path: str) -> bytes | None:
+    """A digest of a (small) file's content; None if it cannot be read or is too large to hash
+    on the watcher's thread (it then counts as changed whenever its links change)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_DIGEST_MAX + 1)
+    except OSError:
+        return None
+    if len(data) > _DIGEST_MAX:
+        return None
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+_DIGEST_MAX = 1 << 20  # bytes
 
 
 def deliver(
@@ -421,7 +444,8 @@ class Watcher:
             self._by_rid[root.rid] = root
         # replaced, not mutated: a backend thread may be iterating over the old list
         links = link_entries(path, only) if only is not None else frozenset()
-        root.targets = [*root.targets, _Target(sub, only, links)]
+        digest = content_digest(os.path.join(path, only)) if only is not None and links else None
+        root.targets = [*root.targets, _Target(sub, only, links, digest)]
         if sub.gitignore and only is None and root.gitignore is None:
             root.gitignore = self._repository(sub, path)
         return root

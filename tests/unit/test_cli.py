@@ -463,7 +463,7 @@ def test_validate_shows_a_run_watch(
         (
             ["-p", "*.py"],
             "watchd: nothing to do: give --config FILE, or an action: --pidfile FILE, "
-            "--command CMD, --run CMD or -- PROGRAM ARGS",
+            "--command CMD, --run CMD, -- PROGRAM ARGS or --post URL",
         ),
         (
             ["--listen", "8000", "-c", "make"],
@@ -733,3 +733,27 @@ def test_watch_imports_in_a_config_file(capsys: pytest.CaptureFixture[str], tmp_
     status, out, err = run(capsys, "--config", str(tmp_path / "w.yaml"), "--validate")
     assert status == 2
     assert "watches.t.watch_imports" in err and "run" in err
+
+
+def test_post_one_liner(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "--validate",
+        "--post",
+        "http://127.0.0.1:9090/-/reload",
+        "--header",
+        "X-A: 1",
+        "--header",
+        "X-B: two",
+    ]
+    status, out, err = run(
+        capsys, *argv, "--method", "put", "--tries", "2", "--body", "changes", "-p", "*.yml"
+    )
+    assert status == 0, err
+    assert "post:" in out.splitlines()  # the watch is named for what it does
+    shown = "PUT http://127.0.0.1:9090/-/reload with X-A, X-B, the changes as JSON, timeout 5s, 2 tries"
+    assert f"  action:    {shown}" in out
+    status, out, err = run(capsys, "--post", "http://127.0.0.1:9090/-/reload", "--header", "no colon")
+    assert (status, err) == (2, "watchd: --header[0]: expected 'Name: value'\n")

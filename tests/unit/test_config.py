@@ -20,12 +20,14 @@ from watchd.config import (
     DEFAULT_MAX_DELAY,
     DEFAULT_PIDFILE_WAIT,
     DEFAULT_POLL_INTERVAL,
+    Body,
     Check,
     CommandAction,
     Config,
     ListenEnv,
     OnBusy,
     OnExit,
+    PostAction,
     PythonCheck,
     RunAction,
     SignalAction,
@@ -517,11 +519,11 @@ ERRORS = [
     ),
     pytest.param(
         P + "    frobnicate: 1\n",
-        "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
-        "check_timeout, clear, command, confirm, confirm_timeout, cwd, debounce, expect, gitignore, ignore, "
-        "ignore_defaults, ignore_directories, listen, listen_env, max_delay, on_busy, on_exit, paths, "
-        "patterns, pidfile, pidfile_wait, poll, poll_interval, run, signal, stop_signal, stop_timeout, "
-        "timeout, unit, watch_imports)",
+        "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: body, check, "
+        "check_timeout, clear, command, confirm, confirm_timeout, cwd, debounce, expect, gitignore, headers, "
+        "http_timeout, ignore, ignore_defaults, ignore_directories, listen, listen_env, max_delay, method, "
+        "on_busy, on_exit, paths, patterns, pidfile, pidfile_wait, poll, poll_interval, post, run, signal, "
+        "stop_signal, stop_timeout, timeout, tries, unit, watch_imports)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(
@@ -585,7 +587,8 @@ ERRORS = [
     pytest.param(
         W,
         "dev.yaml:3:5: watches.api: no action (add 'pidfile: FILE' to signal a server, "
-        "'command: CMD' to run a command, or 'run: CMD' to run an app and restart it)",
+        "'command: CMD' to run a command, 'run: CMD' to run an app and restart it, or 'post: URL' to send "
+        "a request)",
         id="no-action",
     ),
     pytest.param(
@@ -1112,7 +1115,7 @@ def test_options_check_and_confirm() -> None:
         (
             {},
             "watchd: no action (give --pidfile FILE to signal a server, --command CMD to run a command, "
-            "or --run CMD (or -- PROGRAM ARGS) to run an app and restart it)",
+            "--run CMD (or -- PROGRAM ARGS) to run an app and restart it, or --post URL to send a request)",
         ),
         (
             {"command": "make", "signal": "HUP"},
@@ -1551,3 +1554,88 @@ def test_commands_in_log_lines_are_short_and_one_line(command: str | tuple[str, 
     from watchd.config import command_for_log  # noqa: PLC0415
 
     assert command_for_log(command) == shown
+
+
+# --------------------------------------------------------------------------- the post action
+
+PO = W + "    post: http://127.0.0.1:9090/-/reload\n"  # a post watch; the next key is on line 5
+
+
+def test_a_post_watch_with_every_key() -> None:
+    w = one_watch(
+        PO
+        + "    method: put\n    headers:\n      Authorization: Bearer ${TOKEN}\n      X-Reason: config\n"
+        + "    http_timeout: 2s\n    tries: 5\n    body: changes\n",
+        env={"TOKEN": "t0k"},
+    )
+    assert w.action == PostAction(
+        url="http://127.0.0.1:9090/-/reload",
+        method="PUT",
+        headers=(("Authorization", "Bearer t0k"), ("X-Reason", "config")),
+        timeout=2.0,
+        tries=5,
+        body=Body.CHANGES,
+    )
+    assert w.action.describe() == (
+        "PUT http://127.0.0.1:9090/-/reload with Authorization, X-Reason, the changes as JSON, "
+        "timeout 2s, 5 tries"
+    )
+
+
+def test_a_post_watch_has_defaults_and_hides_a_password() -> None:
+    w = one_watch(W + "    post: https://ops:secret@example.org/reload\n")
+    assert isinstance(w.action, PostAction)
+    assert (w.action.method, w.action.timeout, w.action.tries, w.action.body) == ("POST", 5.0, 3, None)
+    assert w.action.describe() == "POST https://ops:***@example.org/reload, timeout 5s, 3 tries"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            W + "    post: ftp://h/x\n",
+            "dev.yaml:4:11: watches.api.post: 'ftp://h/x': only http:// and https:// URLs can be posted to "
+            "(write it like http://127.0.0.1:9090/-/reload)",
+        ),
+        (
+            W + "    post: http:///x\n",
+            "dev.yaml:4:11: watches.api.post: 'http:///x' has no host (write it like http://127.0.0.1:9090/-/reload)",
+        ),
+        (
+            PO + "    method: 'GE T'\n",
+            "dev.yaml:5:13: watches.api.method: 'GE T' is not an HTTP method (write POST, PUT or GET)",
+        ),
+        (
+            PO + "    tries: 0\n",
+            "dev.yaml:5:12: watches.api.tries: expected a number of tries, 1 or more, got '0'",
+        ),
+        (
+            PO + "    http_timeout: 0s\n",
+            "dev.yaml:5:19: watches.api.http_timeout: must be longer than 0s (e.g. 5s)",
+        ),
+        (
+            PO + "    body: paths\n",
+            "dev.yaml:5:11: watches.api.body: unknown value 'paths' (use changes, or leave it out for an "
+            "empty body)",
+        ),
+        (
+            PO + "    headers:\n      'Bad Name': x\n",
+            "dev.yaml:6:19: watches.api.headers: 'Bad Name' is not a header name (letters, digits and -)",
+        ),
+        (
+            PO + "    headers: [X-A]\n",
+            "dev.yaml:5:15: watches.api.headers[0]: expected 'Name: value'",
+        ),
+        (
+            PO + "    signal: HUP\n",
+            "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)",
+        ),
+        (
+            P + "    post: http://h/x\n",
+            "dev.yaml:3:5: watches.api: both 'pidfile' and 'post' given (a watch has exactly one action: "
+            "remove one)",
+        ),
+    ],
+)
+def test_post_errors(text: str, message: str) -> None:
+    assert error_of(text) == message

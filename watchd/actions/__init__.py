@@ -88,12 +88,35 @@ class Context:
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
 
 
+class PerBatch:
+    """The lifecycle of an action that only acts per batch (a signal, a command, a request):
+    nothing to start, prepare, undo or report, and nothing of its own to close."""
+
+    early: float | None = None
+
+    def start(self) -> None:
+        pass
+
+    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+        pass
+
+    def forget(self) -> None:
+        pass
+
+    def status(self) -> str | None:
+        return None
+
+    def close(self, deadline: float) -> None:
+        pass
+
+
 # The action kind (the config key that names it) -> "module:class". Imported when first used:
 # a watch that only signals never loads the process machinery.
 _KINDS = {
     "pidfile": "watchd.actions.pidfile:PidfileSignaller",
     "command": "watchd.actions.command:CommandRunner",
     "run": "watchd.actions.run:AppRunner",
+    "post": "watchd.actions.post:HttpPoster",
 }
 
 

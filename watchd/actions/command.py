@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from watchd.actions import Context
+from watchd.actions import Context, PerBatch
 from watchd.actions.process import KILL_WAIT, batch_environment, clear_screen, run_child
 from watchd.changes import Batch
 from watchd.config import CommandAction, command_for_log, format_duration
@@ -14,11 +14,10 @@ from watchd.config import CommandAction, command_for_log, format_duration
 log = logging.getLogger(__name__)
 
 
-class CommandRunner:
+class CommandRunner(PerBatch):
     """The command action."""
 
     not_done = "command not run"
-    early = None
 
     def __init__(self, action: CommandAction, ctx: Context) -> None:
         self.name = ctx.name
@@ -29,20 +28,7 @@ class CommandRunner:
         self.grace = action.stop.timeout + KILL_WAIT
         self.shown = command_for_log(action.command)
 
-    def start(self) -> None:
-        pass
-
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
-        pass
-
-    def forget(self) -> None:
-        pass
-
-    def status(self) -> str | None:
-        return None
-
-    def close(self, deadline: float) -> None:
-        pass  # a running command is stopped by `execute`, which sees the runner's stop event
+    # close: a running command is stopped by `execute`, which sees the runner's stop event
 
     def execute(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.what(self.base)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchd import procfs, trust
-from watchd.actions import Context, confirm
+from watchd.actions import Context, PerBatch, confirm
 from watchd.actions.confirm import Confirmation
 from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
@@ -143,12 +143,11 @@ def program_name(comm: str, argv: list[str]) -> str:
     return comm
 
 
-class PidfileSignaller:
+class PidfileSignaller(PerBatch):
     """The signal action. `ctx.kill` is injectable so PID 0/1/-1 paths are testable safely."""
 
     on_busy = OnBusy.QUEUE
     grace = 0.0
-    early = None
 
     def __init__(self, action: SignalAction, ctx: Context) -> None:
         self.name = ctx.name
@@ -160,18 +159,6 @@ class PidfileSignaller:
         self._pidfds = ctx.kill is os.kill and hasattr(signal, "pidfd_send_signal")
         self.not_done = f"{signal_name(action.signal)} not sent"
         self._confirmation: Confirmation | None = None
-
-    def start(self) -> None:
-        pass
-
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
-        pass
-
-    def forget(self) -> None:
-        pass
-
-    def status(self) -> str | None:
-        return None
 
     def close(self, deadline: float) -> None:
         if self._confirmation is not None:

@@ -1,0 +1,151 @@
+"""The post action against a real HTTP server on loopback: success, retries, final answers,
+redirects, headers, the JSON body and timeouts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers.http import ReloadServer, Reply, serving
+
+from watchd.actions import Context
+from watchd.actions.post import HttpPoster
+from watchd.changes import Batch, Change, ChangeKind
+from watchd.config import Body, PostAction
+
+
+def poster(url: str, **kw: object) -> HttpPoster:
+    return HttpPoster(PostAction(url=url, **kw), Context(name="reload"))  # type: ignore[arg-type]
+
+
+def batch(*paths: str) -> Batch:
+    return Batch("reload", tuple(Change(ChangeKind.MODIFIED, p) for p in paths), 0.0, 0.0)
+
+
+def test_a_2xx_answer_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with serving(ReloadServer()) as server:
+        assert poster(server.url()).execute(batch("/etc/app/app.yaml"), threading.Event()) is None
+        (req,) = server.requests
+    assert (req.method, req.path, req.body) == ("POST", "/-/reload", b"")
+    assert req.headers["User-Agent"].startswith("watchd/")
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"reload: /etc/app/app.yaml changed; POST {server.url()}: 200 OK in ")
+
+
+def test_5xx_and_connection_errors_are_tried_again_with_backoff(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with serving(ReloadServer([Reply(503, b"starting\n"), Reply(500, b"boom\n")])) as server:
+        started = time.monotonic()
+        assert poster(server.url()).execute(batch("/a"), threading.Event()) is None
+        took = time.monotonic() - started
+    assert server.count() == 3
+    assert took >= 0.5 + 1.0  # the two waits before the second and third tries
+    assert "200 OK in 1." in caplog.records[-1].getMessage()
+    assert "(3 tries; before: 500 Internal Server Error: boom)" in caplog.records[-1].getMessage()
+
+
+def test_the_last_failure_is_logged_with_the_first_line_of_the_body(caplog: pytest.LogCaptureFixture) -> None:
+    body = b"failed to reload config: couldn't load configuration (--config.file=x.yml)\ndetails\n"
+    with serving(ReloadServer(default=Reply(500, body))) as server:
+        outcome = poster(server.url(), tries=2).execute(batch("/a"), threading.Event())
+    assert outcome is not None
+    assert server.count() == 2
+    message = caplog.records[-1].getMessage()
+    assert caplog.records[-1].levelno == logging.ERROR
+    assert message.startswith(f"reload: /a changed; POST {server.url()} failed after 2 tries in ")
+    first_line = body.decode().splitlines()[0]
+    assert message.endswith(f": 500 Internal Server Error: {first_line}")
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_a_4xx_answer_is_final(status: int, caplog: pytest.LogCaptureFixture) -> None:
+    with serving(ReloadServer(default=Reply(status, b"no\n"))) as server:
+        assert poster(server.url()).execute(batch("/a"), threading.Event()) is not None
+    assert server.count() == 1
+    assert "failed after 1 try" in caplog.records[-1].getMessage()
+
+
+def test_a_refused_connection_is_tried_again_then_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    outcome = poster(f"http://127.0.0.1:{port}/-/reload", tries=2).execute(batch("/a"), threading.Event())
+    assert outcome is not None
+    assert "failed after 2 tries" in caplog.records[-1].getMessage()
+    assert "connection refused" in caplog.records[-1].getMessage()
+
+
+def test_a_timeout_is_an_error_not_a_hang(caplog: pytest.LogCaptureFixture) -> None:
+    with serving(ReloadServer(default=Reply(200, delay=3.0))) as server:
+        started = time.monotonic()
+        outcome = poster(server.url(), timeout=0.3, tries=1).execute(batch("/a"), threading.Event())
+        assert time.monotonic() - started < 2.0
+    assert outcome is not None
+    assert "timed out" in caplog.records[-1].getMessage()
+
+
+def test_stopping_ends_the_retries() -> None:
+    stop = threading.Event()
+    with serving(ReloadServer(default=Reply(500))) as server:
+        threading.Timer(0.2, stop.set).start()
+        started = time.monotonic()
+        poster(server.url(), tries=10).execute(batch("/a"), stop)
+        assert time.monotonic() - started < 2.0
+    assert server.count() == 1
+
+
+def test_a_307_on_the_same_host_is_followed_with_method_and_body() -> None:
+    with serving(ReloadServer()) as server:
+        server.replies.append(Reply(307, b"", (("Location", "/api/reload"),)))
+        poster(server.url(), body=Body.CHANGES).execute(batch("/a"), threading.Event())
+    first, second = server.requests
+    assert (second.method, second.path) == ("POST", "/api/reload")
+    assert second.body == first.body != b""
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (Reply(307, b"", (("Location", "http://198.51.100.7/-/reload"),)), "another host"),
+        (Reply(302, b"", (("Location", "/elsewhere"),)), "only 307 and 308 keep the method"),
+    ],
+)
+def test_a_redirect_elsewhere_or_one_that_would_change_the_method_is_not_followed(
+    reply: Reply, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serving(ReloadServer([reply])) as server:
+        assert poster(server.url()).execute(batch("/a"), threading.Event()) is not None
+    assert server.count() == 1  # final: not tried again, never sent elsewhere
+    assert why in caplog.records[-1].getMessage()
+
+
+def test_method_headers_and_user_from_the_url() -> None:
+    with serving(ReloadServer()) as server:
+        url = f"http://ops:s%3Acret@127.0.0.1:{server.port}/reload?now=1"
+        p = poster(url, method="PUT", headers=(("X-Token", "abc"),))
+        assert p.shown == f"PUT http://ops:***@127.0.0.1:{server.port}/reload?now=1"  # never the password
+        p.execute(batch("/a"), threading.Event())
+    (req,) = server.requests
+    assert (req.method, req.path) == ("PUT", "/reload?now=1")
+    assert req.headers["X-Token"] == "abc"
+    assert req.headers["Authorization"] == "Basic b3BzOnM6Y3JldA=="  # ops:s:cret
+
+
+def test_the_changes_go_in_a_json_body_never_in_the_url(tmp_path: Path) -> None:
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9 &x=1?.yaml")  # not UTF-8, and URL-ish
+    with serving(ReloadServer()) as server:
+        poster(server.url(), body=Body.CHANGES).execute(batch(odd, "/etc/b.yaml"), threading.Event())
+    (req,) = server.requests
+    assert req.path == "/-/reload"
+    assert req.headers["Content-Type"] == "application/json"
+    doc = json.loads(req.body)
+    assert doc["watch"] == "reload" and doc["count"] == 2
+    assert doc["paths"] == [odd, "/etc/b.yaml"]  # (the undecodable byte as a \udcXX escape)
+    assert doc["changes"][0] == {"kind": "modified", "path": odd, "dest": None, "is_dir": False}
