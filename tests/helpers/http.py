@@ -4,6 +4,7 @@ from a script of responses and records every request it gets."""
 from __future__ import annotations
 
 import http.server
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,10 +35,11 @@ class ReloadServer:
     default: Reply = field(default_factory=Reply)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
+    tls: tuple[str, str] | None = None  # (certificate, key) files: serve https
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str = "/-/reload") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     def next_reply(self, request: Request) -> Reply:
         with self._lock:
@@ -74,6 +76,10 @@ def serving(server: ReloadServer) -> Iterator[ReloadServer]:
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
+    if server.tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*server.tls)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     server.port = httpd.server_address[1]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

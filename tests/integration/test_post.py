@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -149,3 +150,31 @@ def test_the_changes_go_in_a_json_body_never_in_the_url(tmp_path: Path) -> None:
     assert doc["watch"] == "reload" and doc["count"] == 2
     assert doc["paths"] == [odd, "/etc/b.yaml"]  # (the undecodable byte as a \udcXX escape)
     assert doc["changes"][0] == {"kind": "modified", "path": odd, "dest": None, "is_dir": False}
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (openssl), as (certificate, key) files."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_https_is_verified_against_the_system_trust_store(
+    certificate: tuple[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serving(ReloadServer(tls=certificate)) as server:
+        # a certificate nobody vouches for: refused, and not tried again
+        assert poster(server.url(), tries=1).execute(batch("/a"), threading.Event()) is not None
+        assert "TLS certificate not trusted" in caplog.records[-1].getMessage()
+        assert server.count() == 0
+        # the same server once the trust store (here OpenSSL's SSL_CERT_FILE) holds it
+        monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+        assert poster(server.url()).execute(batch("/a"), threading.Event()) is None
+        assert server.count() == 1

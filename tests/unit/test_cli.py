@@ -662,11 +662,11 @@ def test_example_lists_the_shipped_configs(capsys: pytest.CaptureFixture[str]) -
     status, out, err = run(capsys, "--example")
     assert status == 0, err
     names = [line.split()[0] for line in out.splitlines() if line and not line.startswith("watchd ")]
-    assert names == ["dev", "django", "flask", "gunicorn", "uwsgi"]
+    assert names == ["dev", "django", "flask", "gunicorn", "prometheus", "uwsgi"]
     assert "gunicorn   Reload gunicorn gracefully whenever the app's Python code changes." in out
 
 
-@pytest.mark.parametrize("name", ["dev", "django", "flask", "gunicorn", "uwsgi"])
+@pytest.mark.parametrize("name", ["dev", "django", "flask", "gunicorn", "prometheus", "uwsgi"])
 def test_example_prints_the_same_file_as_the_repositorys_config(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -680,7 +680,7 @@ def test_example_prints_the_same_file_as_the_repositorys_config(
 def test_an_unknown_example_is_one_line_naming_the_others(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "--example", "nginx")
     assert (status, out) == (2, "")
-    assert err == "watchd: no example 'nginx' (examples: dev, django, flask, gunicorn, uwsgi)\n"
+    assert err == "watchd: no example 'nginx' (examples: dev, django, flask, gunicorn, prometheus, uwsgi)\n"
 
 
 @pytest.mark.parametrize(
