@@ -1,12 +1,19 @@
 """Restart mode: a tool runs a small web app as its child and restarts it when app.py changes.
 
-    .venv/bin/python bench/restart.py [--saves N | --quick] [--apps flask,uvicorn] [--tools NAME[,..]]
-                                      [--nodemon PATH] [--record]
+    .venv/bin/python bench/restart.py [--saves N | --quick] [--apps flask,uvicorn,django,tornado]
+                                      [--tools NAME[,..]] [--nodemon PATH] [--record]
 
 Run by hand, not by CI. Each tool runs alone, one after the other, once per app, in a fresh temporary
-directory holding only app.py, on a fresh ephemeral port of 127.0.0.1. Apps: a small Flask app
-(`flask --app app run --no-reload`) and a plain ASGI app served by uvicorn (`uvicorn app:app`); both
-answer GET / with a version string.
+directory holding only the app's files, on a fresh ephemeral port of 127.0.0.1. Apps, each answering
+GET / with a version string that app.py sets (app.py is the file saved):
+- flask: a small Flask app in app.py, `flask --app app run --no-reload --host 127.0.0.1 --port PORT`
+- uvicorn: a plain ASGI app in app.py, `uvicorn app:app --host 127.0.0.1 --port PORT`
+- django: a minimal project of three files: settings.py (DEBUG, ALLOWED_HOSTS, ROOT_URLCONF = "app", no
+  apps, middleware or database), manage.py, and app.py, the URLconf with its one view;
+  `python manage.py runserver 127.0.0.1:PORT --noreload`
+- tornado: a tornado.web.Application in app.py, `python app.py PORT` (it binds 127.0.0.1:PORT; with
+  `--autoreload` the Application gets autoreload=True; when LISTEN_FDS is 1 and LISTEN_PID its own PID,
+  as under watchd --listen, it serves the socket of fd 3 instead, through HTTPServer.add_sockets)
 
 For each row:
 - save -> new code answering: app.py is rewritten with a new version (atomic save: app.py.tmp, then
@@ -18,9 +25,10 @@ For each row:
 - failed requests: a second client thread sends GET / every 10 ms from just before the first measured
   save to the end of the last one's settling; a request fails if it is refused, reset, times out
   (2 s) or is not a 200. A server that keeps its listening socket across restarts (the Flask and uvicorn
-  reloaders, watchd --listen) lets connections wait in the backlog instead of failing.
+  reloaders, watchd --listen) lets connections wait in the backlog instead of failing; Django's reloader
+  (its child binds the port) and Tornado's (it execs itself, which closes the socket) do not keep it.
 - server starts per save: app.py appends a line to a file outside the watched directory each time it
-  is imported, so a tool that restarts twice per save shows 2.00.
+  is loaded (imported, or run as the script), so a tool that restarts twice per save shows 2.00.
 
 Each version of app.py is one byte longer than the one before: a __pycache__ .pyc is validated by the
 source's size and its mtime in whole seconds, so a same-size save within a second of the last start
@@ -33,18 +41,34 @@ group (TERM, then KILL after 5 s); children a tool moved to groups of their own 
 way. PYTHONDONTWRITEBYTECODE is removed from the children's environment (when set, every start
 recompiles the imported modules and start times are distorted). Beside the table the script prints the
 floor for any restart on this machine: the venv's interpreter start, launch -> code done, for
-`python -c pass`, `import flask` and `import uvicorn` (median of 10; the interpreter's exit, about
-0.1 s after importing flask, is not counted) and each server alone, launch -> first answer (median of 5).
+`python -c pass` and `import flask`, `import uvicorn`, `import django`, `import tornado` for the apps
+run (median of 10; the interpreter's exit, about 0.1 s after importing flask, is not counted; `import
+django` and `import tornado` load only the packages' __init__, the servers load the rest) and each
+server alone, with the command above, launch -> first answer (median of 5).
 
 Rows (debounce 50 ms where the row's command line sets one; otherwise each tool's defaults):
 - watchd: `watchd -p '*.py' --debounce 50ms -- SERVER` (the server binds the port itself)
-- watchd-listen: watchd binds the port and passes it as fd 3 (`--listen`); Flask with
-  `--listen-env werkzeug`, uvicorn with `--fd 3`
+- watchd-imports: `watchd --debounce 50ms -- SERVER`, every app: with no PATH and no pattern and a Python
+  program (python, or a console script whose #! names it: flask, uvicorn), watchd's default is
+  watch_imports: every file under . counts (less the built-in ignores: app.py.tmp is one), and so does
+  every file the app imported (reported by watchd's sitecustomize hook on the app's PYTHONPATH)
+- watchd-listen: `watchd -p '*.py' --listen 127.0.0.1:PORT -- SERVER'`: watchd binds the port and
+  passes it as fd 3, and SERVER' serves that socket: `flask --app app run --no-reload` (with
+  `--listen-env werkzeug` before the --), `uvicorn app:app --fd 3`, `python app.py` (Tornado); no django
+  row: runserver cannot serve an inherited socket
 - flask-stat, flask-watchdog: Werkzeug's own reloader, through
   `app.run(..., use_reloader=True, reloader_type="stat"|"watchdog")` (`flask run --reload` has no
   option for the type: it takes watchdog when that is installed)
 - uvicorn-reload: `uvicorn --reload` (uses watchfiles when it is installed, else polls every 0.25 s)
-- hupper: `hupper -m flask ...` / `hupper -m uvicorn ...` (watchdog monitor when watchdog is installed)
+- django-autoreload: `python manage.py runserver 127.0.0.1:PORT`, Django's own reloader: a parent that
+  restarts a child which stats the imported files once a second (StatReloader), or subscribes to
+  watchman when pywatchman is installed and a watchman server answers (WatchmanReloader); the notes
+  column has the line in which Django names the one it took
+- tornado-autoreload: `python app.py PORT --autoreload`, Tornado's own reloader: every 0.5 s it stats
+  the imported files and execs the process again when one changed; the first look only records the
+  times, so a save in the first 0.5 s after a start goes unnoticed
+- hupper: `hupper -m flask ...`, `hupper -m uvicorn ...`, `hupper -m manage runserver ...` (manage.py run
+  as __main__), `hupper -m app PORT` (watchdog monitor when watchdog is installed)
 - watchfiles: `watchfiles --filter python 'SERVER' .`
 - watchmedo: `watchmedo auto-restart --patterns='**/*.py' --recursive -- SERVER` (watchdog 7 matches
   patterns against the whole path, so '*.py' would match nothing)
@@ -52,11 +76,15 @@ Rows (debounce 50 ms where the row's command line sets one; otherwise each tool'
 - entr: `entr -n -r SERVER` with app.py on stdin (-n: no TTY is needed)
 
 Some tools start watching app.py a moment after the server first answers (hupper learns the app's files
-from its worker once a second), so a warm-up save that is not served within 5 s is made again; the
-notes column says how many were. Measured saves are never repeated.
+from its worker once a second; Tornado's autoreload takes its first look 0.5 s after the Application is
+made; Django's StatReloader records the times on its first pass, in a thread of its own that can get
+there after the server first answered; the first warm-up save comes right after the first answer), so a
+warm-up save that is not served within 5 s is made again; the notes column says how many were.
+Measured saves are never repeated (each comes 0.5 s after the last answer, see settling).
 
 Installing the baselines (a missing one is skipped with a note in the table):
-- flask, uvicorn, hupper, watchfiles: `.venv/bin/pip install flask uvicorn hupper watchfiles`
+- flask, uvicorn, django, tornado, hupper, watchfiles:
+  `.venv/bin/pip install flask uvicorn django tornado hupper watchfiles`
   (watchdog, for flask-watchdog, hupper and watchmedo, comes with watchd)
 - nodemon: Node.js and npm, then in a directory DIR outside the repository `npm install --prefix DIR nodemon`,
   and `--nodemon DIR/node_modules/.bin/nodemon` (or nodemon on PATH)
@@ -72,6 +100,7 @@ import contextlib
 import functools
 import http.client
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -83,7 +112,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +144,8 @@ DROP_ENV = (
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
+    "DJANGO_SETTINGS_MODULE",
+    "RUN_MAIN",  # Django's reloader child
 )
 
 FLASK_APP = """
@@ -144,6 +175,69 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": body})
 """
 
+# Django: app.py is the URLconf and its view; manage.py and settings.py are written once
+DJANGO_APP = """
+from django.http import HttpResponse
+from django.urls import path
+
+
+def index(request):
+    return HttpResponse(VERSION, content_type="text/plain")
+
+
+urlpatterns = [path("", index)]
+"""
+
+DJANGO_MANAGE = """import os
+import sys
+
+from django.core.management import execute_from_command_line
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+execute_from_command_line(sys.argv)
+"""
+
+DJANGO_SETTINGS = """DEBUG = True
+SECRET_KEY = "restart-bench"
+ALLOWED_HOSTS = ["127.0.0.1"]
+ROOT_URLCONF = "app"
+INSTALLED_APPS: list[str] = []
+MIDDLEWARE: list[str] = []
+USE_TZ = True
+"""
+
+# `python app.py PORT [--autoreload]`; with a socket passed as fd 3 (watchd --listen sets LISTEN_FDS,
+# and LISTEN_PID to the app's PID) it serves that one instead of binding the port
+TORNADO_APP = f"""
+import asyncio
+import socket
+import sys
+
+import tornado.httpserver
+import tornado.web
+
+
+class Index(tornado.web.RequestHandler):
+    def get(self):
+        self.write(VERSION)
+
+
+async def main():
+    app = tornado.web.Application([("/", Index)], autoreload="--autoreload" in sys.argv)
+    server = tornado.httpserver.HTTPServer(app)
+    if os.environ.get("LISTEN_FDS") == "1" and os.environ.get("LISTEN_PID") == str(os.getpid()):
+        sock = socket.socket(fileno=3)
+        sock.setblocking(False)
+        server.add_sockets([sock])
+    else:
+        server.listen(int(sys.argv[1]), {HOST!r})
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
 
 class RowFailed(Exception):
     """The row could not be measured (the reason is the message)."""
@@ -166,13 +260,28 @@ class RequestFailed(Exception):
 class App:
     name: str
     body: str  # app.py after its header (which sets VERSION and records the import)
-    program: str  # a console script in BIN and a module (for hupper -m)
-    args: Callable[[str], list[str]]  # port -> the program's arguments, binding HOST:port itself
-    inherit_args: tuple[str, ...]  # the program's arguments to serve the socket inherited as fd 3
-    listen_opts: tuple[str, ...]  # watchd --listen options for that program
+    framework: str  # the package the app needs (pip install NAME); `import NAME` is a floor
+    program: str  # in BIN: a console script (also a module, for hupper -m), or python running `script`
+    args: Callable[[str], list[str]]  # port -> the arguments after the program and script, binding HOST:port
+    inherit_args: tuple[str, ...] | None  # ... to serve the socket inherited as fd 3 (None: it cannot)
+    listen_opts: tuple[str, ...] = ()  # watchd --listen options for that program
+    script: str | None = None  # the script python runs (hupper: -m its name)
+    files: tuple[tuple[str, str], ...] = ()  # other files of the app (name, text), written once
+
+    def command(self, args: Iterable[str]) -> list[str]:
+        return [str(BIN / self.program), *([self.script] if self.script else []), *args]
 
     def server(self, port: str) -> list[str]:
-        return [str(BIN / self.program), *self.args(port)]
+        return self.command(self.args(port))
+
+    @property
+    def module(self) -> str:
+        """What `python -m` runs to run the server (with the same arguments after it)."""
+        return self.script.removesuffix(".py") if self.script else self.program
+
+    def lay_out(self, appdir: Path) -> None:
+        for name, text in self.files:
+            (appdir / name).write_text(text)
 
     def source(self, n: int, record: Path) -> str:
         """app.py answering f"v{n}". Its size grows with n: a stale __pycache__ .pyc (validated by the
@@ -194,6 +303,7 @@ APPS = {
     "flask": App(
         name="flask",
         body=FLASK_APP,
+        framework="flask",
         program="flask",
         args=lambda port: ["--app", "app", "run", "--no-reload", "--host", HOST, "--port", port],
         inherit_args=("--app", "app", "run", "--no-reload"),
@@ -202,12 +312,32 @@ APPS = {
     "uvicorn": App(
         name="uvicorn",
         body=ASGI_APP,
+        framework="uvicorn",
         program="uvicorn",
         args=lambda port: ["app:app", "--host", HOST, "--port", port],
         inherit_args=("app:app", "--fd", "3"),
-        listen_opts=(),
+    ),
+    "django": App(
+        name="django",
+        body=DJANGO_APP,
+        framework="django",
+        program="python",
+        script="manage.py",
+        args=lambda port: ["runserver", f"{HOST}:{port}", "--noreload"],
+        inherit_args=None,  # runserver always binds the address it is given
+        files=(("manage.py", DJANGO_MANAGE), ("settings.py", DJANGO_SETTINGS)),
+    ),
+    "tornado": App(
+        name="tornado",
+        body=TORNADO_APP,
+        framework="tornado",
+        program="python",
+        script="app.py",
+        args=lambda port: [port],
+        inherit_args=(),
     ),
 }
+LISTENING = tuple(name for name, app in APPS.items() if app.inherit_args is not None)
 
 
 @dataclass(frozen=True)
@@ -220,6 +350,7 @@ class Tool:
     apps: tuple[str, ...] = tuple(APPS)
     install: str = "part of the venv"
     stdin: str | None = None  # text fed to the tool's standard input
+    says: str = ""  # a regex: its first match in the tool's output goes to the notes (the reloader it took)
 
     def argv(self, exe: str, app: App, port: str) -> list[str]:
         server = app.server(port)
@@ -227,9 +358,9 @@ class Tool:
             "EXE": [exe],  # the tool
             "SERVER": server,  # the app's server binding HOST:PORT itself, as separate arguments
             "SERVER_LINE": [shlex.join(server)],  # ... as one shell command line
-            "MODULE": [app.program],
-            "ARGS": app.args(port),  # the server's arguments
-            "INHERITING": [server[0], *app.inherit_args],  # the server serving the socket it got as fd 3
+            "MODULE": [app.module],  # for hupper -m, followed by ARGS
+            "ARGS": app.args(port),  # the server's arguments after the program and script
+            "INHERITING": app.command(app.inherit_args or ()),  # the server serving the socket of fd 3
             "LISTEN_OPTS": list(app.listen_opts),
         }
         out: list[str] = []
@@ -244,10 +375,33 @@ FLASK_RELOAD = (
 )
 TOOLS = (
     Tool("watchd", "watchd", "EXE -p '*.py' --debounce 50ms -- SERVER"),
-    Tool("watchd-listen", "watchd", "EXE -p '*.py' --listen HOST:PORT LISTEN_OPTS -- INHERITING"),
+    # no PATH, no pattern, a Python program (every app here: flask and uvicorn are console scripts whose
+    # #! names the venv's python): watchd watches every file under . and the files the app imports
+    Tool("watchd-imports", "watchd", "EXE --debounce 50ms -- SERVER"),
+    Tool(
+        "watchd-listen",
+        "watchd",
+        "EXE -p '*.py' --listen HOST:PORT LISTEN_OPTS -- INHERITING",
+        apps=LISTENING,
+    ),
     Tool("flask-stat", "python", FLASK_RELOAD.format("stat"), apps=("flask",)),
     Tool("flask-watchdog", "python", FLASK_RELOAD.format("watchdog"), apps=("flask",)),
     Tool("uvicorn-reload", "uvicorn", "SERVER --reload", apps=("uvicorn",), install="pip install uvicorn"),
+    Tool(
+        "django-autoreload",
+        "python",
+        "EXE manage.py runserver HOST:PORT",
+        apps=("django",),
+        install="pip install django",
+        says=r"Watching for file changes with \w+",
+    ),
+    Tool(
+        "tornado-autoreload",
+        "python",
+        "SERVER --autoreload",
+        apps=("tornado",),
+        install="pip install tornado",
+    ),
     Tool("hupper", "hupper", "EXE -m MODULE ARGS", install="pip install hupper"),
     Tool(
         "watchfiles",
@@ -303,7 +457,7 @@ def unavailable(tool: Tool, exe: str | None, app: App) -> str | None:
         return f"{tool.program} not installed ({tool.install})"
     if tool.name == "nodemon" and not shutil.which("node"):
         return "node not on PATH"
-    for module in (app.program, "watchdog" if tool.name == "flask-watchdog" else None):
+    for module in (app.framework, "watchdog" if tool.name == "flask-watchdog" else None):
         if module and not importable(module):
             return f"{module} not installed (pip install {module})"
     return None
@@ -533,12 +687,13 @@ class Row:
     requests: int = 0
     starts: int = 0
     missed: int = 0  # warm-up saves not served (made again)
+    said: str = ""  # what the tool's output says of it (Tool.says)
     note: str = ""  # why there are no numbers
 
     def cells(self) -> list[str]:
         if self.note:
             note = self.note if len(self.note) <= NOTE_MAX else self.note[: NOTE_MAX - 3] + "..."
-            return [self.command, self.app.name, note, "-", "-", ""]
+            return [self.command, self.app.name, note, "-", "-", self.notes()]
         ms = sorted(s * 1000 for s in self.samples)
         p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
         failed = sum(self.failed.values())
@@ -549,8 +704,12 @@ class Row:
             f"{statistics.median(ms):.0f} / {p95:.0f} ms",
             f"{failed:,} / {self.requests:,}{why}",
             f"{self.starts / len(self.samples):.2f}",
-            f"{self.missed} warm-up save(s) not noticed, made again" if self.missed else "",
+            self.notes(),
         ]
+
+    def notes(self) -> str:
+        missed = f"{self.missed} warm-up save(s) not noticed, made again" if self.missed else ""
+        return "; ".join(n for n in (self.said, missed) if n)
 
 
 def save(appdir: Path, text: str) -> None:
@@ -587,6 +746,7 @@ def run_row(tool: Tool, exe: str, app: App, tmp: Path, saves: int) -> Row:
     work = Path(tempfile.mkdtemp(prefix=f"{tool.name}-{app.name}-", dir=tmp))
     appdir, record, log = work / "app", work / "starts", work / "tool.log"
     appdir.mkdir()
+    app.lay_out(appdir)
     port = free_port()
     row = Row(tool, app, shown(tool, app))
     stdin = None
@@ -618,6 +778,8 @@ def run_row(tool: Tool, exe: str, app: App, tmp: Path, saves: int) -> Row:
     finally:
         if poller.is_alive():
             poller.stop()
+        if tool.says and log.exists() and (said := re.search(tool.says, log.read_text(errors="replace"))):
+            row.said = said.group(0)
     row.failed, row.requests = poller.failures, poller.total
     return row
 
@@ -625,10 +787,11 @@ def run_row(tool: Tool, exe: str, app: App, tmp: Path, saves: int) -> Row:
 # --------------------------------------------------------------------------- floors
 
 
-def interpreter_floor(tmp: Path) -> str:
-    """Launch -> the code done, in a fresh venv interpreter (its exit, ~0.1 s for flask, is not counted)."""
+def interpreter_floor(apps: list[App], tmp: Path) -> str:
+    """Launch -> the code done, in a fresh venv interpreter (its exit, ~0.1 s for flask, is not counted):
+    `pass`, then importing each app's framework."""
     parts = []
-    for code in ("pass", "import flask", "import uvicorn"):
+    for code in ("pass", *(f"import {app.framework}" for app in apps)):
         argv = [sys.executable, "-c", f"{code}\nimport time\nprint(time.monotonic())"]
         times = []
         for i in range(FLOOR_RUNS + 1):  # the first run warms the caches and writes the .pyc files
@@ -660,6 +823,7 @@ def server_floor(apps: list[App], tmp: Path) -> str:
         try:
             for _ in range(COLD_RUNS):
                 work = Path(tempfile.mkdtemp(prefix=f"alone-{app.name}-", dir=tmp))
+                app.lay_out(work)
                 save(work, app.source(0, work / "starts"))
                 port = free_port()
                 log = work / "server.log"
@@ -715,7 +879,7 @@ def main() -> int:
     rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="watchd-restart-"))
     try:
-        floors = [interpreter_floor(tmp), server_floor(apps, tmp)]
+        floors = [interpreter_floor(apps, tmp), server_floor(apps, tmp)]
         for line in floors:
             print(line, flush=True)
         for tool in tools:
