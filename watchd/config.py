@@ -566,7 +566,10 @@ class _Ctx:
         """An error about a key itself (unknown, misplaced): points at the key, not its value."""
         return ConfigError(message, source=self.source, line=v.key_line, column=v.key_column, key=key)
 
-    def check_keys(self, m: _Val, allowed: frozenset[str], prefix: str, what: str) -> None:
+    def check_keys(
+        self, m: _Val, allowed: frozenset[str], prefix: str, what: str, shown: frozenset[str] | None = None
+    ) -> None:
+        """Refuse a key not in `allowed`: suggest a close one, else list `shown` (default: all)."""
         assert isinstance(m.value, dict)
         for key, v in m.value.items():
             if key in allowed:
@@ -574,7 +577,8 @@ class _Ctx:
             import difflib  # noqa: PLC0415 (only for an error message)
 
             close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
-            hint = f"did you mean {close[0]!r}?" if close else "valid keys: " + ", ".join(sorted(allowed))
+            listed = ", ".join(sorted(allowed if shown is None else shown))
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {listed}"
             raise self.key_error(v, self.key(prefix, key), f"unknown key in {what} ({hint})")
 
     # typed getters ------------------------------------------------------------------
@@ -851,7 +855,10 @@ def _build_watch(
     own: dict[str, _Val] = wv.value
     inherited: dict[str, _Val] = defaults.value if defaults is not None else {}  # type: ignore[assignment]
     forced: Mapping[str, _Val] = overrides or {}
-    ctx.check_keys(wv, WATCH_KEYS, prefix, f"watch {name!r}")
+    kinds_given = [k for k in ACTION_KINDS if k in wv.value]
+    # the keys of this watch's action, when it has one: the others would be an error anyway
+    shown = frozenset(k for k in WATCH_KEYS if kinds_given[0] in KEYS[k].actions) if kinds_given else None
+    ctx.check_keys(wv, WATCH_KEYS, prefix, f"watch {name!r}", shown)
 
     def get(key: str) -> tuple[_Val, str] | None:
         if key in forced:

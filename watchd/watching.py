@@ -106,6 +106,8 @@ class _Root:
     degraded: bool = False  # polled because the watch limit was reached
     failed: bool = False  # a scheduling failure was already logged
     remote_checked: bool = False
+    # a kubelet-managed volume (ConfigMap, Secret: `..data` at its top): its visible files' digests
+    volume: dict[str, bytes | None] | None = None
     gitignore: gitignore.Repository | None = None  # the repository, if any target honours its ignore files
     directories: int = 1  # on watchdog: counted once, at start (a walk; not on the daemon's loop later)
 
@@ -221,6 +223,54 @@ def content_digest(path: str) -> bytes | None:
 _DIGEST_MAX = 1 << 20  # bytes
 
 
+KUBELET_DATA = "..data"  # in a ConfigMap or Secret volume, what every visible file is reached through
+
+
+def volume_files(directory: str) -> dict[str, bytes | None] | None:
+    """For a kubelet-managed volume (a `..data` symlink at its top), the digest of each visible
+    file (`app.yaml -> ..data/app.yaml`); None for any other directory."""
+    if not os.path.islink(os.path.join(directory, KUBELET_DATA)):
+        return None
+    files: dict[str, bytes | None] = {}
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            path = os.path.join(directory, name)
+            if not name.startswith("..") and os.path.isfile(path):
+                files[name] = content_digest(path)
+    return files
+
+
+def _volume_event(root: _Root, sink: Sink, kind: str, src: str, dest: str | None) -> bool:
+    """An event about a kubelet volume's own `..` entries (its timestamped directories, `..data`
+    and `..data_tmp`) is no change of a visible file: the swap of `..data` is one for each visible
+    file whose content changed. A poll that sees a visible file's target change counts only if its
+    content did. True if the event was handled here (and needs nothing more)."""
+    if root.volume is None:
+        return False
+    names = [under(p, root.path) for p in (src, dest) if p is not None]
+    if not any(rel is not None and rel.startswith("..") for rel in names):
+        name = names[0]
+        if kind != "moved" and name and "/" not in name and os.path.islink(src):
+            # polled: a visible file "deleted and created" or "modified" as its link now leads
+            # into the new timestamped directory
+            digest = content_digest(src)
+            if digest is not None and digest == root.volume.get(name):
+                return True  # a new copy of the same content
+            if kind != "deleted":
+                root.volume[name] = digest
+        return False
+    if KUBELET_DATA in names:
+        before, root.volume = root.volume, volume_files(root.path) or {}
+        for name, digest in root.volume.items():
+            if name in before and digest is not None and digest == before[name]:
+                continue  # another key of the ConfigMap changed: this file's content did not
+            path = os.path.join(root.path, name)
+            for t in root.targets:
+                if t.only is None and t.sub.matcher.matches(name):
+                    sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
+    return True
+
+
 def deliver(
     root: _Root,
     sink: Sink,
@@ -240,6 +290,8 @@ def deliver(
     """
     if not root.recursive:
         _through_links(root, sink, src, dest)
+    elif _volume_event(root, sink, kind, src, dest):
+        return
     if kind == "moved" and dest is not None:
         for t in root.targets:
             src_is = _judge(root, t, src, is_dir)
@@ -658,6 +710,7 @@ class Watcher:
         if ident is None:
             return False
         root.lost = False
+        root.volume = volume_files(root.path) if root.recursive else None  # before the walk prunes
         # each time: a root that reappears may be on another filesystem (its leaves, below)
         fstype = mounts.filesystem_type(os.path.realpath(root.path))
         if not root.poll and not root.remote_checked:
@@ -759,6 +812,8 @@ class Watcher:
         """A directory no watch of this root can care about gets no inotify watch at all."""
 
         def prune(rel: str) -> bool:
+            if root.volume is not None and rel.startswith(".."):
+                return True  # a kubelet volume's timestamped directories: only the swap of ..data counts
             for t in root.targets:
                 if t.only is not None:
                     return False
@@ -859,4 +914,6 @@ class Watcher:
             if files:
                 git = root.gitignore if t.sub.gitignore else None
                 for path in files_below(root.path, root.path, t.sub.matcher, git):
+                    if root.volume is not None and (under(path, root.path) or "").startswith(".."):
+                        continue  # a kubelet volume's own copy: its visible file is reported
                     self._sink(t.sub.key, Change(ChangeKind.CREATED, path))

@@ -62,16 +62,22 @@ def reload_counter(kind: str, tmp_path: Path) -> Iterator[tuple[str, Callable[[]
             rec.stop()
 
 
+@pytest.mark.parametrize("watched", ["file", "directory", "directory-polled"])
 @pytest.mark.parametrize("kind", ["post", "signal"])
 def test_one_reload_per_kubelet_update_and_none_for_the_old_directory(
-    kind: str, tmp_path: Path, start_watchd: type[Watchd]
+    kind: str, watched: str, tmp_path: Path, start_watchd: type[Watchd]
 ) -> None:
+    """Watching the file (`paths: [/etc/app/app.yaml]`) or the whole volume with a pattern
+    (`paths: [/etc/app]`, `patterns: [app.yaml]`): the same reloads, named for the visible file."""
     volume = tmp_path / "etc-app"
     volume.mkdir()
     kubelet_update(volume, {"app.yaml": "version: 0\n", "other.yaml": "x: 1\n"})
     with reload_counter(kind, tmp_path) as (action, reloads):
         config = tmp_path / "watchd.yaml"
-        config.write_text(f"watches:\n  app:\n    paths: [{volume / 'app.yaml'}]\n{action}")
+        where = f"[{volume / 'app.yaml'}]" if watched == "file" else f"[{volume}]\n    patterns: [app.yaml]"
+        if watched.endswith("polled"):
+            where += "\n    poll: true\n    poll_interval: 100ms"
+        config.write_text(f"watches:\n  app:\n    paths: {where}\n{action}")
         w = start_watchd(["--config", str(config)], cwd=tmp_path)
         for version in (1, 2, 3):
             kubelet_update(volume, {"app.yaml": f"version: {version}\n", "other.yaml": "x: 1\n"})
@@ -86,3 +92,7 @@ def test_one_reload_per_kubelet_update_and_none_for_the_old_directory(
         assert not wait_for(lambda: reloads() > 4, timeout=1.5), w.log()
         assert (volume / "app.yaml").read_text() == "version: 4\n"
         assert w.alive()
+        changed = [line for line in w.log().splitlines() if " changed; " in line]
+        assert len(changed) == 4 and all("app: etc-app/app.yaml changed; " in line for line in changed), (
+            w.log()
+        )
