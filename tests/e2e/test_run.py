@@ -126,12 +126,15 @@ def test_launch_and_restart_environment(app_dir: Path, start_watchd: type[Watchd
 def test_a_term_ignoring_app_is_killed_after_the_stop_timeout(
     app_dir: Path, start_watchd: type[Watchd]
 ) -> None:
+    ignoring = app_dir.parent / "ignoring-term"
     save(
         app_dir / "stubborn.py",
-        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n",
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"open({str(ignoring)!r}, 'w').close()\ntime.sleep(600)\n",
     )
     w = start_watchd(["-p", "*.py", "--stop-timeout", "300ms", "--", PY, "stubborn.py"], cwd=app_dir)
-    assert w.wait_log("started", timeout=10)
+    # (a change before the app ignores TERM would stop it with TERM: wait until it does)
+    assert wait_for(ignoring.exists, timeout=10), w.log()
     (app_dir / "x.py").write_text("")
     assert w.wait_log("restarted", timeout=5), w.log()
     line = next(line for line in w.log().splitlines() if "restarted" in line)
@@ -485,13 +488,13 @@ def test_changes_during_a_restart_are_one_more_restart_never_lost(
         app_dir / "slow.py",
         textwrap.dedent(f"""\
         import os, signal, sys, time
-        with open({str(seen)!r}, "a") as f:
-            f.write(os.environ["WATCHD_CHANGED"].replace("\\n", ",") + "\\n")
         def stop(*_):
             print("stopping slowly", flush=True)
             time.sleep(0.6)
             sys.exit(0)
         signal.signal(signal.SIGTERM, stop)
+        with open({str(seen)!r}, "a") as f:  # after the handler: the test acts once it sees this
+            f.write(os.environ["WATCHD_CHANGED"].replace("\\n", ",") + "\\n")
         while True:
             time.sleep(1)
         """),
