@@ -91,15 +91,10 @@ def _compiled(pattern: str) -> re.Pattern[str] | None:
 
 
 def _any(regexes: list[re.Pattern[str]]) -> re.Pattern[str] | None:
-    """One regex that matches where one of `regexes` does (None for none): the anchored ones
-    (nearly all) as one `^(?:a|b|...)`, which the engine tries at the start of a path only."""
-    anchored = "|".join(f"(?:{r.pattern[1:]})" for r in regexes if r.pattern.startswith("^"))
-    others = [r for r in regexes if not r.pattern.startswith("^")]
-    rest = alternation(others) if others else None
-    if others and rest is None:
-        return re.compile("")  # cannot be joined: every path asks every pattern
-    parts = ([f"^(?:{anchored})"] if anchored else []) + ([rest.pattern] if rest is not None else [])
-    return (_compiled("|".join(parts)) or re.compile("")) if parts else None
+    """One regex that matches where one of `regexes` does (None for none)."""
+    if not regexes:
+        return None
+    return alternation(regexes) or re.compile("")  # cannot be joined: every path asks every pattern
 
 
 @dataclass(frozen=True, slots=True)

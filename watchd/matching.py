@@ -215,12 +215,23 @@ def _combined(spec: pathspec.GitIgnoreSpec | None) -> re.Pattern[str] | None:
 def alternation(regexes: Iterable[re.Pattern[str]]) -> re.Pattern[str] | None:
     """One regex that matches where any of pathspec's pattern regexes does (None for none, or
     if they cannot be joined). Their directory mark is made anonymous, as a group name may not
-    repeat; a bracket expression never holds "/", so the mark cannot be user text."""
-    alternatives = [f"(?:{r.pattern.replace(DIR_MARK, '(?:/)')})" for r in regexes]
-    if not alternatives:
+    repeat; a bracket expression never holds "/", so the mark cannot be user text.
+
+    The anchored ones (nearly all: pathspec starts them with "^") become one `^(?:a|b|...)`,
+    the others (`**`'s forms) are alternatives of their own."""
+    anchored: list[str] = []
+    others: list[str] = []
+    for r in regexes:
+        body = r.pattern.replace(DIR_MARK, "(?:/)")
+        if body.startswith("^"):
+            anchored.append(f"(?:{body[1:]})")
+        else:
+            others.append(f"(?:{body})")
+    parts = ([f"^(?:{'|'.join(anchored)})"] if anchored else []) + others
+    if not parts:
         return None
     try:
-        return re.compile("|".join(alternatives))
+        return re.compile("|".join(parts))
     except re.error:  # a group name pathspec did not use before: let it answer
         return None
 
