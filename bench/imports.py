@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import CHILD_ENV, record  # noqa: E402
+from run import CHILD_ENV, nearest_rank, record  # noqa: E402
 
 from watchd.actions.imports import HOOK_DIR  # noqa: E402
 
@@ -67,11 +67,6 @@ def once(code: str, hook: bool) -> tuple[float, int]:
     return took, max(0, reported[0] - 1)  # less the hello
 
 
-def pct(samples: list[float], q: int) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, -(-q * len(ordered) // 100) - 1)]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=30)
@@ -89,8 +84,8 @@ def main() -> int:
                     files = max(files, n)
         plain, hooked = statistics.median(times[False]), statistics.median(times[True])
         rows.append(
-            f"| {label} | {plain:.1f} / {pct(times[False], 90):.1f} "
-            f"| {hooked:.1f} / {pct(times[True], 90):.1f} | {hooked / plain:.3f}x | {files} |"
+            f"| {label} | {plain:.1f} / {nearest_rank(times[False], 90):.1f} "
+            f"| {hooked:.1f} / {nearest_rank(times[True], 90):.1f} | {hooked / plain:.3f}x | {files} |"
         )
     out = "\n".join(
         [

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 
-from run import interrupt, record, spawn, status_kib, stop  # noqa: E402
+from run import interrupt, nearest_rank, record, spawn, status_kib, stop  # noqa: E402
 
 WARMUP = 2
 SETTLE_S = 0.5
@@ -88,11 +88,6 @@ def save(path: Path, n: int) -> None:
     os.replace(tmp, path)
 
 
-def pct(samples: list[float], q: int) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, -(-q * len(ordered) // 100) - 1)]
-
-
 def argv_for(row: str, url: str, config: Path) -> list[str]:
     curl = f"curl -sf -X POST {url}"
     if row in ("watchd", "watchd-1ms"):
@@ -128,7 +123,7 @@ def run_row(row: str, work: Path, saves: int) -> str:
         per_save = len(arrivals.times) / (saves + WARMUP)
         rss = f"{status_kib(proc.pid, 'VmRSS') / 1024:.1f} MiB" if row != "inotifywait-curl" else "-"
         return (
-            f"| {row} | {statistics.median(latencies):.1f} / {pct(latencies, 95):.1f} ms "
+            f"| {row} | {statistics.median(latencies):.1f} / {nearest_rank(latencies, 95):.1f} ms "
             f"| {{ratio}} | {per_save:.2f} | {rss} |"
         )
     finally:

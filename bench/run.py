@@ -530,6 +530,12 @@ def pct(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
+def nearest_rank(samples: list[float], q: int) -> float:
+    """The q-th percentile by nearest rank: the smallest sample with q% of them at or below it."""
+    ordered = sorted(samples)
+    return ordered[max(0, -(-q * len(ordered) // 100) - 1)]
+
+
 def scenario_latency(tmp: Path, sz: Sizes, tools: list[str], skip: dict[str, str]) -> Result:
     files, saves = sz.n(1000), (10 if sz.quick else 40) + WARMUP
     root = tmp / "latency" / "tree"

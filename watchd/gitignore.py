@@ -184,14 +184,17 @@ def _read(path: str) -> tuple[str | None, _Signature]:
             data = f.read(_MAX_RULES)
     except OSError:
         return None, None
-    return data.decode("utf-8", "surrogateescape"), (st.st_mtime_ns, st.st_size, st.st_ino)
+    return data.decode("utf-8", "surrogateescape"), _signature_of(st)
 
 
 def _signature(path: str) -> _Signature:
     try:
-        st = os.stat(path)
+        return _signature_of(os.stat(path))
     except OSError:
         return None
+
+
+def _signature_of(st: os.stat_result) -> _Signature:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
