@@ -27,6 +27,15 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Uncounted:
+    """A file under a watch's roots changed that its patterns do not count (nor ignore): no
+    action for it, but it keeps an open batch open (rsync writing `locale/*.po` between two `.py`
+    files), unless it is churn (see batching)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """The changes one action answers for, in the order they were first seen."""
 

@@ -10,6 +10,7 @@ keys (with the closest valid key suggested).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -272,6 +273,16 @@ def command_for_log(command: str | tuple[str, ...]) -> str:
     if not text.isprintable():
         text = repr(text)[1:-1]
     return text if len(text) <= LOG_COMMAND_MAX else text[: LOG_COMMAND_MAX - 3] + "..."
+
+
+def ignore_hint(patterns: Sequence[str], *, command_line: bool) -> str:
+    """How the user adds `patterns` to a watch's ignores, in the syntax they started watchd with:
+    `-i app.log` on the command line, `ignore: ["app.log"]` in a config file."""
+    if command_line:
+        import shlex  # noqa: PLC0415 (only for a warning)
+
+        return " ".join(f"-i {shlex.quote(p)}" for p in patterns)
+    return "ignore: [" + ", ".join(json.dumps(p) for p in patterns) + "]"
 
 
 _DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")

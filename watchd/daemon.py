@@ -28,14 +28,14 @@ from types import FrameType
 from watchd.actions import Context, KillFunc, build
 from watchd.actions.process import Terminal
 from watchd.actions.runner import Runner
-from watchd.batching import Batcher
-from watchd.changes import Change, display_path
-from watchd.config import Config, Watch
+from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
+from watchd.changes import Change, Uncounted, display_path
+from watchd.config import Config, Watch, ignore_hint
 from watchd.errors import ConfigError
 from watchd.matching import Matcher
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
-from watchd.watching import Subscription, Watcher, WatchError, WatchStats, under
+from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files, under
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Daemon:
         self._poller.register(self._rfd, select.POLLIN)
         # (watch key, change, when it was received): the quiet period counts from the event's
         # arrival, not from when the loop got round to it
-        self._incoming: deque[tuple[int, Change | None, float]] = deque()
+        self._incoming: deque[tuple[int, Change | Uncounted, float]] = deque()
         self._imports: deque[tuple[int, list[str]]] = deque()  # (watch key, files its app imported)
         self._armed = False  # a wake-up byte for changes is already in the pipe
         # A change received at or after this time needs no wake-up: the loop wakes by itself
@@ -136,6 +136,7 @@ class Daemon:
         self._active.update((a.key, a) for a in made)
         self._pending_start = made  # started by run(), once the watches are live
         self.watcher = Watcher([], self._on_change, self._on_root_lost)
+        self.watcher.skip = own_output_files()  # `watchd ... > watchd.log` in the watched directory
         if self._verbose:
             self.watcher.explain = self._explain  # -v: why a change did not count
         self.watcher.add([s for a in made for s in a.subs])
@@ -205,7 +206,7 @@ class Daemon:
         except OSError:
             pass  # closed during shutdown
 
-    def _on_change(self, key: int, change: Change | None) -> None:
+    def _on_change(self, key: int, change: Change | Uncounted) -> None:
         """The watcher's thread: enqueue, and wake the loop if it would not be up in time.
 
         While a tree lands (tar, rsync, a checkout) the loop then wakes once per quiet period,
@@ -457,14 +458,15 @@ class Daemon:
         while incoming:
             key, change, received = incoming.popleft()
             if key == CONFIG_KEY:
-                if change is not None:
+                if isinstance(change, Change):
                     self._config_batcher.add(change, received)
                 continue
             active = self._active.get(key)
             if active is None:
                 continue  # from a watch a reload just removed
-            if change is None:
-                active.batcher.touch(received)  # a non-matching change: keeps an open batch open
+            if isinstance(change, Uncounted):  # keeps an open batch open, unless it is churn
+                if active.batcher.touch(change.path, received):
+                    self._churn_found(active, change.path)
                 continue
             if active.batcher.add(change, received) and self._verbose:
                 where = display_path(change.path, self._base)
@@ -472,6 +474,19 @@ class Daemon:
                     where += " -> " + display_path(change.dest, self._base)
                 why = self._why(active, change.dest or change.path, change.is_dir)
                 log.debug("%s: %s %s%s", active.watch.name, change.kind.value, where, why)
+
+    def _churn_found(self, active: _Active, path: str) -> None:
+        """Say once that `path` changes all the time, and how to stop watching it."""
+        rel = next((r for sub in active.subs if (r := under(path, sub.path))), None)
+        log.warning(
+            "%s: %s keeps changing (in %d of the last %d quiet periods): it no longer holds back "
+            "actions; if it is not part of the app, add %s",
+            active.watch.name,
+            display_path(path, self._base),
+            CHURN_HITS,
+            CHURN_WINDOWS,
+            ignore_hint([rel or os.path.basename(path)], command_line=self.config.source is None),
+        )
 
     def _why(self, active: _Active, path: str, is_dir: bool) -> str:
         """' (matches '*.py')': which pattern decided, for -v."""
@@ -484,7 +499,7 @@ class Daemon:
     def _explain(self, key: int, path: str, is_dir: bool, why: str | None) -> None:
         """-v, on the watcher's thread: a change a watch does not count, and why."""
         active = self._active.get(key)
-        if active is not None:
+        if active is not None and path not in active.batcher.churning:  # (said once, as churn)
             where = display_path(path, self._base)
             why = f" ({why})" if why is not None else self._why(active, path, is_dir)
             log.debug("%s: %s not counted%s", active.watch.name, where, why)

@@ -297,6 +297,9 @@ class Repository:
             with self._lock:
                 self._watched.append(rel)
                 self._outside = {p for p in self._files if not self._inside_watched(p)}
+                # read now the rules that apply at the top of the tree, not when its first event is
+                # judged: that event may be the ignore file's own truncation, half-way through a save
+                self._levels_for(rel)
 
     def ignored(self, path: str, *, is_dir: bool = False) -> bool:
         """True if git ignores `path` (absolute), or a directory it is in."""

@@ -22,6 +22,7 @@ import ctypes
 import errno
 import functools
 import logging
+import math
 import os
 import select
 import stat
@@ -85,6 +86,11 @@ _BURST_GAP = 0.002
 _BURST_READS = 3
 _BURST_WAIT = 0.002
 _WRITTEN = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE  # a file's content or metadata changed
+# A rename is two events, IN_MOVED_FROM then IN_MOVED_TO, queued one after the other by the same
+# rename(); a read can fall between them. A MOVED_FROM whose other half is not in its read is held:
+# the next read either starts with its MOVED_TO (one move) or does not (it left the watched trees,
+# reported before that read's own events); with no next read, it is reported after this long.
+MOVE_HOLD = 0.1
 # Filesystems whose directories count their subdirectories in st_nlink (2 + subdirectories), so
 # one with st_nlink 2 has none and a walk that only looks for directories need not read it
 # (find's leaf optimisation). Elsewhere (btrfs and overlay say 1, FUSE, network) every one is read.
@@ -147,7 +153,9 @@ class LimitError(OSError):
     """Out of inotify watches (ENOSPC) or instances (EMFILE)."""
 
 
-Notify = Callable[[int, str, str, "str | None", bool], None]  # root id, kind, path, dest, is_dir
+# root id, kind, path, dest, is_dir, closed: a file created or modified and then closed by its writer
+# (IN_CLOSE_WRITE), as opposed to one still being written (a truncation before the new content)
+Notify = Callable[[int, str, str, "str | None", bool, bool], None]
 
 
 @dataclass(eq=False)
@@ -194,6 +202,7 @@ class InotifyTree:
         self._owners: dict[int, tuple[int, ...]] = {}
         self._parent_of: dict[int, set[int]] = {}  # wd of a root's parent directory -> root ids
         self._pending_moves: dict[int, tuple[int, str, bool]] = {}  # cookie -> (wd, path, is_dir)
+        self._moves_due: float | None = None  # when held MOVED_FROMs are reported as moved out
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="watchd-inotify", daemon=True)
         self._thread.start()
@@ -209,8 +218,10 @@ class InotifyTree:
             queued = self._local.queued = []
         return queued
 
-    def _notify(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
-        self._deferred.append((self._notify_cb, (rid, kind, path, dest, is_dir)))
+    def _notify(  # noqa: PLR0917 (the Notify callback's arguments, as queued)
+        self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool, closed: bool = True
+    ) -> None:
+        self._deferred.append((self._notify_cb, (rid, kind, path, dest, is_dir, closed)))
 
     def _on_lost(self, root: _Root) -> None:
         """The root is gone: the owner hears its id and which directory it was (the callback runs
@@ -451,8 +462,16 @@ class InotifyTree:
         streak = 0  # reads in a row that came within _BURST_GAP of the one before
         try:
             while True:
-                if any(fd == stop for fd, _ in poller.poll()):
+                due = self._moves_due
+                timeout = None if due is None else max(0, math.ceil((due - time.monotonic()) * 1000))
+                ready = poller.poll(timeout)
+                if any(fd == stop for fd, _ in ready):
                     return
+                if not ready:  # a held MOVED_FROM's other half never came
+                    with self._lock:
+                        self._moved_out_all()
+                    self._flush()
+                    continue
                 now = time.monotonic()
                 streak = streak + 1 if now - last_read < _BURST_GAP else 0
                 if streak >= _BURST_READS:
@@ -468,7 +487,7 @@ class InotifyTree:
                     log.error("reading inotify events failed: %s", exc.strerror)
                     return
                 with self._lock:
-                    self._handle(self._parse(data), more=len(data) > _READ_SIZE - 4096)
+                    self._handle(self._parse(data))
                 self._flush()
         except Exception:
             log.exception("the inotify reader failed")
@@ -476,7 +495,8 @@ class InotifyTree:
     @staticmethod
     def _parse(data: bytes) -> list[tuple[int, int, int, bytes]]:
         """The events of one read, in order; a file written (modify, attrib, close_write ...)
-        right after it was created or written is one event, as it is one change to report."""
+        right after it was created or written is one event (its masks or-ed together), as it is
+        one change to report."""
         events: list[tuple[int, int, int, bytes]] = []
         unpack, header = _HEADER.unpack_from, _HEADER.size
         offset, size = 0, len(data)
@@ -487,7 +507,9 @@ class InotifyTree:
             offset = start + length
             name = data[start:offset].rstrip(b"\0")
             if wd == last_wd and name == last_name and name and not mask & ~_WRITTEN:
-                continue  # the same file again: created or written, and now written
+                # the same file again: created or written, and now written (or closed)
+                events[-1] = (wd, events[-1][1] | mask, events[-1][2], name)
+                continue
             if mask & (_WRITTEN | IN_CREATE) and not mask & IN_ISDIR:
                 last_wd, last_name = wd, name
             else:
@@ -495,25 +517,33 @@ class InotifyTree:
             events.append((wd, mask, cookie, name))
         return events
 
-    def _handle(self, events: list[tuple[int, int, int, bytes]], *, more: bool) -> None:
+    def _handle(self, events: list[tuple[int, int, int, bytes]]) -> None:
         moved_to = {cookie for _, mask, cookie, _ in events if mask & IN_MOVED_TO}
+        if self._pending_moves and not moved_to.issuperset(self._pending_moves):
+            # held from the read before: their MOVED_TO would have come first in this one
+            for cookie in [c for c in self._pending_moves if c not in moved_to]:
+                wd, path, is_dir = self._pending_moves.pop(cookie)
+                self._moved_out(wd, path, is_dir)
         for wd, mask, cookie, name in events:
             try:
-                self._handle_one(wd, mask, cookie, name, moved_to, more=more)
+                self._handle_one(wd, mask, cookie, name)
             except Exception:  # one event's trouble must not end the reader (and watchd with it)
                 log.exception(
                     "watchd: handling an inotify event failed (%#x on watch %d); going on", mask, wd
                 )
-        if not more:  # a move whose other half never came: it left the watched trees
-            for cookie, (wd, path, is_dir) in list(self._pending_moves.items()):
-                del self._pending_moves[cookie]
-                self._moved_out(wd, path, is_dir)
+        # a MOVED_FROM still unpaired waits for the next read, or MOVE_HOLD at most
+        self._moves_due = time.monotonic() + MOVE_HOLD if self._pending_moves else None
 
-    def _handle_one(
-        self, wd: int, mask: int, cookie: int, name: bytes, moved_to: set[int], *, more: bool
-    ) -> None:
+    def _moved_out_all(self) -> None:
+        """The held MOVED_FROMs whose MOVED_TO never came: they left the watched trees."""
+        pending, self._pending_moves, self._moves_due = self._pending_moves, {}, None
+        for wd, path, is_dir in pending.values():
+            self._moved_out(wd, path, is_dir)
+
+    def _handle_one(self, wd: int, mask: int, cookie: int, name: bytes) -> None:
         if mask & IN_Q_OVERFLOW:
             self._pending_moves.clear()
+            self._moves_due = None
             self._on_overflow()
             return
         base = self._paths.get(wd)
@@ -532,10 +562,7 @@ class InotifyTree:
         elif mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
             self._self_gone(wd, base)
         elif mask & IN_MOVED_FROM:
-            if cookie in moved_to or more:
-                self._pending_moves[cookie] = (wd, path, is_dir)
-            else:
-                self._moved_out(wd, path, is_dir)
+            self._pending_moves[cookie] = (wd, path, is_dir)  # paired by its MOVED_TO, or held
         elif mask & IN_MOVED_TO:
             source = self._pending_moves.pop(cookie, None)
             if source is None:
@@ -546,18 +573,20 @@ class InotifyTree:
             if is_dir:
                 self._new_dir(wd, path)
             else:
-                self._emit(wd, "created", path, None, False)
+                self._emit(wd, "created", path, None, False, bool(mask & IN_CLOSE_WRITE))
         elif mask & IN_DELETE:
             self._emit(wd, "deleted", path, None, is_dir)
         elif not is_dir and mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE):
-            self._emit(wd, "modified", path, None, False)
+            self._emit(wd, "modified", path, None, False, bool(mask & IN_CLOSE_WRITE))
 
-    def _emit(self, wd: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
+    def _emit(  # noqa: PLR0917 (the hot path: as _notify, for every owner)
+        self, wd: int, kind: str, path: str, dest: str | None, is_dir: bool, closed: bool = True
+    ) -> None:
         owners = self._owners.get(wd)
         if owners:  # (the hot path: _notify inlined)
             queue, notify = self._deferred, self._notify_cb
             for rid in owners:
-                queue.append((notify, (rid, kind, path, dest, is_dir)))
+                queue.append((notify, (rid, kind, path, dest, is_dir, closed)))
 
     def _roots_for(self, wd: int) -> list[_Root]:
         return [self._roots[rid] for rid in self._owners.get(wd, ()) if rid in self._roots]

@@ -28,6 +28,15 @@ def available() -> bool:
     return os.path.exists("/proc/self/stat")
 
 
+def fd_path(fd: int) -> str | None:
+    """The path this process's descriptor `fd` was opened by (/proc/self/fd/N), or None."""
+    try:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return path if path.startswith("/") else None  # "pipe:[123]", "socket:[45]"
+
+
 def parse_stat(raw: str) -> ProcStat:
     # comm is in parentheses and may itself contain ') ': the last ')' ends it
     name = raw[raw.index("(") + 1 : raw.rindex(")")]

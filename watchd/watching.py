@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from watchd import gitignore, inotify, mounts
-from watchd.changes import Change, ChangeKind
+from watchd import gitignore, inotify, mounts, procfs
+from watchd.changes import Change, ChangeKind, Uncounted
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
 
 if TYPE_CHECKING:
@@ -35,9 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# (watch key, change) for a change the watch acts on; (watch key, None) for a change under its
-# roots that does not match its patterns and is not ignored: it keeps an open batch open
-Sink = Callable[[int, Change | None], None]
+# (watch key, change) for a change the watch acts on; (watch key, Uncounted(path)) for a change
+# under its roots that does not match its patterns and is not ignored: it keeps a batch open
+Sink = Callable[[int, Change | Uncounted], None]
 # (watch key, path, is_dir, why) of a file change a watch does not count, for -v: `why` is
 # given when the watcher decided (a .gitignore), None when the watch's matcher did
 Explain = Callable[[int, str, bool, str | None], None]
@@ -151,6 +153,28 @@ def files_below(
                 path = os.path.join(dirpath, name)
                 if git is None or not git.ignored(path):
                     yield path
+
+
+def own_output_files(fds: Sequence[int] = (1, 2)) -> frozenset[str]:
+    """The regular files watchd's own stdout and stderr write to (`watchd ... > watchd.log`,
+    nohup.out): a change to them is never a change, or watchd run in the directory it watches
+    would act on its own log line, for ever."""
+    found: set[str] = set()
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        path = procfs.fd_path(fd)
+        if path is None and hasattr(fcntl, "F_GETPATH"):  # macOS
+            with contextlib.suppress(OSError):
+                path = os.fsdecode(fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).rstrip(b"\0"))
+        with contextlib.suppress(OSError):
+            if path is not None and os.path.samestat(os.stat(path), st):
+                found.add(path)
+    return frozenset(found)
 
 
 def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
@@ -303,7 +327,7 @@ def deliver(
             elif dest_is == MATCH and not is_dir:
                 sink(t.sub.key, Change(ChangeKind.CREATED, dest, None, False))
             elif OTHER in (src_is, dest_is):
-                sink(t.sub.key, None)
+                sink(t.sub.key, Uncounted(dest if dest_is == OTHER else src))
         return
     if kind == "deleted":
         change_kind = ChangeKind.DELETED
@@ -323,29 +347,47 @@ def deliver(
         if verdict == MATCH:
             sink(t.sub.key, Change(change_kind, src, None, is_dir))
         elif verdict == OTHER:
-            sink(t.sub.key, None)
+            sink(t.sub.key, Uncounted(src))
         if verdict != MATCH and explain is not None and t.only is None:
             git = root.gitignore if verdict == GIT_IGNORED else None
             explain(t.sub.key, src, is_dir, git.why(src, is_dir=is_dir) if git is not None else None)
 
 
 class _WatchdogHandler:
-    """Watchdog calls `dispatch` on its thread; convert to `deliver`'s terms. Nothing else."""
+    """Watchdog calls `dispatch` on its thread; convert to `deliver`'s terms. Nothing else.
 
-    def __init__(self, root: _Root, sink: Sink, on_root_lost: Callable[[], None]) -> None:
+    `closes`: the observer reports a file closed after writing (its inotify emitter does; FSEvents
+    and polling do not), so an ignore file is read then, not half-written at its creation."""
+
+    def __init__(
+        self,
+        root: _Root,
+        sink: Sink,
+        on_root_lost: Callable[[], None],
+        *,
+        closes: bool = False,
+        skip: frozenset[str] = frozenset(),
+    ) -> None:
         self._root = root
         self._sink = sink
         self._on_root_lost = on_root_lost
+        self._closes = closes
+        self._skip = skip
 
     def dispatch(self, event: Any) -> None:
         etype = event.event_type
         src = os.fsdecode(event.src_path)
         dest = os.fsdecode(event.dest_path) if etype == "moved" else None
+        if src in self._skip:
+            return
         if etype == "deleted" and src == self._root.path:
+            # lost now, whatever its identity: a directory made at once in its place can have the
+            # same inode number, and this emitter stops only a moment later
+            self._root.lost = True
             self._on_root_lost()
         kind = etype if etype in ("created", "deleted", "moved") else "modified"
         git = self._root.gitignore
-        if git is not None:
+        if git is not None and (etype in ("closed", "deleted", "moved") or not self._closes):
             rules_changed(git, kind, src, dest, is_dir=event.is_directory)
         deliver(self._root, self._sink, kind, src, dest, is_dir=event.is_directory)
 
@@ -471,6 +513,9 @@ class Watcher:
         self._repos: dict[str, gitignore.Repository] = {}  # by top: one per work tree
         self._started = False
         self.explain: Explain | None = None  # set for -v: why a change does not count
+        # files whose changes are never changes (watchd's own log: see own_output_files); set
+        # before start()
+        self.skip: frozenset[str] = frozenset()
         self.overflows = 0
         for sub in subscriptions:
             self._subs.append(sub)
@@ -648,11 +693,15 @@ class Watcher:
     # ------------------------------------------------------------------ native backend callbacks
     # (run on the inotify reader thread, with its lock held: quick, no blocking)
 
-    def _native_event(self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool) -> None:
+    def _native_event(  # noqa: PLR0917 (inotify.Notify: called with the queued tuple)
+        self, rid: int, kind: str, path: str, dest: str | None, is_dir: bool, closed: bool
+    ) -> None:
         root = self._by_rid.get(rid)
-        if root is None:
+        if root is None or path in self.skip:
             return
-        if root.gitignore is not None:
+        if root.gitignore is not None and closed:
+            # (an ignore file still being written is read once its writer closes it: read
+            # between the truncation and the new content, it would ignore nothing for a moment)
             since = rules_changed(root.gitignore, kind, path, dest, is_dir=is_dir)
             if since is not None:
                 self._rules_changed(root.gitignore, since)
@@ -783,7 +832,8 @@ class Watcher:
         else:
             poll, interval = root.poll, root.poll_interval
         obs = self._observer(poll, interval)
-        handler = _WatchdogHandler(root, self._sink, self._on_root_lost)
+        closes = type(obs).__name__ == "InotifyObserver"  # (watchdog's inotify emitter: Linux)
+        handler = _WatchdogHandler(root, self._sink, self._on_root_lost, closes=closes, skip=self.skip)
         try:
             observed = obs.schedule(
                 handler,  # type: ignore[arg-type]  # watchdog only calls dispatch()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +50,41 @@ def test_non_matching_writes_keep_one_operation_one_action(
     assert not wait_for(lambda: len(reports(out)) >= 2, timeout=0.5), reports(out)
     ran_at = float((tmp_path / "out.t").read_text().split()[0])
     assert ran_at > last_write  # after the last write, not in the middle of the operation
+
+
+def test_a_file_that_keeps_changing_does_not_hold_a_save_back(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    """A Flask app logging to app.log under traffic: the log keeps every batch open until
+    max_delay (60 s here), unless watchd sees it is churn. Said once, with the -i to add."""
+    out = tmp_path / "out"
+    w = start_watchd(["-v", "-p", "*.py", "--max-delay", "60s", "-c", REPORT.format(out=out), "."], cwd=src)
+    stop = threading.Event()
+
+    def log_requests() -> None:
+        with open(src / "app.log", "a") as f:
+            while not stop.is_set():
+                f.write("127.0.0.1 - GET / 200\n")
+                f.flush()
+                time.sleep(0.01)
+
+    logger = threading.Thread(target=log_requests)
+    logger.start()
+    try:
+        assert w.wait_log("app.log keeps changing", timeout=10), w.log()
+        assert "add -i app.log" in w.log()
+        (src / "app.py").write_text("x = 1\n")
+        assert wait_for(lambda: len(reports(out)) == 1, timeout=10), w.log()
+        assert reports(out) == [["1", str(src / "app.py"), "created"]]
+        assert w.wait_log("app.py changed; ran"), w.log()
+        said = w.log().count("app.log not counted")
+        (src / "app.py").write_text("x = 2\n")
+        assert wait_for(lambda: len(reports(out)) == 2, timeout=10), w.log()
+    finally:
+        stop.set()
+        logger.join()
+    assert w.log().count("app.log not counted") == said  # -v: no line per write once it is churn
+    assert w.log().count("keeps changing") == 1
 
 
 def test_a_temporary_file_renamed_onto_the_target_reports_the_target_once(
@@ -120,3 +156,14 @@ def test_verbose_says_why_each_change_counts_or_not(src: Path, start_watchd: typ
     assert "command: gen_models.py not counted (ignored by 'gen_*.py')" in log
     assert "command: x.pyc not counted (ignored by '*.pyc', built-in)" in log
     assert "command: created app.py (matches '*.py')" in log
+
+
+def test_watchd_own_log_in_the_watched_directory_is_no_change(src: Path, start_watchd: type[Watchd]) -> None:
+    """`watchd -c true > watchd.log 2>&1` (or nohup's nohup.out) in the directory it watches:
+    its own log lines are no change, or it acts on them for ever."""
+    w = start_watchd(["-c", "true", "."], cwd=src, log_path=src / "watchd.log")
+    (src / "a.txt").write_text("x")
+    assert w.wait_log("a.txt changed; ran true"), w.log()
+    (src / "b.txt").write_text("x")
+    assert w.wait_log("b.txt changed; ran true"), w.log()
+    assert w.log().count("; ran true") == 2, w.log()

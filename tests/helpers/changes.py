@@ -7,7 +7,7 @@ import queue
 import time
 from pathlib import Path
 
-from watchd.changes import Change
+from watchd.changes import Change, Uncounted
 
 
 class Collector:
@@ -15,8 +15,8 @@ class Collector:
         self.q: queue.Queue[tuple[int, Change]] = queue.Queue()
         self.others: queue.Queue[int] = queue.Queue()  # non-matching changes (they keep a batch open)
 
-    def __call__(self, key: int, change: Change | None) -> None:
-        if change is None:
+    def __call__(self, key: int, change: Change | Uncounted) -> None:
+        if isinstance(change, Uncounted):
             self.others.put(key)
         else:
             self.q.put((key, change))

@@ -342,6 +342,22 @@ def test_a_changed_gitignore_takes_effect_at_once(repo: Path, native: bool) -> N
         w.stop()
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["inotify", "watchdog"])
+def test_a_gitignore_being_written_applies_once_its_writer_closes_it(repo: Path, native: bool) -> None:
+    """An editor writes in place: truncate, then the new text. In between the file is empty and
+    ignores nothing; rules read then let build/out.py count (seen under load in the test above)."""
+    w, sink = watching(repo, native=native)
+    try:
+        with open(repo / ".gitignore", "w") as f:  # truncated: empty until written and closed
+            assert changed(repo, sink) == {".gitignore"}  # the truncation was seen and handled
+            (repo / "build" / "out.py").write_text("y")  # ignored before, and after, by *.py
+            f.write("*.py\n")
+        (repo / "logs" / "a.log").write_text("y")  # *.log is gone from the rules
+        assert changed(repo, sink) == {".gitignore", "logs/a.log"}
+    finally:
+        w.stop()
+
+
 def test_a_gitignore_saved_by_rename_or_deleted_takes_effect(repo: Path) -> None:
     w, sink = watching(repo, native=True)
     try:

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -136,10 +136,46 @@ def test_root_replaced_is_watched_again(root: Path, watch: tuple[Watcher, Collec
     shutil.rmtree(root)
     root.mkdir()
     (root / "restored.py").write_text("")  # before watchd notices: the appearance scan reports it
-    w.check_roots()
-    assert sink.expect(lambda c: c.path == str(root / "restored.py")).kind is ChangeKind.CREATED
+    # the daemon checks again whenever a root is lost, and periodically: so does the test, until
+    # the deletion has been seen (one check straight after rmtree can come before it)
+    restored = expect_checking(w, sink, lambda c: c.path == str(root / "restored.py"))
+    assert restored.kind is ChangeKind.CREATED
     (root / "after.py").write_text("")
     assert sink.expect(lambda c: c.path == str(root / "after.py"))
+
+
+def expect_checking(w: Watcher, sink: Collector, predicate: Callable[[Change], bool]) -> Change:
+    """The first change matching `predicate`, calling check_roots() between waits (5 s at most)."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        w.check_roots()
+        try:
+            return sink.expect(predicate, timeout=0.1)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["inotify", "watchdog"])
+def test_root_replaced_in_place_is_rescheduled_by_the_check_its_loss_asks_for(
+    root: Path, native: bool
+) -> None:
+    """The daemon runs check_roots() once when told a root is lost: that one check must re-watch
+    it, even when the new directory got the old one's inode number (ext4 and tmpfs reuse it at
+    once) and watchdog's emitter for the old one has not stopped yet."""
+    sink = Collector()
+    lost = threading.Event()
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink, lost.set, native=native)
+    w.start()
+    try:
+        shutil.rmtree(root)
+        root.mkdir()
+        (root / "restored.py").write_text("")
+        assert lost.wait(5)
+        w.check_roots()
+        assert sink.expect(lambda c: c.path == str(root / "restored.py")).kind is ChangeKind.CREATED
+    finally:
+        w.stop()
 
 
 def test_renamed_root_does_not_report_old_paths(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchd.batching import Batcher
+from watchd.batching import CHURN_HITS, Batcher
 from watchd.changes import Batch, Change, ChangeKind, display_path, merge, net_effect
 
 C, M, D, MV = ChangeKind.CREATED, ChangeKind.MODIFIED, ChangeKind.DELETED, ChangeKind.MOVED
@@ -398,15 +398,57 @@ def test_merge(earlier: list[Change], later: list[Change], merged: list[Change])
 
 def test_non_matching_changes_keep_an_open_batch_open_but_never_open_one() -> None:
     b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
-    b.touch(0.0)  # e.g. locale/de.po: nothing pending, nothing happens
+    b.touch("locale/de.po", 0.0)  # nothing pending, nothing happens
     assert b.deadline() is None
     b.add(mod("a.py"), 1.0)
-    for t in (1.04, 1.08, 1.12):  # rsync writes other files for a while
-        b.touch(t)
+    for i, t in enumerate((1.04, 1.08, 1.12)):  # rsync writes other files for a while
+        assert not b.touch(f"locale/{i}.po", t)
         assert b.take(t + 0.01) is None
     assert b.deadline() == pytest.approx(1.17)
-    b.touch(3.5)  # ... but never past max_delay
+    b.touch("locale/x.po", 3.5)  # ... but never past max_delay
     assert b.deadline() == pytest.approx(3.0)
+
+
+def test_a_file_that_keeps_changing_stops_holding_batches_and_is_reported_once() -> None:
+    """app.log written every 10 ms under traffic: after CHURN_HITS quiet periods of it, a save is
+    acted on after the debounce, not after max_delay."""
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
+    found = [t for t in range(100) if b.touch("app.log", t * 0.01)]  # 1 s of logging
+    assert found == [(CHURN_HITS - 1) * 5]  # once: its first write in the CHURN_HITS-th window
+    assert b.churning == {"app.log"}
+    b.add(mod("app.py"), 1.0)  # a save, while the log goes on
+    for t in range(100, 106):
+        assert not b.touch("app.log", t * 0.01)
+    assert b.deadline() == pytest.approx(1.05)
+    assert b.take(1.05) is not None
+    b.touch("other.txt", 1.06)  # another file still holds a batch open as before
+    b.add(mod("app.py"), 1.06)
+    b.touch("other.txt", 1.1)
+    assert b.deadline() == pytest.approx(1.15)
+
+
+def test_churn_that_stopped_holds_batches_again_and_is_not_reported_twice() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
+    assert any(b.touch("db.sqlite3", t * 0.05) for t in range(10))
+    b.add(mod("models.py"), 5.0)  # quiet for far longer than CHURN_WINDOWS periods
+    assert not b.touch("db.sqlite3", 5.02)  # one write: activity again, part of this operation
+    assert b.churning == frozenset()
+    assert b.deadline() == pytest.approx(5.07)
+    assert not any(b.touch("db.sqlite3", 6 + t * 0.05) for t in range(10))  # churn again: said once
+
+
+def test_churn_needs_most_of_the_recent_windows_not_a_few() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
+    # every other quiet period: 4 of the last 8, never churn
+    assert not any(b.touch("cache.bin", t * 0.1) for t in range(30))
+    assert b.churning == frozenset()
+
+
+def test_activity_remembers_a_bounded_number_of_paths() -> None:
+    b = Batcher("w", debounce=0.05, max_delay=2.0, exists=THERE)
+    for i in range(3 * 4096):
+        b.touch(f"f{i}", i * 0.05)  # each once, in its own window
+    assert len(b._activity) <= 4096
 
 
 def test_a_deleted_file_is_reported_as_deleted() -> None:

@@ -37,7 +37,7 @@ def test_every_event_in_order_with_its_name() -> None:
     assert InotifyTree._parse(raw(*events)) == events
 
 
-def test_a_file_created_then_written_is_one_event_and_others_stay() -> None:
+def test_a_file_created_then_written_is_one_event_with_every_mask_and_others_stay() -> None:
     parsed = InotifyTree._parse(
         raw(
             (1, IN_CREATE, 0, b"a.py"),
@@ -54,12 +54,13 @@ def test_a_file_created_then_written_is_one_event_and_others_stay() -> None:
             (1, IN_ATTRIB | IN_ISDIR, 0, b"pkg"),
         )
     )
+    # the masks are kept (or-ed): IN_CLOSE_WRITE says the writer is done with the file
     assert parsed == [
-        (1, IN_CREATE, 0, b"a.py"),
+        (1, IN_CREATE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE, 0, b"a.py"),
         (1, IN_MODIFY, 0, b"b.py"),
         (2, IN_MODIFY, 0, b"b.py"),
         (2, IN_DELETE, 0, b"b.py"),
-        (2, IN_CREATE, 0, b"b.py"),
+        (2, IN_CREATE | IN_MODIFY, 0, b"b.py"),
         (1, IN_CREATE | IN_ISDIR, 0, b"pkg"),
         (1, IN_ATTRIB | IN_ISDIR, 0, b"pkg"),
     ]
