@@ -93,6 +93,11 @@ def _one_line(text: str) -> str:
 
 _STOP_MARGIN = 3  # seconds beyond a stop: watchd's own exit, the journal, a slow machine
 
+# watchd's exit status for a config or usage error (the CLI's ExitStatus.USAGE; the CLI imports this
+# module, so the value is repeated here and a test keeps the two equal). The unit does not restart
+# on it: an invalid config at start would otherwise fail again every RestartSec, for ever.
+CONFIG_ERROR_STATUS = 2
+
 
 def unit_file(
     template: bool,
@@ -107,6 +112,7 @@ def unit_file(
     for `config` (default %E/watchd/config.yaml). %E is $XDG_CONFIG_HOME, normally ~/.config.
     TimeoutStopSec leaves room for the longest `stop_timeout` of the apps and commands watchd
     stops on its way out, so systemd never KILLs watchd while it is stopping them gracefully.
+    RestartPreventExitStatus keeps a config error at start from restarting in a loop.
     """
     command = command or f"{sys.executable} -m watchd"
     if template:
@@ -117,7 +123,10 @@ def unit_file(
     longest = max(stop_timeout or 0.0, DEFAULT_STOP_TIMEOUT) + KILL_WAIT
     timeout_stop = math.ceil(longest) + _STOP_MARGIN
     return UNIT.format(
-        exec_start=f"{command} --config {config}", config=config, timeout_stop=f"{timeout_stop}s"
+        exec_start=f"{command} --config {config}",
+        config=config,
+        config_error=CONFIG_ERROR_STATUS,
+        timeout_stop=f"{timeout_stop}s",
     )
 
 
@@ -133,6 +142,8 @@ ExecStart={exec_start}
 ExecReload=kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2s
+# Status 2 is a config error (or a listen address in use): a restart would only fail again.
+RestartPreventExitStatus={config_error}
 # watchd pings the service manager at half this interval from its main loop.
 WatchdogSec=30s
 # Room for the apps' and commands' stop_timeout (then KILL) while watchd stops them.

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -83,3 +84,51 @@ def test_the_image_runs_watchd_as_uid_65532_and_pins_this_version() -> None:
     for manifest in MANIFESTS:
         for image in re.findall(r"image: (watchd:\S+)", manifest.read_text()):
             assert image == f"watchd:{__version__}", manifest.name
+
+
+def _documents() -> list[dict[str, Any]]:
+    return [d for m in MANIFESTS for d in yaml.safe_load_all(m.read_text()) if d]
+
+
+def _deployments() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _documents() if d["kind"] == "Deployment"}
+
+
+def test_every_deployment_has_a_watchd_container() -> None:
+    """The README tells the user to change `image:` of the `watchd` container in both Deployments."""
+    deployments = _deployments()
+    assert set(deployments) == {"prometheus", "app"}
+    for name, deployment in deployments.items():
+        containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
+        assert containers["watchd"]["image"] == f"watchd:{__version__}", name
+
+
+def test_no_configmap_is_mounted_with_subpath() -> None:
+    """The kubelet never updates a subPath mount: watchd would see no change, ever."""
+    for name, deployment in _deployments().items():
+        pod = deployment["spec"]["template"]["spec"]
+        config_maps = {v["name"] for v in pod["volumes"] if "configMap" in v}
+        assert config_maps, name
+        for container in pod["containers"]:
+            for mount in container.get("volumeMounts", []):
+                if mount["name"] in config_maps:
+                    assert "subPath" not in mount and "subPathExpr" not in mount, (name, container["name"])
+
+
+def test_the_documented_commands_name_what_the_manifests_hold() -> None:
+    """`kubectl apply/logs/exec/edit` in the README and the manifests' comments: files that exist,
+    Deployments with those containers, ConfigMaps with that name."""
+    texts = [(ROOT / "README.md").read_text(), *(m.read_text() for m in MANIFESTS)]
+    deployments = _deployments()
+    config_maps = {d["metadata"]["name"] for d in _documents() if d["kind"] == "ConfigMap"}
+    applied = [f for t in texts for f in re.findall(r"-f (deploy/kubernetes/[\w.-]+)", t)]
+    containers = [
+        c for t in texts for c in re.findall(r"kubectl (?:logs|exec) deploy/([\w-]+) -c ([\w-]+)", t)
+    ]
+    edited = [c for t in texts for c in re.findall(r"kubectl edit configmap ([\w-]+)", t)]
+    assert applied and containers and edited
+    assert [f for f in applied if not (ROOT / f).is_file()] == []
+    for deployment, container in containers:
+        names = [c["name"] for c in deployments[deployment]["spec"]["template"]["spec"]["containers"]]
+        assert container in names, (deployment, container)
+    assert set(edited) <= config_maps

@@ -80,6 +80,7 @@ def test_printed_units_pass_systemd_analyze_verify(
         [WATCHD, "--print-unit", *flag], capture_output=True, text=True, check=True
     ).stdout
     assert f"ExecStart={sys.executable} -m watchd --config %E/watchd/" in printed
+    assert "\nRestartPreventExitStatus=2\n" in printed  # a config error at start is not restarted
     units = tmp_path / "units"
     units.mkdir()
     (units / unit.replace("dev", "")).write_text(printed)
@@ -87,12 +88,27 @@ def test_printed_units_pass_systemd_analyze_verify(
     assert (r.returncode, r.stderr) == (0, "")
 
 
-def test_verify_catches_a_broken_unit(fake_home: tuple[Path, Path], tmp_path: Path) -> None:
-    """The verification above can fail: a typo'd key is reported on stderr."""
+@pytest.mark.parametrize(
+    ("key", "typo", "reported"),
+    [
+        ("RestartSec=", "RestartSecs=", "RestartSecs"),
+        (
+            "RestartPreventExitStatus=2",
+            "RestartPreventExitStatus=two",
+            "Failed to parse value, ignoring: two",
+        ),
+    ],
+)
+def test_verify_catches_a_broken_unit(
+    key: str, typo: str, reported: str, fake_home: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The verification above can fail: a typo'd key or value is reported on stderr."""
+    unit = unit_file(False, "%h/.local/bin/watchd")
+    assert key in unit
     broken = tmp_path / "broken.service"
-    broken.write_text(unit_file(False, "%h/.local/bin/watchd").replace("RestartSec=", "RestartSecs="))
+    broken.write_text(unit.replace(key, typo))
     r = _verify(broken, *fake_home)
-    assert "RestartSecs" in r.stderr
+    assert reported in r.stderr
 
 
 # ----------------------------------------------------------------------------- sd_notify

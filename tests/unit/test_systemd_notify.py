@@ -1,4 +1,4 @@
-"""sd_notify datagrams, to a path and to an abstract socket; environment handling."""
+"""sd_notify datagrams, to a path and to an abstract socket; environment handling; the unit file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from watchd.systemd import Notifier
+from watchd.cli import ExitStatus
+from watchd.systemd import CONFIG_ERROR_STATUS, Notifier, unit_file
 
 
 def _listener(address: str) -> socket.socket:
@@ -72,3 +73,16 @@ def test_a_vanished_socket_is_not_fatal(tmp_path: object) -> None:
     n = Notifier(f"{tmp_path}/gone.sock")
     n.ready("x")  # ENOENT: logged at debug, never raised
     n.close()
+
+
+def _service_section(unit: str) -> list[str]:
+    return unit.split("[Service]\n", 1)[1].split("\n[", 1)[0].splitlines()
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_the_unit_does_not_restart_after_a_config_error(template: bool) -> None:
+    """A config error at start exits 2 every time: restarting it every RestartSec is a loop."""
+    assert CONFIG_ERROR_STATUS == ExitStatus.USAGE == 2
+    service = _service_section(unit_file(template, "watchd"))
+    assert "Restart=on-failure" in service
+    assert "RestartPreventExitStatus=2" in service
