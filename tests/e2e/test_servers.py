@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,12 +42,12 @@ def start_server(servers: list[Server], kind: str, app_dir: Path, tmp_path: Path
     return server
 
 
-def run_config(start_watchd: type[Watchd], kind: str, app_dir: Path, pidfile: Path) -> Watchd:
+def run_config(start_watchd: type[Watchd], kind: str, app_dir: Path, pidfile: Path, *opts: str) -> Watchd:
     """watchd with config/<kind>.yaml, verbatim; only the environment points it at this test's files."""
     env = dict(os.environ)
     env.update({"APP_DIR": str(app_dir), f"{kind.upper()}_PIDFILE": str(pidfile)})
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return start_watchd(["--config", str(CONFIG / f"{kind}.yaml")], cwd=app_dir, env=env)
+    return start_watchd([*opts, "--config", str(CONFIG / f"{kind}.yaml")], cwd=app_dir, env=env)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -82,7 +83,6 @@ def test_burst_of_200_saves_is_one_reload(
     assert wait_for(lambda: server.get() == "v2", timeout=5), w.log()
     assert wait_for(lambda: "reloaded:" in w.log(), timeout=10), w.log()
     # one more save reloads once more: nothing from the burst was still pending
-    server.wait_settled()  # (else its new workers are too young to confirm a reload by)
     write_app(app_dir, "v3")
     assert wait_for(lambda: server.get() == "v3", timeout=5), w.log()
     assert w.wait_log("reloaded:", count=2, timeout=10), w.log()
@@ -278,3 +278,33 @@ def test_confirmation_reports_targets_that_do_not_reload(
         assert w.alive()
     finally:
         stop_process(target)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_saves_at_a_persons_pace_each_reload_is_confirmed_or_superseded(
+    kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
+) -> None:
+    """Saves 0.3 s apart: each one's HUP reaches the server while the previous reload's workers
+    are still young. Each reload is confirmed, or superseded by the next HUP's confirmation (-v
+    says so); none is reported as a failure, and the last one is confirmed."""
+    server = start_server(servers, kind, app_dir, tmp_path)
+    master = server.master_pid()
+    w = run_config(start_watchd, kind, app_dir, server.pidfile, "-v")  # -v: a superseded one says so
+    saves = 3
+    first = time.monotonic()
+    for i in range(saves):
+        # the pace of the scenario, not a wait for a result: save i lands 0.3 s after save i-1
+        time.sleep(max(0.0, first + 0.3 * i - time.monotonic()))
+        write_app(app_dir, f"v{i + 2}")
+        assert w.wait_log("sent HUP", count=i + 1, timeout=2), w.log()
+    last = f"v{saves + 1}"
+    assert wait_for(lambda: server.get() == last, timeout=10), (w.log(), server.log())
+    # every HUP's confirmation has ended once the last one reports: confirmed, or superseded
+    assert w.wait_log("reloaded: 2 new workers", timeout=15), w.log()
+    lines = w.log().splitlines()
+    outcomes = [ln for ln in lines if "reloaded:" in ln or "superseded" in ln]
+    assert len(outcomes) == saves, w.log()
+    assert f"{kind} (pid {master}) reloaded: 2 new workers in " in outcomes[-1], w.log()
+    assert [ln for ln in lines if "WARNING" in ln or "ERROR" in ln or "cannot confirm" in ln] == []
+    assert w.log().count("sent HUP") == saves
+    assert server.master_pid() == master

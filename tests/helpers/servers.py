@@ -85,7 +85,8 @@ class Server:
             raise RuntimeError(f"{kind} did not start:\n{self.log()}")
 
     def wait_settled(self) -> None:
-        """Until both workers have run long enough to count as workers for reload confirmation."""
+        """Until both workers have run long enough to count as workers for reload confirmation
+        (a test's first save then finds the server at rest, not still starting its workers)."""
         if not wait_workers_settled(self.master_pid(), 2, timeout=15):
             raise RuntimeError(f"{self.kind} workers did not settle:\n{self.log()}")
 

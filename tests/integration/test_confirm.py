@@ -1,4 +1,5 @@
-"""Reload confirmation against real process trees: `children()` and `Confirmation` in-process.
+"""Reload confirmation against real process trees: `children()`, `Confirmation` and the signal
+action's confirmations, in-process.
 
 The target is tests/helpers/workers.py: a master with two workers that it replaces on SIGUSR1
 (and records, so the test knows which PIDs to expect). Every tree is stopped at teardown by
@@ -13,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from helpers.procs import HELPERS, stop_process, wait_for
 
 from watchd import procfs
 from watchd.actions import Context
-from watchd.actions.confirm import Children, Confirmation, children, settled
+from watchd.actions.confirm import Confirmation, Snapshot, children, snapshot
 from watchd.actions.pidfile import PidfileSignaller
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import SignalAction
@@ -37,8 +39,7 @@ class Tree:
             start_new_session=True,
         )
         self.pid = self.proc.pid
-        # workers count once they have run a while (a reload is judged by those)
-        if not wait_for(lambda: len(self.generations()) == 1 and len(settled(children(self.pid))) == 2, 10):
+        if not wait_for(lambda: len(self.generations()) == 1 and len(children(self.pid)) == 2, 10):
             self.stop()
             raise RuntimeError("workers.py did not start its workers")
 
@@ -67,7 +68,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def confirmation(tree: Tree, before: Children, timeout: float = 10.0) -> Confirmation:
+def confirmation(tree: Tree, before: Snapshot, timeout: float = 10.0) -> Confirmation:
     return Confirmation(
         "api", process="workers", pid=tree.pid, signame="USR1", before=before, timeout=timeout
     )
@@ -124,7 +125,7 @@ def test_children_leaves_out_zombies() -> None:
 
 
 def test_a_replacement_of_every_worker_is_confirmed(tree: Tree, logs: pytest.LogCaptureFixture) -> None:
-    conf = confirmation(tree, children(tree.pid))
+    conf = confirmation(tree, snapshot(tree.pid))
     conf.start()
     try:
         os.kill(tree.pid, signal.SIGUSR1)
@@ -153,7 +154,7 @@ def test_the_new_generation_is_counted_whole(
 ) -> None:
     t = Tree(tmp_path, *options)
     try:
-        conf = confirmation(t, children(t.pid))
+        conf = confirmation(t, snapshot(t.pid))
         conf.start()
         os.kill(t.pid, signal.SIGUSR1)
         assert wait_for(lambda: "reloaded" in logs.text, 10), logs.text
@@ -164,7 +165,7 @@ def test_the_new_generation_is_counted_whole(
 
 
 def test_workers_not_replaced_in_time_is_a_warning(tree: Tree, logs: pytest.LogCaptureFixture) -> None:
-    conf = confirmation(tree, children(tree.pid), timeout=0.3)
+    conf = confirmation(tree, snapshot(tree.pid), timeout=0.3)
     conf.start()
     try:
         assert wait_for(lambda: "not replaced" in logs.text, 10), logs.text
@@ -179,7 +180,7 @@ def test_workers_not_replaced_in_time_is_a_warning(tree: Tree, logs: pytest.LogC
 
 
 def test_a_master_that_dies_is_an_error(tree: Tree, logs: pytest.LogCaptureFixture) -> None:
-    conf = confirmation(tree, children(tree.pid))
+    conf = confirmation(tree, snapshot(tree.pid))
     conf.start()
     try:
         tree.proc.kill()
@@ -193,7 +194,7 @@ def test_a_master_that_dies_is_an_error(tree: Tree, logs: pytest.LogCaptureFixtu
 
 
 def test_cancel_ends_the_thread_promptly_and_quietly(tree: Tree, logs: pytest.LogCaptureFixture) -> None:
-    conf = confirmation(tree, children(tree.pid), timeout=60.0)
+    conf = confirmation(tree, snapshot(tree.pid), timeout=60.0)
     conf.start()
     assert confirm_threads()
 
@@ -204,25 +205,117 @@ def test_cancel_ends_the_thread_promptly_and_quietly(tree: Tree, logs: pytest.Lo
     assert logs.records == []
 
 
+def signaller(pidfile: Path, pid: int, sig: int, timeout: float = 10.0) -> PidfileSignaller:
+    """The signal action on a pidfile naming `pid` (written now: after the process started)."""
+    pidfile.write_text(f"{pid}\n")
+    action = SignalAction(pidfile, signal=sig, confirm_timeout=timeout)
+    return PidfileSignaller(action, Context("api"))
+
+
+def save(action: PidfileSignaller) -> str | None:
+    batch = Batch("api", (Change(ChangeKind.MODIFIED, "/srv/app.py"),), 0.0, 0.0)
+    return action.execute(batch, threading.Event())
+
+
+def outcomes(logs: pytest.LogCaptureFixture) -> list[str]:
+    """What each confirmation ended with, in order: reloaded, superseded, or a warning or error."""
+    return [
+        r.getMessage()
+        for r in logs.records
+        if r.levelno >= logging.WARNING or "reloaded:" in r.getMessage() or "superseded" in r.getMessage()
+    ]
+
+
+def test_a_signal_while_the_last_reloads_workers_are_young_is_confirmed(
+    tree: Tree, tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    """Two saves in quick succession: the second signal finds only the first reload's new
+    workers, started a moment ago. That generation is the one the second reload must replace."""
+    logs.set_level(logging.DEBUG, logger="watchd")
+    action = signaller(tmp_path / "workers.pid", tree.pid, signal.SIGUSR1)
+    try:
+        save(action)
+        assert wait_for(lambda: len(tree.generations()) == 2, 10)
+        save(action)  # the first reload's workers are milliseconds old
+        assert wait_for(lambda: len(outcomes(logs)) == 2, 10), logs.text
+        assert wait_for(lambda: "reloaded:" in outcomes(logs)[-1], 10), logs.text
+    finally:
+        action.close(time.monotonic() + 5)
+    first, last = outcomes(logs)
+    # the first one's workers were still settling: superseded (not a failure), or confirmed
+    assert "superseded by the next USR1" in first or "reloaded: 2 new workers" in first, logs.text
+    assert last.startswith(f"api: workers.py (pid {tree.pid}) reloaded: 2 new workers in "), logs.text
+    assert len(tree.generations()) == 3
+    assert set(children(tree.pid)) == tree.generations()[-1]  # the generation it confirmed
+    assert "waiting for its 2 workers to be replaced" in logs.text
+    assert not confirm_threads()
+
+
+def test_a_signal_while_the_master_is_still_forking_is_confirmed(
+    tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    """The second signal comes while the first reload's workers are being forked one by one
+    (uWSGI's way): the snapshot holds one young worker, or none. The confirmation under way is
+    superseded, and the new one, knowing the server runs 2 workers, reports for both signals."""
+    t = Tree(tmp_path, "0.3")
+    (gen1,) = t.generations()
+    action = signaller(tmp_path / "workers.pid", t.pid, signal.SIGUSR1)
+    try:
+        save(action)
+        # the first new worker is forked, the second not yet (0.3 s later)
+        assert wait_for(lambda: set(children(t.pid)) - gen1, 10)
+        save(action)
+        assert wait_for(lambda: "reloaded:" in logs.text, 10), logs.text
+    finally:
+        action.close(time.monotonic() + 5)
+        t.stop()
+    assert "waiting for its 2 workers to be replaced (the previous USR1's reload still under way" in logs.text
+    (outcome,) = outcomes(logs)  # the first one ended quietly at INFO
+    assert outcome.startswith(f"api: workers.py (pid {t.pid}) reloaded: 2 new workers in "), logs.text
+    assert outcome.endswith(" (the last of 2 USR1s)"), logs.text
+    assert len(t.generations()) == 3  # the master reloaded twice: the signals did not merge
+
+
+def test_a_server_that_ignores_two_signals_gets_one_warning_for_both(
+    tree: Tree, tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    """The first confirmation, superseded, reports nothing; the second says it was the last of two."""
+    action = signaller(tmp_path / "workers.pid", tree.pid, signal.SIGWINCH, timeout=0.5)  # ignored
+    try:
+        save(action)
+        save(action)
+        assert wait_for(lambda: "not replaced" in logs.text, 10), logs.text
+    finally:
+        action.close(time.monotonic() + 5)
+    (warning,) = outcomes(logs)
+    assert warning.startswith(
+        f"api: WINCH sent to {tree.pid} but its workers were not replaced "
+        "(2 of 2 old still running, 0 new after "
+    )
+    assert warning.endswith(" s; the last of 2 WINCHs)")
+
+
 def test_children_that_come_and_go_on_their_own_are_no_reload(
     tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
-    """A bash loop's only child is a passing `sleep 0.2`: replacing it is not a reload."""
+    """A bash loop's only child is a passing `sleep 0.2`: the child at the signal goes and others
+    start, but none stays long enough to be a worker. The timeout says what was seen."""
     target = subprocess.Popen(["bash", "-c", "while :; do sleep 0.2; done"], start_new_session=True)
     try:
-        pidfile = tmp_path / "loop.pid"
-        pidfile.write_text(f"{target.pid}\n")
         assert wait_for(lambda: children(target.pid), 10)  # a sleep is running
-        action = SignalAction(pidfile, signal=signal.SIGWINCH)  # bash ignores it
-        signaller = PidfileSignaller(action, Context("api"))
-        batch = Batch("api", (Change(ChangeKind.MODIFIED, "/srv/app.py"),), 0.0, 0.0)
-        signaller.execute(batch, threading.Event())
-        assert "cannot confirm a reload: its children all started less than 0.5 s ago" in logs.text
-        assert not confirm_threads()  # nothing is followed, so nothing can claim "reloaded"
-        assert "reloaded" not in logs.text
-        signaller.close(0.0)
+        action = signaller(tmp_path / "loop.pid", target.pid, signal.SIGWINCH, timeout=1.0)  # bash ignores it
+        save(action)
+        assert "waiting for its 1 worker to be replaced" in logs.text
+        assert wait_for(lambda: "not replaced" in logs.text, 10), logs.text
+        action.close(time.monotonic() + 5)
     finally:
         stop_process(target)
+    (warning,) = outcomes(logs)
+    assert warning.startswith(
+        f"api: WINCH sent to {target.pid} but its workers were not replaced (0 of 1 old "
+    )
+    assert "more started and exited: its children come and go" in warning
+    assert "reloaded" not in logs.text
 
 
 def test_a_master_that_cannot_be_read_is_not_reported_as_exited(
@@ -237,7 +330,7 @@ def test_a_master_that_cannot_be_read_is_not_reported_as_exited(
             raise PermissionError(13, "Permission denied")
         return real(pid)
 
-    conf = confirmation(tree, settled(children(tree.pid)))
+    conf = confirmation(tree, snapshot(tree.pid))
     monkeypatch.setattr(procfs, "read_stat", denied)
     conf.start()
     try:

@@ -1,14 +1,27 @@
 """Reload confirmation: after a HUP, follow the pre-fork server's workers until they are replaced.
 
 gunicorn and uWSGI answer HUP by starting new workers and retiring the old ones; the master
-keeps its PID. The reload is confirmed when every worker that had been running for a while
-before the signal (SETTLED seconds: workers, not a shell loop's passing `sleep`) has exited and
-as many children started after the signal run as there were workers (or, for a server that
-now runs fewer, the new ones have stayed as they are for SETTLED seconds: uWSGI forks them one
-by one). A master that dies instead is an error; workers that are not replaced within the
-timeout are a warning (the server ignored the signal, or its new workers keep crashing). A
-target whose children are all younger cannot be confirmed, and the log says so. This runs on a
-thread of its own, so it never holds up the watch's next batch or any other watch.
+keeps its PID. A reload is judged by generations: `snapshot()` takes the master's children (PID
+and start time, so a reused PID is never taken for one of them) just before the signal. The
+reload is confirmed when none of those children runs any more and the children started after
+the signal have each run for SETTLED seconds, as many as the server had workers, or fewer once
+they have stayed as they are that long (uWSGI forks them one by one; a reload may lower the
+count). How young the old children are does not matter, so a save made while the previous
+reload's workers are still starting is confirmed like any other; that new children must stay
+SETTLED seconds is what keeps a shell loop's passing `sleep`, or workers that crash as they
+start, from being reported as a reload. The time reported is the server's (until the last old
+child was gone and the last new one had started), not watchd's SETTLED look after it.
+
+One confirmation at a time per action: a newer signal supersedes the one under way, which ends
+quietly (a debug line says so). If its reload was still under way, the newer confirmation takes
+over its worker count (the snapshot then mixes retiring and starting workers, or is empty while
+uWSGI re-executes itself) and its report covers both signals: the generation that settles after
+the last signal is newer than both.
+
+A master that dies instead is an error; workers that are not replaced within the timeout are a
+warning that says what was seen (old children still running, new ones, new ones that came and
+went). This runs on a thread of its own, so it never holds up the watch's next batch or any
+other watch.
 """
 
 from __future__ import annotations
@@ -18,13 +31,14 @@ import os
 import select
 import threading
 import time
+from dataclasses import dataclass
 
 from watchd import procfs
 
 log = logging.getLogger(__name__)
 
 POLL = 0.05
-SETTLED = 0.5  # seconds a child must have run before the signal to count as a worker
+SETTLED = 0.5  # seconds a child must have run to count as a worker (a shell loop's sleep does not)
 
 Children = dict[int, int]  # child PID -> start time in clock ticks (a reused PID differs)
 
@@ -73,8 +87,32 @@ def children(pid: int) -> Children:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A master's children at one moment: taken just before a signal, they are the generation
+    the reload must retire; a child started from `at` on (ticks) that is not one of them is new."""
+
+    children: Children
+    at: int
+
+
+def snapshot(pid: int) -> Snapshot:
+    """The children of `pid` now (the clock is read first: a child forked meanwhile is new)."""
+    at = ticks_now()
+    return Snapshot(children(pid), at)
+
+
+def _workers(n: int) -> str:
+    return f"{n} new worker" if n == 1 else f"{n} new workers"
+
+
 class Confirmation:
-    """One reload being followed. `cancel` supersedes it (a newer signal) or ends it (shutdown)."""
+    """One reload being followed. `cancel` ends it quietly (shutdown); `supersede()` ends it for a
+    newer signal's confirmation.
+
+    `workers` is how many workers the server ran before the reload (by default the snapshot's
+    children); `signals` how many signals this confirmation answers for (more than one when it
+    took over from confirmations it superseded)."""
 
     def __init__(
         self,
@@ -83,8 +121,10 @@ class Confirmation:
         process: str,
         pid: int,
         signame: str,
-        before: Children,
+        before: Snapshot,
         timeout: float,
+        workers: int | None = None,
+        signals: int = 1,
         pidfd: int | None = None,
     ) -> None:
         self.name = name
@@ -92,12 +132,17 @@ class Confirmation:
         self.pid = pid
         self.signame = signame
         self.before = before
+        self.workers = len(before.children) if workers is None else workers
+        self.signals = signals
         self.timeout = timeout
         self.cancel = threading.Event()
         self._pidfd = pidfd  # the master, held since before the signal: its exit is certain news
         master = _stat(pid)
-        self._master_start = master.start_ticks if master is not None else 0
-        self._signalled = ticks_now() - 1  # a child started from now on is a new one (1 tick slack)
+        self.master_start = master.start_ticks if master is not None else 0
+        self._started = time.monotonic()
+        # one report at most, and none once superseded: the lock orders the two
+        self._lock = threading.Lock()
+        self._ended = False
         self._thread = threading.Thread(target=self._follow, name=f"watchd-confirm-{name}", daemon=True)
 
     def start(self) -> None:
@@ -106,6 +151,30 @@ class Confirmation:
     def join(self, timeout: float) -> None:
         if self._thread.is_alive():
             self._thread.join(timeout)
+
+    def supersede(self) -> bool:
+        """End this confirmation for a newer signal's; whether its reload was still under way
+        (False: it had already reported, and the newer one starts afresh)."""
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+        self.cancel.set()
+        log.debug(
+            "%s: confirmation of the %s sent %.2f s ago superseded by the next %s's",
+            self.name,
+            self.signame,
+            time.monotonic() - self._started,
+            self.signame,
+        )
+        return True
+
+    def _report(self, level: int, msg: str, *args: object) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            log.log(level, msg, *args)
 
     def _follow(self) -> None:
         try:
@@ -124,15 +193,21 @@ class Confirmation:
         return bool(poller.poll(0))
 
     def _follow_master(self) -> None:
-        started = time.monotonic()
-        seen: list[int] = []
-        steady = started  # when the set of new workers last changed
+        started = self._started
+        before = self.before.children
+        current: Children = {}  # the new children at the last look
+        steady = started  # when `current` last changed (a child started, or one exited)
+        retired: float | None = None  # when no old child was seen running any more
+        seen: set[tuple[int, int]] = set()  # every new child seen, to count those that went
+        several = f"the last of {self.signals} {self.signame}s" if self.signals > 1 else ""
         while not self.cancel.wait(POLL):
-            took = time.monotonic() - started
+            now = time.monotonic()
+            took = now - started
             try:
                 master = procfs.read_stat(self.pid)
             except PermissionError:  # hidepid, or another user's: unknown is not "exited"
-                log.warning(
+                self._report(
+                    logging.WARNING,
                     "%s: %s sent to %d; cannot confirm the reload: permission denied reading /proc/%d",
                     self.name,
                     self.signame,
@@ -143,8 +218,9 @@ class Confirmation:
             except OSError:
                 master = None
             gone = self._master_gone() or master is None or master.exited
-            if gone or master is None or master.start_ticks != self._master_start:
-                log.error(
+            if gone or master is None or master.start_ticks != self.master_start:
+                self._report(
+                    logging.ERROR,
                     "%s: %s (pid %d) exited %.2f s after %s instead of reloading (crashing on the new code?)",
                     self.name,
                     self.process,
@@ -153,34 +229,49 @@ class Confirmation:
                     self.signame,
                 )
                 return
-            now = children(self.pid)
-            old = [k for k, t in self.before.items() if now.get(k) == t]
-            new = sorted(k for k, t in now.items() if t >= self._signalled and self.before.get(k) != t)
-            if new != seen:
-                seen, steady = new, time.monotonic()
-            # uWSGI forks its workers one by one: all of them, or a count that has stopped growing
-            complete = len(new) >= len(self.before) or time.monotonic() - steady >= SETTLED
-            if not old and new and complete:
-                log.info(
-                    "%s: %s (pid %d) reloaded: %d new %s in %.2f s",
+            kids = children(self.pid)
+            old = [k for k, t in before.items() if kids.get(k) == t]
+            # one tick of slack: /proc's start times and ticks_now() are both truncated to ticks
+            new = {k: t for k, t in kids.items() if t >= self.before.at - 1 and before.get(k) != t}
+            if new != current:
+                current, steady = new, now
+            if old:
+                retired = None
+            elif retired is None:
+                retired = now
+            seen.update(new.items())
+            # workers, not passers-by: each has run SETTLED s, and they are all there is to come
+            stayed = len(settled(new)) == len(new)
+            whole = len(new) >= self.workers or now - steady >= SETTLED
+            if retired is not None and new and stayed and whole:
+                self._report(
+                    logging.INFO,
+                    "%s: %s (pid %d) reloaded: %s in %.2f s%s",
                     self.name,
                     self.process,
                     self.pid,
-                    len(new),
-                    "worker" if len(new) == 1 else "workers",
-                    took,
+                    _workers(len(new)),
+                    max(steady, retired) - started,  # the server's time, not the SETTLED look after it
+                    f" ({several})" if several else "",
                 )
                 return
             if took >= self.timeout:
-                log.warning(
+                went = len(seen - set(new.items()))
+                self._report(
+                    logging.WARNING,
                     "%s: %s sent to %d but its workers were not replaced (%d of %d old still running, "
-                    "%d new after %.1f s)",
+                    "%d new after %.1f s%s%s)",
                     self.name,
                     self.signame,
                     self.pid,
                     len(old),
-                    len(self.before),
+                    len(before),
                     len(new),
                     took,
+                    f"; {went} more started and exited: its children come and go (a shell loop's, "
+                    "or workers crashing as they start?)"
+                    if went
+                    else "",
+                    f"; {several}" if several else "",
                 )
                 return

@@ -231,6 +231,16 @@ class PidfileSignaller(PerBatch):
                 ) from None
         return target
 
+    def _supersede(self, target: Target) -> Confirmation | None:
+        """End the confirmation of the previous signal, if any, for this signal's; return it if
+        its reload was still under way in this same master, for the next confirmation to take
+        over (see watchd.actions.confirm: the newer one reports for both)."""
+        previous, self._confirmation = self._confirmation, None
+        if previous is None or not previous.supersede():
+            return None
+        same = (previous.pid, previous.master_start) == (target.pid, target.start_ticks)
+        return previous if same else None
+
     def _send(self, target: Target, sig: int) -> None:
         """The signal, through the target's pidfd where there is one; else by PID, after checking
         once more that the PID still names the process that was checked."""
@@ -265,8 +275,8 @@ class PidfileSignaller(PerBatch):
             # within the same second left looking fresh
             invalidate_bytecode(batch.paths)
             follow = self.action.confirm and procfs.available()
-            kids = confirm.children(target.pid) if follow else {}
-            before = confirm.settled(kids)
+            # the generation this signal must retire, however young (a reload may be under way)
+            before = confirm.snapshot(target.pid) if follow else None
             try:
                 self._send(target, self.action.signal)
             except PermissionError:
@@ -286,6 +296,15 @@ class PidfileSignaller(PerBatch):
             log.error("%s: %s; %s not sent: %s", self.name, changed, sig, exc)
             return f"{sig} not sent: {exc}"
         took = (time.monotonic() - started) * 1000
+        under_way = self._supersede(target)
+        workers = len(before.children) if before is not None else 0
+        if under_way is not None:
+            workers = under_way.workers
+        waiting = ""
+        if before is not None and workers:
+            waiting = f"; waiting for its {workers} {'worker' if workers == 1 else 'workers'} to be replaced"
+            if under_way is not None:
+                waiting += f" (the previous {sig}'s reload still under way: this covers both)"
         log.info(
             "%s: %s; sent %s to %s (pid %d) in %.0f ms%s",
             self.name,
@@ -294,17 +313,9 @@ class PidfileSignaller(PerBatch):
             target.name,
             target.pid,
             took,
-            f"; waiting for its {len(before)} workers to be replaced"
-            if before
-            else "; cannot confirm a reload: its children all started less than "
-            f"{confirm.SETTLED:g} s ago (a shell loop's, or a reload under way)"
-            if kids
-            else "",
+            waiting,
         )
-        if self._confirmation is not None:
-            self._confirmation.cancel.set()  # superseded by this signal
-            self._confirmation = None
-        if before:
+        if before is not None and workers:
             self._confirmation = Confirmation(
                 self.name,
                 process=target.name,
@@ -312,6 +323,8 @@ class PidfileSignaller(PerBatch):
                 signame=sig,
                 before=before,
                 timeout=self.action.confirm_timeout,
+                workers=workers,
+                signals=under_way.signals + 1 if under_way is not None else 1,
                 pidfd=target.pidfd,  # it follows the same process, and closes the pidfd
             )
             target.pidfd = None
