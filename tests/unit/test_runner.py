@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from watchd.actions.runner import Runner
+from watchd.actions.runner import LOOP_RUNS, Runner
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import OnBusy
 
@@ -246,3 +246,59 @@ def test_executor_exception_is_logged_and_the_runner_goes_on(
     r.submit(b2)
     assert r.wait_idle(WAIT)
     assert ex.batches == [b1, b2]
+
+
+class Failing(FakeExecutor):
+    """Fails in `start` and in its first `execute` (an action bug, not a handled error)."""
+
+    def start(self) -> None:
+        raise OSError(2, "No usable temporary directory found in ['/tmp']")
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_an_unexpected_exception_is_one_error_line_and_the_watch_goes_on(
+    runners: list[Runner], caplog: pytest.LogCaptureFixture, level: int
+) -> None:
+    caplog.set_level(level, logger="watchd")
+    ex = Failing(fail_first=True)
+    ex.release.set()
+    r = Runner("api")
+    r.attach(ex)
+    runners.append(r)
+    r.start()
+
+    def job() -> None:
+        raise ValueError("no such file: new\nline.py")  # its text stays on one line
+
+    r.post(job)
+    b1, b2 = batch("a.py"), batch("b.py")
+    r.submit(b1)
+    assert r.wait_idle(WAIT)
+    r.submit(b2)
+    assert r.wait_idle(WAIT)
+    assert ex.batches == [b1, b2]
+    errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert [rec.getMessage() for rec in errors] == [
+        "api: could not start the action: FileNotFoundError: [Errno 2] No usable temporary directory found "
+        "in ['/tmp']",
+        "api: internal error: ValueError: no such file: new\\nline.py",
+        "api: the action failed unexpectedly: RuntimeError: executor bug",
+    ]
+    # the traceback only with -v
+    assert all((rec.exc_info is not None) == (level == logging.DEBUG) for rec in errors)
+
+
+@pytest.mark.parametrize(
+    ("command_line", "hint"),
+    [(True, "If so, add -i out.txt\n"), (False, 'If so, add ignore: ["out.txt"] to the watch\n')],
+)
+def test_a_loop_hint_is_written_in_the_syntax_watchd_was_started_with(
+    caplog: pytest.LogCaptureFixture, command_line: bool, hint: str
+) -> None:
+    r = Runner("w", quiet=0.05, command_line=command_line)
+    batch = Batch("w", (Change(ChangeKind.MODIFIED, "/src/out.txt"),), 1.0, 1.0)
+    for _ in range(LOOP_RUNS + 1):  # each set off 10 ms after the run before ended
+        r._last_end = batch.first_at - 0.01
+        r._note_loop(batch)
+    assert caplog.text.count("does the action write into what it watches?") == 1
+    assert caplog.text.endswith(hint)

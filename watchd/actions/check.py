@@ -4,19 +4,20 @@ A check is a command (`python -m compileall -q src`, `gunicorn --check-config ap
 built-in `python`, which compiles the batch's changed `.py` files in-process (no interpreter
 start). Either way a save with a syntax error never reloads a server into code that cannot
 import. A command check gets the same environment as commands and runs in the watch's `cwd`;
-its output is kept (a temporary file, so a chatty check cannot block on a pipe) and the last
-lines are logged when it fails.
+its output is kept (an anonymous or temporary file, so a chatty check cannot block on a pipe)
+and the last lines are logged when it fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import Protocol
+from typing import IO, Protocol
 
 from watchd.actions import Action, Context
-from watchd.actions.process import KILL_WAIT, batch_environment, run_child
+from watchd.actions.process import KILL_WAIT, batch_environment, run_child, scratch_file, warn_once
 from watchd.actions.pysource import Failure, Sources, compile_all
 from watchd.changes import Batch, display_path
 from watchd.config import Check, OnBusy, Stop, Watch, command_for_log, format_duration
@@ -115,9 +116,11 @@ class CommandGate:
 
     def run(self, batch: Batch, stop: threading.Event) -> str | None:
         changed = batch.what(self.base)
-        import tempfile  # noqa: PLC0415 (lazy, as in watchd.actions.process)
-
-        with tempfile.TemporaryFile() as output, batch_environment(self.name, batch) as env:
+        with contextlib.ExitStack() as cleanup:
+            output = self._output()
+            if output is not None:
+                cleanup.enter_context(output)
+            env, listed = cleanup.enter_context(batch_environment(self.name, batch))
             try:
                 done = run_child(
                     self.check.command,
@@ -127,6 +130,7 @@ class CommandGate:
                     timeout=self.check.timeout,
                     how=STOP,
                     output=output,
+                    list_file=listed,
                 )
             except OSError as exc:
                 log.error(
@@ -142,10 +146,7 @@ class CommandGate:
             if done.stopped:
                 return _STOPPED
             if not done.ok:
-                size = output.seek(0, 2)
-                output.seek(max(0, size - _TAIL_BYTES))
-                lines = output.read().decode("utf-8", "replace").splitlines()
-                tail = [line for line in lines if line.strip()][-TAIL_LINES:]
+                tail = _tail(output) if output is not None else []
                 status = (
                     f"timed out after {format_duration(self.check.timeout)}"
                     if done.timed_out
@@ -164,6 +165,31 @@ class CommandGate:
                 return f"check failed ({status}); {self.what}"
         log.debug("%s: check passed in %.2f s", self.name, done.took)
         return None
+
+    def _output(self) -> IO[bytes] | None:
+        """A file for the check's output, so its last lines can be logged; None (the output goes
+        to watchd's own) if no file can be made."""
+        try:
+            return scratch_file("watchd-check-output")
+        except OSError as exc:
+            warn_once(
+                self.name,
+                "check output",
+                "%s: check %s: its output goes to watchd's output, not into the log when it fails: "
+                "no file can hold it (%s) (said once)",
+                self.name,
+                self.shown,
+                exc.strerror or exc,
+            )
+            return None
+
+
+def _tail(output: IO[bytes]) -> list[str]:
+    """The last non-blank lines of a check's output."""
+    size = output.seek(0, 2)
+    output.seek(max(0, size - _TAIL_BYTES))
+    lines = output.read().decode("utf-8", "replace").splitlines()
+    return [line for line in lines if line.strip()][-TAIL_LINES:]
 
 
 class PythonGate:

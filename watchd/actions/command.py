@@ -37,7 +37,7 @@ class CommandRunner(PerBatch):
             return f"would run {self.shown}"
         if self.action.clear:
             clear_screen()
-        with batch_environment(self.name, batch) as env:
+        with batch_environment(self.name, batch) as (env, listed):
             try:
                 done = run_child(
                     self.action.command,
@@ -46,6 +46,7 @@ class CommandRunner(PerBatch):
                     stop=stop,
                     timeout=self.action.timeout,
                     how=self.action.stop,
+                    list_file=listed,
                 )
             except OSError as exc:
                 log.error(

@@ -8,6 +8,7 @@ Environment given to commands, checks and apps (see README, "How changed paths r
     WATCHD_CHANGED       every changed path, one per line, capped at 32 KiB (whole lines)
     WATCHD_TRUNCATED     "1" if WATCHD_CHANGED was capped, else "0"
     WATCHD_CHANGED_FILE  a file listing every path, each followed by a NUL byte: exact for any name
+                         (unset when no file can be made: see `write_list_file`)
     watch_src_path, watch_dest_path, watch_event_type, watch_object
                          the first change, under watchmedo's names, so its shell-command lines work
 
@@ -55,8 +56,9 @@ _POLL = 0.02
 _GONE_POLL_MIN, _GONE_POLL_MAX = 0.002, 0.05
 
 
-def changed_environment(name: str, batch: Batch, list_file: str) -> dict[str, str]:
-    """The WATCHD_* (and watchmedo-compatible) variables for `batch`."""
+def changed_environment(name: str, batch: Batch, list_file: str | None) -> dict[str, str]:
+    """The WATCHD_* (and watchmedo-compatible) variables for `batch` (no WATCHD_CHANGED_FILE
+    without a `list_file`)."""
     paths = batch.paths
     lines: list[str] = []
     size = 0
@@ -73,40 +75,181 @@ def changed_environment(name: str, batch: Batch, list_file: str) -> dict[str, st
         "WATCHD_PATH": paths[0] if paths else "",
         "WATCHD_CHANGED": "\n".join(lines),
         "WATCHD_TRUNCATED": "1" if len(lines) < len(paths) else "0",
-        "WATCHD_CHANGED_FILE": list_file,
         "watch_src_path": first.path if first else "",
         "watch_dest_path": (first.dest or "") if first else "",
         "watch_event_type": first.kind.value if first else "",
         "watch_object": ("directory" if first.is_dir else "file") if first else "",
     }
+    if list_file:
+        env["WATCHD_CHANGED_FILE"] = list_file
     if first is not None and first.kind is ChangeKind.MOVED:
         env["watch_event_type"] = "moved"
     return env
 
 
-def write_list_file(paths: tuple[str, ...]) -> str:
-    """Write every path, NUL-terminated, to a private temporary file; return its name."""
+def child_environment(name: str, batch: Batch, list_file: str | None) -> dict[str, str]:
+    """watchd's environment plus the variables for `batch`."""
+    env = dict(os.environ)
+    env.pop("WATCHD_CHANGED_FILE", None)  # watchd run by watchd: that file is its parent's, not this batch's
+    env.update(changed_environment(name, batch, list_file))
+    return env
+
+
+# ----------------------------------------------------------------------------- WATCHD_CHANGED_FILE
+
+
+def anonymous_fd(name: str) -> int | None:
+    """A new anonymous file (Linux: memfd_create), close-on-exec; None where the platform has none.
+
+    Its descriptor is 10 or above, clear of the 3-9 that shell scripts redirect by number (and of
+    fd 3, where the socket-activation wrapper puts an app's listener). Raises OSError if the
+    platform has anonymous files but cannot make one now (out of descriptors, seccomp).
+    """
+    create = getattr(os, "memfd_create", None)
+    if create is None:
+        return None
+    import fcntl  # noqa: PLC0415 (with the call it serves: this function is the platform's side)
+
+    fd: int = create(name, getattr(os, "MFD_CLOEXEC", 1))
+    if fd < 10:
+        try:
+            high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        finally:
+            os.close(fd)
+        fd = high
+    return fd
+
+
+@dataclass(slots=True)
+class ListFile:
+    """The file behind one child's WATCHD_CHANGED_FILE.
+
+    `path` is what the child opens: /dev/fd/N for an anonymous file the child inherits as fd N
+    (`fd`, passed with pass_fds), else a private temporary file's name (`temp`), else None (no
+    file: the variable is unset). On Linux, opening /dev/fd/N opens the file afresh, from its
+    start: a command may read it twice, and the processes it starts read it too as long as they
+    keep fd N (a program that closes inherited descriptors, such as Python's subprocess by
+    default, takes it from its own children). watchd closes the anonymous file once the child
+    has started (`handed_over`) and removes a temporary file once the child is done (`discard`).
+    """
+
+    path: str | None
+    fd: int | None = None
+    temp: str | None = None
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self.fd,) if self.fd is not None else ()
+
+    def handed_over(self) -> None:
+        """The child started (or could not): it holds its own copy of the anonymous file."""
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def discard(self) -> None:
+        """The child is done: nothing of the file is left in watchd (idempotent)."""
+        self.handed_over()
+        temp, self.temp = self.temp, None
+        if temp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+def write_list_file(name: str, paths: tuple[str, ...]) -> ListFile:
+    """Every path of watch `name`'s batch, each followed by a NUL byte, in an anonymous file where
+    the platform has one, else in a private temporary file.
+
+    Never raises: with neither (no memfd_create, no writable temporary directory -- a container
+    with a read-only root filesystem), there is no file and WATCHD_CHANGED_FILE is unset, which the
+    watch's log says once; WATCHD_PATH and WATCHD_CHANGED still carry the paths.
+    """
+    why: list[str] = []
+    try:
+        fd = anonymous_fd("watchd-changed")
+    except OSError as exc:
+        fd = None
+        why.append(f"memfd_create: {exc.strerror or exc}")
+    if fd is not None:
+        try:
+            _write_paths(fd, paths)
+        except OSError as exc:
+            os.close(fd)
+            why.append(f"memfd: {exc.strerror or exc}")
+        else:
+            return ListFile(f"/dev/fd/{fd}", fd=fd)
     import tempfile  # noqa: PLC0415 (lazy, see the module's imports)
 
-    fd, name = tempfile.mkstemp(prefix="watchd-", suffix=".changed")
-    with os.fdopen(fd, "wb") as f:
+    try:
+        fd, temp = tempfile.mkstemp(prefix="watchd-", suffix=".changed")
+    except OSError as exc:
+        why.append(f"temporary file: {exc.strerror or exc}")
+    else:
+        try:
+            _write_paths(fd, paths)
+        except OSError as exc:
+            why.append(f"temporary file {temp}: {exc.strerror or exc}")
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        else:
+            return ListFile(temp, temp=temp)
+        finally:
+            os.close(fd)
+    warn_once(
+        name,
+        "WATCHD_CHANGED_FILE",
+        "%s: WATCHD_CHANGED_FILE is unset: no file can hold the changed paths (%s); "
+        "WATCHD_PATH and WATCHD_CHANGED still name them (said once)",
+        name,
+        "; ".join(why),
+    )
+    return ListFile(None)
+
+
+def _write_paths(fd: int, paths: tuple[str, ...]) -> None:
+    with open(fd, "wb", closefd=False) as f:
         for p in paths:
             f.write(os.fsencode(p))
             f.write(b"\0")
-    return name
+
+
+def scratch_file(name: str) -> IO[bytes]:
+    """An unnamed file to write and read back (a check's output): anonymous where the platform
+    has one, else a temporary file. Raises OSError if neither can be made."""
+    try:
+        fd = anonymous_fd(name)
+    except OSError:
+        fd = None
+    if fd is not None:
+        return open(fd, "w+b")
+    import tempfile  # noqa: PLC0415 (lazy, see the module's imports)
+
+    return tempfile.TemporaryFile()
+
+
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(name: str, topic: str, msg: str, *args: object) -> None:
+    """Log a warning about `topic` once for watch `name` (every later time at DEBUG): a lasting
+    condition (no temporary directory) must not repeat itself on every change."""
+    with _warned_lock:
+        first = (name, topic) not in _warned
+        _warned.add((name, topic))
+    log.log(logging.WARNING if first else logging.DEBUG, msg, *args)
 
 
 @contextlib.contextmanager
-def batch_environment(name: str, batch: Batch) -> Iterator[dict[str, str]]:
-    """The environment for a command or check answering `batch`; the list file lives as long as this."""
-    list_file = write_list_file(batch.paths)
+def batch_environment(name: str, batch: Batch) -> Iterator[tuple[dict[str, str], ListFile]]:
+    """The environment for a command or check answering `batch`, and its list file, which lives
+    as long as this (give it to `run_child`)."""
+    listed = write_list_file(name, batch.paths)
     try:
-        env = dict(os.environ)
-        env.update(changed_environment(name, batch, list_file))
-        yield env
+        yield child_environment(name, batch, listed.path), listed
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(list_file)
+        listed.discard()
 
 
 def describe_status(code: int) -> str:
@@ -623,12 +766,21 @@ def run_child(
     timeout: float | None,
     how: Stop,
     output: IO[bytes] | None = None,
+    list_file: ListFile | None = None,
 ) -> Finished:
     """Run `command` to the end, a timeout, or `stop`; its process group goes with it.
 
-    Raises OSError if it cannot start (no such program, no such cwd).
+    `list_file` is the child's WATCHD_CHANGED_FILE: its anonymous file, if it has one, is passed
+    to the child and closed here once the child has started. Raises OSError if it cannot start
+    (no such program, no such cwd).
     """
-    child = spawn(command, cwd=cwd, env=env, output=output)
+    try:
+        child = spawn(
+            command, cwd=cwd, env=env, output=output, pass_fds=list_file.pass_fds if list_file else ()
+        )
+    finally:
+        if list_file is not None:
+            list_file.handed_over()
     try:
         while not child.done.wait(_POLL):
             timed_out = timeout is not None and child.uptime >= timeout

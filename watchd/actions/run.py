@@ -35,9 +35,10 @@ from watchd.actions.process import (
     KILL_WAIT,
     Child,
     Drain,
+    ListFile,
     StopDenied,
     Stopped,
-    changed_environment,
+    child_environment,
     clear_screen,
     describe_status,
     shell_status,
@@ -127,7 +128,7 @@ class AppRunner:
         self.backoff = Backoff()
         self._gen = 0  # which start a posted job is about
         self._closed = False
-        self._list_files: dict[Child, str] = {}  # each app's WATCHD_CHANGED_FILE
+        self._list_files: dict[Child, ListFile] = {}  # each app's WATCHD_CHANGED_FILE
         self._early: _Early | None = None
         # The keyboard goes to one app only: the first run watch that claims the terminal.
         self.terminal = ctx.terminal if ctx.terminal is not None and ctx.terminal.claim(self.name) else None
@@ -287,9 +288,8 @@ class AppRunner:
                     log.error("%s: could not stop %s (pid %d): %s", self.name, self.shown, child.pid, exc)
                 self._ended(child)
         finally:
-            for path in self._list_files.values():
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+            for listed in self._list_files.values():
+                listed.discard()
             self._list_files.clear()
             if self.imports is not None:
                 self.imports.close()
@@ -364,11 +364,10 @@ class AppRunner:
 
     # ------------------------------------------------------------------ starting
 
-    def _environment(self, batch: Batch) -> tuple[dict[str, str], str]:
-        """The app's environment for `batch`, and its WATCHD_CHANGED_FILE (removed when it ends)."""
-        list_file = write_list_file(batch.paths)
-        env = dict(os.environ)
-        env.update(changed_environment(self.name, batch, list_file))
+    def _environment(self, batch: Batch) -> tuple[dict[str, str], ListFile]:
+        """The app's environment for `batch`, and its WATCHD_CHANGED_FILE (discarded when it ends)."""
+        list_file = write_list_file(self.name, batch.paths)
+        env = child_environment(self.name, batch, list_file.path)
         env["WATCHD_RESTARTS"] = str(self.starts)
         if self.imports is not None:
             self.imports.environment(env)
@@ -385,7 +384,6 @@ class AppRunner:
         """Start the app (on `sock`, else the listener's socket). A start that fails is logged and,
         unless it is an early one, treated as an exit with status 127."""
         self._gen += 1
-        env, list_file = self._environment(batch)
         terminal = self.terminal if sock is None else None
         argv: list[str] | None = None
         stdin_fd: int | None = None
@@ -398,6 +396,8 @@ class AppRunner:
         start = self.ctx.spawn or spawn
         if self.action.clear:
             clear_screen()
+        env, list_file = self._environment(batch)
+        pass_fds = list_file.pass_fds + ((self.imports.fd,) if self.imports is not None else ())
         try:
             child: Child = start(
                 self.action.command,
@@ -408,7 +408,7 @@ class AppRunner:
                 argv=argv,
                 on_exit=self._exited,
                 on_terminal_signal=self._keyboard,
-                pass_fds=(self.imports.fd,) if self.imports is not None else (),
+                pass_fds=pass_fds,
             )
         except OSError as exc:
             log.error(
@@ -418,12 +418,15 @@ class AppRunner:
                 exc.strerror or exc,
                 self.action.cwd,
             )
-            with contextlib.suppress(OSError):
-                os.unlink(list_file)
+            list_file.discard()
             if counted:
                 self._after_exit(None, NOT_STARTED, 0.0)
             return None
-        self._list_files[child] = list_file
+        except BaseException:
+            list_file.discard()
+            raise
+        list_file.handed_over()  # the app has its own copy of the anonymous file
+        self._list_files[child] = list_file  # a temporary file goes when the app has ended
         if counted:
             self.starts += 1
         if self.imports is not None and not self._hook_checked and self.ctx.post_later is not None:
@@ -513,10 +516,9 @@ class AppRunner:
             child.join_sentinel(KILL_WAIT)
             child.terminal.take_back(child.pgid)
         child.reap()
-        path = self._list_files.pop(child, None)
-        if path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+        listed = self._list_files.pop(child, None)
+        if listed is not None:
+            listed.discard()
 
     def _status_changed(self) -> None:
         if self.ctx.status_changed is not None:

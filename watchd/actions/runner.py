@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ from collections.abc import Callable
 
 from watchd.actions import Action, Job
 from watchd.changes import Batch
-from watchd.config import OnBusy
+from watchd.config import OnBusy, ignore_hint
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +36,11 @@ class Runner:
         on_done: Callable[[str, str | None], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         quiet: float = 0.0,
+        command_line: bool = False,
     ) -> None:
         self.name = name
         self.quiet = quiet  # the watch's debounce: a batch that began this soon after a run is its echo
+        self.command_line = command_line  # a one-liner's watch: hints say -i, not ignore:
         self._last_end: float | None = None
         self._streak = 0
         self._warned_loop = False
@@ -75,8 +76,8 @@ class Runner:
         assert self.action is not None
         try:
             self.action.start()
-        except Exception:  # an action bug must not kill the daemon
-            log.exception("%s: could not start", self.name)
+        except Exception as exc:  # an action bug must not kill the daemon
+            self._unexpected("could not start the action", exc)
         self._thread.start()
 
     @property
@@ -153,15 +154,15 @@ class Runner:
             if not isinstance(work, Batch):
                 try:
                     work()
-                except Exception:
-                    log.exception("%s: internal error", self.name)
+                except Exception as exc:
+                    self._unexpected("internal error", exc)
                 continue
             self._note_loop(work)
             outcome: str | None = None
             try:
                 outcome = self.action.execute(work, self._cancel)
-            except Exception:  # an action bug must not kill the watch
-                log.exception("%s: action failed unexpectedly", self.name)
+            except Exception as exc:  # an action bug must not kill the watch
+                self._unexpected("the action failed unexpectedly", exc)
                 outcome = "failed unexpectedly (see the log)"
             finally:
                 self._last_end = self._clock()
@@ -171,6 +172,15 @@ class Runner:
             if self.on_done is not None:
                 self.on_done(self.name, outcome)
         self._close_action()
+
+    def _unexpected(self, what: str, exc: Exception) -> None:
+        """An exception no action handled: one error line, "<watch>: <what>: <exception>"; the
+        traceback only with -v (a bug report needs it, a user's log does not). The watch goes on."""
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if not text.isprintable():
+            text = repr(text)[1:-1]  # one line, even for a path with a newline in it
+        debug = log.isEnabledFor(logging.DEBUG)
+        log.error("%s: %s: %s", self.name, what, text, exc_info=exc if debug else None)
 
     def _note_loop(self, batch: Batch) -> None:
         """Warn once when the action seems to change its own inputs (`date >> src/out.txt`):
@@ -185,19 +195,20 @@ class Runner:
         names = sorted({os.path.basename(p) for p in batch.paths if p})[:3]
         log.warning(
             "%s: the last %d runs were each set off by changes made right after the run before ended "
-            "(%s): does the action write into what it watches? If so, add to the watch: ignore: [%s]",
+            "(%s): does the action write into what it watches? If so, add %s",
             self.name,
             LOOP_RUNS,
             batch.summary(),
-            ", ".join(json.dumps(n) for n in names),
+            ignore_hint(names, command_line=self.command_line)
+            + ("" if self.command_line else " to the watch"),
         )
 
     def _close_action(self) -> None:
         assert self.action is not None and self._closing is not None
         try:
             self.action.close(self._closing)
-        except Exception:
-            log.exception("%s: could not close", self.name)
+        except Exception as exc:
+            self._unexpected("could not close the action", exc)
         finally:
             self._closed.set()
 
