@@ -30,8 +30,8 @@ from watchd.config import (
     DEFAULT_STOP_TIMEOUT,
     KEYS,
     OVERRIDE_KEYS,
+    PYTHON_CHECK,
     Action,
-    Check,
     CommandAction,
     Config,
     RunAction,
@@ -73,10 +73,17 @@ class _Globs(argparse.Action):
     watchmedo's globs are turned into the gitignore patterns that select the same files."""
 
     def __init__(
-        self, option_strings: Sequence[str], dest: str, *, watchmedo: bool = False, **kw: Any
+        self,
+        option_strings: Sequence[str],
+        dest: str,
+        *,
+        watchmedo: bool = False,
+        exts: bool = False,
+        **kw: Any,
     ) -> None:
         super().__init__(option_strings, dest, **kw)
         self.watchmedo = watchmedo
+        self.exts = exts  # watchexec's -e py,html: file extensions, comma-separated
 
     def __call__(
         self,
@@ -86,6 +93,15 @@ class _Globs(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         assert isinstance(values, str)
+        if self.exts:
+            exts = [e.strip().removeprefix(".") for e in values.split(",")]
+            if not all(exts):
+                raise UsageError(
+                    f"{option_string} {values!r}: empty extension (write extensions like py,html)"
+                )
+            globs = getattr(namespace, self.dest) or []
+            setattr(namespace, self.dest, globs + [f"*.{e}" for e in exts])
+            return
         parts = values.split(";")
         if not all(part.strip() for part in parts):
             raise UsageError(
@@ -100,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="watchd",
         usage="watchd [PATH ...] [options] "
-        "(--pidfile FILE | --command CMD | --run CMD | -- PROGRAM [ARG ...])\n"
-        "       watchd --config FILE [--validate]",
+        "(--pidfile FILE | --command CMD | --run CMD | --post URL | -- PROGRAM [ARG ...])\n"
+        "       watchd --config FILE [--validate] [options]\n"
+        "       watchd --example [NAME]",
         description="Watch files; when they change, reload a server (signal its pidfile), run a command, "
         "or restart the app watchd runs.",
         epilog="Examples: watchd -p '*.py' --pidfile /tmp/gunicorn.pid src/ | "
@@ -123,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="",
         metavar="NAME",
-        help="print a shipped example config (gunicorn, uwsgi, flask, django, dev) and exit; "
-        "without NAME, list them",
+        help=f"print a shipped example config ({', '.join(_example_names())}) and exit; "
+        "without NAME, list them with what each does",
     )
     p.add_argument(
         "--print-unit",
@@ -135,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a systemd user unit for this installation (watchd@: one instance per config) and exit",
     )
 
-    m = p.add_argument_group("what to watch (one-liner; with --config, these override every watch)")
+    m = p.add_argument_group(
+        "what to watch",
+        "With --config, every option below and of the action group but PATH, the action itself "
+        "(--pidfile, --command, --run, --post, -- PROGRAM) and --listen overrides that key in each "
+        "watch of the file it applies to.",
+    )
     m.add_argument(
         "-p",
         "--pattern",
@@ -143,6 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
         action=_Globs,
         metavar="GLOB",
         help="gitignore-style pattern of files that count (repeatable; 'a;b' accepted)",
+    )
+    m.add_argument(
+        "-e",
+        "--exts",
+        dest="patterns",
+        action=_Globs,
+        exts=True,
+        metavar="EXTS",
+        help="watchexec's spelling: -e py,html is -p '*.py' -p '*.html'",
     )
     m.add_argument(
         "--patterns",
@@ -214,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval", metavar="DUR", help=f"how often to poll (default {_d(DEFAULT_POLL_INTERVAL)})"
     )
 
-    a = p.add_argument_group("action (one-liner)")
+    a = p.add_argument_group("action")
     a.add_argument("--pidfile", metavar="FILE", help="send a signal to the PID in FILE")
     a.add_argument("--signal", metavar="SIG", help=f"signal to send (default {signal_name(DEFAULT_SIGNAL)})")
     a.add_argument("--expect", metavar="TEXT", help="only signal a process whose command line contains TEXT")
@@ -240,7 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         metavar="CMD",
         help="run CMD first (sh -c), or 'python' to compile the changed .py files in-process; "
-        "skip the action if it fails",
+        "skip the action if it fails (default for a Python app: python)",
+    )
+    a.add_argument(
+        "--no-check",
+        action="store_true",
+        help="no check, not even the Python app's default one (a save that does not compile restarts it)",
     )
     a.add_argument(
         "--check-timeout",
@@ -280,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--listen",
         metavar="ADDR",
-        help="hold a listening socket (HOST:PORT, [::1]:PORT, unix:/path) and pass it to the app as fd 3",
+        help="hold a listening socket (PORT for 127.0.0.1:PORT, HOST:PORT, [::1]:PORT, unix:/path; "
+        "port 0: any free port, logged) and pass it to the app as fd 3",
     )
     a.add_argument(
         "--listen-env",
@@ -362,6 +399,7 @@ class _OnBusy(argparse.Action):
 # options that take a duration: `--debounce -1s` is a (negative) value, not an option
 _DURATION_OPTIONS = frozenset(
     {
+        "--http-timeout",
         "--debounce",
         "--max-delay",
         "--poll-interval",
@@ -388,7 +426,7 @@ def _join_negative_durations(args: list[str]) -> list[str]:
     return out
 
 
-# options that only make sense for a command-line watch (with --config they go in the file)
+# options that make a watch (its action, its app's address): with --config they go in the file
 _ONE_LINER_ONLY = tuple(k for k in KEYS if k not in OVERRIDE_KEYS and k != "paths")
 
 
@@ -446,6 +484,11 @@ def _load(args: argparse.Namespace) -> Config:
     program: list[str] | None = args.program
     if args.config is not None:
         given = [k for k in _ONE_LINER_ONLY if getattr(args, k) is not None]
+        if args.no_check:
+            raise UsageError(
+                "--no-check cannot be combined with --config (it turns off the one-liner's default "
+                "check; in the file, a watch without check: has none)"
+            )
         if args.paths or given or program is not None or args.restart:
             if args.paths:
                 what = "PATH arguments"
@@ -461,7 +504,19 @@ def _load(args: argparse.Namespace) -> Config:
             "ignore": ignore or None,
             **{k: getattr(args, k) for k in OVERRIDE_KEYS - {"patterns", "ignore"}},
         }
-        return load_config(args.config, overrides=overrides)
+        if args.cwd is not None:
+            overrides["cwd"] = os.path.abspath(args.cwd)  # from here, not from the config's directory
+        config = load_config(args.config, overrides=overrides)
+        given = sorted(cli_flag(k) for k, v in overrides.items() if v is not None)
+        if given:
+            log.info(
+                "%s: %s %s every watch of the file that takes %s",
+                args.config,
+                ", ".join(given),
+                "overrides" if len(given) == 1 else "override",
+                "it" if len(given) == 1 else "them",
+            )
+        return config
     run, command = args.run, args.command
     if program is not None:
         if not program:
@@ -470,6 +525,7 @@ def _load(args: argparse.Namespace) -> Config:
             raise UsageError(
                 f"both {'--run' if run is not None else '--command'} and a program after -- given (keep one)"
             )
+        _find_program(program[0], args.cwd)
         run = program
     if args.restart:
         if args.pidfile is not None:
@@ -490,18 +546,39 @@ def _load(args: argparse.Namespace) -> Config:
                 "a path that appears later belongs in a config file)"
             )
     options: dict[str, object] = {k: getattr(args, k) for k in KEYS}
-    if options["watch_imports"] is None and run is not None and not args.paths and not patterns:
+    python_app = run is not None and _is_python(run)
+    if options["watch_imports"] is None and python_app and not args.paths and not patterns:
         # `watchd -- python app.py` needs nothing else: what it imports, and the .py files of the
         # project (not every file: a database or a log written there would restart it for ever)
-        options["watch_imports"] = _is_python(run)
-        if options["watch_imports"]:
-            patterns = ["*.py"]
+        options["watch_imports"] = True
+        patterns = ["*.py"]
+    if args.no_check:
+        if args.check is not None:
+            raise UsageError("--check and --no-check contradict each other (keep one)")
+    elif args.check is None and python_app:
+        # a save that does not compile keeps the running app serving (about 1 ms a save)
+        options["check"] = PYTHON_CHECK
     options.update(paths=args.paths or ["."], patterns=patterns, ignore=ignore, command=command, run=run)
     config = config_from_options(options, name="watchd")
     # a command-line watch is named for what it does: "hup: src/app.py changed; sent HUP ..."
     return dataclasses.replace(
         config, watches=tuple(dataclasses.replace(w, name=_doing(w.action)) for w in config.watches)
     )
+
+
+def _find_program(program: str, cwd: str | None) -> None:
+    """Refuse at start a `-- PROGRAM` that cannot be run (not on PATH, no such file), as a shell
+    would: said once now, not as a failed start at every change."""
+    if os.sep in program:
+        path = os.path.join(cwd or ".", program)
+        if not os.path.isfile(path):
+            raise UsageError(f"no program {program!r} (no such file in {os.path.abspath(cwd or '.')})")
+        if not os.access(path, os.X_OK):
+            raise UsageError(f"{program!r} is not executable (chmod +x it, or run it with its interpreter)")
+        return
+    if shutil.which(program) is None:
+        where = os.environ.get("PATH", os.defpath)
+        raise UsageError(f"program {program!r} not found on PATH ({where}): check its name, or give its path")
 
 
 _PYTHON = re.compile(r"python(?:\d+(?:\.\d+)*)?")
@@ -580,16 +657,14 @@ def describe(config: Config) -> str:
                     else "off"
                 )
             )
-        cwd = (
-            w.action.cwd
-            if isinstance(w.action, CommandAction | RunAction)
-            else w.check.cwd
-            if isinstance(w.check, Check)
-            else None
-        )
-        if cwd is not None and not cwd.is_dir():
-            lines.append(f"  warning:   cwd {cwd} does not exist")
     return "\n".join(lines)
+
+
+def _example_names() -> list[str]:
+    from importlib import resources  # noqa: PLC0415 (only for --example and --help)
+
+    folder = resources.files("watchd").joinpath("examples")
+    return sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
 
 
 def _example(name: str) -> int:

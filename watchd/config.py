@@ -289,17 +289,26 @@ _DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+MAX_DURATION = 24 * 3600.0  # seconds: longer is a slip (3000000h overflowed the stop's timer)
+
+
 def parse_duration(text: str) -> float:
-    """'250ms', '1.5s', '2m', '1h' -> seconds. A bare number is refused: 50 what?"""
+    """'250ms', '1.5s', '2m', '1h' -> seconds, at most MAX_DURATION. A bare number is refused:
+    50 what? Every value an error message suggests is one this accepts."""
     m = _DURATION.match(text)
     if not m:
         raise ValueError(f"invalid duration {text!r} (write a number with a unit: 250ms, 1.5s, 2m)")
     sign, number, unit = m.groups()
     if sign:
-        raise ValueError(f"duration {text.strip()!r} is negative (write 0s or more)")
+        raise ValueError(f"duration {text.strip()!r} is negative (write a duration like 2s)")
     if unit is None:
-        raise ValueError(f"duration {text.strip()!r} has no unit (write {number}ms or {number}s)")
-    return float(number) * _UNITS[unit]
+        fits = [f"{number}{u}" for u in ("ms", "s") if float(number) * _UNITS[u] <= MAX_DURATION]
+        hint = f"write {' or '.join(fits)}" if fits else "write a number with a unit: 250ms, 1.5s, 2m"
+        raise ValueError(f"duration {text.strip()!r} has no unit ({hint})")
+    seconds = float(number) * _UNITS[unit]
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {text.strip()!r} is too long (at most {format_duration(MAX_DURATION)})")
+    return seconds
 
 
 def parse_signal(value: str | int) -> int:
@@ -550,10 +559,12 @@ class _Ctx:
         base_dir: Path,
         env: Mapping[str, str],
         key_name: Callable[[str, str], str] | None = None,
+        is_dir: Callable[[Path], bool] = os.path.isdir,
     ) -> None:
         self.source = source
         self.base_dir = base_dir
         self.env = env
+        self.is_dir = is_dir  # the one question asked of the disk (a cwd exists); injectable
         self._key_name = key_name
         self.cli = key_name is not None
 
@@ -769,7 +780,6 @@ class _Key:
     convert: Callable[[_Ctx, _Val, str], object]
     actions: frozenset[str] = ALL_ACTIONS  # the action kinds it applies to
     flag: str | None = None  # the one-liner's option, when not --the-key-with-dashes
-    override: bool = False  # the one-liner option also overrides every watch of a config file
 
 
 def _on(*kinds: str) -> frozenset[str]:
@@ -780,15 +790,15 @@ def _on(*kinds: str) -> frozenset[str]:
 # overrides of a config file all read this table, so none of them can skip a validation.
 KEYS: dict[str, _Key] = {
     "paths": _Key(_Ctx.strings, flag="PATH"),
-    "patterns": _Key(_Ctx.strings, flag="--pattern", override=True),
-    "ignore": _Key(_Ctx.strings, flag="--ignore", override=True),
-    "ignore_defaults": _Key(_Ctx.boolean, flag="--no-default-ignores", override=True),
-    "ignore_directories": _Key(_Ctx.boolean, override=True),
-    "gitignore": _Key(_Ctx.boolean, override=True),
-    "debounce": _Key(_Ctx.duration, override=True),
-    "max_delay": _Key(_Ctx.duration, override=True),
-    "poll": _Key(_Ctx.boolean, override=True),
-    "poll_interval": _Key(_Ctx.duration, override=True),
+    "patterns": _Key(_Ctx.strings, flag="--pattern"),
+    "ignore": _Key(_Ctx.strings, flag="--ignore"),
+    "ignore_defaults": _Key(_Ctx.boolean, flag="--no-default-ignores"),
+    "ignore_directories": _Key(_Ctx.boolean),
+    "gitignore": _Key(_Ctx.boolean),
+    "debounce": _Key(_Ctx.duration),
+    "max_delay": _Key(_Ctx.duration),
+    "poll": _Key(_Ctx.boolean),
+    "poll_interval": _Key(_Ctx.duration),
     "cwd": _Key(_Ctx.path),
     "check": _Key(_Ctx.command),
     "check_timeout": _Key(_Ctx.duration),
@@ -813,7 +823,7 @@ KEYS: dict[str, _Key] = {
     # stopping a process group: command and run
     "stop_signal": _Key(_Ctx.signal, _on("command", "run")),
     "stop_timeout": _Key(_Ctx.duration, _on("command", "run")),
-    "clear": _Key(_Ctx.boolean, _on("command", "run"), override=True),
+    "clear": _Key(_Ctx.boolean, _on("command", "run")),
     # the post action
     "post": _Key(_Ctx.url, _on("post")),
     "method": _Key(_Ctx.method, _on("post")),
@@ -824,8 +834,10 @@ KEYS: dict[str, _Key] = {
 }
 WATCH_KEYS = frozenset(KEYS)
 DEFAULTS_KEYS = WATCH_KEYS - ALL_ACTIONS
-# one-liner options that also override the watches of a config file (--debounce, -p, ...)
-OVERRIDE_KEYS = frozenset(k for k, spec in KEYS.items() if spec.override)
+# Beside --config, a one-liner option overrides its key in every watch of the file it applies
+# to (--debounce 1s, -p '*.py', --timeout 5m ...); what makes a watch -- PATH, its action, the
+# address its app listens on (one per app) -- belongs in the file.
+OVERRIDE_KEYS = WATCH_KEYS - ALL_ACTIONS - {"paths", "listen"}
 
 
 def cli_flag(key: str) -> str:
@@ -848,7 +860,40 @@ def _validate_patterns(ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str]) ->
         if problem:
             item = v.value[i] if v.kind == "seq" and isinstance(v.value, list) else v
             assert isinstance(item, _Val)
-            raise ctx.error(item, f"{key}[{i}]" if v.kind == "seq" else key, problem)
+            raise ctx.error(item, f"{key}[{i}]" if v.kind == "seq" and not ctx.cli else key, problem)
+
+
+def _warn_absolute_patterns(
+    ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str], paths: Sequence[Path]
+) -> None:
+    """Warn about a pattern written as a file system path (`/home/me/app/src/*.py`): patterns are
+    relative to each watched path, where a leading / anchors them, so it matches nothing."""
+    for i, pattern in enumerate(patterns):
+        bare = pattern.removeprefix("!")
+        if not bare.startswith("/") or bare.count("/") < 2:
+            continue
+        first = "/" + bare.split("/")[1]
+        if not ctx.is_dir(Path(first)) or any(ctx.is_dir(p / first[1:]) for p in paths):
+            continue  # `/build/`: anchored to the watched path, as meant
+        inside = [p for p in paths if bare.startswith(f"{p}/")]
+        if inside:
+            rel = bare[len(str(inside[0])) :]
+            better = f"{pattern[: len(pattern) - len(bare)]}{rel}"
+            fix = f"write {better!r}, which matches it under {inside[0]}"
+        else:
+            fix = "write it relative to the watched path, or watch its directory"
+        item = v.value[i] if v.kind == "seq" and isinstance(v.value, list) else v
+        assert isinstance(item, _Val)
+        where = f"{key}[{i}]" if v.kind == "seq" and not ctx.cli else key
+        log.warning(
+            "%s",
+            ctx.error(
+                item,
+                where,
+                f"{pattern!r} is a file system path, but patterns are relative to each watched path "
+                f"(a leading / anchors one there), so it matches nothing: {fix}",
+            ),
+        )
 
 
 def _build_watch(
@@ -905,6 +950,7 @@ def _build_watch(
         if got is not None:
             values = ctx.strings(*got)
             _validate_patterns(ctx, got[0], got[1], values)
+            _warn_absolute_patterns(ctx, got[0], got[1], values, resolved_paths)
             if key == "patterns":
                 patterns = values
             else:
@@ -953,6 +999,9 @@ def _build_watch(
             raise ctx.key_error(v, ctx.key(prefix, key), f"only applies to watches with {need} (remove it)")
 
     cwd = opt("cwd", _Ctx.path, ctx.base_dir)
+    if (got_cwd := get("cwd")) is not None and not ctx.is_dir(cwd):
+        # found now, not as an error at every change (the command, app or check runs there)
+        raise ctx.error(got_cwd[0], got_cwd[1], f"no directory {cwd} (create it, or correct the path)")
     stop = Stop()
     if kind in KEYS["stop_timeout"].actions:
         stop_timeout = opt("stop_timeout", _Ctx.duration, DEFAULT_STOP_TIMEOUT)
@@ -1186,6 +1235,7 @@ def parse_config(
     base_dir: Path,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
+    is_dir: Callable[[Path], bool] = os.path.isdir,
 ) -> Config:
     """Parse YAML text. `source` names the file in errors; relative paths resolve from `base_dir`.
 
@@ -1195,7 +1245,7 @@ def parse_config(
     """
     import yaml  # noqa: PLC0415 (lazy, see the module's imports)
 
-    ctx = _Ctx(source, base_dir, os.environ if env is None else env)
+    ctx = _Ctx(source, base_dir, os.environ if env is None else env, is_dir=is_dir)
     node = _compose(text, source)
     if node is None:
         raise ConfigError(
@@ -1284,6 +1334,14 @@ def parse_config(
                     f"{address.describe()} is watch {other.name!r}'s address too (give each app its own)",
                 )
         watches.append(watch)
+    for key in sorted(forced):
+        if not any(w.action.kind in KEYS[key].actions for w in watches):
+            need = " or ".join(k for k in ACTION_KINDS if k in KEYS[key].actions)
+            raise ConfigError(
+                f"applies to watches with {need}, and {source} has none (leave it out)",
+                source="watchd",
+                key=cli_flag(key),
+            )
     return Config(watches=tuple(watches))
 
 
@@ -1338,13 +1396,17 @@ def _cli_key_name(prefix: str, key: str) -> str:
 
 
 def config_from_options(
-    options: Mapping[str, object], *, name: str = "cli", base_dir: Path | None = None
+    options: Mapping[str, object],
+    *,
+    name: str = "cli",
+    base_dir: Path | None = None,
+    is_dir: Callable[[Path], bool] = os.path.isdir,
 ) -> Config:
     """Build a one-watch config from command-line values (keys as in YAML; unset ones left out).
 
     The same validators as the YAML path run, so both report the same problems; errors name
     the command-line flag instead of a file position.
     """
-    ctx = _Ctx("watchd", base_dir or Path.cwd(), os.environ, _cli_key_name)
+    ctx = _Ctx("watchd", base_dir or Path.cwd(), os.environ, _cli_key_name, is_dir)
     wv = _Val({k: cli_value(v) for k, v in options.items() if v is not None}, "map")
     return Config(watches=(_build_watch(ctx, name, wv, None, ""),))

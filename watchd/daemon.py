@@ -172,7 +172,9 @@ class Daemon:
             )
             for p in w.paths
         ]
-        runner = Runner(w.name, on_done=self._on_done, quiet=w.debounce)
+        runner = Runner(
+            w.name, on_done=self._on_done, quiet=w.debounce, command_line=self.config.source is None
+        )
         ctx = Context(
             name=w.name,
             base=self._base,

@@ -26,6 +26,8 @@ BUILTIN_IGNORES: tuple[str, ...] = (
     ".ruff_cache/",
     ".tox/",
     ".venv/",
+    "venv/",
+    "env/",  # (and any directory holding a pyvenv.cfg: watching finds those, this module reads no disk)
     "node_modules/",
     # compiled Python
     "*.pyc",
@@ -46,13 +48,26 @@ BUILTIN_IGNORES: tuple[str, ...] = (
 
 
 def check_pattern(pattern: str) -> str | None:
-    """Why `pattern` is unusable, or None if it is fine."""
+    """Why `pattern` is unusable, or None if it is fine. pathspec drops a pattern it cannot
+    read (as git does) without a word: here that is an error, not a pattern matching nothing."""
     if not pattern.strip():
         return "empty pattern (write a glob like *.py, or remove it)"
     try:
-        pathspec.GitIgnoreSpec.from_lines([pattern])
+        spec = pathspec.GitIgnoreSpec.from_lines([pattern])
     except (ValueError, TypeError) as exc:
         return f"invalid pattern {pattern!r}: {exc}"
+    if all(getattr(p, "include", None) is None for p in spec.patterns):
+        if pattern.startswith("#"):
+            return (
+                f"{pattern!r} is a comment in gitignore syntax "
+                f"(write '\\{pattern}' for a name starting with #)"
+            )
+        if "[" in pattern:
+            return (
+                f"invalid pattern {pattern!r}: a '[' without its ']' (close the set, as in '*.[ch]', "
+                "or write '\\[' for a literal [)"
+            )
+        return f"invalid pattern {pattern!r} (it can match nothing: write a glob like *.py)"
     return None
 
 
@@ -89,12 +104,22 @@ class Matcher:
     directory is ignored: files inside a moved directory produce no events of their own.
     """
 
-    __slots__ = ("_by_name", "_ignore", "_ignore_re", "_include", "_include_re", "_judged", "_names_only")
+    __slots__ = (
+        "_by_name",
+        "_ignore",
+        "_ignore_re",
+        "_include",
+        "_include_re",
+        "_judged",
+        "_names_only",
+        "defaults",
+    )
 
     def __init__(
         self, patterns: Iterable[str] = (), ignore: Iterable[str] = (), *, ignore_defaults: bool = True
     ):
         patterns = list(patterns)
+        self.defaults = ignore_defaults  # the built-in ignores apply (virtual environments too)
         ignores = (list(BUILTIN_IGNORES) if ignore_defaults else []) + list(ignore)
         self._include = pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
         self._ignore = pathspec.GitIgnoreSpec.from_lines(ignores) if ignores else None

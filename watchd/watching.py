@@ -112,6 +112,10 @@ class _Root:
     volume: dict[str, bytes | None] | None = None
     gitignore: gitignore.Repository | None = None  # the repository, if any target honours its ignore files
     directories: int = 1  # on watchdog: counted once, at start (a walk; not on the daemon's loop later)
+    venvs: Venvs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.venvs = Venvs(self.path)
 
     @property
     def label(self) -> str:
@@ -138,7 +142,7 @@ def files_below(
 ) -> Iterator[str]:
     """The files below directory `top` (in the tree watched at `root`) that `matcher` counts and
     `git` (if given) does not ignore, in name order; ignored directories are not entered,
-    symlinked ones neither."""
+    symlinked ones neither, nor (with the built-in ignores) virtual environments."""
     for dirpath, dirnames, filenames in os.walk(top):
         rel_dir = under(dirpath, root) or ""
         prefix = rel_dir + "/" if rel_dir else ""
@@ -146,6 +150,7 @@ def files_below(
             d
             for d in dirnames
             if not matcher.ignored(prefix + d, is_dir=True)
+            and not (matcher.defaults and os.path.isfile(os.path.join(dirpath, d, VENV_MARK)))
             and not (git is not None and git.ignored(os.path.join(dirpath, d), is_dir=True))
         )
         for name in sorted(filenames):
@@ -177,6 +182,48 @@ def own_output_files(fds: Sequence[int] = (1, 2)) -> frozenset[str]:
     return frozenset(found)
 
 
+VENV_MARK = "pyvenv.cfg"  # at the top of every virtual environment (venv, virtualenv >= 20)
+
+
+class Venvs:
+    """Which directories of a root are virtual environments (hold a pyvenv.cfg), whatever their
+    name: ignored like .venv/ while the built-in ignores apply. One stat per directory, cached."""
+
+    _MAX = 8192
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._known: dict[str, bool] = {}  # relative directory -> holds a pyvenv.cfg
+
+    def is_venv(self, rel_dir: str) -> bool:
+        known = self._known.get(rel_dir)
+        if known is None:
+            if len(self._known) >= self._MAX:
+                self._known.clear()
+            known = os.path.isfile(os.path.join(self.root, rel_dir, VENV_MARK))
+            self._known[rel_dir] = known
+        return known
+
+    def inside(self, rel_dir: str) -> bool:
+        """True if directory `rel_dir` ('' is the root itself: never one) is a virtual
+        environment or lies in one."""
+        start = 0
+        while rel_dir:
+            slash = rel_dir.find("/", start)
+            if self.is_venv(rel_dir if slash < 0 else rel_dir[:slash]):
+                return True
+            if slash < 0:
+                return False
+            start = slash + 1
+        return False
+
+    def noticed(self, rel: str) -> None:
+        """A pyvenv.cfg appeared at `rel`: a venv is being made in a directory already watched."""
+        parent, _, name = rel.rpartition("/")
+        if name == VENV_MARK and parent:
+            self._known[parent] = True
+
+
 def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
     """MATCH, OTHER or IGNORED (see Matcher.judge) for this target."""
     rel = under(path, root.path)
@@ -186,6 +233,10 @@ def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
         return MATCH if rel == target.only and target.sub.matcher.matches(rel) else IGNORED
     if is_dir and target.sub.ignore_directories:
         return IGNORED
+    if target.sub.matcher.defaults:
+        root.venvs.noticed(rel)
+        if root.venvs.inside(rel if is_dir else rel.rpartition("/")[0]):
+            return IGNORED
     verdict = target.sub.matcher.judge(rel, is_dir=is_dir)
     git = root.gitignore if target.sub.gitignore else None
     if verdict != IGNORED and git is not None and git.ignored(path, is_dir=is_dir):
@@ -867,7 +918,7 @@ class Watcher:
             for t in root.targets:
                 if t.only is not None:
                     return False
-                if t.sub.matcher.prunes(rel):
+                if t.sub.matcher.prunes(rel) or (t.sub.matcher.defaults and root.venvs.is_venv(rel)):
                     continue
                 git = root.gitignore if t.sub.gitignore else None
                 if git is None or not git.ignored(root.path + "/" + rel, is_dir=True):
@@ -947,6 +998,7 @@ class Watcher:
         """A path that did not exist at start turned out to be a file: watch its directory for it."""
         name = os.path.basename(root.path)
         root.path = os.path.dirname(root.path)
+        root.venvs = Venvs(root.path)
         root.recursive = False
         for t in root.targets:
             t.only = name

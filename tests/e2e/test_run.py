@@ -83,7 +83,10 @@ def test_a_syntax_error_at_start_does_not_end_watchd_and_a_fix_starts_the_app(
 ) -> None:
     port = free_port()
     plain_app(app_dir, "v1", broken=True)
-    w = start_watchd(["-p", "*.py", "--", PY, "app.py"], cwd=app_dir, env=env_with(PORT=str(port)))
+    # --no-check: the Python app's default check would keep a broken save from restarting it
+    w = start_watchd(
+        ["-p", "*.py", "--no-check", "--", PY, "app.py"], cwd=app_dir, env=env_with(PORT=str(port))
+    )
     assert w.wait_log("exited: exit 1 after", timeout=10), w.log()
     assert w.wait_log("waiting for a change to start it again")
     assert "SyntaxError" in w.log()  # the app's own traceback, on watchd's output
@@ -96,6 +99,24 @@ def test_a_syntax_error_at_start_does_not_end_watchd_and_a_fix_starts_the_app(
     assert w.wait_log("exited: exit 1 after", count=2, timeout=5), w.log()
     plain_app(app_dir, "v4")
     assert wait_for(lambda: http_get(port, 1) == "v4", timeout=5), w.log()
+
+
+def test_a_python_app_is_checked_by_default_so_a_broken_save_keeps_it_serving(
+    app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    """The new user's 49 refused requests: without a check a save that does not compile takes
+    the app down until the next save. `watchd -- python app.py` checks it first, by default."""
+    port = free_port()
+    plain_app(app_dir, "v1")
+    w = start_watchd(["--", PY, "app.py"], cwd=app_dir, env=env_with(PORT=str(port)))
+    assert wait_for(lambda: http_get(port, 1) == "v1", timeout=10), w.log()
+    pid = re.findall(r"started .* \(pid (\d+)\)", w.log())[-1]
+    plain_app(app_dir, "v2", broken=True)
+    assert w.wait_log("app.py changed; check python failed (SyntaxError in app.py"), w.log()
+    assert http_get(port, 1) == "v1"  # the running app was never stopped
+    assert f"pid {pid} stopped" not in w.log()
+    plain_app(app_dir, "v3")
+    assert wait_for(lambda: http_get(port, 1) == "v3", timeout=10), w.log()
 
 
 def test_launch_and_restart_environment(app_dir: Path, start_watchd: type[Watchd]) -> None:
@@ -430,10 +451,34 @@ def test_a_group_that_cannot_be_signalled_is_a_failed_stop_not_a_failed_start(tm
         stop_process(target)
 
 
-def test_run_one_liner_with_a_missing_program_waits_for_a_change(
+def test_a_one_liner_program_not_on_path_is_an_error_at_start(app_dir: Path) -> None:
+    for program, said in [
+        ("no-such-program-watchd-test", "program 'no-such-program-watchd-test' not found on PATH (/usr/bin"),
+        ("./serve.py", f"no program './serve.py' (no such file in {app_dir})"),
+    ]:
+        r = subprocess.run(
+            [str(Path(PY).parent / "watchd"), "-p", "*.py", "--", program],
+            capture_output=True,
+            text=True,
+            cwd=app_dir,
+            env=env_with(PATH="/usr/bin:/bin"),
+            timeout=30,
+            check=False,
+        )
+        assert (r.returncode, r.stdout, r.stderr.count("\n")) == (2, "", 1), r.stderr
+        assert said in r.stderr
+
+
+def test_run_config_with_a_missing_program_waits_for_a_change(
     app_dir: Path, start_watchd: type[Watchd]
 ) -> None:
-    w = start_watchd(["-p", "*.py", "--", "no-such-program-watchd-test"], cwd=app_dir)
+    """In a config file the program may be installed later (a venv being built): the start fails
+    and watchd waits for a change, as for an app that exits at once."""
+    cfg = app_dir / "watchd.yaml"
+    cfg.write_text(
+        "watches:\n  web:\n    paths: [.]\n    patterns: ['*.py']\n    run: [no-such-program-watchd-test]\n"
+    )
+    w = start_watchd(["--config", str(cfg)], cwd=app_dir)
     assert w.wait_log("could not start no-such-program-watchd-test: No such file or directory", timeout=5)
     assert w.alive()
 

@@ -410,3 +410,41 @@ def test_a_late_notice_that_the_old_root_is_gone_leaves_its_successor_alone(
         assert sink.expect().path == str(root / "b.py")  # a.py is not reported again
     finally:
         w.stop()
+
+
+def test_a_virtual_environment_by_any_name_is_ignored(root: Path, tmp_path: Path) -> None:
+    """`venv/`, `env/`, and any directory holding a pyvenv.cfg, like `.venv/`: a pip install
+    into it is no change, and (on inotify) it costs no watch."""
+    for name in ("venv", "myenv"):
+        (root / name / "lib" / "site-packages").mkdir(parents=True)
+    (root / "myenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for native in (True, False):
+        sink = Collector()
+        w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink, native=native)
+        w.start()
+        try:
+            if native:
+                assert w.count_directories() == 1  # the root only
+            (root / "myenv" / "lib" / "site-packages" / "flask.py").write_text("")
+            (root / "venv" / "lib" / "site-packages" / "flask.py").write_text("")
+            # made while watched: its directory first, then its pyvenv.cfg, then its packages
+            (root / "newenv" / "lib").mkdir(parents=True)
+            (root / "newenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+            (root / "newenv" / "lib" / "six.py").write_text("")
+            assert [c.path for c in sentinel(root, sink)] == []
+        finally:
+            w.stop()
+        shutil.rmtree(root / "newenv")
+
+
+def test_without_the_builtin_ignores_a_virtual_environment_counts(root: Path) -> None:
+    (root / "myenv").mkdir()
+    (root / "myenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    sink = Collector()
+    w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"], ignore_defaults=False))], sink)
+    w.start()
+    try:
+        (root / "myenv" / "six.py").write_text("")
+        assert sink.expect().path == str(root / "myenv" / "six.py")
+    finally:
+        w.stop()

@@ -117,8 +117,7 @@ def test_invalid_config_reports_file_and_line(capsys: pytest.CaptureFixture[str]
     [
         (["--pidfile", "x.pid"], "--pidfile"),
         (["--command", "true"], "--command"),
-        (["--signal", "USR1"], "--signal"),
-        (["--on-busy", "restart"], "--on-busy"),
+        (["--post", "http://127.0.0.1:9090/-/reload"], "--post"),
         (["src"], "PATH arguments"),
     ],
 )
@@ -263,6 +262,7 @@ def test_validate_shows_the_check_and_confirm_lines(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     cfg = tmp_path / "w.yaml"
+    (tmp_path / "app").mkdir()
     cfg.write_text(
         "watches:\n"
         "  api:\n"
@@ -321,6 +321,7 @@ def test_one_liner_check_and_confirm(
     line: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
     status, out, err = run(capsys, *argv, "--validate")
     assert status == 0, err
     assert line.format(cwd=tmp_path) in out.splitlines()
@@ -361,17 +362,40 @@ def test_check_and_confirm_usage_errors(
     assert err == message
 
 
-@pytest.mark.parametrize("flag", [["--check", "true"], ["--no-confirm"], ["--confirm-timeout", "5s"]])
-def test_check_and_confirm_flags_cannot_be_combined_with_config(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: list[str]
+@pytest.mark.parametrize(
+    ("flag", "api", "css"),
+    [
+        (["--signal", "USR2"], "  action:    send USR2 to the PID in", "  action:    run sh -c 'make css'"),
+        (["--on-busy", "restart"], "  action:    send USR1", "on busy: restart"),
+        (["--check", "true"], "  check:     sh -c 'true'", "  check:     sh -c 'true'"),
+        (["--no-confirm"], "  confirm:   off", "  action:    run sh -c 'make css'"),
+        (["--confirm-timeout", "5s"], "  confirm:   workers replaced within 5s", "  action:    run"),
+        (["--timeout", "1m"], "  action:    send USR1", ", timeout 1m, on busy: queue"),
+    ],
+)
+def test_one_liner_options_beside_config_override_every_watch_they_apply_to(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: list[str], api: str, css: str
+) -> None:
+    """One rule: an option that sets a watch key overrides it in each watch of the file that
+    takes it (--signal: the signal watch; --timeout: the command watch), and says so."""
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text(CONFIG)
+    status, out, err = run(capsys, "--config", str(cfg), *flag, "--validate")
+    assert status == 0, err
+    api_part, css_part = out.split("\ncss:\n")
+    assert api in api_part
+    assert css in css_part
+    assert f"{cfg}: {flag[0]} overrides every watch of the file that takes it" in err
+
+
+def test_an_override_no_watch_of_the_file_takes_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     cfg = tmp_path / "w.yaml"
     cfg.write_text(CONFIG)
-    status, out, err = run(capsys, "--config", str(cfg), *flag)
-    assert status == 2
-    assert out == ""
-    assert err.startswith(f"watchd: {flag[0]} cannot be combined with --config")
-    assert err.count("\n") == 1
+    status, out, err = run(capsys, "--config", str(cfg), "--on-exit", "stop")
+    assert (status, out) == (2, "")
+    assert err == f"watchd: --on-exit: applies to watches with run, and {cfg} has none (leave it out)\n"
 
 
 # --------------------------------------------------------------------------- run mode
@@ -494,7 +518,7 @@ def test_run_usage_errors(
 
 @pytest.mark.parametrize(
     "extra",
-    [["--", "python", "app.py"], ["-r"], ["--run", "x"], ["--listen", "8000"], ["--on-exit", "stop"]],
+    [["--", "python", "app.py"], ["-r"], ["--run", "x"], ["--listen", "8000"]],
 )
 def test_run_options_cannot_be_combined_with_config(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, extra: list[str]
@@ -568,11 +592,11 @@ def test_print_unit_for_a_config_leaves_room_for_its_stop_timeouts(
         ),
         (
             ["--debounce", "-1s", "-c", "true"],
-            "watchd: --debounce: duration '-1s' is negative (write 0s or more)",
+            "watchd: --debounce: duration '-1s' is negative (write a duration like 2s)",
         ),
         (
             ["--stop-timeout", "-.5s", "-c", "true"],
-            "watchd: --stop-timeout: duration '-.5s' is negative (write 0s or more)",
+            "watchd: --stop-timeout: duration '-.5s' is negative (write a duration like 2s)",
         ),
         (
             ["-v", "-q", "-c", "true"],
@@ -710,8 +734,15 @@ def test_watch_imports_is_on_by_default_for_a_python_app_without_paths_or_patter
     monkeypatch.chdir(tmp_path)
     (tmp_path / "serve").write_text("#!/usr/bin/env python3\nimport app\n")
     (tmp_path / "serve.sh").write_text("#!/bin/sh\nexec python3 app.py\n")
-    for script in ("serve", "serve.sh"):
-        (tmp_path / script).chmod(0o755)
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "bin").mkdir()
+    # the programs named must exist (watchd refuses one it cannot find): stand-ins that do
+    stand_ins = [tmp_path / "bin" / n for n in ("python", "python3", "python3.12", "pythonista", "node")]
+    for script in [tmp_path / "serve", tmp_path / "serve.sh", tmp_path / ".venv/bin/python", *stand_ins]:
+        if not script.exists():
+            script.write_text("#!/bin/sh\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     status, out, err = run(capsys, "--validate", *argv)
     assert status == 0, err
     (shown,) = [line for line in out.splitlines() if line.startswith("  action:")]
@@ -757,3 +788,82 @@ def test_post_one_liner(
     assert f"  action:    {shown}" in out
     status, out, err = run(capsys, "--post", "http://127.0.0.1:9090/-/reload", "--header", "no colon")
     assert (status, err) == (2, "watchd: --header[0]: expected 'Name: value'\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--cwd", "/nonexistent", "-c", "true"],
+            "watchd: --cwd: no directory /nonexistent (create it, or correct the path)",
+        ),
+        (
+            ["-p", "[abc", "-c", "true"],
+            "watchd: --pattern: invalid pattern '[abc': a '[' without its ']' (close the set, as in "
+            "'*.[ch]', or write '\\[' for a literal [)",
+        ),
+        (
+            ["--stop-timeout", "3000000h", "-c", "true"],
+            "watchd: --stop-timeout: duration '3000000h' is too long (at most 24h)",
+        ),
+        (
+            ["--http-timeout", "-1s", "--post", "http://127.0.0.1:9/"],
+            "watchd: --http-timeout: duration '-1s' is negative (write a duration like 2s)",
+        ),
+        (["-e", "py,", "-c", "true"], "watchd: -e 'py,': empty extension (write extensions like py,html)"),
+        (
+            ["--check", "true", "--no-check", "--", "python3", "app.py"],
+            "watchd: --check and --no-check contradict each other (keep one)",
+        ),
+    ],
+)
+def test_errors_found_at_start(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for validate in ([], ["--validate"]):  # the same at start as in --validate: nothing starts
+        status, out, err = run(capsys, *validate, *argv)
+        assert (status, out) == (2, "")
+        assert err in (message + "\n", message + " (see watchd --help)\n")
+
+
+def test_exts_are_watchexecs_spelling_of_patterns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "-e", "py,.html", "--exts", "css", "-c", "true", "--validate")
+    assert status == 0, err
+    assert "  patterns:  *.py, *.html, *.css" in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "check"),
+    [
+        (["--", "python3", "app.py"], "  check:     python: compile the changed .py files in-process"),
+        (["-p", "*.html", "--", "python3", "app.py"], "  check:     python: compile the changed .py files"),
+        (["--no-check", "--", "python3", "app.py"], None),
+        (["--check", "make lint", "--", "python3", "app.py"], "  check:     sh -c 'make lint'"),
+        (["--", "sh", "-c", "true"], None),  # not a Python app
+        (["-c", "python3 build.py"], None),  # a command, not an app
+    ],
+)
+def test_a_python_app_gets_check_python_by_default(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    check: str | None,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "--validate", *argv)
+    assert status == 0, err
+    shown = [line for line in out.splitlines() if line.startswith("  check:")]
+    if check is None:
+        assert shown == []
+    else:
+        assert len(shown) == 1
+        assert shown[0].startswith(check)

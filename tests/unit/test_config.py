@@ -47,8 +47,13 @@ BASE = Path("/srv/app")
 ENV = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/dev", "EMPTY": ""}
 
 
+def there(path: Path) -> bool:
+    """The disk of these tables: every directory exists but those named missing."""
+    return "missing" not in str(path)
+
+
 def parse(text: str, env: dict[str, str] | None = None) -> Config:
-    return parse_config(text, source="dev.yaml", base_dir=BASE, env=ENV if env is None else env)
+    return parse_config(text, source="dev.yaml", base_dir=BASE, env=ENV if env is None else env, is_dir=there)
 
 
 def error_of(text: str, env: dict[str, str] | None = None) -> str:
@@ -725,13 +730,41 @@ ERRORS = [
         id="duration-no-unit",
     ),
     pytest.param(
+        C + "    stop_timeout: 3000000h\n",
+        "dev.yaml:5:19: watches.api.stop_timeout: duration '3000000h' is too long (at most 24h)",
+        id="duration-too-long",
+    ),
+    pytest.param(
+        C + "    timeout: 100000\n",
+        "dev.yaml:5:14: watches.api.timeout: duration '100000' has no unit (write 100000ms)",
+        id="duration-no-unit-suggests-only-what-fits",
+    ),
+    pytest.param(
+        C + "    cwd: missing/build\n",
+        "dev.yaml:5:10: watches.api.cwd: no directory /srv/app/missing/build "
+        "(create it, or correct the path)",
+        id="cwd-missing",
+    ),
+    pytest.param(
+        W + "    patterns: ['*.py', '[abc']\n    pidfile: app.pid\n",
+        "dev.yaml:4:24: watches.api.patterns[1]: invalid pattern '[abc': a '[' without its ']' "
+        "(close the set, as in '*.[ch]', or write '\\[' for a literal [)",
+        id="pattern-unclosed-bracket",
+    ),
+    pytest.param(
+        P + "    ignore: '#notes'\n",
+        "dev.yaml:5:13: watches.api.ignore: '#notes' is a comment in gitignore syntax "
+        "(write '\\#notes' for a name starting with #)",
+        id="pattern-a-comment",
+    ),
+    pytest.param(
         P + "    debounce: -5ms\n",
-        "dev.yaml:5:15: watches.api.debounce: duration '-5ms' is negative (write 0s or more)",
+        "dev.yaml:5:15: watches.api.debounce: duration '-5ms' is negative (write a duration like 2s)",
         id="duration-negative",
     ),
     pytest.param(
         P + "    debounce: -5\n",
-        "dev.yaml:5:15: watches.api.debounce: duration '-5' is negative (write 0s or more)",
+        "dev.yaml:5:15: watches.api.debounce: duration '-5' is negative (write a duration like 2s)",
         id="duration-negative-no-unit",
     ),
     pytest.param(
@@ -822,6 +855,25 @@ def test_errors(text: str, message: str) -> None:
     assert error_of(text) == message
 
 
+def test_a_file_system_path_as_a_pattern_is_warned_about_with_the_pattern_meant(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disk = {"/", "/srv", "/srv/app", "/srv/app/src", "/usr", "/usr/lib", "/srv/app/build"}
+    text = W.replace("[src]", "[.]") + "    patterns: ['/srv/app/src/*.py', '/build/', '/usr/lib/*.py']\n"
+    parse_config(
+        text + "    pidfile: a\n", source="dev.yaml", base_dir=BASE, env=ENV, is_dir=lambda p: str(p) in disk
+    )
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        "dev.yaml:4:16: watches.api.patterns[0]: '/srv/app/src/*.py' is a file system path, but patterns "
+        "are relative to each watched path (a leading / anchors one there), so it matches nothing: "
+        "write '/src/*.py', which matches it under /srv/app",
+        "dev.yaml:4:48: watches.api.patterns[2]: '/usr/lib/*.py' is a file system path, but patterns "
+        "are relative to each watched path (a leading / anchors one there), so it matches nothing: "
+        "write it relative to the watched path, or watch its directory",
+    ]  # not /build/: it is build/ at the top of the watched path, as meant
+
+
 def test_errors_are_one_line_with_a_position() -> None:
     for param in ERRORS:
         text = param.values[0]
@@ -880,8 +932,8 @@ def test_parse_duration(text: str, seconds: float) -> None:
     [
         ("50", "duration '50' has no unit (write 50ms or 50s)"),
         ("1.5", "duration '1.5' has no unit (write 1.5ms or 1.5s)"),
-        ("-1s", "duration '-1s' is negative (write 0s or more)"),
-        ("-1", "duration '-1' is negative (write 0s or more)"),
+        ("-1s", "duration '-1s' is negative (write a duration like 2s)"),
+        ("-1", "duration '-1' is negative (write a duration like 2s)"),
         ("", "invalid duration '' (write a number with a unit: 250ms, 1.5s, 2m)"),
         ("5 sec", "invalid duration '5 sec' (write a number with a unit: 250ms, 1.5s, 2m)"),
         ("1e3ms", "invalid duration '1e3ms' (write a number with a unit: 250ms, 1.5s, 2m)"),
@@ -1032,7 +1084,7 @@ def test_load_config_errors_name_the_file_as_given(tmp_path: Path) -> None:
 
 def cli_error(**options: object) -> str:
     with pytest.raises(ConfigError) as info:
-        config_from_options({"paths": ["."], **options}, base_dir=BASE)
+        config_from_options({"paths": ["."], **options}, base_dir=BASE, is_dir=there)
     return str(info.value)
 
 
@@ -1049,7 +1101,7 @@ def test_options_build_the_same_watch_as_yaml() -> None:
         "command": None,
         "on_busy": None,
     }
-    (from_cli,) = config_from_options(options, name="api", base_dir=BASE).watches
+    (from_cli,) = config_from_options(options, name="api", base_dir=BASE, is_dir=there).watches
 
     assert from_cli == parse(EXAMPLE).watches[0]
 
@@ -1059,6 +1111,7 @@ def test_options_command_watch() -> None:
         {"paths": ["assets"], "command": "make css", "timeout": "60s", "on_busy": "restart", "poll": True},
         name="watchd",
         base_dir=BASE,
+        is_dir=there,
     ).watches
 
     assert watch == Watch(
@@ -1081,6 +1134,7 @@ def test_options_check_and_confirm() -> None:
             "cwd": "sub",
         },
         base_dir=BASE,
+        is_dir=there,
     ).watches
 
     assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0)
@@ -1131,7 +1185,7 @@ def test_options_check_and_confirm() -> None:
         ),
         (
             {"command": "make", "patterns": ["*.py", ""]},
-            "watchd: --pattern[1]: empty pattern (write a glob like *.py, or remove it)",
+            "watchd: --pattern: empty pattern (write a glob like *.py, or remove it)",
         ),
         ({"command": " "}, "watchd: --command: empty command (write a shell command, e.g. make css)"),
         (
@@ -1421,6 +1475,7 @@ def test_run_from_the_command_line() -> None:
     (watch,) = config_from_options(
         {"paths": ["src"], "run": ("python", "app.py"), "stop_signal": "int", "on_exit": "stop"},
         base_dir=BASE,
+        is_dir=there,
     ).watches
     assert watch.action == RunAction(
         command=("python", "app.py"), cwd=BASE, stop=Stop(signal.SIGINT), on_exit=OnExit.STOP

@@ -105,6 +105,8 @@ BUILTIN_FILES = [
     ".ruff_cache/CACHEDIR.TAG",
     ".tox/py312/log.txt",
     ".venv/lib/python3.12/site-packages/x.py",
+    "venv/lib/python3.12/site-packages/x.py",
+    "src/env/bin/activate",
     "node_modules/left-pad/index.js",
     "app.pyc",
     "app.pyo",
@@ -164,7 +166,8 @@ def test_builtin_ignored_directory_events(prefix: str, name: str) -> None:
         "git/config",
         "my.git/config",
         "x.git",
-        "venv/lib/x.py",
+        "venvs/lib/x.py",
+        "myenv/lib/x.py",  # a venv named otherwise: found by its pyvenv.cfg (watching), not here
         "pycache/x.py",
         "x.py.swp",  # not hidden: not vim's swap name
         "49130",
