@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="ignore_defaults",
         action="store_const",
         const=False,
-        help="do not ignore VCS directories, caches, editor swap files by default",
+        help="do not ignore VCS directories, caches, virtual environments, editor swap files by default",
     )
     m.add_argument(
         "--ignore-directories",
