@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from watchd import platform
+
 log = logging.getLogger(__name__)
 
 IN_MODIFY = 0x00000002
@@ -203,7 +205,7 @@ class InotifyTree:
         self._parent_of: dict[int, set[int]] = {}  # wd of a root's parent directory -> root ids
         self._pending_moves: dict[int, tuple[int, str, bool]] = {}  # cookie -> (wd, path, is_dir)
         self._moves_due: float | None = None  # when held MOVED_FROMs are reported as moved out
-        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._stop_r, self._stop_w = platform.current.cloexec_pipe()
         self._thread = threading.Thread(target=self._run, name="watchd-inotify", daemon=True)
         self._thread.start()
 
@@ -436,13 +438,16 @@ class InotifyTree:
                 self._paths.pop(wd, None)
                 self._lib.inotify_rm_watch(self._fd, wd)
 
-    def _drop_subtree(self, path: str) -> None:
-        """Stop watching `path` and everything below it (it was moved away or deleted)."""
+    def _drop_subtree(self, path: str, rids: tuple[int, ...]) -> None:
+        """Stop watching `path` and everything below it for the roots `rids` (those watching the
+        directory it was moved away from). A move seen only through a root's parent is the root
+        itself going: a root watched anew by that name meanwhile must keep its watches."""
         prefix = path + "/"
         for wd, p in list(self._paths.items()):
             if p == path or p.startswith(prefix):
-                for rid in list(self._owners.get(wd, ())):
-                    self._release(wd, rid)
+                for rid in self._owners.get(wd, ()):
+                    if rid in rids:
+                        self._release(wd, rid)
 
     @staticmethod
     def _rel(root: _Root, path: str) -> str:
@@ -603,7 +608,7 @@ class InotifyTree:
 
     def _moved_out(self, wd: int, path: str, is_dir: bool) -> None:
         if is_dir:
-            self._drop_subtree(path)
+            self._drop_subtree(path, self._owners.get(wd, ()))
         self._emit(wd, "deleted", path, None, is_dir)
 
     def _moved_in(self, wd: int, path: str, is_dir: bool) -> None:
@@ -615,7 +620,7 @@ class InotifyTree:
     def _moved(self, source: tuple[int, str, bool], wd: int, path: str, is_dir: bool) -> None:
         src_wd, src_path, _ = source
         if is_dir:  # re-watch it where it is now (its new name may be pruned, or not)
-            self._drop_subtree(src_path)
+            self._drop_subtree(src_path, self._owners.get(src_wd, ()))
             self._new_dir(wd, path)
         src_roots = set(self._owners.get(src_wd, ()))
         dest_roots = set(self._owners.get(wd, ()))
