@@ -847,6 +847,8 @@ class Watcher:
                     prune=self._pruner(root),
                     report=report and root.recursive,
                     leaves=fstype in inotify.NLINK_FILESYSTEMS,
+                    # virtual environments, when every watch of the root has the built-in ignores
+                    marker=VENV_MARK if all(t.sub.matcher.defaults for t in root.targets) else None,
                 )
             except inotify.LimitError as exc:
                 root.degraded = True
@@ -918,7 +920,7 @@ class Watcher:
             for t in root.targets:
                 if t.only is not None:
                     return False
-                if t.sub.matcher.prunes(rel) or (t.sub.matcher.defaults and root.venvs.is_venv(rel)):
+                if t.sub.matcher.prunes(rel):
                     continue
                 git = root.gitignore if t.sub.gitignore else None
                 if git is None or not git.ignored(root.path + "/" + rel, is_dir=True):
