@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -7,6 +8,37 @@ from pathlib import Path
 
 import pytest
 from helpers.procs import Recorder, Watchd
+
+# Whether this interpreter is the macOS profile's (tests/macos_profile, run by tests/macos_lane.sh):
+# sys.platform says "darwin" there, on Linux's kernel.
+MACOS_PROFILE: bool = getattr(sys.modules.get("sitecustomize"), "ACTIVE", False)
+
+
+def _linux_only_reason(item: pytest.Item) -> str | None:
+    """Why `item` holds only on Linux, or None. The `linux_only` marker, or a parameter that picks
+    Linux's side in the test itself: the Linux side of the platform seam (`side`), or watchd's
+    own inotify tree (`native=True`, a fixture's "inotify" parameter)."""
+    marker = item.get_closest_marker("linux_only")
+    if marker is not None:
+        return str(marker.args[0] if marker.args else marker.kwargs.get("reason", "Linux-only"))
+    callspec = getattr(item, "callspec", None)
+    for name, value in (callspec.params if callspec is not None else {}).items():
+        if name == "side" and getattr(value, "NAME", value) == "linux":
+            return "the Linux side of the platform seam (/proc, pidfd, cgroups)"
+        if (name == "native" and value is True) or value == "inotify":
+            return "watchd's own inotify tree (on macOS the Watcher uses watchdog's FSEvents observer)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Off Linux -- on a Mac, and in the macOS-profile lane -- Linux-only tests are skipped, each
+    with its reason."""
+    if sys.platform == "linux":
+        return
+    for item in items:
+        reason = _linux_only_reason(item)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"Linux-only: {reason}"))
 
 
 @pytest.fixture(autouse=True)

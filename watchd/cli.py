@@ -43,7 +43,7 @@ from watchd.config import (
     signal_name,
 )
 from watchd.daemon import Daemon, DaemonError
-from watchd.errors import ConfigError
+from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.matching import from_watchmedo
 from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
@@ -756,16 +756,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             dry_run=args.dry_run,
             terminal=Terminal.detect(),
         )
-    except ListenError as exc:
+    except (ListenError, WatchFailed) as exc:
         print(f"watchd: {exc}" if not str(exc).startswith("watchd: ") else str(exc), file=sys.stderr)
         return ExitStatus.USAGE
+    except Exception as exc:
+        return _unexpected(exc)
     try:
         return daemon.run()
+    except WatchFailed as exc:  # a watch's app could not start: nothing is left running
+        log.error("%s", exc)
+        return ExitStatus.USAGE
     except DaemonError as exc:
         log.error("%s", exc)
         return ExitStatus.FAILURE
     except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
         return ExitStatus.INTERRUPTED
+    except Exception as exc:
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> int:
+    """A failure nothing foresaw (a bug): one error line, the traceback only with -v."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    hint = "" if debug else " (run with -v for the traceback)"
+    log.error("unexpected error: %s%s", one_line(exc), hint, exc_info=exc if debug else None)
+    return ExitStatus.FAILURE
 
 
 def run() -> None:

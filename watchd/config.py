@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from watchd import platform
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
 from watchd.sockets import ListenAddress, parse_listen
@@ -735,6 +736,10 @@ class _Ctx:
         return replace(address, where=str(self.error(v, key, "")).removesuffix(": "))
 
     def unit(self, v: _Val, key: str) -> str:
+        # Said here, not at the first signal: the check reads the target's systemd cgroup,
+        # which only Linux has; --validate on a Mac should say so too.
+        if platform.current.NAME != "linux":
+            raise self.error(v, key, "only works on Linux (systemd cgroups); remove it")
         text = self.string(v, key, strict=True).strip()
         if not _UNIT.match(text):
             raise self.error(

@@ -31,7 +31,7 @@ from watchd.actions.runner import Runner
 from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
 from watchd.changes import Change, Uncounted, display_path
 from watchd.config import Config, Watch, ignore_hint
-from watchd.errors import ConfigError
+from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.matching import Matcher
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
@@ -89,8 +89,8 @@ class Daemon:
         handle_signals: bool = True,
         terminal: Terminal | None = None,
     ) -> None:
-        """Raises ListenError (nothing started, nothing left bound) if a `listen` address
-        cannot be bound."""
+        """Raises ListenError if a `listen` address cannot be bound, WatchFailed if a watch
+        cannot be built for another reason (nothing started, nothing left bound)."""
         self.config = config
         self.dry_run = dry_run
         self._reload_config = reload
@@ -115,6 +115,7 @@ class Daemon:
         self._stop_code: int | None = None
         self._last_action = "none yet"
         self._config_error: str | None = None
+        self._failed: dict[str, str] = {}  # watch -> why it could not start at the last reload
         self.ready = threading.Event()
         self.reloads = 0  # completed reload attempts, for tests and status
         self.stats: WatchStats | None = None
@@ -128,7 +129,7 @@ class Daemon:
         self.listeners = Listeners()
         try:
             made = self._make_watches(config.watches)
-        except ListenError:
+        except (ListenError, WatchFailed):
             self.listeners.close()
             for fd in (self._rfd, self._wfd):
                 os.close(fd)
@@ -144,13 +145,20 @@ class Daemon:
     # -------------------------------------------------------------- building watches
 
     def _make_watches(self, watches: tuple[Watch, ...] | list[Watch]) -> list[_Active]:
-        """Build the watches' actions (not started yet). All or nothing: if one cannot be built
-        (a listen address in use), those built before it are closed and ListenError raised."""
+        """Build the watches' actions (not started yet). All or nothing: if one cannot be built,
+        those built before it are closed and ListenError (a listen address in use) or
+        WatchFailed (anything else, in one line naming the watch) raised."""
         made: list[_Active] = []
         try:
             for w in watches:
-                made.append(self._make_watch(w))
-        except ListenError:
+                try:
+                    made.append(self._make_watch(w))
+                except ListenError:
+                    raise
+                except Exception as exc:  # a bug, or a call this platform lacks: not a traceback
+                    log.debug("%s: could not set up the watch", w.name, exc_info=exc)  # with -v
+                    raise WatchFailed(f"{w.name}: could not set up the watch: {one_line(exc)}") from exc
+        except Exception:
             for a in made:
                 a.runner.close(self._clock() + a.runner.grace)
             raise
@@ -193,10 +201,16 @@ class Daemon:
         batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
         return _Active(key, w, batcher, runner, subs)
 
-    def _start(self, made: list[_Active]) -> None:
-        """Start the actions (apps start here: after the watches are live) and the runners."""
+    def _start(self, made: list[_Active]) -> list[tuple[_Active, WatchFailed]]:
+        """Start the actions (apps start here: after the watches are live) and the runners;
+        return those that could not start, with why (their runners are not running)."""
+        failed = []
         for a in made:
-            a.runner.start()
+            try:
+                a.runner.start()
+            except WatchFailed as exc:
+                failed.append((a, exc))
+        return failed
 
     # -------------------------------------------------------------- called from other threads
 
@@ -310,6 +324,8 @@ class Daemon:
         apps = [t for a in list(self._active.values()) if a.runner.action and (t := a.runner.action.status())]
         if apps:
             text += "; " + ", ".join(apps)
+        if self._failed:
+            text = f"failed at the last reload: {'; '.join(self._failed.values())} | {text}"
         if self._config_error:
             text = f"config error, running the previous config: {self._config_error} | {text}"
         return text
@@ -331,8 +347,10 @@ class Daemon:
                         )
                     ]
                 )
-            self._start(self._pending_start)
+            failed = self._start(self._pending_start)
             self._pending_start = []
+            if failed:  # at start, fatal: the `finally` closes every watch (nothing half-started)
+                raise WatchFailed("; ".join(str(why) for _, why in failed))
             s = self.stats
             (log.warning if s.degraded else log.info)(
                 "watching %s: %s, %s%s; ready%s",
@@ -523,9 +541,9 @@ class Daemon:
             return
         try:
             self._apply(new)
-        except Exception as exc:  # a reload must never end the daemon
-            log.exception("reloading the config failed")
-            self._reject(exc)
+        except Exception as exc:  # a reload must never end the daemon, nor be a traceback
+            log.debug("reloading the config failed", exc_info=exc)  # the traceback, with -v
+            self._reject(WatchFailed(one_line(exc)))
 
     def _apply(self, new: Config) -> None:
         old = {a.watch.name: a for a in self._active.values()}
@@ -535,10 +553,11 @@ class Daemon:
             # built before the old ones close: an address the new config cannot bind keeps the
             # old config, and one both use is the same socket (the app's clients never notice)
             added = self._make_watches([w for name, w in wanted.items() if name not in keep])
-        except ListenError as exc:
+        except (ListenError, WatchFailed) as exc:
             self._reject(exc)
             return
         self._config_error = None
+        self._failed.clear()
         gone = [a for name, a in old.items() if name not in keep]
         for a in gone:
             del self._active[a.key]
@@ -546,16 +565,26 @@ class Daemon:
         self.watcher.remove({a.key for a in gone})
         self._active.update((a.key, a) for a in added)
         self.watcher.add([s for a in added for s in a.subs])
-        self._start(added)  # as at launch: apps start once their watches are live
+        failed = self._start(added)  # as at launch: apps start once their watches are live
+        for a, why in failed:
+            # the old config's watch of that name is closed already: this one is marked failed
+            # (closed, listed in the status) and the next reload tries it again
+            log.error("%s; the watch is stopped until the next reload", why)
+            self._failed[a.watch.name] = str(why)
+            del self._active[a.key]
+        self._close([a for a, _ in failed])
+        self.watcher.remove({a.key for a, _ in failed})
         self.config = Config(watches=new.watches, source=self.config.source)
         self.stats = self.watcher.stats(internal=frozenset({CONFIG_KEY}))
         changed = sum(1 for a in added if a.watch.name in old)
+        names = ", ".join(a.watch.name for a, _ in failed)
         log.info(
-            "config reloaded: %d unchanged, %d changed, %d added, %d removed",
+            "config reloaded: %d unchanged, %d changed, %d added, %d removed%s",
             len(keep),
             changed,
             len(added) - changed,
             len(gone) - changed,
+            f"; {len(failed)} failed to start: {names}" if failed else "",
         )
         self.reloads += 1
         self.notifier.ready(self.status())

@@ -44,3 +44,16 @@ class ActionError(Exception):
 
     Logged as a warning or error; the daemon keeps running and tries again on the next change.
     """
+
+
+class WatchFailed(Exception):
+    """A watch could not be set up or its action started, for a reason no action foresaw (a bug,
+    a platform without a call it needed). The message is one line naming the watch: fatal at
+    start (exit 2, nothing left running), the reload rejected or the watch marked failed on a
+    reload; never a traceback (that is for -v)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected exception as `Type: message` on one line (a path in it may hold a newline)."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if text.isprintable() else repr(text)[1:-1]

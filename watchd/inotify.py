@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from watchd import platform
+
 log = logging.getLogger(__name__)
 
 IN_MODIFY = 0x00000002
@@ -204,7 +206,7 @@ class InotifyTree:
         self._parent_of: dict[int, set[int]] = {}  # wd of a root's parent directory -> root ids
         self._pending_moves: dict[int, tuple[int, str, bool]] = {}  # cookie -> (wd, path, is_dir)
         self._moves_due: float | None = None  # when held MOVED_FROMs are reported as moved out
-        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self._stop_r, self._stop_w = platform.current.cloexec_pipe()
         self._thread = threading.Thread(target=self._run, name="watchd-inotify", daemon=True)
         self._thread.start()
 

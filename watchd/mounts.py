@@ -1,4 +1,4 @@
-"""Which filesystem a path is on, from /proc/self/mountinfo: native events miss remote writes.
+"""Which filesystem a path is on (the platform's mount table): native events miss remote writes.
 
 inotify (and FSEvents) only see changes made through this machine's kernel. On network and
 shared filesystems (NFS, SMB/CIFS, 9p, sshfs, virtiofs...) a file written by another machine,
@@ -8,6 +8,9 @@ or by the host of a VM or container, raises no event: those roots need `poll: tr
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+
+from watchd import platform
 
 # Filesystem types whose files can change without this kernel seeing it.
 REMOTE_TYPES = frozenset(
@@ -36,6 +39,11 @@ REMOTE_TYPES = frozenset(
         "fuse.davfs2",
         "drvfs",  # WSL 1's view of Windows drives
         "fuse.gvfsd-fuse",  # GNOME's SMB/SFTP/WebDAV mounts
+        # macOS, as statfs's f_fstypename names them (nfs and smbfs are above)
+        "afpfs",
+        "webdav",
+        "osxfuse",  # FUSE for macOS before 4.0 (sshfs, rclone... mounts)
+        "macfuse",
     }
 )
 
@@ -54,7 +62,8 @@ def _unescape(field: str) -> str:
 
 
 def parse_mountinfo(text: str) -> list[tuple[str, str]]:
-    """(mount point, filesystem type) for every line of a mountinfo table."""
+    """(mount point, filesystem type) for every line of Linux's mountinfo table (the platform's
+    Linux side reads the file; this is the pure part, tested with samples)."""
     mounts = []
     for line in text.splitlines():
         fields = line.split()
@@ -67,20 +76,23 @@ def parse_mountinfo(text: str) -> list[tuple[str, str]]:
     return mounts
 
 
-def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
-    """The type of the filesystem `path` is on (the longest mount point containing it)."""
-    if mountinfo is None:
-        try:
-            with open("/proc/self/mountinfo") as f:
-                mountinfo = f.read()
-        except OSError:
-            return None
+def innermost(path: str, mounts: Iterable[tuple[str, str]]) -> str | None:
+    """The type of the innermost of `mounts` (mount point, type) containing `path`; of several
+    on one point, the last (mounted over the others)."""
     best: tuple[int, str] | None = None
-    for point, fstype in parse_mountinfo(mountinfo):
+    for point, fstype in mounts:
         inside = path == point or path.startswith(point.rstrip("/") + "/")
         if inside and (best is None or len(point) >= best[0]):
             best = (len(point), fstype)
     return best[1] if best else None
+
+
+def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem `path` is on: from this machine's mount table (the platform's:
+    mountinfo on Linux, statfs on macOS), or from `mountinfo` text when given."""
+    if mountinfo is None:
+        return platform.current.filesystem_type(path)
+    return innermost(path, parse_mountinfo(mountinfo))
 
 
 def remote_filesystem(path: str, mountinfo: str | None = None) -> str | None:

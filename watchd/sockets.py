@@ -17,10 +17,11 @@ import logging
 import os
 import re
 import stat
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from watchd import platform
 
 if TYPE_CHECKING:
     import socket
@@ -132,7 +133,8 @@ class Listener:
         previous one (`retire` it once its app is gone), or None if steering failed (then
         nothing changed: `new` is the caller's to close)."""
         try:
-            _steer(new, 1)  # [old, new]: the second socket of the group gets every new connection
+            # [old, new]: the second socket of the group gets every new connection
+            platform.current.steer(new, 1)
         except OSError as exc:
             log.debug("cannot steer connections on %s: %s; sharing one socket", self.bound, exc)
             self.steerable = False
@@ -145,7 +147,7 @@ class Listener:
         the group (index 0), is where connections go, also when the next successor joins."""
         old.close()
         with contextlib.suppress(OSError):
-            _steer(self.sock, 0)
+            platform.current.steer(self.sock, 0)
 
     def hand_over(self) -> socket.socket | None:
         """`successor` and `commit` at once: new connections go to the next app's socket from now."""
@@ -161,7 +163,7 @@ class Listener:
         """Undo `commit` (the app could not be stopped): connections go to `old` again."""
         new, self.sock = self.sock, old
         with contextlib.suppress(OSError):
-            _steer(old, 0)
+            platform.current.steer(old, 0)
         new.close()
 
     def close(self) -> None:
@@ -198,7 +200,16 @@ def bind(address: ListenAddress) -> Listener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(sockaddr)
         sock.listen(socket.SOMAXCONN)
-        if family != socket.AF_UNIX and sys.platform == "linux":
+        if family != socket.AF_UNIX and not platform.current.STEERING:
+            listener = Listener(address, sock)
+            log.debug(
+                "%s: one socket shared by an app and the next (no connection steering on %s): "
+                "connections made during a restart wait in its backlog",
+                listener.bound,
+                platform.current.NAME,
+            )
+            return listener
+        if family != socket.AF_UNIX:
             # Bound without SO_REUSEPORT first, so an address someone else listens on is an
             # error; now that it is ours, re-bind with it, for handing over at restarts.
             bound = sock.getsockname()
@@ -206,7 +217,8 @@ def bind(address: ListenAddress) -> Listener:
             try:
                 sock = _reuseport_socket(family, bound)
                 try:
-                    _steer(sock, 0)  # every connection to the current socket, until a commit
+                    # every connection to the current socket, until a commit
+                    platform.current.steer(sock, 0)
                 except OSError as exc:  # no classic BPF for SO_REUSEPORT here: share one socket
                     log.debug("cannot steer connections on %s: %s", address.describe(), exc)
                     return Listener(address, sock)
@@ -243,11 +255,6 @@ def bind(address: ListenAddress) -> Listener:
     return Listener(address, sock)
 
 
-_SO_ATTACH_REUSEPORT_CBPF = 51  # Linux; not in Python's socket module
-_BPF_RET_K = 0x06  # "return the constant k": the index of the socket in the SO_REUSEPORT group
-_TCPI_UNACKED = 24  # offset in struct tcp_info: for a listener, the length of its accept queue
-
-
 def _reuseport_socket(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
     import socket  # noqa: PLC0415 (lazy, see the module's imports)
 
@@ -263,27 +270,9 @@ def _reuseport_socket(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
-def _steer(sock: socket.socket, index: int) -> None:
-    """Send every new connection of `sock`'s SO_REUSEPORT group to its `index`-th socket."""
-    import ctypes  # noqa: PLC0415 (only at a restart with a listener)
-    import socket  # noqa: PLC0415
-    import struct  # noqa: PLC0415
-
-    program = ctypes.create_string_buffer(struct.pack("=HBBI", _BPF_RET_K, 0, 0, index))
-    fprog = struct.pack("@HP", 1, ctypes.addressof(program))  # struct sock_fprog, native layout
-    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
-
-
 def queued(sock: socket.socket) -> int:
     """How many connections wait in a TCP listener's accept queue (0 where it cannot tell)."""
-    import socket  # noqa: PLC0415
-    import struct  # noqa: PLC0415
-
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-    except (OSError, AttributeError):
-        return 0
-    return int(struct.unpack_from("=I", info, _TCPI_UNACKED)[0]) if len(info) >= _TCPI_UNACKED + 4 else 0
+    return platform.current.accept_queue(sock)
 
 
 def _remove_stale_unix_socket(address: ListenAddress, where: str) -> None:

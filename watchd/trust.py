@@ -14,7 +14,8 @@ and dpkg's start-stop-daemon, applied in order before any signal:
 4. A symlink on the way to it, in a directory owned by neither root nor watchd's user (/tmp),
    makes the symlink's owner the one the target must belong to (as in 3).
 5. Optionally, the target must be in a given systemd unit's cgroup.
-6. What cannot be read (EACCES on /proc) is refused, never taken for alive.
+6. What cannot be read (EACCES on /proc; psutil's AccessDenied on macOS) is refused, never taken
+   for alive. (The process's facts come from `watchd.platform`; `in_unit` only reads its text.)
 """
 
 from __future__ import annotations

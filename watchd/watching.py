@@ -6,7 +6,10 @@ Backends:
 - elsewhere (FSEvents on macOS) and for `poll: true`: watchdog, the only other module that
   knows about it is none (this one imports it lazily). Its 7.1 traps are designed around: the
   event mask is limited to the kinds watchd uses, and deleted, replaced or renamed roots are
-  noticed by identity (device, inode) in `check_roots()` and re-scheduled.
+  noticed by identity (device, inode) in `check_roots()` and re-scheduled. On FSEvents, events
+  saying events were lost are a rescan (`fsevents_observer`), and real paths (/private/tmp/...)
+  are said as the root was configured (`_WatchdogHandler`); tests/integration/test_fsevents_replay.py
+  replays macOS's batches through watchdog's emitter.
 
 If a root cannot be watched natively because the inotify watch limit is reached, it is polled
 instead (and the warning says which sysctl to raise), so reloads keep working.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -28,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from watchd import gitignore, inotify, mounts, procfs
+from watchd import gitignore, inotify, mounts, platform
 from watchd.changes import Change, ChangeKind, Uncounted
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
 
@@ -172,10 +175,7 @@ def own_output_files(fds: Sequence[int] = (1, 2)) -> frozenset[str]:
             continue
         if not stat.S_ISREG(st.st_mode):
             continue
-        path = procfs.fd_path(fd)
-        if path is None and hasattr(fcntl, "F_GETPATH"):  # macOS
-            with contextlib.suppress(OSError):
-                path = os.fsdecode(fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).rstrip(b"\0"))
+        path = platform.current.fd_path(fd)
         with contextlib.suppress(OSError):
             if path is not None and os.path.samestat(os.stat(path), st):
                 found.add(path)
@@ -408,7 +408,12 @@ class _WatchdogHandler:
     """Watchdog calls `dispatch` on its thread; convert to `deliver`'s terms. Nothing else.
 
     `closes`: the observer reports a file closed after writing (its inotify emitter does; FSEvents
-    and polling do not), so an ignore file is read then, not half-written at its creation."""
+    and polling do not), so an ignore file is read then, not half-written at its creation.
+
+    FSEvents names a path by its real path (`/private/tmp/x/a.py` for a root configured as `/tmp/x`,
+    `/private/var/folders/...` for macOS's temporary directories, any root reached through a
+    symlink), and watchdog passes that on: such paths are said as the root was configured, or
+    nothing under the root would ever count."""
 
     def __init__(
         self,
@@ -424,12 +429,23 @@ class _WatchdogHandler:
         self._on_root_lost = on_root_lost
         self._closes = closes
         self._skip = skip
+        real = os.path.realpath(root.path)
+        self._real = real if real != root.path else None
+
+    def _as_configured(self, path: str) -> str:
+        real = self._real
+        if real is not None and (path == real or path.startswith(real + os.sep)):
+            return self._root.path + path[len(real) :]
+        return path
 
     def dispatch(self, event: Any) -> None:
         etype = event.event_type
-        src = os.fsdecode(event.src_path)
-        dest = os.fsdecode(event.dest_path) if etype == "moved" else None
+        src = self._as_configured(os.fsdecode(event.src_path))
+        dest = self._as_configured(os.fsdecode(event.dest_path)) if etype == "moved" else None
         if src in self._skip:
+            return
+        if etype == RESCAN_EVENT:
+            self._rescan(src)
             return
         if etype == "deleted" and src == self._root.path:
             # lost now, whatever its identity: a directory made at once in its place can have the
@@ -441,6 +457,92 @@ class _WatchdogHandler:
         if git is not None and (etype in ("closed", "deleted", "moved") or not self._closes):
             rules_changed(git, kind, src, dest, is_dir=event.is_directory)
         deliver(self._root, self._sink, kind, src, dest, is_dir=event.is_directory)
+
+    def _rescan(self, path: str) -> None:
+        """Events under `path` were lost: every watch it concerns acts once (as on inotify's overflow)."""
+        root = self._root
+        rel = under(path, root.path)
+        for t in root.targets:
+            if t.only is not None:
+                if rel in ("", t.only):
+                    self._sink(t.sub.key, Change(ChangeKind.RESCAN, os.path.join(root.path, t.only)))
+            elif rel is None or rel == "":
+                self._sink(t.sub.key, Change(ChangeKind.RESCAN, root.path, None, True))
+            elif _judge(root, t, path, is_dir=True) != IGNORED:
+                self._sink(t.sub.key, Change(ChangeKind.RESCAN, path, None, True))
+
+
+RESCAN_EVENT = "rescan"  # watchd's own watchdog event type (see _rescan_event)
+
+
+@functools.cache
+def _rescan_event() -> type[Any]:
+    """The event watchd's FSEvents emitter queues when FSEvents says events were lost."""
+    from watchdog.events import FileSystemEvent  # noqa: PLC0415 (lazy, see _event_filter)
+
+    class RescanEvent(FileSystemEvent):
+        """FSEvents dropped or hierarchically coalesced events under `src_path`: rescan it."""
+
+        event_type = RESCAN_EVENT
+        is_directory = True
+
+    return RescanEvent
+
+
+def native_observer() -> BaseObserver:
+    """The observer for `poll: false` roots watchdog serves: FSEvents, corrected (see
+    `fsevents_observer`), where watchdog has its extension (macOS builds); else watchdog's choice."""
+    try:
+        return fsevents_observer()
+    except ImportError:  # no _watchdog_fsevents: not macOS
+        from watchdog.observers import Observer  # noqa: PLC0415 (lazy, see _event_filter)
+
+        return Observer()
+
+
+def fsevents_observer() -> BaseObserver:
+    """watchdog's FSEvents observer, with the one correction watchd needs from its emitter.
+
+    watchdog's `FSEventsEmitter.queue_events` acts only on item flags: an event carrying
+    kFSEventStreamEventFlagMustScanSubDirs (with UserDropped or KernelDropped when events were
+    dropped, or alone when fseventsd coalesced a subtree's events into its directory: Apple's
+    FSEventStreamEventFlags) has none, and vanished without a trace (watchdog issue #124). Here it
+    becomes a rescan event, which the handler turns into a RESCAN change, as an inotify overflow does.
+    Built per call, not cached: the extension is imported when an observer is made.
+    """
+    from watchdog.observers.api import (  # noqa: PLC0415 (lazy, see _event_filter)
+        DEFAULT_OBSERVER_TIMEOUT,
+        BaseObserver,
+    )
+    from watchdog.observers.fsevents import (  # noqa: PLC0415 (lazy; ImportError off macOS)
+        DEFAULT_FSEVENTS_LATENCY,
+        FSEventsEmitter,
+        FSEventsObserver,
+    )
+
+    rescan = _rescan_event()
+
+    class WatchdFSEventsEmitter(FSEventsEmitter):
+        def queue_events(self, timeout: float, events: list[Any]) -> None:  # type: ignore[override]  # (as its base)
+            kept = []
+            for e in events:
+                if e.must_scan_subdirs or e.is_user_dropped or e.is_kernel_dropped:
+                    self.queue_event(rescan(self._encode_path(e.path)))
+                else:
+                    kept.append(e)
+            super().queue_events(timeout, kept)
+
+    class WatchdFSEventsObserver(FSEventsObserver):
+        def __init__(self) -> None:
+            # (FSEventsObserver.__init__ only names its emitter class: this names watchd's)
+            BaseObserver.__init__(
+                self,
+                WatchdFSEventsEmitter,
+                timeout=DEFAULT_OBSERVER_TIMEOUT,
+                latency=DEFAULT_FSEVENTS_LATENCY,
+            )
+
+    return WatchdFSEventsObserver()
 
 
 def rules_changed(
@@ -481,6 +583,7 @@ def _event_filter() -> list[Any]:
         FileMovedEvent,
         DirDeletedEvent,
         DirMovedEvent,
+        _rescan_event(),
     ]
 
 
@@ -551,8 +654,12 @@ class Watcher:
         on_root_lost: Callable[[], None] = lambda: None,
         *,
         native: bool | None = None,
+        observer: Callable[[], BaseObserver] = native_observer,
     ) -> None:
+        """`native`: use watchd's inotify tree (default: where the kernel has it); `observer`:
+        makes the observer for roots watchdog serves without polling."""
         self._sink = sink
+        self._make_observer = observer
         self._on_root_lost = on_root_lost
         self._use_inotify = inotify.available() if native is None else native
         self._tree: inotify.InotifyTree | None = None
@@ -631,9 +738,7 @@ class Watcher:
 
                 obs = PollingObserver(timeout=interval)
             else:
-                from watchdog.observers import Observer  # noqa: PLC0415 (lazy, see _event_filter)
-
-                obs = Observer()
+                obs = self._make_observer()
             obs.daemon = True
             self._observers[key] = obs
             if self._started:

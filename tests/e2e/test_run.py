@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from helpers.apps import plain_app, save
 from helpers.notify import NotifySocket
-from helpers.procs import Watchd, pid_alive, stop_process, wait_for
+from helpers.procs import Watchd, pid_alive, stop_process, wait_for, zombie_children
 from helpers.servers import Poller, free_port, http_get, listening_port
 
 PY = sys.executable
@@ -509,20 +509,7 @@ def test_watchd_leaves_no_zombie_children(app_dir: Path, start_watchd: type[Watc
         (app_dir / f"t{i}.py").write_text("")
         assert w.wait_log("restarted", count=i + 1, timeout=10), w.log()
 
-    def zombies() -> list[int]:
-        out = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                fields = stat[stat.rindex(")") + 2 :].split()
-                if int(fields[1]) == w.proc.pid and fields[0] == "Z":
-                    out.append(int(entry.name))
-        return out
-
-    assert wait_for(lambda: zombies() == [], timeout=5), zombies()
+    assert wait_for(lambda: zombie_children(w.proc.pid) == [], timeout=5), zombie_children(w.proc.pid)
 
 
 def test_changes_during_a_restart_are_one_more_restart_never_lost(

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import psutil
+
 HELPERS = Path(__file__).resolve().parent
 WATCHD = str(Path(sys.executable).parent / "watchd")  # the installed console script
 
@@ -26,14 +28,26 @@ def wait_for(condition: Callable[[], object], timeout: float = 5.0, interval: fl
         time.sleep(interval)
 
 
+# psutil's process statuses as the state letters of ps and /proc/PID/stat
+_STATES = {
+    psutil.STATUS_RUNNING: "R",
+    psutil.STATUS_SLEEPING: "S",
+    psutil.STATUS_DISK_SLEEP: "D",
+    psutil.STATUS_STOPPED: "T",
+    psutil.STATUS_TRACING_STOP: "t",
+    psutil.STATUS_ZOMBIE: "Z",
+    psutil.STATUS_DEAD: "X",
+    psutil.STATUS_IDLE: "I",
+}
+
+
 def proc_state(pid: int) -> str | None:
-    """The process's state letter from /proc/PID/stat (R, S, Z ...), or None if it is gone."""
+    """The process's state letter (R, S, Z ...; "?" for one ps has no letter for), or None if it
+    is gone. From psutil, not /proc: the helpers work on macOS and in the macOS-profile lane."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
+        return _STATES.get(psutil.Process(pid).status(), "?")
+    except psutil.NoSuchProcess:  # (psutil answers "zombie" for a zombie rather than raise)
         return None
-    return stat[stat.rindex(")") + 2]
 
 
 def pid_alive(pid: int) -> bool:
@@ -41,13 +55,31 @@ def pid_alive(pid: int) -> bool:
     return proc_state(pid) not in (None, "Z", "X")
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The PIDs of process group `pgid`'s members that have not exited (zombies left out)."""
+    out = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid and proc_state(pid) not in (None, "Z", "X"):
+                out.append(pid)
+        except ProcessLookupError:
+            continue
+    return sorted(out)
+
+
 def rss_kib(pid: int) -> int:
-    """The resident set size of `pid` in KiB (VmRSS in /proc/PID/status)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    """The resident set size of `pid` in KiB (psutil: /proc/PID/statm on Linux, the task's info on
+    macOS)."""
+    return int(psutil.Process(pid).memory_info().rss // 1024)
+
+
+def zombie_children(pid: int) -> list[int]:
+    """The PIDs of `pid`'s children that have exited and wait to be reaped."""
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [c.pid for c in children if proc_state(c.pid) == "Z"]
 
 
 def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 5.0) -> int:
@@ -101,6 +133,20 @@ class Recorder:
         stop_process(self.proc)
 
 
+def profiled(env: dict[str, str] | None) -> dict[str, str] | None:
+    """`env` for a process this test starts, with the macOS profile first on its PYTHONPATH when
+    the tests run in it (tests/macos_lane.sh), also where a test set a PYTHONPATH of its own (the
+    profile imports the sitecustomize it hides). Otherwise `env` as it is (None: inherited)."""
+    profile = getattr(sys.modules.get("sitecustomize"), "__file__", None)
+    if env is None or not getattr(sys.modules.get("sitecustomize"), "ACTIVE", False) or profile is None:
+        return env
+    here = str(Path(profile).parent)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if here in paths:
+        return env
+    return {**env, "PYTHONPATH": os.pathsep.join([here, *paths])}
+
+
 class Watchd:
     """The installed `watchd` command running as a subprocess, its log in a file.
 
@@ -126,7 +172,7 @@ class Watchd:
             stderr=self._log,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
-            env=env,
+            env=profiled(env),
             start_new_session=True,
         )
         if wait_ready and not self.wait_log("ready", timeout=10):

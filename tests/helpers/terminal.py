@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.procs import stop_process, wait_for
+from helpers.procs import profiled, stop_process, wait_for
 
 
 class Pty:
@@ -24,7 +24,7 @@ class Pty:
             stdout=self.slave,
             stderr=self.slave,
             cwd=cwd,
-            env=env,
+            env=profiled(env),
         )
         self._buf = bytearray()
         self._lock = threading.Lock()

@@ -4,6 +4,9 @@ action's confirmations, in-process.
 The target is tests/helpers/workers.py: a master with two workers that it replaces on SIGUSR1
 (and records, so the test knows which PIDs to expect). Every tree is stopped at teardown by
 its process group.
+
+Every test runs on both sides of the platform seam (the `side` fixture): Linux's /proc and
+pidfd, and the Darwin side's psutil (children, start times and the master's state without a pidfd).
 """
 
 from __future__ import annotations
@@ -17,16 +20,19 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from helpers.procs import HELPERS, stop_process, wait_for
 
-from watchd import procfs
 from watchd.actions import Context
 from watchd.actions.confirm import Confirmation, Snapshot, children, snapshot
 from watchd.actions.pidfile import PidfileSignaller
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import SignalAction
+from watchd.platform.identity import ProcessInfo
+
+pytestmark = pytest.mark.usefixtures("side")
 
 
 class Tree:
@@ -81,12 +87,13 @@ def confirm_threads() -> list[threading.Thread]:
 # --------------------------------------------------------------------------- children()
 
 
-def test_children_lists_the_live_children_with_their_start_times(tree: Tree) -> None:
+def test_children_lists_the_live_children_with_their_start_times(tree: Tree, side: ModuleType) -> None:
     (first,) = tree.generations()
     kids = children(tree.pid)
 
     assert set(kids) == first
-    assert all(isinstance(t, int) and t > 0 for t in kids.values())
+    now = side.uptime()
+    assert all(isinstance(t, float) and 0 < t <= now for t in kids.values())  # seconds since boot
     for kid in first:
         assert children(kid) == {}  # the workers have no children of their own
 
@@ -319,24 +326,26 @@ def test_children_that_come_and_go_on_their_own_are_no_reload(
 
 
 def test_a_master_that_cannot_be_read_is_not_reported_as_exited(
-    tree: Tree, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tree: Tree, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, side: ModuleType
 ) -> None:
-    """/proc unreadable (hidepid, another user's process) means unknown, not dead. EACCES on a
-    live process cannot be produced here without remounting /proc: read_stat is made to raise it."""
-    real = procfs.read_stat
+    """An unreadable process (hidepid, another user's) means unknown, not dead. EACCES on a live
+    process cannot be produced here without remounting /proc: the side's process_info is made to
+    raise it, as /proc's open() would."""
+    real = side.process_info
 
-    def denied(pid: int) -> procfs.ProcStat | None:
+    def denied(pid: int) -> ProcessInfo | None:
         if pid == tree.pid:
-            raise PermissionError(13, "Permission denied")
-        return real(pid)
+            raise PermissionError(13, "Permission denied", f"/proc/{pid}/stat")
+        result: ProcessInfo | None = real(pid)
+        return result
 
     conf = confirmation(tree, snapshot(tree.pid))
-    monkeypatch.setattr(procfs, "read_stat", denied)
+    monkeypatch.setattr(side, "process_info", denied)
     conf.start()
     try:
         assert wait_for(lambda: "cannot confirm" in logs.text, 10), logs.text
     finally:
         conf.cancel.set()
         conf.join(5)
-    assert "permission denied reading /proc" in logs.text
+    assert f"cannot confirm the reload: permission denied reading /proc/{tree.pid}/stat" in logs.text
     assert "exited" not in logs.text

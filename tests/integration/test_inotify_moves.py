@@ -15,6 +15,8 @@ import pytest
 
 from watchd.inotify import IN_CREATE, IN_ISDIR, IN_MOVED_FROM, IN_MOVED_TO, MOVE_HOLD, InotifyTree
 
+pytestmark = pytest.mark.linux_only("watchd's inotify reader (Linux's inotify)")
+
 Event = tuple[int, str, str, "str | None", bool, bool]
 
 

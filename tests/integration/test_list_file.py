@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.procs import wait_for
 
+from watchd import platform
 from watchd.actions import Context
 from watchd.actions import process as process_module
 from watchd.actions.check import CommandGate
@@ -26,6 +27,7 @@ from watchd.actions.process import write_list_file
 from watchd.actions.run import AppRunner
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import Check, CommandAction, RunAction
+from watchd.platform import darwin
 
 PATHS = ("/srv/app/a.py", "/srv/app/new\nline.py", os.fsdecode(b"/srv/app/bad-\xff.py"), "/srv/app/ü x.py")
 LISTED = b"".join(os.fsencode(p) + b"\0" for p in PATHS)
@@ -64,8 +66,8 @@ def no_tempdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def no_memfd(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The platform has no anonymous files (macOS)."""
-    monkeypatch.setattr(process_module, "anonymous_fd", lambda name: None)
+    """The platform has no anonymous files (macOS): its side of the seam's answer."""
+    monkeypatch.setattr(platform.current, "memfd", darwin.memfd)
 
 
 @pytest.fixture

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
 from watchd.sockets import ListenError, Listeners, bind, parse_listen, queued
 
-linux_only = pytest.mark.skipif(sys.platform != "linux", reason="SO_REUSEPORT steering is Linux's")
+# skipped off Linux and in the macOS-profile lane (tests/conftest.py): the portable side has none
+linux_only = pytest.mark.linux_only("SO_REUSEPORT steering (a classic BPF program)")
 
 
 def connect(port: int) -> socket.socket:

@@ -2,6 +2,9 @@
 
 The real os.kill is never handed a pidfile's PID here: every signaller gets a recording `kill`.
 Child processes are started (and reaped) by the tests themselves; pidfiles live in tmp_path.
+
+Every test runs on both sides of the platform seam (the `side` fixture): what the process is --
+its start time, command line, state, owner -- comes from /proc, then from psutil.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
+import psutil
 import pytest
 from helpers.procs import proc_state
 
@@ -25,6 +30,8 @@ from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import SignalAction
 
 BATCH = Batch("api", (Change(ChangeKind.MODIFIED, "app.py"),), 0.0, 0.0)
+
+pytestmark = pytest.mark.usefixtures("side")
 
 
 class RecordingKill:
@@ -72,9 +79,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 
 
 def unused_pid() -> int:
-    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    for pid in range(pid_max - 1, 300, -1):
-        if not Path(f"/proc/{pid}").exists():
+    """A PID no process has, below macOS's largest (99998): a valid PID on both systems (psutil,
+    not /proc: it runs in the macOS-profile lane too)."""
+    taken = set(psutil.pids())
+    for pid in range(99_998, 300, -1):
+        if pid not in taken and not psutil.pid_exists(pid):
             return pid
     pytest.fail("no free PID found")
 
@@ -87,8 +96,9 @@ def signaller(
     sig: int = signal.SIGHUP,
     wait: float = 0.1,
     dry_run: bool = False,
+    unit: str | None = None,
 ) -> PidfileSignaller:
-    action = SignalAction(pidfile=pidfile, signal=sig, expect=expect, pidfile_wait=wait)
+    action = SignalAction(pidfile=pidfile, signal=sig, expect=expect, pidfile_wait=wait, unit=unit)
     return PidfileSignaller(action, Context("api", dry_run=dry_run, kill=kill))
 
 
@@ -231,6 +241,41 @@ def test_expect_mismatch_is_refused(
     signaller(pidfile, kill, expect="uwsgi-marker").execute(BATCH, threading.Event())
     assert_refused(caplog, kill, "is not the expected process")
     assert "'uwsgi-marker'" in errors(caplog)[0]
+
+
+def test_the_target_is_named_by_its_program_in_the_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, children: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    caplog.set_level(logging.INFO, logger="watchd")
+    sleeper = children("sleep", "60")
+    script = tmp_path / "server.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    server = children(sys.executable, str(script))
+    kill = RecordingKill()
+    for child in (sleeper, server):
+        pidfile = tmp_path / f"{child.pid}.pid"
+        pidfile.write_text(f"{child.pid}\n")
+        signaller(pidfile, kill).execute(BATCH, threading.Event())
+    assert f"sent HUP to sleep (pid {sleeper.pid})" in caplog.text
+    assert f"sent HUP to server.py (pid {server.pid})" in caplog.text  # past the interpreter
+
+
+def test_unit_is_checked_where_there_are_cgroups(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    children: Callable[..., subprocess.Popen[bytes]],
+    side: ModuleType,
+) -> None:
+    child = children()
+    pidfile = tmp_path / "api.pid"
+    pidfile.write_text(f"{child.pid}\n")
+    kill = RecordingKill()
+    signaller(pidfile, kill, unit="no-such-watchd-test.service").execute(BATCH, threading.Event())
+    if side.NAME == "linux":
+        assert_refused(caplog, kill, "is not in unit no-such-watchd-test.service: refused")
+    else:
+        assert_refused(caplog, kill, "its systemd unit cannot be checked here")
+        assert "needs Linux's cgroups" in errors(caplog)[0]
 
 
 def test_expect_match_is_signalled_once_with_the_right_signal(

@@ -1,5 +1,9 @@
 """Pidfile trust with real files and real processes: watchd runs as root here, the other side as
-`nobody` (setpriv). The real os.kill/pidfd path is used; targets record the signals they get."""
+`nobody` (setpriv). The real os.kill/pidfd path is used; targets record the signals they get.
+
+Every test runs on both sides of the platform seam (the `side` fixture): Linux's checks through
+a pidfd, and the Darwin side's (psutil's owner and start time; no pidfd, so the start time is
+checked again right before kill())."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from helpers.procs import HELPERS, stop_process, wait_for
@@ -31,7 +36,10 @@ def _as_root_with_setpriv() -> bool:
     return os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
-pytestmark = pytest.mark.skipif(not _as_root_with_setpriv(), reason="needs root and setpriv")
+pytestmark = [
+    pytest.mark.skipif(not _as_root_with_setpriv(), reason="needs root and setpriv"),
+    pytest.mark.usefixtures("side"),
+]
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
@@ -197,8 +205,10 @@ def _cgroup_root() -> Path | None:
 
 @pytest.mark.skipif(_cgroup_root() is None, reason="no writable cgroup hierarchy")
 def test_unit_names_the_cgroup_the_target_must_be_in(
-    shared: Path, targets: list[Target], logs: pytest.LogCaptureFixture
+    shared: Path, targets: list[Target], logs: pytest.LogCaptureFixture, side: ModuleType
 ) -> None:
+    if side.NAME != "linux":
+        pytest.skip("cgroups are Linux's: the Darwin side refuses unit: (see test_pidfile_refusals)")
     root = _cgroup_root()
     assert root is not None
     unit = f"watchd-test-{secrets.token_hex(4)}.service"
@@ -220,10 +230,12 @@ def test_unit_names_the_cgroup_the_target_must_be_in(
 
 
 RACE = textwrap.dedent("""\
-    import logging, os, subprocess, sys, threading
+    import logging, os, subprocess, sys, threading, time
     from pathlib import Path
     sys.path.insert(0, {helpers!r})
     from procs import wait_for
+    import watchd.platform, watchd.platform.{side}
+    watchd.platform.current = watchd.platform.{side}
     import watchd.actions.pidfile as pf
     from watchd.actions import Context
     from watchd.changes import Batch, Change, ChangeKind
@@ -238,7 +250,8 @@ RACE = textwrap.dedent("""\
     stranger = []
 
     def racing(pid, mtime=None):
-        checked = real(pid, mtime)  # every check passes: it is the target, held by a pidfd
+        checked = real(pid, mtime)  # every check passes: it is the target (held by a pidfd on Linux)
+        time.sleep(0.05)  # it ran a while, as a server does: start times tell 10 ms apart (psutil's too)
         target.kill()
         target.wait()  # gone and reaped: its PID is free again
         with open("/proc/sys/kernel/ns_last_pid", "w") as f:
@@ -260,10 +273,15 @@ RACE = textwrap.dedent("""\
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare")
-def test_a_pid_reused_between_the_checks_and_the_signal_gets_nothing(tmp_path: Path) -> None:
+def test_a_pid_reused_between_the_checks_and_the_signal_gets_nothing(
+    tmp_path: Path, side: ModuleType
+) -> None:
     """Inside a PID namespace of its own: the target passes every check, exits, is reaped, and
-    the next process is forced onto its PID (ns_last_pid) before the signal is sent."""
-    script = RACE.format(helpers=str(HELPERS), work=str(tmp_path), recorder=str(HELPERS / "sigrecorder.py"))
+    the next process is forced onto its PID (ns_last_pid) before the signal is sent. Linux's
+    pidfd refuses it; the Darwin side's start time, checked again right before kill(), too."""
+    script = RACE.format(
+        helpers=str(HELPERS), work=str(tmp_path), recorder=str(HELPERS / "sigrecorder.py"), side=side.NAME
+    )
     r = subprocess.run(
         ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", script],
         capture_output=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -244,6 +245,7 @@ def test_non_matching_changes_are_reported_as_activity_and_ignored_ones_not_at_a
     assert sink.others.empty()
 
 
+@pytest.mark.linux_only("watchd's inotify reader (its callbacks outside its lock)")
 def test_an_exception_while_handling_one_event_costs_only_that_event(root: Path) -> None:
     """The inotify reader runs the owner's callback outside its lock, event by event."""
     got: list[Change] = []
@@ -269,6 +271,7 @@ def test_an_exception_while_handling_one_event_costs_only_that_event(root: Path)
         w.stop()
 
 
+@pytest.mark.linux_only("inotify's queue overflow (IN_Q_OVERFLOW)")
 def test_an_overflow_while_a_reload_changes_the_roots(tmp_path: Path) -> None:
     """The overflow handler walks the roots on the reader's thread while the daemon's thread adds
     and removes them: it must see a consistent list."""
@@ -339,6 +342,7 @@ def leafy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.linux_only("watchd's inotify tree (find's leaf optimisation)")
 def test_leaf_directories_are_watched_without_being_read(leafy: Path) -> None:
     """On a filesystem that counts subdirectories in st_nlink, a directory with st_nlink 2 is not
     read at start (find's leaf optimisation); its changes and new subdirectories still count."""
@@ -366,6 +370,7 @@ def test_leaf_directories_are_watched_without_being_read(leafy: Path) -> None:
         w.stop()
 
 
+@pytest.mark.linux_only("watchd's inotify tree (find's leaf optimisation)")
 def test_a_directory_on_another_device_is_read_whatever_its_link_count(tmp_path: Path) -> None:
     """A mount point below a root may be a filesystem whose link counts mean nothing."""
     from watchd.inotify import InotifyTree, _Root  # noqa: PLC0415
@@ -384,6 +389,7 @@ def test_a_directory_on_another_device_is_read_whatever_its_link_count(tmp_path:
     assert not InotifyTree._leaf(here, str(tmp_path / "gone"))
 
 
+@pytest.mark.linux_only("watchd's inotify reader (a lost root's late notice)")
 def test_a_late_notice_that_the_old_root_is_gone_leaves_its_successor_alone(
     root: Path, tmp_path: Path
 ) -> None:
@@ -418,7 +424,7 @@ def test_a_virtual_environment_by_any_name_is_ignored(root: Path, tmp_path: Path
     for name in ("venv", "myenv"):
         (root / name / "lib" / "site-packages").mkdir(parents=True)
     (root / "myenv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
-    for native in (True, False):
+    for native in (True, False) if sys.platform == "linux" else (False,):  # inotify's tree: Linux's
         sink = Collector()
         w = Watcher([Subscription(0, "t", str(root), Matcher(["*.py"]))], sink, native=native)
         w.start()

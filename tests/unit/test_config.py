@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from watchd import platform
 from watchd.config import (
     DEFAULT_CHECK_TIMEOUT,
     DEFAULT_CONFIRM_TIMEOUT,
@@ -41,6 +42,7 @@ from watchd.config import (
     parse_signal,
 )
 from watchd.errors import ConfigError
+from watchd.platform import darwin
 from watchd.sockets import parse_listen
 
 BASE = Path("/srv/app")
@@ -1563,6 +1565,7 @@ def test_unreadable_kinds_of_config_are_refused_before_parsing(tmp_path: Path, k
     assert str(err.value) == f"{path}: {expected}"
 
 
+@pytest.mark.linux_only("unit: (systemd cgroups; elsewhere it is a config error naming Linux)")
 def test_unit_for_the_signal_action() -> None:
     action = one_watch(P + "    unit: gunicorn.service\n").action
     assert isinstance(action, SignalAction)
@@ -1570,6 +1573,7 @@ def test_unit_for_the_signal_action() -> None:
     assert "(in unit gunicorn.service)" in action.describe()
 
 
+@pytest.mark.linux_only("unit: (systemd cgroups; elsewhere it is a config error naming Linux)")
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -1587,6 +1591,18 @@ def test_unit_for_the_signal_action() -> None:
 )
 def test_unit_errors(extra: str, message: str) -> None:
     assert error_of(P + extra) == message
+
+
+@pytest.mark.parametrize("value", ["gunicorn.service", "gunicorn"])
+def test_unit_elsewhere_than_linux_is_an_error_naming_linux(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """It checks the target's systemd cgroup, which only Linux has: said at start (and by
+    --validate), from the platform's name alone (nothing read from the disk)."""
+    monkeypatch.setattr(platform, "current", darwin)
+    assert error_of(P + f"    unit: {value}\n") == (
+        "dev.yaml:5:11: watches.api.unit: only works on Linux (systemd cgroups); remove it"
+    )
 
 
 def test_unit_only_applies_to_the_signal_action() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from watchd.mounts import filesystem_type, parse_mountinfo, remote_filesystem
+from watchd import mounts, platform
+from watchd.mounts import filesystem_type, innermost, is_remote, parse_mountinfo, remote_filesystem
 
 # A workstation: ext4 root, tmpfs /tmp, network and VM shares, nested and stacked mounts.
 # Fields: ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS;
@@ -160,3 +161,51 @@ def test_remote_filesystem(path: str, expected: str | None) -> None:
 @pytest.mark.parametrize(("path", "_"), CONTAINER_TYPE_CASES)
 def test_container_overlay_and_bind_mounts_are_not_remote(path: str, _: str) -> None:
     assert remote_filesystem(path, CONTAINER) is None
+
+
+# A Mac: the (mount point, f_fstypename) pairs psutil.disk_partitions() reports there.
+MAC = [
+    ("/", "apfs"),
+    ("/dev", "devfs"),
+    ("/System/Volumes/Data", "apfs"),
+    ("/System/Volumes/Data/home", "autofs"),
+    ("/Volumes/share", "smbfs"),
+    ("/Volumes/afp", "afpfs"),
+    ("/Volumes/nas", "nfs"),
+    ("/Volumes/dav", "webdav"),
+    ("/Users/alice/remote", "macfuse"),
+    ("/Users/alice/old-sshfs", "osxfuse"),
+    ("/Volumes/USB", "msdos"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "fstype", "remote"),
+    [
+        ("/Users/alice/src/app.py", "apfs", False),
+        ("/System/Volumes/Data/Users/alice/app.py", "apfs", False),
+        ("/Volumes/share/app.py", "smbfs", True),
+        ("/Volumes/afp/app.py", "afpfs", True),
+        ("/Volumes/nas/app.py", "nfs", True),
+        ("/Volumes/dav/app.py", "webdav", True),
+        ("/Users/alice/remote/app.py", "macfuse", True),
+        ("/Users/alice/old-sshfs/app.py", "osxfuse", True),
+        ("/Volumes/USB/app.py", "msdos", False),
+        ("/Volumes/sharex/app.py", "apfs", False),  # a prefix of a mount point is not inside it
+    ],
+)
+def test_macos_filesystem_types(path: str, fstype: str, remote: bool) -> None:
+    assert innermost(path, MAC) == fstype
+    assert is_remote(fstype) is remote
+
+
+def test_without_mountinfo_text_the_platform_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def filesystem_type(path: str) -> str | None:
+        asked.append(path)
+        return "smbfs"
+
+    monkeypatch.setattr(platform.current, "filesystem_type", filesystem_type)
+    assert mounts.filesystem_type("/Volumes/share/app.py") == "smbfs"
+    assert asked == ["/Volumes/share/app.py"]

@@ -12,6 +12,7 @@ import pytest
 from watchd.actions.runner import LOOP_RUNS, Runner
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.config import OnBusy
+from watchd.errors import WatchFailed
 
 WAIT = 5.0
 
@@ -248,11 +249,32 @@ def test_executor_exception_is_logged_and_the_runner_goes_on(
     assert ex.batches == [b1, b2]
 
 
-class Failing(FakeExecutor):
-    """Fails in `start` and in its first `execute` (an action bug, not a handled error)."""
+class FailingStart(FakeExecutor):
+    """Fails in `start` (an action bug, or a call the platform lacks: not a handled error)."""
 
     def start(self) -> None:
         raise OSError(2, "No usable temporary directory found in ['/tmp']")
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_an_action_that_cannot_start_is_one_line_naming_the_watch_for_the_daemon(
+    caplog: pytest.LogCaptureFixture, level: int
+) -> None:
+    caplog.set_level(level, logger="watchd")
+    r = Runner("api")
+    ex = FailingStart()
+    r.attach(ex)
+    with pytest.raises(WatchFailed) as failed:
+        r.start()
+    assert str(failed.value) == (
+        "api: could not start: FileNotFoundError: [Errno 2] No usable temporary directory found in ['/tmp']"
+    )
+    assert not r._thread.is_alive()  # nothing runs: the daemon decides (exit 2, or marked failed)
+    assert r.close(time.monotonic() + WAIT)  # what the daemon does next: closed on its thread
+    assert ex.closed
+    # nothing logged as an error here (the daemon says it once); the traceback only with -v
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert any(rec.exc_info for rec in caplog.records) == (level == logging.DEBUG)
 
 
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
@@ -260,7 +282,7 @@ def test_an_unexpected_exception_is_one_error_line_and_the_watch_goes_on(
     runners: list[Runner], caplog: pytest.LogCaptureFixture, level: int
 ) -> None:
     caplog.set_level(level, logger="watchd")
-    ex = Failing(fail_first=True)
+    ex = FakeExecutor(fail_first=True)
     ex.release.set()
     r = Runner("api")
     r.attach(ex)
@@ -279,8 +301,6 @@ def test_an_unexpected_exception_is_one_error_line_and_the_watch_goes_on(
     assert ex.batches == [b1, b2]
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert [rec.getMessage() for rec in errors] == [
-        "api: could not start the action: FileNotFoundError: [Errno 2] No usable temporary directory found "
-        "in ['/tmp']",
         "api: internal error: ValueError: no such file: new\\nline.py",
         "api: the action failed unexpectedly: RuntimeError: executor bug",
     ]

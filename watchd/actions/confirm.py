@@ -22,6 +22,9 @@ A master that dies instead is an error; workers that are not replaced within the
 warning that says what was seen (old children still running, new ones, new ones that came and
 went). This runs on a thread of its own, so it never holds up the watch's next batch or any
 other watch.
+
+Children, start times and the master's state come from `watchd.platform` (/proc on Linux, psutil
+on macOS); start times are seconds since boot on the clock of its `uptime()`.
 """
 
 from __future__ import annotations
@@ -33,72 +36,40 @@ import threading
 import time
 from dataclasses import dataclass
 
-from watchd import procfs
+from watchd import platform
 
 log = logging.getLogger(__name__)
 
 POLL = 0.05
 SETTLED = 0.5  # seconds a child must have run to count as a worker (a shell loop's sleep does not)
 
-Children = dict[int, int]  # child PID -> start time in clock ticks (a reused PID differs)
+Children = dict[int, float]  # child PID -> its start time (a reused PID has another)
 
 
-def _stat(pid: int) -> procfs.ProcStat | None:
-    """As procfs.read_stat, with an unreadable process taken as gone (for children)."""
-    try:
-        return procfs.read_stat(pid)
-    except OSError:
-        return None
-
-
-def ticks_now() -> int:
-    """Now, in the clock ticks since boot that /proc's start times use."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-def settled(kids: Children, at: int | None = None) -> Children:
-    """The children that had been running for SETTLED seconds at `at` (ticks; default now)."""
-    at = ticks_now() if at is None else at
-    least = SETTLED * os.sysconf("SC_CLK_TCK")
-    return {k: t for k, t in kids.items() if at - t >= least}
+def settled(kids: Children, at: float | None = None) -> Children:
+    """The children that had been running for SETTLED seconds at `at` (the platform's uptime();
+    default now)."""
+    at = platform.current.uptime() if at is None else at
+    return {k: t for k, t in kids.items() if at - t >= SETTLED}
 
 
 def children(pid: int) -> Children:
-    """Live (non-zombie) children of `pid`, from /proc/PID/task/*/children or a /proc scan."""
-    kids: set[int] = set()
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                kids.update(int(x) for x in f.read().split())
-    except FileNotFoundError:
-        kids = set()
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                st = _stat(int(entry))
-                if st is not None and st.ppid == pid:
-                    kids.add(int(entry))
-    except OSError:
-        return {}
-    out: Children = {}
-    for kid in kids:
-        st = _stat(kid)
-        if st is not None and not st.exited and st.ppid == pid:
-            out[kid] = st.start_ticks
-    return out
+    """The live (not zombie) children of `pid` with their start times; empty if it is gone."""
+    return platform.current.children(pid)
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A master's children at one moment: taken just before a signal, they are the generation
-    the reload must retire; a child started from `at` on (ticks) that is not one of them is new."""
+    the reload must retire; a child started from `at` on (uptime()) that is not one of them is new."""
 
     children: Children
-    at: int
+    at: float
 
 
 def snapshot(pid: int) -> Snapshot:
     """The children of `pid` now (the clock is read first: a child forked meanwhile is new)."""
-    at = ticks_now()
+    at = platform.current.uptime()
     return Snapshot(children(pid), at)
 
 
@@ -137,8 +108,12 @@ class Confirmation:
         self.timeout = timeout
         self.cancel = threading.Event()
         self._pidfd = pidfd  # the master, held since before the signal: its exit is certain news
-        master = _stat(pid)
-        self.master_start = master.start_ticks if master is not None else 0
+        self._side = platform.current  # one side for the whole confirmation: its clock is its own
+        try:
+            master = self._side.process_info(pid)
+        except OSError:
+            master = None
+        self.master_start = master.started if master is not None else 0.0
         self._started = time.monotonic()
         # one report at most, and none once superseded: the lock orders the two
         self._lock = threading.Lock()
@@ -198,27 +173,28 @@ class Confirmation:
         current: Children = {}  # the new children at the last look
         steady = started  # when `current` last changed (a child started, or one exited)
         retired: float | None = None  # when no old child was seen running any more
-        seen: set[tuple[int, int]] = set()  # every new child seen, to count those that went
+        seen: set[tuple[int, float]] = set()  # every new child seen, to count those that went
         several = f"the last of {self.signals} {self.signame}s" if self.signals > 1 else ""
+        slack = self._side.start_resolution()
         while not self.cancel.wait(POLL):
             now = time.monotonic()
             took = now - started
             try:
-                master = procfs.read_stat(self.pid)
-            except PermissionError:  # hidepid, or another user's: unknown is not "exited"
+                master = self._side.process_info(self.pid)
+            except PermissionError as exc:  # hidepid, or another user's: unknown is not "exited"
                 self._report(
                     logging.WARNING,
-                    "%s: %s sent to %d; cannot confirm the reload: permission denied reading /proc/%d",
+                    "%s: %s sent to %d; cannot confirm the reload: permission denied reading %s",
                     self.name,
                     self.signame,
                     self.pid,
-                    self.pid,
+                    exc.filename or f"PID {self.pid}",
                 )
                 return
             except OSError:
                 master = None
             gone = self._master_gone() or master is None or master.exited
-            if gone or master is None or master.start_ticks != self.master_start:
+            if gone or master is None or master.started != self.master_start:
                 self._report(
                     logging.ERROR,
                     "%s: %s (pid %d) exited %.2f s after %s instead of reloading (crashing on the new code?)",
@@ -229,10 +205,10 @@ class Confirmation:
                     self.signame,
                 )
                 return
-            kids = children(self.pid)
+            kids = self._side.children(self.pid)
             old = [k for k, t in before.items() if kids.get(k) == t]
-            # one tick of slack: /proc's start times and ticks_now() are both truncated to ticks
-            new = {k: t for k, t in kids.items() if t >= self.before.at - 1 and before.get(k) != t}
+            # slack of one step of the start times' resolution (Linux: both truncated to ticks)
+            new = {k: t for k, t in kids.items() if t >= self.before.at - slack and before.get(k) != t}
             if new != current:
                 current, steady = new, now
             if old:
@@ -241,7 +217,7 @@ class Confirmation:
                 retired = now
             seen.update(new.items())
             # workers, not passers-by: each has run SETTLED s, and they are all there is to come
-            stayed = len(settled(new)) == len(new)
+            stayed = len(settled(new, self._side.uptime())) == len(new)
             whole = len(new) >= self.workers or now - steady >= SETTLED
             if retired is not None and new and stayed and whole:
                 self._report(

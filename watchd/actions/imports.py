@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from watchd import platform
+
 log = logging.getLogger(__name__)
 
 HOOK_DIR = str(Path(__file__).resolve().parent.parent / "hook")
@@ -32,7 +34,7 @@ class ImportReports:
         self.name = name
         self._on_files = on_files
         self.loaded = threading.Event()  # some app said hello
-        r, w = os.pipe2(os.O_CLOEXEC)
+        r, w = platform.current.cloexec_pipe()
         self._r = r
         self._w = fcntl.fcntl(w, fcntl.F_DUPFD_CLOEXEC, _FIRST_FD)
         os.close(w)

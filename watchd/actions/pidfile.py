@@ -6,7 +6,8 @@ wrong PID here is a signal to the wrong process. `watchd.trust` decides whether 
 be believed (its type, mode, owner, the path to it); then, here:
 
 - PID 0, 1, negative or watchd's own are refused (kill(0) hits watchd's group, kill(-1) every process);
-- the process must exist and not be a zombie (kill(pid, 0) succeeds on zombies: /proc says);
+- the process must exist and not be a zombie (kill(pid, 0) succeeds on zombies: the platform's
+  process table says);
 - it must have started before the pidfile was last written, else the PID was reused;
 - it must run as the user a pidfile others could write is restricted to;
 - its command line must contain `expect`, and it must be in systemd unit `unit`, when set.
@@ -14,6 +15,9 @@ be believed (its type, mode, owner, the path to it); then, here:
 All of that is checked through a pidfd opened first (Linux 5.3+): the signal goes through the
 same pidfd, so a process that exits and whose PID is reused meanwhile can never receive it.
 Without pidfds (macOS, old kernels) the start time is checked again just before kill().
+
+What a process is (its start time, command line, owner, state) comes from `watchd.platform`:
+/proc on Linux, psutil on macOS.
 """
 
 from __future__ import annotations
@@ -23,13 +27,12 @@ import errno
 import logging
 import os
 import re
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchd import procfs, trust
+from watchd import platform, trust
 from watchd.actions import Context, PerBatch, confirm
 from watchd.actions.confirm import Confirmation
 from watchd.actions.pysource import invalidate_bytecode
@@ -40,16 +43,16 @@ from watchd.errors import ActionError
 log = logging.getLogger(__name__)
 
 _RETRY_EVERY = 0.025
-# /proc start times have clock-tick (10 ms) resolution; allow for that and a little skew.
+# start times have clock-tick (10 ms) resolution on Linux; allow for that and a little skew.
 _START_TOLERANCE = 0.1
 
 
 @dataclass(slots=True)
 class Target:
     pid: int
-    name: str  # the kernel's short process name (comm)
+    name: str  # for log lines: the program's name (see program_name)
     cmdline: str
-    start_ticks: int = 0
+    started: float = 0.0  # ProcessInfo.started: the same PID with another start is another process
     pidfd: int | None = None  # open while the target is being signalled; owned by the signaller
 
     def close(self) -> None:
@@ -65,68 +68,53 @@ def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
     return None if read is None else (read.pid, read.mtime)
 
 
+def _gone(pid: int) -> ActionError:
+    return ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)")
+
+
 def open_pidfd(pid: int) -> int | None:
     """A pidfd for `pid`, or None where the system has none (the caller falls back to kill)."""
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return None
     try:
-        fd: int = opener(pid)
+        return platform.current.pidfd_open(pid)
     except ProcessLookupError:
-        raise ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)") from None
+        raise _gone(pid) from None
     except OSError as exc:
-        if exc.errno in (errno.ENOSYS, errno.EINVAL):
-            return None
         raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
-    return fd
 
 
-def unreadable(pid: int) -> ActionError:
+def unreadable(pid: int, exc: OSError) -> ActionError:
     """Fail closed: a process watchd may not inspect is refused, never taken for fine."""
-    return ActionError(f"cannot inspect PID {pid}: permission denied reading /proc/{pid}: refused")
+    where = exc.filename or f"PID {pid}"
+    return ActionError(f"cannot inspect PID {pid}: permission denied reading {where}: refused")
 
 
 def inspect_process(pid: int, pidfile_mtime: float | None = None) -> Target:
     """Check that `pid` is a live process that could have written the pidfile; describe it."""
     if pid == os.getpid():
         raise ActionError(f"PID {pid} is watchd itself: refused (the pidfile must name the server)")
-    if not procfs.available():  # macOS: existence is all we can check
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            raise ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)") from None
-        except PermissionError:
-            pass
-        return Target(pid, "?", "")
-    gone = ActionError(f"no process with PID {pid} (stale pidfile? is the server running?)")
+    side = platform.current
     try:
-        stat = procfs.read_stat(pid)
-        if stat is None:
-            raise gone
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline_raw = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        raise gone from None
-    except PermissionError:  # fail closed: unreadable is not "alive and fine"
-        raise ActionError(
-            f"cannot inspect PID {pid}: permission denied reading /proc/{pid}: refused"
-        ) from None
+        info = side.process_info(pid)
+        if info is None:
+            raise _gone(pid)
+        argv = side.cmdline(pid) if not info.exited else []
+    except PermissionError as exc:  # fail closed: unreadable is not "alive and fine"
+        raise unreadable(pid, exc) from None
     except OSError as exc:
         raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
-    name = stat.name
-    if stat.exited:
+    name = info.name
+    if info.exited:
         raise ActionError(f"PID {pid} ({name}) has exited (zombie): not signalled; is the server restarting?")
+    if argv is None:  # gone between the two reads
+        raise _gone(pid)
     if pidfile_mtime is not None:
-        started = stat.start_ticks / os.sysconf("SC_CLK_TCK")  # seconds since boot
-        boot_offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
-        written = pidfile_mtime - boot_offset
-        if started > written + _START_TOLERANCE:
+        written = pidfile_mtime - (time.time() - side.uptime())  # on the start times' clock
+        if info.started > written + _START_TOLERANCE:
             raise ActionError(
-                f"PID {pid} ({name}) started {started - written:.1f} s after the pidfile was written: "
-                "the PID was reused by another process (stale pidfile); not signalled"
+                f"PID {pid} ({name}) started {info.started - written:.1f} s after the pidfile was "
+                "written: the PID was reused by another process (stale pidfile); not signalled"
             )
-    argv = [a.decode("utf-8", "backslashreplace") for a in cmdline_raw.rstrip(b"\0").split(b"\0")]
-    return Target(pid, program_name(name, argv), " ".join(argv), stat.start_ticks)
+    return Target(pid, program_name(name, argv), " ".join(argv), info.started)
 
 
 _INTERPRETER = re.compile(r"^(python|pypy)[\d.]*$")
@@ -155,8 +143,9 @@ class PidfileSignaller(PerBatch):
         self.base = ctx.base
         self.dry_run = ctx.dry_run
         self.kill = ctx.kill
-        # pidfds unless a kill function was injected (tests of the refusals record its calls)
-        self._pidfds = ctx.kill is os.kill and hasattr(signal, "pidfd_send_signal")
+        # pidfds (where the platform has them) unless a kill function was injected (tests of the
+        # refusals record its calls)
+        self._pidfds = ctx.kill is os.kill
         self.not_done = f"{signal_name(action.signal)} not sent"
         self._confirmation: Confirmation | None = None
 
@@ -198,22 +187,26 @@ class PidfileSignaller(PerBatch):
         pid = got.pid
         target = inspect_process(pid, got.mtime)
         target.pidfd = pidfd
-        if procfs.available():
-            try:
-                uids = procfs.read_uids(pid) if got.owner is not None else None
-                cgroup = procfs.read_cgroup(pid) if self.action.unit else None
-            except PermissionError:
+        side = platform.current
+        try:
+            uids = side.uids(pid) if got.owner is not None else None
+            cgroup = side.cgroup(pid) if self.action.unit else None
+        except PermissionError as exc:
+            raise unreadable(pid, exc) from None
+        except OSError as exc:
+            raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
+        trust.check_owner(got, pid, uids)
+        if self.action.unit:
+            if cgroup == "":  # a platform without cgroups
                 raise ActionError(
-                    f"cannot inspect PID {pid}: permission denied reading /proc/{pid}: refused"
-                ) from None
-            trust.check_owner(got, pid, uids)
-            if self.action.unit and not trust.in_unit(cgroup or "", self.action.unit):
+                    f"PID {pid} ({target.name}): its systemd unit cannot be checked here "
+                    f"(unit: {self.action.unit} needs Linux's cgroups): refused"
+                )
+            if not trust.in_unit(cgroup or "", self.action.unit):
                 raise ActionError(
                     f"PID {pid} ({target.name}) is not in unit {self.action.unit}: refused "
                     "(the pidfile names another process, or unit: names another service)"
                 )
-        elif got.owner is not None or self.action.unit:
-            raise ActionError(f"PID {pid}: its owner cannot be checked here: refused ({got.why or 'unit:'})")
         if self.action.expect and self.action.expect not in target.cmdline:
             raise ActionError(
                 f"PID {pid} ({target.name}) is not the expected process: its command line "
@@ -221,7 +214,7 @@ class PidfileSignaller(PerBatch):
             )
         if pidfd is not None:
             try:  # still the process that was checked (a pidfd never refers to a reused PID)
-                signal.pidfd_send_signal(pidfd, 0)
+                platform.current.pidfd_send_signal(pidfd, 0)
             except ProcessLookupError:
                 raise ActionError(f"PID {pid} ({target.name}) exited while it was being checked") from None
             except PermissionError:
@@ -238,18 +231,21 @@ class PidfileSignaller(PerBatch):
         previous, self._confirmation = self._confirmation, None
         if previous is None or not previous.supersede():
             return None
-        same = (previous.pid, previous.master_start) == (target.pid, target.start_ticks)
+        same = (previous.pid, previous.master_start) == (target.pid, target.started)
         return previous if same else None
 
     def _send(self, target: Target, sig: int) -> None:
         """The signal, through the target's pidfd where there is one; else by PID, after checking
         once more that the PID still names the process that was checked."""
         if target.pidfd is not None:
-            signal.pidfd_send_signal(target.pidfd, sig)
+            platform.current.pidfd_send_signal(target.pidfd, sig)
             return
-        if procfs.available() and self.kill is os.kill:
-            stat = procfs.read_stat(target.pid)
-            if stat is None or stat.exited or stat.start_ticks != target.start_ticks:
+        if self.kill is os.kill:
+            try:
+                now = platform.current.process_info(target.pid)
+            except PermissionError as exc:
+                raise unreadable(target.pid, exc) from None
+            if now is None or now.exited or now.started != target.started:
                 raise ProcessLookupError(errno.ESRCH, "gone")
         self.kill(target.pid, sig)
 
@@ -274,7 +270,7 @@ class PidfileSignaller(PerBatch):
             # the new workers import the changed files: never from a .pyc a same-size save
             # within the same second left looking fresh
             invalidate_bytecode(batch.paths)
-            follow = self.action.confirm and procfs.available()
+            follow = self.action.confirm
             # the generation this signal must retire, however young (a reload may be under way)
             before = confirm.snapshot(target.pid) if follow else None
             try:

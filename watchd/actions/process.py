@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from watchd import procfs
+from watchd import platform
 from watchd.changes import Batch, ChangeKind
 from watchd.config import Stop
 
@@ -105,12 +105,11 @@ def anonymous_fd(name: str) -> int | None:
     fd 3, where the socket-activation wrapper puts an app's listener). Raises OSError if the
     platform has anonymous files but cannot make one now (out of descriptors, seccomp).
     """
-    create = getattr(os, "memfd_create", None)
-    if create is None:
+    fd = platform.current.memfd(name)
+    if fd is None:
         return None
-    import fcntl  # noqa: PLC0415 (with the call it serves: this function is the platform's side)
+    import fcntl  # noqa: PLC0415 (only with an anonymous file)
 
-    fd: int = create(name, getattr(os, "MFD_CLOEXEC", 1))
     if fd < 10:
         try:
             high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
@@ -396,8 +395,8 @@ class Child:
     One waiter thread per child blocks until it exits (no polling, no CPU while the app runs),
     records the exit status, sets `done` and calls `on_exit`. Everything else waits on `done`.
 
-    Where /proc can tell running members from zombies (Linux), the leader is left unreaped
-    (waitid WNOWAIT) until `reap()`, called once its group is gone: while the leader is a
+    Where the platform can wait without reaping (Linux: platform.current.HOLD_ZOMBIE_LEADER), the
+    leader is left unreaped until `reap()`, called once its group is gone: while the leader is a
     zombie its PID -- which is the group's id -- cannot be given to another process, so a
     late signal to the group can never reach a stranger's group.
     """
@@ -424,7 +423,8 @@ class Child:
         self._sentinel_thread: threading.Thread | None = None
         self._sentinel: int | None = None
         self.keyboard: tuple[int, float] | None = None  # (SIGINT or SIGQUIT, when) from the keyboard
-        self._hold_leader = procfs.available() and hasattr(os, "waitid")
+        self._side = platform.current  # the one that waits for the leader also reaps it
+        self._hold_leader = self._side.HOLD_ZOMBIE_LEADER
         self._reaped = False
         threading.Thread(target=self._wait, name=f"watchd-wait-{self.pid}", daemon=True).start()
         if terminal is not None:
@@ -437,20 +437,9 @@ class Child:
 
     def _wait(self) -> None:
         if self._hold_leader:
-            while True:
-                try:
-                    info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
-                except InterruptedError:
-                    continue
-                except ChildProcessError:  # reaped elsewhere: fall back to Popen's status
-                    info = None
-                break
-            if info is not None and info.si_code == os.CLD_EXITED:
-                self.code = info.si_status
-            elif info is not None:  # CLD_KILLED, CLD_DUMPED
-                self.code = -info.si_status
-            else:
-                self.code = self.proc.wait()
+            code = self._side.wait_unreaped(self.pid)
+            # None: reaped elsewhere: fall back to Popen's status
+            self.code = code if code is not None else self.proc.wait()
         else:
             self.code = self.proc.wait()
             self._reaped = True
@@ -584,8 +573,8 @@ class Child:
             return False
         except PermissionError:
             return True
-        # killpg succeeds on zombies too: where /proc tells, only running members count
-        return procfs.group_running(self.pgid) if procfs.available() else True
+        # killpg succeeds on zombies too: only running members count
+        return bool(self._side.group_members(self.pgid))
 
     def wait_gone(self, deadline: float) -> bool:
         """Wait until no process of the group runs, or `deadline`; return whether it is gone."""
@@ -611,26 +600,28 @@ class Child:
         For apps that die at once on the stop signal (Werkzeug's, Django's development servers):
         a request they had accepted would be cut off. Frozen with none in hand, they accept no
         more; the stop signal then lands before they run again, and connections that arrive
-        meanwhile wait in the listener's backlog for the next app. Linux only (reads /proc);
-        gives up at `deadline` (a keep-alive connection may never close) and returns False.
+        meanwhile wait in the listener's backlog for the next app. Gives up at `deadline` (a
+        keep-alive connection may never close), or at once where the platform cannot count the
+        connections, and returns False.
         """
-        if not procfs.available():
-            return False
         pause = 0.001
         while True:
             if not self._signal_group(signal.SIGSTOP):
                 return True  # nothing left to freeze
-            idle = False
+            idle = unknown = False
             try:
                 members = self._frozen(deadline)
-                idle = members is not None and not procfs.accepted_connections(
-                    procfs.socket_inodes(members), port=drain.port, path=drain.path
-                )
+                if members is not None:
+                    held = self._side.accepted_connections(members, port=drain.port, path=drain.path)
+                    unknown = held is None
+                    idle = held == 0
             finally:
                 if not idle:  # never leave the group frozen, whatever went wrong
                     self._signal_group(signal.SIGCONT)
             if idle:
                 return True
+            if unknown:  # the platform cannot count them: stop now, as without a listener
+                return False
             now = time.monotonic()
             if now >= deadline:
                 return False
@@ -641,8 +632,8 @@ class Child:
         """The group's processes once all of them have stopped (SIGSTOP is not synchronous on
         another CPU), or None if they did not by `deadline`."""
         while True:
-            states = procfs.group_states(self.pgid)
-            if all(procfs.all_threads_stopped(pid) for pid in states):
+            states = self._side.group_members(self.pgid)
+            if all(self._side.all_threads_stopped(pid) for pid in states):
                 return list(states)
             if time.monotonic() >= deadline:
                 return None

@@ -139,7 +139,12 @@ class AppRunner:
             self.listener = ctx.listeners.acquire(action.listen)
         self.imports: ImportReports | None = None
         if action.watch_imports and not ctx.dry_run and ctx.watch_files is not None:
-            self.imports = ImportReports(self.name, ctx.watch_files)
+            try:
+                self.imports = ImportReports(self.name, ctx.watch_files)
+            except BaseException:  # nobody will close a half-built action: give the socket back
+                if self.listener is not None and ctx.listeners is not None:
+                    ctx.listeners.release(self.listener)
+                raise
         self._hook_checked = False
 
     @property

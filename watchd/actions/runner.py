@@ -22,6 +22,7 @@ from collections.abc import Callable
 from watchd.actions import Action, Job
 from watchd.changes import Batch
 from watchd.config import OnBusy, ignore_hint
+from watchd.errors import WatchFailed, one_line
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,15 @@ class Runner:
         return self.action.on_busy if self.action is not None else OnBusy.QUEUE
 
     def start(self) -> None:
-        """Start the action (an app starts now: the caller knows the watches are live), then the thread."""
+        """Start the action (an app starts now: the caller knows the watches are live), then the
+        thread. Raises WatchFailed, naming the watch, if the action raised (a bug, or a call this
+        platform lacks): the thread is not started, and the caller closes the runner."""
         assert self.action is not None
         try:
             self.action.start()
-        except Exception as exc:  # an action bug must not kill the daemon
-            self._unexpected("could not start the action", exc)
+        except Exception as exc:
+            log.debug("%s: could not start", self.name, exc_info=exc)  # the traceback, with -v
+            raise WatchFailed(f"{self.name}: could not start: {one_line(exc)}") from exc
         self._thread.start()
 
     @property
@@ -176,11 +180,8 @@ class Runner:
     def _unexpected(self, what: str, exc: Exception) -> None:
         """An exception no action handled: one error line, "<watch>: <what>: <exception>"; the
         traceback only with -v (a bug report needs it, a user's log does not). The watch goes on."""
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if not text.isprintable():
-            text = repr(text)[1:-1]  # one line, even for a path with a newline in it
         debug = log.isEnabledFor(logging.DEBUG)
-        log.error("%s: %s: %s", self.name, what, text, exc_info=exc if debug else None)
+        log.error("%s: %s: %s", self.name, what, one_line(exc), exc_info=exc if debug else None)
 
     def _note_loop(self, batch: Batch) -> None:
         """Warn once when the action seems to change its own inputs (`date >> src/out.txt`):

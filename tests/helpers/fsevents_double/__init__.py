@@ -1,0 +1,1 @@
+"""A test double of watchdog's `_watchdog_fsevents` C extension (see `_watchdog_fsevents.py`)."""
