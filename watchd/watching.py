@@ -423,12 +423,14 @@ class _WatchdogHandler:
         *,
         closes: bool = False,
         skip: frozenset[str] = frozenset(),
+        explain: Callable[[], Explain | None] = lambda: None,
     ) -> None:
         self._root = root
         self._sink = sink
         self._on_root_lost = on_root_lost
         self._closes = closes
         self._skip = skip
+        self._explain = explain  # the watcher's -v callback, as it is when an event comes
         real = os.path.realpath(root.path)
         self._real = real if real != root.path else None
 
@@ -456,7 +458,7 @@ class _WatchdogHandler:
         git = self._root.gitignore
         if git is not None and (etype in ("closed", "deleted", "moved") or not self._closes):
             rules_changed(git, kind, src, dest, is_dir=event.is_directory)
-        deliver(self._root, self._sink, kind, src, dest, is_dir=event.is_directory)
+        deliver(self._root, self._sink, kind, src, dest, is_dir=event.is_directory, explain=self._explain())
 
     def _rescan(self, path: str) -> None:
         """Events under `path` were lost: every watch it concerns acts once (as on inotify's overflow)."""
@@ -991,7 +993,9 @@ class Watcher:
             poll, interval = root.poll, root.poll_interval
         obs = self._observer(poll, interval)
         closes = type(obs).__name__ == "InotifyObserver"  # (watchdog's inotify emitter: Linux)
-        handler = _WatchdogHandler(root, self._sink, self._on_root_lost, closes=closes, skip=self.skip)
+        handler = _WatchdogHandler(
+            root, self._sink, self._on_root_lost, closes=closes, skip=self.skip, explain=lambda: self.explain
+        )
         try:
             observed = obs.schedule(
                 handler,  # type: ignore[arg-type]  # watchdog only calls dispatch()

@@ -407,10 +407,12 @@ def test_info_exclude_and_a_gitignore_above_the_root_are_followed(repo: Path) ->
         w.stop()
 
 
-def test_verbose_says_which_gitignore_line_decided(repo: Path) -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["inotify", "watchdog"])
+def test_verbose_says_which_gitignore_line_decided(repo: Path, native: bool) -> None:
+    """-v on watchdog's observers (macOS) too: its handler passed no explanation on."""
     sink = Collector()
     reasons: list[tuple[str, str | None]] = []
-    w = Watcher([Subscription(0, "t", str(repo), Matcher(), gitignore=True)], sink)
+    w = Watcher([Subscription(0, "t", str(repo), Matcher(), gitignore=True)], sink, native=native)
     w.explain = lambda key, path, is_dir, why: reasons.append((path, why))
     w.start()
     try:
