@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The macOS-profile lane: the suite once more, in an interpreter that plays a Mac (see
 # tests/macos_profile/sitecustomize.py): sys.platform "darwin", so watchd takes the Darwin side of
-# its platform seam and watchdog's observer; Linux-only calls removed or refused, loudly.
+# its platform seam and watchdog's FSEvents observer; Linux-only calls removed or refused, loudly.
 #
 #   bash tests/macos_lane.sh                      # the whole suite
 #   bash tests/macos_lane.sh tests/unit -x        # any pytest arguments
@@ -13,10 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile="$PWD/tests/macos_profile"
+# FSEvents: the double of watchdog's C extension, live (fed from this machine's inotify as the
+# FSEvents batches macOS reports), found by watchdog's `import _watchdog_fsevents`; watchd's
+# native_observer then runs watchdog's real FSEventsEmitter, as on a Mac
+fsevents="$PWD/tests/helpers/fsevents_double"
 refusals="$(mktemp -t watchd-macos-lane-refusals.XXXXXX)"  # outside the repository
 trap 'rm -f "$refusals"' EXIT
 export MACOS_PROFILE_REFUSALS="$refusals"
-export PYTHONPATH="$profile${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$profile:$fsevents${PYTHONPATH:+:$PYTHONPATH}"
 
 status=0
 .venv/bin/pytest "$@" || status=$?

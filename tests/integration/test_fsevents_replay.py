@@ -51,6 +51,11 @@ Windows = list[list[Raw]]
 def fsevents() -> Iterator[ModuleType]:
     """watchdog's fsevents module, importing the double as its extension; both gone afterwards,
     so no other test (nor watching.native_observer) finds an FSEvents here."""
+    # in the macOS lane the live double is importable and may be imported already, with watchdog's
+    # fsevents module bound to it: both go, so this module binds to the scripted double
+    saved = {
+        name: sys.modules.pop(name, None) for name in ("_watchdog_fsevents", "watchdog.observers.fsevents")
+    }
     sys.modules["_watchdog_fsevents"] = double
     try:
         import watchdog.observers.fsevents as module  # noqa: PLC0415 (needs the double in place)
@@ -62,6 +67,9 @@ def fsevents() -> Iterator[ModuleType]:
         import watchdog.observers  # noqa: PLC0415
 
         watchdog.observers.__dict__.pop("fsevents", None)
+        for name, was in saved.items():  # the lane's own, as they were
+            if was is not None:
+                sys.modules[name] = was
         double.forget_streams()
 
 
@@ -597,7 +605,9 @@ def test_where_watchdog_has_fsevents_watchd_uses_its_corrected_observer(fsevents
     assert type(native_observer()).__name__ == "WatchdFSEventsObserver"
 
 
-def test_without_the_extension_watchd_uses_watchdogs_choice() -> None:
+def test_without_the_extension_watchd_uses_watchdogs_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "_watchdog_fsevents", None)  # (the macOS lane has one: not here)
+    monkeypatch.delitem(sys.modules, "watchdog.observers.fsevents", raising=False)
     from watchdog.observers import Observer  # noqa: PLC0415 (as watching imports it)
 
     assert isinstance(native_observer(), Observer)  # type: ignore[arg-type]  # (a protocol of watchdog's)

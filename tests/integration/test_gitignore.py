@@ -343,6 +343,10 @@ def test_a_changed_gitignore_takes_effect_at_once(repo: Path, native: bool) -> N
         w.stop()
 
 
+@pytest.mark.linux_only(
+    "it waits for the writer to close the file (IN_CLOSE_WRITE); FSEvents has no close event, so on "
+    "macOS a .gitignore held open half-written is read as it is"
+)
 @pytest.mark.parametrize("native", [True, False], ids=["inotify", "watchdog"])
 def test_a_gitignore_being_written_applies_once_its_writer_closes_it(repo: Path, native: bool) -> None:
     """An editor writes in place: truncate, then the new text. In between the file is empty and

@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -231,6 +232,8 @@ def test_the_portable_side_refuses_to_steer_and_cannot_count_a_queue() -> None:
         assert darwin.accept_queue(listener.sock) == 0
         with socket.create_connection(("127.0.0.1", listener.port), timeout=5):
             # Linux's tcp_info answers for a listener: the one connection waiting to be accepted
-            assert linux.accept_queue(listener.sock) == 1 == queued(listener.sock)
+            assert linux.accept_queue(listener.sock) == 1
+            # (through the side in use: none counted on the portable one, as in the macOS profile)
+            assert queued(listener.sock) == (1 if sys.platform == "linux" else 0)
     finally:
         listener.close()

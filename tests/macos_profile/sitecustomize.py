@@ -8,7 +8,8 @@ watchd is not changed and never reads a test variable: the interpreter is.
 
 1. `sys.platform` is "darwin" (watchd.platform selects its Darwin side) and `os.uname()` says
    Darwin (watchd.inotify.available() is False there, as on a Mac, so the Watcher uses watchdog's
-   observer instead of watchd's inotify tree).
+   observer instead of watchd's inotify tree). fcntl has macOS's F_GETPATH (answered from the
+   descriptor's /proc/self/fd link: the path it was opened by, as a Mac's kernel answers).
 2. What macOS's Python does not have is gone: `os.pipe2`, `os.pidfd_open`, `os.waitid`,
    `os.memfd_create`, `signal.pidfd_send_signal` (and their constants). Calling one is an
    AttributeError, as on a Mac.
@@ -20,11 +21,11 @@ watchd is not changed and never reads a test variable: the interpreter is.
    Mac (same answers, through the same API), and watchdog's inotify observer, which plays FSEvents
    (see 4). With $MACOS_PROFILE_REFUSALS set, every refusal is also appended to that file (one line
    each, from every process), so the lane can list them even where a thread died quietly.
-4. The observer: watchdog's own choice is frozen at Linux's (its inotify observer) by importing
-   watchdog.utils.platform before sys.platform changes. Real FSEvents do not exist here; this is
-   the first version's stand-in. With the FSEvents double (tests/helpers/fsevents_double) fed from
-   real changes, the lane puts that directory on PYTHONPATH too: watchd.watching.native_observer
-   then finds `_watchdog_fsevents` and runs watchdog's real FSEventsEmitter, exactly as on a Mac.
+4. The observer: tests/macos_lane.sh also puts the live FSEvents double on PYTHONPATH
+   (tests/helpers/fsevents_double, fed from this machine's inotify), so watchd's native_observer
+   finds `_watchdog_fsevents` and runs watchdog's real FSEventsEmitter, as on a Mac. Without it
+   (the profile alone), watchdog's own choice stays Linux's inotify observer: watchdog.utils.platform
+   is imported before sys.platform changes (below).
 
 Import order is the design. What selects its platform once, at import, and must stay Linux
 because it talks to this kernel is imported BEFORE sys.platform changes:
@@ -46,11 +47,14 @@ answering as a Mac with no system proxy does); site and sysconfig read `sys._fra
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import signal
 import sys
 import sysconfig
 from types import FrameType
+from typing import Any
 
 ACTIVE = True  # what the tests' conftest looks for: this interpreter plays a Mac
 
@@ -68,6 +72,11 @@ with contextlib.suppress(ImportError):
 # sysconfig names the module of the build's variables after sys.platform (_sysconfigdata__linux_*):
 # read once now, they stay cached (this is a Linux build; 1.5 ms)
 sysconfig.get_config_vars()
+# ctypes.util's Darwin branch imports ctypes.macholib, which Debian's python3.11 leaves out (a
+# venv whose home another user cannot read -- watchd run as nobody -- falls back to /usr/lib's):
+# there, ctypes.util keeps its Linux branch
+if not os.path.isdir(os.path.join(os.path.dirname(os.__file__), "ctypes", "macholib")):
+    import ctypes.util  # noqa: F401
 
 # ------------------------------------------------------------------------------- 2. plays a Mac
 _real_uname = os.uname
@@ -81,9 +90,29 @@ def _darwin_uname() -> os.uname_result:
     )
 
 
+_real_fcntl = fcntl.fcntl
+_F_GETPATH = 50  # macOS's sys/fcntl.h
+
+
+def _fcntl_with_getpath(fd: Any, cmd: int, arg: Any = 0, /) -> Any:
+    """fcntl.fcntl with macOS's F_GETPATH: the path `fd` was opened by, in a MAXPATHLEN buffer
+    (what Linux's /proc/self/fd link holds; "pipe:[123]" for a pipe, which fd_path refuses)."""
+    if cmd != _F_GETPATH:
+        return _real_fcntl(fd, cmd, arg)
+    number = fd if isinstance(fd, int) else fd.fileno()
+    try:
+        target = os.fsencode(os.readlink(f"/proc/self/fd/{number}"))
+    except FileNotFoundError:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF)) from None
+    size = len(arg) if isinstance(arg, bytes) else 1024
+    return (target + b"\0" * size)[:size]
+
+
 sys.platform = "darwin"
 os.uname = _darwin_uname
 sys._framework = ""  # type: ignore[attr-defined]  # (every macOS build has it; "" unless a framework build)
+fcntl.F_GETPATH = _F_GETPATH  # type: ignore[attr-defined]  # (macOS's; watchd's own-log check needs it)
+fcntl.fcntl = _fcntl_with_getpath
 
 # -------------------------------------------------------------------- 3. what macOS's Python lacks
 _GONE = {
