@@ -108,6 +108,9 @@ def test_a_syntax_error_in_an_imported_file_then_the_fix_restarts(
     w = start_watchd(["--", PY, "app.py"], cwd=app, env=env_without_notify())
     assert w.wait_log("SyntaxError"), w.log()
     assert w.wait_log("waiting for a change"), w.log()
+    # the traceback's files are watched once the report is read: a save before that is not seen
+    # (on inotify within milliseconds of the exit; on FSEvents, starting a stream per directory, later)
+    assert w.wait_log("files the app imported"), w.log()
     save(lib / "sibling" / "__init__.py", "VALUE = 3\n")  # the file named in the traceback
     assert wait_for(lambda: lines(starts) == ["3"], timeout=10), w.log()
 
