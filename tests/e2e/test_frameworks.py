@@ -152,15 +152,12 @@ LISTENING: dict[str, tuple[Framework, list[str], list[str]]] = {
 
 # Without SO_REUSEPORT steering (macOS) the old and the new app share one socket through a restart,
 # and uvicorn can close a connection it accepted as it shuts down: in the macOS lane about one
-# request in 95 failed in 2 runs of 3. Linux steers new connections to the new app only.
-_SHARED_SOCKET_DROPS = pytest.mark.linux_only(
-    "uvicorn on one shared socket (no SO_REUSEPORT steering) can drop a request during a restart"
-)
+# request in 95 failed in 2 runs of 3. Linux steers new connections to the new app only, and loses
+# none; off Linux a few are allowed for uvicorn (the README's platform table says so).
+SHARED_SOCKET_DROPS = {"uvicorn": 3}
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_SHARED_SOCKET_DROPS) if n == "uvicorn" else n for n in sorted(LISTENING)]
-)
+@pytest.mark.parametrize("name", sorted(LISTENING))
 def test_with_listen_no_request_fails_through_10_restarts(
     name: str, tmp_path: Path, start_watchd: type[Watchd]
 ) -> None:
@@ -182,7 +179,8 @@ def test_with_listen_no_request_fails_through_10_restarts(
     finally:
         poller.stop()
     assert w.wait_log("restarted", count=10)
-    assert poller.failed == [], (poller.failed, poller.ok, w.log())
+    allowed = 0 if sys.platform == "linux" else SHARED_SOCKET_DROPS.get(name, 0)
+    assert len(poller.failed) <= allowed, (poller.failed, poller.ok, w.log())
     assert poller.ok >= 11  # v0 to v10, each seen
 
 
