@@ -257,7 +257,6 @@ class Daemon:
         if not new:
             return
         first = not active.imported
-        active.imported.update(new)
         subs = [
             Subscription(
                 key=active.key,
@@ -270,6 +269,7 @@ class Daemon:
             for p in new
         ]
         self.watcher.add(subs)
+        active.imported.update(new)  # after: what it lists is watched (a test waits on it)
         directories = len({os.path.dirname(p) for p in active.imported})
         if first:
             log.info(
