@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -99,7 +100,12 @@ def test_a_temporary_file_renamed_onto_the_target_reports_the_target_once(
         f.write("x = 2\n")
     os.replace(tmp, app)
     assert wait_for(lambda: len(reports(out)) == 1, timeout=5), w.log()
-    assert reports(out) == [["1", str(app), "modified"]]
+    # FSEvents names both sides of a rename by inode, and a coalesced batch can leave the target
+    # looking made anew: off Linux the one change may say "created" (watchdog cannot tell)
+    kinds = {"modified"} if sys.platform == "linux" else {"modified", "created"}
+    ((count, path, kind),) = reports(out)
+    assert (count, path) == ("1", str(app))
+    assert kind in kinds, reports(out)
     assert w.wait_log("app.py changed; ran"), w.log()  # logged when the command has ended
     assert os.path.basename(tmp) not in w.log()
 
