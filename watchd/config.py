@@ -859,13 +859,21 @@ def _items(v: _Val) -> list[_Val]:
     return [v]
 
 
+def _list_item(ctx: _Ctx, v: _Val, key: str, i: int) -> tuple[_Val, str]:
+    """Item `i` of a list value (a single value is a list of one) and how errors name it:
+    `patterns[1]` in a file, the flag alone on the command line."""
+    if v.kind == "seq" and isinstance(v.value, list):
+        item = v.value[i]
+        assert isinstance(item, _Val)
+        return item, key if ctx.cli else f"{key}[{i}]"
+    return v, key
+
+
 def _validate_patterns(ctx: _Ctx, v: _Val, key: str, patterns: Sequence[str]) -> None:
     for i, pattern in enumerate(patterns):
         problem = check_pattern(pattern)
         if problem:
-            item = v.value[i] if v.kind == "seq" and isinstance(v.value, list) else v
-            assert isinstance(item, _Val)
-            raise ctx.error(item, f"{key}[{i}]" if v.kind == "seq" and not ctx.cli else key, problem)
+            raise ctx.error(*_list_item(ctx, v, key, i), problem)
 
 
 def _warn_absolute_patterns(
@@ -887,14 +895,10 @@ def _warn_absolute_patterns(
             fix = f"write {better!r}, which matches it under {inside[0]}"
         else:
             fix = "write it relative to the watched path, or watch its directory"
-        item = v.value[i] if v.kind == "seq" and isinstance(v.value, list) else v
-        assert isinstance(item, _Val)
-        where = f"{key}[{i}]" if v.kind == "seq" and not ctx.cli else key
         log.warning(
             "%s",
             ctx.error(
-                item,
-                where,
+                *_list_item(ctx, v, key, i),
                 f"{pattern!r} is a file system path, but patterns are relative to each watched path "
                 f"(a leading / anchors one there), so it matches nothing: {fix}",
             ),

@@ -153,7 +153,7 @@ def files_below(
             d
             for d in dirnames
             if not matcher.ignored(prefix + d, is_dir=True)
-            and not (matcher.defaults and os.path.isfile(os.path.join(dirpath, d, VENV_MARK)))
+            and not (matcher.defaults and holds_venv(os.path.join(dirpath, d)))
             and not (git is not None and git.ignored(os.path.join(dirpath, d), is_dir=True))
         )
         for name in sorted(filenames):
@@ -185,6 +185,11 @@ def own_output_files(fds: Sequence[int] = (1, 2)) -> frozenset[str]:
 VENV_MARK = "pyvenv.cfg"  # at the top of every virtual environment (venv, virtualenv >= 20)
 
 
+def holds_venv(directory: str) -> bool:
+    """True if `directory` is a virtual environment (holds a pyvenv.cfg)."""
+    return os.path.isfile(os.path.join(directory, VENV_MARK))
+
+
 class Venvs:
     """Which directories of a root are virtual environments (hold a pyvenv.cfg), whatever their
     name: ignored like .venv/ while the built-in ignores apply. One stat per directory, cached."""
@@ -200,7 +205,7 @@ class Venvs:
         if known is None:
             if len(self._known) >= self._MAX:
                 self._known.clear()
-            known = os.path.isfile(os.path.join(self.root, rel_dir, VENV_MARK))
+            known = holds_venv(os.path.join(self.root, rel_dir))
             self._known[rel_dir] = known
         return known
 
