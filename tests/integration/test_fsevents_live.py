@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, NamedTuple
 import pytest
 from helpers.changes import Collector, sentinel
 from helpers.fsevents_double import _watchdog_fsevents as double
+from helpers.fsevents_double import installed
 from helpers.fsevents_double._watchdog_fsevents import Flag, Stream
 
 from watchd.changes import Change, ChangeKind, net_effect
@@ -41,23 +41,10 @@ FILE, DIR = Flag.ITEM_IS_FILE, Flag.ITEM_IS_DIR
 
 @pytest.fixture
 def live(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    """The double as watchdog's extension, its streams live; gone afterwards (as in
-    test_fsevents_replay.py), so no other test finds an FSEvents here."""
+    """The double as watchdog's extension, its streams live (see helpers.fsevents_double.installed)."""
     monkeypatch.setattr(double, "LIVE", True)
-    for name in ("watchdog.observers.fsevents", "_watchdog_fsevents"):  # (a lane's own copy, if any)
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    sys.modules["_watchdog_fsevents"] = double
-    try:
-        import watchdog.observers.fsevents as module  # noqa: PLC0415 (needs the double in place)
-
+    with installed() as module:
         yield module
-    finally:
-        sys.modules.pop("_watchdog_fsevents", None)
-        sys.modules.pop("watchdog.observers.fsevents", None)
-        import watchdog.observers  # noqa: PLC0415
-
-        watchdog.observers.__dict__.pop("fsevents", None)
-        double.forget_streams()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import pytest
 from helpers.changes import Collector
 from helpers.fsevents_double import _watchdog_fsevents as double
+from helpers.fsevents_double import installed
 from helpers.fsevents_double._watchdog_fsevents import Flag, Raw, Stream
 
 from watchd.changes import Change, ChangeKind, net_effect
@@ -49,28 +50,9 @@ Windows = list[list[Raw]]
 
 @pytest.fixture
 def fsevents() -> Iterator[ModuleType]:
-    """watchdog's fsevents module, importing the double as its extension; both gone afterwards,
-    so no other test (nor watching.native_observer) finds an FSEvents here."""
-    # in the macOS lane the live double is importable and may be imported already, with watchdog's
-    # fsevents module bound to it: both go, so this module binds to the scripted double
-    saved = {
-        name: sys.modules.pop(name, None) for name in ("_watchdog_fsevents", "watchdog.observers.fsevents")
-    }
-    sys.modules["_watchdog_fsevents"] = double
-    try:
-        import watchdog.observers.fsevents as module  # noqa: PLC0415 (needs the double in place)
-
+    """watchdog's fsevents module, importing the (scripted) double as its extension."""
+    with installed() as module:
         yield module
-    finally:
-        sys.modules.pop("_watchdog_fsevents", None)
-        sys.modules.pop("watchdog.observers.fsevents", None)
-        import watchdog.observers  # noqa: PLC0415
-
-        watchdog.observers.__dict__.pop("fsevents", None)
-        for name, was in saved.items():  # the lane's own, as they were
-            if was is not None:
-                sys.modules[name] = was
-        double.forget_streams()
 
 
 @pytest.fixture
