@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -39,6 +40,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = _linux_only_reason(item)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=f"Linux-only: {reason}"))
+
+
+@pytest.fixture
+def restore_watchd_logging() -> Iterator[None]:
+    """main() configures the 'watchd' logger (a handler on the captured stderr, no propagation):
+    put it back as it was for the next test."""
+    logger = logging.getLogger("watchd")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture(autouse=True)

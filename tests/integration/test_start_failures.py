@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,14 +26,7 @@ from watchd.config import CommandAction, Config, OnBusy, Watch
 from watchd.daemon import Daemon
 from watchd.platform import linux
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() configures the 'watchd' logger (handler on the captured stderr, no propagation)."""
-    logger = logging.getLogger("watchd")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+pytestmark = pytest.mark.usefixtures("restore_watchd_logging")
 
 
 class Fake(PerBatch):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,12 @@ BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.D
 EXAMPLES = sorted((ROOT / "config").glob("*.yaml"))
 
 
+pytestmark = pytest.mark.usefixtures("restore_watchd_logging")
+
+
 @pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    logger = logging.getLogger("watchd")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def test_the_readme_has_yaml_blocks() -> None:
