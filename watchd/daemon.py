@@ -497,7 +497,8 @@ class Daemon:
 
     def _churn_found(self, active: _Active, path: str) -> None:
         """Say once that `path` changes all the time, and how to stop watching it."""
-        rel = next((r for sub in active.subs if (r := under(path, sub.path))), None)
+        found = self._under(active, path)
+        rel = found[1] if found is not None else None
         log.warning(
             "%s: %s keeps changing (in %d of the last %d quiet periods): it no longer holds back "
             "actions; if it is not part of the app, add %s",
@@ -508,13 +509,19 @@ class Daemon:
             ignore_hint([rel or os.path.basename(path)], command_line=self.config.source is None),
         )
 
-    def _why(self, active: _Active, path: str, is_dir: bool) -> str:
-        """' (matches '*.py')': which pattern decided, for -v."""
+    @staticmethod
+    def _under(active: _Active, path: str) -> tuple[Subscription, str] | None:
+        """The first of the watch's paths `path` lies below, and `path` relative to it."""
         for sub in active.subs:
             rel = under(path, sub.path)
             if rel:
-                return f" ({sub.matcher.explain(rel, is_dir=is_dir)})"
-        return ""
+                return sub, rel
+        return None
+
+    def _why(self, active: _Active, path: str, is_dir: bool) -> str:
+        """' (matches '*.py')': which pattern decided, for -v."""
+        found = self._under(active, path)
+        return f" ({found[0].matcher.explain(found[1], is_dir=is_dir)})" if found is not None else ""
 
     def _explain(self, key: int, path: str, is_dir: bool, why: str | None) -> None:
         """-v, on the watcher's thread: a change a watch does not count, and why."""
