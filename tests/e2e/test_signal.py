@@ -100,6 +100,10 @@ def test_ignored_paths_send_nothing(src: Path, recorder: Recorder, start_watchd:
     assert "sentinel.py changed;" in line, line  # alone: no ignored path was in the batch
 
 
+@pytest.mark.linux_only(
+    "the live FSEvents double of the macOS lane watches a new directory with inotify once it appears, "
+    "so a 5,000-file burst into it is not always counted whole (a lane run said fewer than 5,000)"
+)
 def test_burst_of_5000_writes_is_one_hup_after_the_last(
     src: Path, recorder: Recorder, start_watchd: type[Watchd]
 ) -> None:
