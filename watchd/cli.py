@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 from watchd import __version__
-from watchd.actions.process import Terminal
-from watchd.config import (
+from watchd.config import KEYS, OVERRIDE_KEYS, cli_flag, config_from_options, load_config
+from watchd.daemon import Daemon, DaemonError
+from watchd.errors import ConfigError, WatchFailed, one_line
+from watchd.logtext import format_duration, signal_name
+from watchd.matching import from_watchmedo
+from watchd.model import (
     DEFAULT_CHECK_TIMEOUT,
     DEFAULT_CONFIRM_TIMEOUT,
     DEFAULT_DEBOUNCE,
@@ -29,25 +33,16 @@ from watchd.config import (
     DEFAULT_SIGNAL,
     DEFAULT_STOP_SIGNAL,
     DEFAULT_STOP_TIMEOUT,
-    KEYS,
-    OVERRIDE_KEYS,
     PYTHON_CHECK,
-    Action,
-    CommandAction,
+    ActionSettings,
+    CommandSettings,
     Config,
-    RunAction,
-    SignalAction,
-    cli_flag,
-    config_from_options,
-    format_duration,
-    load_config,
-    signal_name,
+    PidfileSettings,
+    RunSettings,
 )
-from watchd.daemon import Daemon, DaemonError
-from watchd.errors import ConfigError, WatchFailed, one_line
-from watchd.matching import from_watchmedo
 from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
+from watchd.terminal import Terminal
 
 log = logging.getLogger("watchd")
 _d = format_duration  # the defaults in --help come from config, where each is defined once
@@ -606,8 +601,8 @@ def _is_python(run: str | list[str]) -> bool:
     return any(_PYTHON.fullmatch(os.path.basename(os.fsdecode(w))) for w in interpreter)
 
 
-def _doing(action: Action) -> str:
-    if isinstance(action, SignalAction):
+def _doing(action: ActionSettings) -> str:
+    if isinstance(action, PidfileSettings):
         return signal_name(action.signal).lower()
     return action.kind
 
@@ -641,15 +636,15 @@ def describe(config: Config) -> str:
         if w.check is not None:
             lines.append("  check:     " + w.check.describe())
         lines.append("  action:    " + w.action.describe())
-        if isinstance(w.action, CommandAction | RunAction):
+        if isinstance(w.action, CommandSettings | RunSettings):
             lines.append("  stop:      " + w.action.stop.describe())
-        if isinstance(w.action, RunAction):
+        if isinstance(w.action, RunSettings):
             a = w.action
             if a.listen is not None:
                 extra = f", {a.listen_env.value} variables" if a.listen_env else ""
                 lines.append(f"  listen:    {a.listen.describe()} (fd 3, LISTEN_FDS{extra})")
             lines.append(f"  on exit:   {a.on_exit.value}")
-        if isinstance(w.action, SignalAction):
+        if isinstance(w.action, PidfileSettings):
             lines.append(
                 "  confirm:   "
                 + (
@@ -702,7 +697,9 @@ def _print_unit(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"watchd: {exc}", file=sys.stderr)
         return ExitStatus.USAGE
-    stops = [w.action.stop.timeout for w in config.watches if isinstance(w.action, CommandAction | RunAction)]
+    stops = [
+        w.action.stop.timeout for w in config.watches if isinstance(w.action, CommandSettings | RunSettings)
+    ]
     path = None if template else str(config.source)
     sys.stdout.write(unit_file(template=template, config=path, stop_timeout=max(stops, default=None)))
     return ExitStatus.OK

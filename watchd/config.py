@@ -10,7 +10,6 @@ keys (with the closest valid key suggested).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -20,13 +19,42 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 from watchd import platform
 from watchd.errors import ConfigError
+from watchd.logtext import format_duration
 from watchd.matching import check_pattern
-from watchd.sockets import ListenAddress, parse_listen
+from watchd.model import (
+    DEFAULT_CHECK_TIMEOUT,
+    DEFAULT_CONFIRM_TIMEOUT,
+    DEFAULT_DEBOUNCE,
+    DEFAULT_HTTP_TIMEOUT,
+    DEFAULT_MAX_DELAY,
+    DEFAULT_PIDFILE_WAIT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_SIGNAL,
+    DEFAULT_STOP_SIGNAL,
+    DEFAULT_STOP_TIMEOUT,
+    DEFAULT_TRIES,
+    PYTHON_CHECK,
+    ActionSettings,
+    Body,
+    CheckSettings,
+    CommandSettings,
+    Config,
+    ListenAddress,
+    ListenEnv,
+    OnBusy,
+    OnExit,
+    PidfileSettings,
+    PostSettings,
+    PythonCheckSettings,
+    RunSettings,
+    Stop,
+    Watch,
+)
 
 if TYPE_CHECKING:
     import yaml
@@ -36,254 +64,41 @@ log = logging.getLogger(__name__)
 # PyYAML is imported where a config file is parsed: a command-line watch never needs it, and
 # it is ~10 ms of a one-liner's start.
 
-# Defaults: the single place they are defined.
-DEFAULT_DEBOUNCE = 0.05  # quiet period, as watchexec
-DEFAULT_MAX_DELAY = 2.0  # act at the latest this long after a batch's first event
-DEFAULT_POLL_INTERVAL = 1.0
-DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a pidfile
-DEFAULT_SIGNAL = int(_signal.SIGHUP)
-DEFAULT_CONFIRM_TIMEOUT = 10.0  # how long a pre-fork server may take to replace its workers
-DEFAULT_CHECK_TIMEOUT = 60.0
-PYTHON_CHECK = "python"  # `check: python`: the built-in check, not a command
-MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; a 50 MB one took 6 min and 3.2 GB to parse
-DEFAULT_STOP_SIGNAL = int(_signal.SIGTERM)
-DEFAULT_STOP_TIMEOUT = 5.0  # then KILL the process group (watchfiles: 5 s, watchexec: 10 s)
-DEFAULT_HTTP_TIMEOUT = 5.0  # connect and each read of a post action's request
-DEFAULT_TRIES = 3  # a post action's attempts, on connection errors and 5xx answers
-
-
-class OnBusy(StrEnum):
-    """What a command watch does with changes that arrive while its command runs."""
-
-    QUEUE = "queue"  # run once more afterwards, with everything that changed meanwhile
-    IGNORE = "ignore"  # drop them
-    RESTART = "restart"  # stop the running command (its process group) and start again
-
-
-class OnExit(StrEnum):
-    """What a run watch does when its app exits by itself (not stopped by watchd)."""
-
-    WAIT = "wait"  # wait for the next change (a syntax error at start is fixed by saving)
-    RESTART = "restart"  # start it again, with backoff
-    STOP = "stop"  # end watchd with the app's exit status (one-shot tools)
-
-
-class Body(StrEnum):
-    """What a post action sends in its request body."""
-
-    CHANGES = "changes"  # the batch as JSON: the watch, the count, each change's kind and paths
-
-
-class ListenEnv(StrEnum):
-    """Extra variables for apps that take a listening socket their own way."""
-
-    WERKZEUG = "werkzeug"  # WERKZEUG_SERVER_FD=3, WERKZEUG_RUN_MAIN=true (flask run --no-reload)
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """How watchd stops a process group: `signal`, then KILL after `timeout` seconds."""
-
-    signal: int = DEFAULT_STOP_SIGNAL
-    timeout: float = DEFAULT_STOP_TIMEOUT
-
-    def describe(self) -> str:
-        return f"{signal_name(self.signal)}, KILL after {format_duration(self.timeout)}"
-
-
-@dataclass(frozen=True, slots=True)
-class SignalAction:
-    """Send `signal` to the process whose PID is in `pidfile` (re-read at every trigger)."""
-
-    kind: ClassVar[str] = "pidfile"
-    pidfile: Path
-    signal: int = DEFAULT_SIGNAL
-    expect: str | None = None  # text that must appear in the target's command line
-    pidfile_wait: float = DEFAULT_PIDFILE_WAIT
-    confirm: bool = True  # follow the target's children until the workers are replaced
-    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
-    unit: str | None = None  # the target must be in this systemd unit's cgroup
-
-    def describe(self) -> str:
-        text = f"send {signal_name(self.signal)} to the PID in {self.pidfile}"
-        if self.expect:
-            text += f" (command line must contain {self.expect!r})"
-        if self.unit:
-            text += f" (in unit {self.unit})"
-        return text
-
-
-def describe_command(command: str | tuple[str, ...]) -> str:
-    if isinstance(command, str):
-        return f"sh -c {command!r}"
-    return " ".join(repr(a) if (not a or " " in a) else a for a in command)
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A gate run before the action (e.g. `python -m compileall -q src`): if it fails, no action."""
-
-    command: str | tuple[str, ...]
-    cwd: Path
-    timeout: float = DEFAULT_CHECK_TIMEOUT
-
-    def describe(self) -> str:
-        return f"{describe_command(self.command)} in {self.cwd}, timeout {format_duration(self.timeout)}"
-
-
-@dataclass(frozen=True, slots=True)
-class PythonCheck:
-    """`check: python`: compile the batch's changed .py files in watchd's own interpreter."""
-
-    def describe(self) -> str:
-        return "python: compile the changed .py files in-process (watchd's Python syntax)"
-
-
-@dataclass(frozen=True, slots=True)
-class CommandAction:
-    """Run a command: a string runs with /bin/sh -c, a sequence runs without a shell."""
-
-    kind: ClassVar[str] = "command"
-    command: str | tuple[str, ...]
-    cwd: Path
-    timeout: float | None = None
-    on_busy: OnBusy = OnBusy.QUEUE
-    stop: Stop = Stop()
-    clear: bool = False  # clear the terminal before each run (when stdout is one)
-
-    def describe(self) -> str:
-        text = f"run {describe_command(self.command)} in {self.cwd}"
-        if self.timeout is not None:
-            text += f", timeout {format_duration(self.timeout)}"
-        if self.clear:
-            text += ", clearing the screen first"
-        return text + f", on busy: {self.on_busy.value}"
-
-
-@dataclass(frozen=True, slots=True)
-class RunAction:
-    """Run an app as watchd's child from the start, and restart it when its files change."""
-
-    kind: ClassVar[str] = "run"
-    command: str | tuple[str, ...]
-    cwd: Path
-    stop: Stop = Stop()
-    on_exit: OnExit = OnExit.WAIT
-    listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
-    listen_env: ListenEnv | None = None
-    clear: bool = False  # clear the terminal before each start (when stdout is one)
-    watch_imports: bool = False  # also watch the files of the modules the (Python) app imported
-
-    def describe(self) -> str:
-        text = f"run and restart {describe_command(self.command)} in {self.cwd}"
-        if self.watch_imports:
-            text += ", watching the files it imports"
-        return text + (", clearing the screen first" if self.clear else "")
-
-
-@dataclass(frozen=True, slots=True)
-class PostAction:
-    """Send an HTTP request (Prometheus' /-/reload, a sidecar's reload endpoint) for a batch."""
-
-    kind: ClassVar[str] = "post"
-    url: str
-    method: str = "POST"
-    headers: tuple[tuple[str, str], ...] = ()
-    timeout: float = DEFAULT_HTTP_TIMEOUT
-    tries: int = DEFAULT_TRIES
-    body: Body | None = None
-
-    def describe(self) -> str:
-        text = f"{self.method} {shown_url(self.url)}"
-        if self.headers:
-            text += " with " + ", ".join(name for name, _ in self.headers)
-        if self.body is Body.CHANGES:
-            text += ", the changes as JSON"
-        tries = f"{self.tries} {'try' if self.tries == 1 else 'tries'}"
-        return text + f", timeout {format_duration(self.timeout)}, {tries}"
-
-
-def shown_url(url: str) -> str:
-    """`url` without the password of its user part, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-Action = SignalAction | CommandAction | RunAction | PostAction
-
-
-@dataclass(frozen=True, slots=True)
-class Watch:
-    """One named watch: where to look, what counts, how long to wait, what to do."""
-
-    name: str
-    paths: tuple[Path, ...]
-    action: Action
-    patterns: tuple[str, ...] = ()  # empty: every file
-    ignore: tuple[str, ...] = ()
-    ignore_defaults: bool = True
-    ignore_directories: bool = False
-    gitignore: bool = False  # the repository's .gitignore files, info/exclude and core.excludesFile apply
-    debounce: float = DEFAULT_DEBOUNCE
-    max_delay: float = DEFAULT_MAX_DELAY
-    poll: bool = False
-    poll_interval: float = DEFAULT_POLL_INTERVAL
-    check: Check | PythonCheck | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    watches: tuple[Watch, ...]
-    source: Path | None = None  # the config file, None for a command-line watch
-
-
 # --------------------------------------------------------------------------- values
 
-
-def signal_name(signum: int) -> str:
-    try:
-        return _signal.Signals(signum).name.removeprefix("SIG")
-    except ValueError:
-        return str(signum)
+MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; a 50 MB one took 6 min and 3.2 GB to parse
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)$")
 
 
-def format_duration(seconds: float) -> str:
-    if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:g}ms"
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
+def parse_listen(text: str) -> ListenAddress:
+    """'127.0.0.1:8000', '[::1]:8000', 'localhost:8000', ':8000', '8000', 'unix:/run/app.sock'.
 
-
-LOG_COMMAND_MAX = 60  # characters of a command in a log line (--validate shows it whole)
-
-
-def command_for_log(command: str | tuple[str, ...]) -> str:
-    """A command as a short, one-line string for log lines: a multi-line script must not break the
-    line, an absolute program path is shown by its name (`/srv/venv/bin/python3 app.py` ->
-    `python3 app.py`), and a long command is cut at LOG_COMMAND_MAX characters."""
-    if isinstance(command, str):
-        text = command
-    else:
-        program, *args = command
-        text = " ".join([os.path.basename(program) if os.path.isabs(program) else program, *args])
-    if not text.isprintable():
-        text = repr(text)[1:-1]
-    return text if len(text) <= LOG_COMMAND_MAX else text[: LOG_COMMAND_MAX - 3] + "..."
-
-
-def ignore_hint(patterns: Sequence[str], *, command_line: bool) -> str:
-    """How the user adds `patterns` to a watch's ignores, in the syntax they started watchd with:
-    `-i app.log` on the command line, `ignore: ["app.log"]` in a config file."""
-    if command_line:
-        import shlex  # noqa: PLC0415 (only for a warning)
-
-        return " ".join(f"-i {shlex.quote(p)}" for p in patterns)
-    return "ignore: [" + ", ".join(json.dumps(p) for p in patterns) + "]"
+    A bare port, or ':PORT', listens on 127.0.0.1 only: a development server is not for the
+    network unless the address says so (0.0.0.0:8000, [::]:8000).
+    """
+    raw = text.strip()
+    if raw.startswith("unix:"):
+        path = raw[len("unix:") :]
+        if not path:
+            raise ValueError("unix: needs a socket path (write unix:/run/user/1000/app.sock)")
+        if not os.path.isabs(path):
+            raise ValueError(f"unix socket path {path!r} is relative (write an absolute path)")
+        return ListenAddress(text=raw, path=os.path.normpath(path))
+    if raw.isdigit():
+        raw = "127.0.0.1:" + raw
+    m = _HOST_PORT.match(raw)
+    if m is None:
+        raise ValueError(
+            f"cannot read address {text.strip()!r} (write HOST:PORT like 127.0.0.1:8000, "
+            "[::1]:8000, or unix:/path)"
+        )
+    port = int(m["port"])
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range (use 1 to 65535, or 0 for any free port)")
+    host = m["v6"] if m["v6"] is not None else (m["host"] or "127.0.0.1")
+    if m["v6"] is not None and ":" not in host:
+        raise ValueError(f"[{host}] is not an IPv6 address (write IPv4 addresses without brackets)")
+    return ListenAddress(text=text.strip(), host=host, port=port)
 
 
 _DURATION = re.compile(r"^\s*(-?)(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
@@ -1018,13 +833,13 @@ def _build_watch(
             positive("stop_timeout", "must be longer than 0s (how long to wait before KILL, e.g. 5s)")
         stop = Stop(opt("stop_signal", _Ctx.signal, DEFAULT_STOP_SIGNAL), stop_timeout)
 
-    action: Action
+    action: ActionSettings
     if kind == "pidfile":
         confirm_timeout = opt("confirm_timeout", _Ctx.duration, DEFAULT_CONFIRM_TIMEOUT)
         if confirm_timeout <= 0:
             off = "give --no-confirm" if ctx.cli else "set confirm: false"
             positive("confirm_timeout", f"must be longer than 0s (e.g. 10s), or {off}")
-        action = SignalAction(
+        action = PidfileSettings(
             pidfile=ctx.path(own["pidfile"], ctx.key(prefix, "pidfile")),
             signal=opt("signal", _Ctx.signal, DEFAULT_SIGNAL),
             expect=opt("expect", _Ctx.string, None) or None,
@@ -1037,7 +852,7 @@ def _build_watch(
         timeout = opt("timeout", _Ctx.duration, None)
         if timeout is not None and timeout <= 0:
             positive("timeout", "must be longer than 0s (or leave it out for no timeout)")
-        action = CommandAction(
+        action = CommandSettings(
             command=_command(ctx, own["command"], ctx.key(prefix, "command")),
             cwd=cwd,
             timeout=timeout,
@@ -1049,7 +864,7 @@ def _build_watch(
         http_timeout = opt("http_timeout", _Ctx.duration, DEFAULT_HTTP_TIMEOUT)
         if http_timeout <= 0:
             positive("http_timeout", "must be longer than 0s (e.g. 5s)")
-        action = PostAction(
+        action = PostSettings(
             url=ctx.url(own["post"], ctx.key(prefix, "post")),
             method=opt("method", _Ctx.method, "POST"),
             headers=opt("headers", _Ctx.headers, ()),
@@ -1066,7 +881,7 @@ def _build_watch(
             raise ctx.error(
                 got[0], got[1], f"needs {ctx.option('listen')} too (the socket it describes: add it)"
             )
-        action = RunAction(
+        action = RunSettings(
             command=_command(ctx, own["run"], ctx.key(prefix, "run")),
             cwd=cwd,
             stop=stop,
@@ -1077,7 +892,7 @@ def _build_watch(
             watch_imports=opt("watch_imports", _Ctx.boolean, False),
         )
 
-    check: Check | PythonCheck | None = None
+    check: CheckSettings | PythonCheckSettings | None = None
     got = get("check")
     if got is not None and got[0].kind == "str" and got[0].value == PYTHON_CHECK:
         if "check_timeout" in own:
@@ -1086,12 +901,12 @@ def _build_watch(
                 ctx.key(prefix, "check_timeout"),
                 "only applies to a command check, not to python (remove it)",
             )
-        check = PythonCheck()
+        check = PythonCheckSettings()
     elif got is not None:
         check_timeout = opt("check_timeout", _Ctx.duration, DEFAULT_CHECK_TIMEOUT)
         if check_timeout <= 0:
             positive("check_timeout", "must be longer than 0s (e.g. 60s)")
-        check = Check(_command(ctx, *got), cwd, check_timeout)
+        check = CheckSettings(_command(ctx, *got), cwd, check_timeout)
     elif "check_timeout" in own:
         v = own["check_timeout"]
         raise ctx.key_error(
@@ -1323,13 +1138,13 @@ def parse_config(
                 wv, prefix, f"expected a mapping of keys (paths, patterns, ...), got {_KIND_WORDS[wv.kind]}"
             )
         watch = _build_watch(ctx, name, wv, defaults, prefix, overrides=forced)
-        if isinstance(watch.action, RunAction) and watch.action.listen is not None:
+        if isinstance(watch.action, RunSettings) and watch.action.listen is not None:
             address = watch.action.listen
             other = next(
                 (
                     w
                     for w in watches
-                    if isinstance(w.action, RunAction)
+                    if isinstance(w.action, RunSettings)
                     and w.action.listen
                     and w.action.listen.describe() == address.describe()
                 ),

@@ -26,16 +26,17 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from watchd.actions import Context, KillFunc, build
-from watchd.actions.process import Terminal
-from watchd.actions.runner import Runner
 from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
 from watchd.changes import Change, Uncounted, display_path
-from watchd.config import Config, Watch, ignore_hint
 from watchd.errors import ConfigError, WatchFailed, one_line
+from watchd.logtext import count, ignore_hint
 from watchd.matching import Matcher
+from watchd.model import Config, Watch
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
+from watchd.terminal import Terminal
 from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files, under
+from watchd.worker import WatchWorker
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,6 @@ _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def _count(n: int, noun: str) -> str:
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + ("es" if noun.endswith("ch") else "s")
-    return f"{n} {noun if n == 1 else plural}"
-
-
 class DaemonError(Exception):
     """The daemon cannot run (e.g. watch limits); the message says what to do."""
 
@@ -66,7 +62,7 @@ class _Active:
     key: int
     watch: Watch
     batcher: Batcher
-    runner: Runner
+    worker: WatchWorker
     subs: list[Subscription]
     imported: set[str] = field(default_factory=set)  # files its app imported, watched (watch_imports)
 
@@ -160,7 +156,7 @@ class Daemon:
                     raise WatchFailed(f"{w.name}: could not set up the watch: {one_line(exc)}") from exc
         except Exception:
             for a in made:
-                a.runner.close(self._clock() + a.runner.grace)
+                a.worker.close(self._clock() + a.worker.grace)
             raise
         return made
 
@@ -180,7 +176,7 @@ class Daemon:
             )
             for p in w.paths
         ]
-        runner = Runner(
+        worker = WatchWorker(
             w.name, on_done=self._on_done, quiet=w.debounce, command_line=self.config.source is None
         )
         ctx = Context(
@@ -188,8 +184,8 @@ class Daemon:
             base=self._base,
             dry_run=self.dry_run,
             kill=self._kill,
-            post=runner.post,
-            post_later=runner.post_later,
+            post=worker.post,
+            post_later=worker.post_later,
             finish=self.stop,
             terminal=self.terminal,
             listeners=self.listeners,
@@ -197,17 +193,17 @@ class Daemon:
             watch_files=lambda paths: self._on_imported(key, paths),
         )
         action = build(w, ctx)
-        runner.attach(action)
+        worker.attach(action)
         batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
-        return _Active(key, w, batcher, runner, subs)
+        return _Active(key, w, batcher, worker, subs)
 
     def _start(self, made: list[_Active]) -> list[tuple[_Active, WatchFailed]]:
-        """Start the actions (apps start here: after the watches are live) and the runners;
-        return those that could not start, with why (their runners are not running)."""
+        """Start the actions (apps start here: after the watches are live) and the workers;
+        return those that could not start, with why (their workers are not running)."""
         failed = []
         for a in made:
             try:
-                a.runner.start()
+                a.worker.start()
             except WatchFailed as exc:
                 failed.append((a, exc))
         return failed
@@ -275,13 +271,13 @@ class Daemon:
             log.info(
                 "%s: watching %s the app imported (in %s) besides the watch's paths",
                 w.name,
-                _count(len(new), "file"),
-                _count(directories, "directory"),
+                count(len(new), "file"),
+                count(directories, "directory"),
             )
         if log.isEnabledFor(logging.DEBUG):  # -v: where, with how many files in each directory
             per_dir = Counter(os.path.dirname(p) for p in new)
             shown = ", ".join(f"{display_path(d, self._base)}/ ({n})" for d, n in sorted(per_dir.items()))
-            log.debug("%s: watching %s it imported in %s", w.name, _count(len(new), "file"), shown)
+            log.debug("%s: watching %s it imported in %s", w.name, count(len(new), "file"), shown)
 
     @staticmethod
     def _counted(active: _Active, path: str) -> bool:
@@ -297,7 +293,7 @@ class Daemon:
         self._wake(_EVENT_BYTE)
 
     def _on_done(self, name: str, outcome: str | None) -> None:
-        """A runner finished an action: remember it for systemd's STATUS line."""
+        """A worker finished an action: remember it for systemd's STATUS line."""
         if outcome:
             self._last_action = f"{name}: {outcome} at {time.strftime('%H:%M:%S')}"
             self._refresh_status()
@@ -319,9 +315,9 @@ class Daemon:
     def status(self) -> str:
         n = len(self._active)
         s = self.stats
-        where = f", {_count(s.roots, 'root')}, {_count(s.directories, 'directory')}" if s else ""
-        text = f"{_count(n, 'watch')}{where}; last action: {self._last_action}"
-        apps = [t for a in list(self._active.values()) if a.runner.action and (t := a.runner.action.status())]
+        where = f", {count(s.roots, 'root')}, {count(s.directories, 'directory')}" if s else ""
+        text = f"{count(n, 'watch')}{where}; last action: {self._last_action}"
+        apps = [t for a in list(self._active.values()) if a.worker.action and (t := a.worker.action.status())]
         if apps:
             text += "; " + ", ".join(apps)
         if self._failed:
@@ -354,12 +350,12 @@ class Daemon:
             s = self.stats
             (log.warning if s.degraded else log.info)(
                 "watching %s: %s, %s%s; ready%s",
-                _count(len(self._active), "watch"),
-                _count(s.roots, "root"),
-                _count(s.directories, "directory"),
+                count(len(self._active), "watch"),
+                count(s.roots, "root"),
+                count(s.directories, "directory"),
                 (f" ({s.missing} not there yet)" if s.missing else "")
                 + (
-                    f" (degraded: {_count(s.degraded, 'root')} polled, inotify watch limit)"
+                    f" (degraded: {count(s.degraded, 'root')} polled, inotify watch limit)"
                     if s.degraded
                     else ""
                 ),
@@ -423,10 +419,10 @@ class Daemon:
             for a in list(self._active.values()):
                 early = a.batcher.take_early(now)
                 if early is not None:
-                    a.runner.prepare(early)
+                    a.worker.prepare(early)
                 batch = a.batcher.take(now)
                 if batch is not None:
-                    a.runner.submit(batch)
+                    a.worker.submit(batch)
 
     def _publish_wake(self, wake_at: float) -> None:
         """Tell `_on_change` which changes need a wake-up, when the loop will wake at `wake_at`.
@@ -609,12 +605,12 @@ class Daemon:
         """Close watches' actions in parallel: each stops its processes with its own stop timeout."""
         if not actives:
             return
-        deadline = self._clock() + max(a.runner.grace for a in actives)
+        deadline = self._clock() + max(a.worker.grace for a in actives)
         for a in actives:
-            a.runner.request_close(deadline)
+            a.worker.request_close(deadline)
         for a in actives:
-            if not a.runner.join(deadline + 1.0):
-                log.warning("%s: did not close within %.1f s", a.watch.name, a.runner.grace)
+            if not a.worker.join(deadline + 1.0):
+                log.warning("%s: did not close within %.1f s", a.watch.name, a.worker.grace)
 
     def _shutdown(self) -> None:
         self.watcher.stop()

@@ -7,7 +7,6 @@ or by the host of a VM or container, raises no event: those roots need `poll: tr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 from watchd import platform
@@ -93,14 +92,6 @@ def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
     if mountinfo is None:
         return platform.current.filesystem_type(path)
     return innermost(path, parse_mountinfo(mountinfo))
-
-
-def remote_filesystem(path: str, mountinfo: str | None = None) -> str | None:
-    """The filesystem type if `path` is on one where native events miss remote writes, else None."""
-    if mountinfo is None:
-        path = os.path.realpath(path)
-    fstype = filesystem_type(path, mountinfo)
-    return fstype if fstype is not None and is_remote(fstype) else None
 
 
 def is_remote(fstype: str) -> bool:

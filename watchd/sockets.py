@@ -15,13 +15,12 @@ import contextlib
 import errno
 import logging
 import os
-import re
 import stat
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from watchd import platform
+from watchd.model import ListenAddress
 
 if TYPE_CHECKING:
     import socket
@@ -31,62 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SD_LISTEN_FDS_START = 3  # systemd's first passed descriptor; apps look there
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d+)$")
 
 
 class ListenError(Exception):
     """An address cannot be bound; the message says why and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class ListenAddress:
-    """Where to listen: TCP host and port, or a Unix socket path. `text` is as written."""
-
-    text: str
-    host: str = ""  # TCP: an IP address or a name; empty for unix
-    port: int = 0  # 0: the kernel picks a free port (logged at start)
-    path: str = ""  # unix:/path
-    where: str = field(default="", compare=False)  # "dev.yaml:9:13: watches.web.listen", for errors
-
-    @property
-    def is_unix(self) -> bool:
-        return bool(self.path)
-
-    def describe(self) -> str:
-        if self.is_unix:
-            return f"unix:{self.path}"
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_listen(text: str) -> ListenAddress:
-    """'127.0.0.1:8000', '[::1]:8000', 'localhost:8000', ':8000', '8000', 'unix:/run/app.sock'.
-
-    A bare port, or ':PORT', listens on 127.0.0.1 only: a development server is not for the
-    network unless the address says so (0.0.0.0:8000, [::]:8000).
-    """
-    raw = text.strip()
-    if raw.startswith("unix:"):
-        path = raw[len("unix:") :]
-        if not path:
-            raise ValueError("unix: needs a socket path (write unix:/run/user/1000/app.sock)")
-        if not os.path.isabs(path):
-            raise ValueError(f"unix socket path {path!r} is relative (write an absolute path)")
-        return ListenAddress(text=raw, path=os.path.normpath(path))
-    if raw.isdigit():
-        raw = "127.0.0.1:" + raw
-    m = _HOST_PORT.match(raw)
-    if m is None:
-        raise ValueError(
-            f"cannot read address {text.strip()!r} (write HOST:PORT like 127.0.0.1:8000, "
-            "[::1]:8000, or unix:/path)"
-        )
-    port = int(m["port"])
-    if port > 65535:
-        raise ValueError(f"port {port} is out of range (use 1 to 65535, or 0 for any free port)")
-    host = m["v6"] if m["v6"] is not None else (m["host"] or "127.0.0.1")
-    if m["v6"] is not None and ":" not in host:
-        raise ValueError(f"[{host}] is not an IPv6 address (write IPv4 addresses without brackets)")
-    return ListenAddress(text=text.strip(), host=host, port=port)
 
 
 class Listener:

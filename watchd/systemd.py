@@ -15,8 +15,7 @@ import sys
 import time
 from collections.abc import MutableMapping
 
-from watchd.actions.process import KILL_WAIT
-from watchd.config import DEFAULT_STOP_TIMEOUT
+from watchd.model import DEFAULT_STOP_TIMEOUT, Stop
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def unit_file(
     elif config is None:
         config = "%E/watchd/config.yaml"
     # the longest a stop of watchd can take: the stop timeout, then SIGKILL and its wait
-    longest = max(stop_timeout or 0.0, DEFAULT_STOP_TIMEOUT) + KILL_WAIT
+    longest = Stop(timeout=max(stop_timeout or 0.0, DEFAULT_STOP_TIMEOUT)).grace
     timeout_stop = math.ceil(longest) + _STOP_MARGIN
     return UNIT.format(
         exec_start=f"{command} --config {config}",

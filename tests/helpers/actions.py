@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from watchd.changes import Batch
-from watchd.config import OnBusy
+from watchd.model import OnBusy
 
 
 class Recording:

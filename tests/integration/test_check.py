@@ -1,4 +1,4 @@
-"""The check gate with real processes: Checked in front of a real CommandRunner.
+"""The check gate with real processes: Checked in front of a real CommandAction.
 
 Every check and command runs in tmp_path; the gated command leaves a file behind, so
 "the action ran" is a file that exists and "the action was skipped" one that does not.
@@ -21,9 +21,9 @@ from helpers.procs import pid_alive, wait_for
 
 from watchd.actions import Action, Context
 from watchd.actions.check import TAIL_LINES, Checked, CommandGate
-from watchd.actions.command import CommandRunner
+from watchd.actions.command import CommandAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import Check, CommandAction
+from watchd.model import CheckSettings, CommandSettings
 
 ACTION = 'echo "$WATCHD_PATH" > ran'  # the gated command: proves it ran, and with what
 CTX = Context("api")
@@ -36,12 +36,12 @@ def batch_of(*paths: str) -> Batch:
 def gated(
     tmp_path: Path, command: str | tuple[str, ...], *, cwd: Path | None = None, timeout: float = 10.0
 ) -> Checked:
-    inner = CommandRunner(CommandAction(command=ACTION, cwd=tmp_path), CTX)
-    check = Check(command=command, cwd=cwd or tmp_path, timeout=timeout)
+    inner = CommandAction(CommandSettings(command=ACTION, cwd=tmp_path), CTX)
+    check = CheckSettings(command=command, cwd=cwd or tmp_path, timeout=timeout)
     return behind(check, inner)
 
 
-def behind(check: Check, inner: Action) -> Checked:
+def behind(check: CheckSettings, inner: Action) -> Checked:
     return Checked(CommandGate(check, CTX, inner.not_done), inner)
 
 
@@ -54,7 +54,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_a_passing_check_lets_the_action_run(tmp_path: Path, logs: pytest.LogCaptureFixture) -> None:
     # the command only succeeds if the check ran first, in the same directory
     executor = gated(tmp_path, "touch checked")
-    executor.inner = CommandRunner(CommandAction(command="test -f checked && " + ACTION, cwd=tmp_path), CTX)
+    executor.inner = CommandAction(CommandSettings(command="test -f checked && " + ACTION, cwd=tmp_path), CTX)
 
     executor.execute(batch_of("/srv/app/app.py"), threading.Event())
 
@@ -187,7 +187,7 @@ def test_only_the_last_non_empty_lines_of_a_chatty_check_are_logged(
 
 def test_a_check_that_passed_for_the_early_start_is_not_run_again(tmp_path: Path) -> None:
     inner = Recording()
-    checked = behind(Check(command="echo x >> checks", cwd=tmp_path), inner)
+    checked = behind(CheckSettings(command="echo x >> checks", cwd=tmp_path), inner)
     assert checked.early == 0.01
     b = batch_of("/a.py")  # last change at 0.0: long before the check ran
     checked.prepare(b, threading.Event())
@@ -205,7 +205,7 @@ def test_a_failed_early_check_starts_nothing_and_is_logged_once(
     tmp_path: Path, logs: pytest.LogCaptureFixture
 ) -> None:
     inner = Recording()
-    checked = behind(Check(command="echo broken; exit 1", cwd=tmp_path), inner)
+    checked = behind(CheckSettings(command="echo broken; exit 1", cwd=tmp_path), inner)
     b = batch_of("/a.py")
     checked.prepare(b, threading.Event())
     checked.execute(b, threading.Event())
@@ -216,7 +216,7 @@ def test_a_failed_early_check_starts_nothing_and_is_logged_once(
 def test_a_check_that_fails_after_the_early_start_drops_the_early_app(tmp_path: Path) -> None:
     """A second save broke the code after the early start passed its check: that app must go."""
     inner = Recording()
-    checked = behind(Check(command="test ! -e broken", cwd=tmp_path), inner)
+    checked = behind(CheckSettings(command="test ! -e broken", cwd=tmp_path), inner)
     b = batch_of("/a.py")
     checked.prepare(b, threading.Event())
     (tmp_path / "broken").touch()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from watchd.actions import Context
-from watchd.actions.command import CommandRunner
+from watchd.actions.command import CommandAction
 from watchd.actions.process import CHANGED_CAP, changed_environment
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import CommandAction
+from watchd.model import CommandSettings
 
 
 def batch_of(paths: list[str]) -> Batch:
@@ -22,7 +22,7 @@ def batch_of(paths: list[str]) -> Batch:
 def test_100000_changed_paths_do_not_hit_e2big(tmp_path: Path) -> None:
     paths = [f"/srv/app/some/fairly/long/directory/name/module_{i:06d}.py" for i in range(100_000)]
     out = tmp_path / "out"
-    action = CommandAction(
+    action = CommandSettings(
         command=(
             "sh",
             "-c",
@@ -31,7 +31,7 @@ def test_100000_changed_paths_do_not_hit_e2big(tmp_path: Path) -> None:
         ),
         cwd=tmp_path,
     )
-    CommandRunner(action, Context("w")).execute(batch_of(paths), threading.Event())
+    CommandAction(action, Context("w")).execute(batch_of(paths), threading.Event())
     count, truncated, length, listed = out.read_text().split()
     assert (count, truncated, listed) == ("100000", "1", "100000")
     assert int(length) <= CHANGED_CAP
@@ -58,15 +58,15 @@ def test_command_that_cannot_start_is_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, cwd_exists: bool
 ) -> None:
     cwd = tmp_path if cwd_exists else tmp_path / "missing"
-    action = CommandAction(command=("no-such-program-watchd-test",), cwd=cwd)
-    CommandRunner(action, Context("w")).execute(batch_of(["/a.py"]), threading.Event())
+    action = CommandSettings(command=("no-such-program-watchd-test",), cwd=cwd)
+    CommandAction(action, Context("w")).execute(batch_of(["/a.py"]), threading.Event())
     assert "could not start" in caplog.text
 
 
 def test_nothing_of_the_list_file_is_left_after_the_run(tmp_path: Path) -> None:
     before = set(os.listdir("/dev/fd"))
-    action = CommandAction(command='echo "$WATCHD_CHANGED_FILE" > where', cwd=tmp_path)
-    CommandRunner(action, Context("w")).execute(batch_of(["/a.py"]), threading.Event())
+    action = CommandSettings(command='echo "$WATCHD_CHANGED_FILE" > where', cwd=tmp_path)
+    CommandAction(action, Context("w")).execute(batch_of(["/a.py"]), threading.Event())
     listed = (tmp_path / "where").read_text().strip()
     if listed.startswith("/dev/fd/"):  # an anonymous file (memfd): closed in watchd
         assert set(os.listdir("/dev/fd")) - before == set()

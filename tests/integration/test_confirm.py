@@ -27,9 +27,9 @@ from helpers.procs import HELPERS, stop_process, wait_for
 
 from watchd.actions import Context
 from watchd.actions.confirm import Confirmation, Snapshot, children, snapshot
-from watchd.actions.pidfile import PidfileSignaller
+from watchd.actions.pidfile import PidfileAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import SignalAction
+from watchd.model import PidfileSettings
 from watchd.platform.identity import ProcessInfo
 
 pytestmark = pytest.mark.usefixtures("side")
@@ -212,14 +212,14 @@ def test_cancel_ends_the_thread_promptly_and_quietly(tree: Tree, logs: pytest.Lo
     assert logs.records == []
 
 
-def signaller(pidfile: Path, pid: int, sig: int, timeout: float = 10.0) -> PidfileSignaller:
+def signaller(pidfile: Path, pid: int, sig: int, timeout: float = 10.0) -> PidfileAction:
     """The signal action on a pidfile naming `pid` (written now: after the process started)."""
     pidfile.write_text(f"{pid}\n")
-    action = SignalAction(pidfile, signal=sig, confirm_timeout=timeout)
-    return PidfileSignaller(action, Context("api"))
+    action = PidfileSettings(pidfile, signal=sig, confirm_timeout=timeout)
+    return PidfileAction(action, Context("api"))
 
 
-def save(action: PidfileSignaller) -> str | None:
+def save(action: PidfileAction) -> str | None:
     batch = Batch("api", (Change(ChangeKind.MODIFIED, "/srv/app.py"),), 0.0, 0.0)
     return action.execute(batch, threading.Event())
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers.procs import Recorder, wait_for
 
-from watchd.config import CommandAction, Config, SignalAction, Watch
 from watchd.daemon import Daemon
+from watchd.model import CommandSettings, Config, PidfileSettings, Watch
 
 
 @contextmanager
@@ -41,11 +41,11 @@ def test_a_slow_command_does_not_delay_another_watchs_signal(tmp_path: Path, rec
             Watch(
                 "slow",
                 (slow_dir,),
-                CommandAction(
+                CommandSettings(
                     command=f"touch {started}; while [ ! -e {gate} ]; do sleep 0.02; done", cwd=tmp_path
                 ),
             ),
-            Watch("fast", (fast_dir,), SignalAction(recorder.pidfile)),
+            Watch("fast", (fast_dir,), PidfileSettings(recorder.pidfile)),
         )
     )
     with running(config):
@@ -66,7 +66,7 @@ def test_endless_churn_still_acts_at_max_delay(tmp_path: Path) -> None:
             Watch(
                 "churn",
                 (src,),
-                CommandAction(command=f"date +%s.%N >> {runs}", cwd=tmp_path),
+                CommandSettings(command=f"date +%s.%N >> {runs}", cwd=tmp_path),
                 debounce=0.2,
                 max_delay=0.5,
             ),
@@ -86,7 +86,7 @@ def test_dry_run_signals_nothing(
 ) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    config = Config(watches=(Watch("api", (src,), SignalAction(recorder.pidfile)),))
+    config = Config(watches=(Watch("api", (src,), PidfileSettings(recorder.pidfile)),))
     caplog.set_level("INFO")
     with running(config, dry_run=True):
         (src / "app.py").write_text("")
@@ -96,7 +96,7 @@ def test_dry_run_signals_nothing(
 
 def test_late_single_file_root(tmp_path: Path, recorder: Recorder) -> None:
     settings = tmp_path / "conf" / "settings.ini"
-    config = Config(watches=(Watch("cfg", (settings,), SignalAction(recorder.pidfile)),))
+    config = Config(watches=(Watch("cfg", (settings,), PidfileSettings(recorder.pidfile)),))
     with running(config):
         settings.parent.mkdir()
         settings.write_text("a=1")

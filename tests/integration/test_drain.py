@@ -18,7 +18,7 @@ from helpers.procs import wait_for
 
 from watchd import platform
 from watchd.actions.process import Child, Drain, spawn
-from watchd.config import Stop
+from watchd.model import Stop
 from watchd.platform import darwin
 
 # Accepts one connection on the listener it inherits as fd 3, says so, and holds it until the

@@ -16,8 +16,8 @@ from helpers.apps import save
 from helpers.procs import wait_for
 
 from watchd import platform
-from watchd.config import Config, RunAction, Stop, Watch
 from watchd.daemon import Daemon
+from watchd.model import Config, RunSettings, Stop, Watch
 from watchd.platform import darwin
 
 
@@ -43,7 +43,7 @@ def test_an_edit_of_an_imported_module_restarts_the_app_without_pipe2(
             """
         ),
     )
-    action = RunAction(
+    action = RunSettings(
         command=(sys.executable, "app.py"), cwd=app, stop=Stop(timeout=5.0), watch_imports=True
     )
     daemon = Daemon(Config((Watch("app", (app,), action, debounce=0.05),)), handle_signals=False)

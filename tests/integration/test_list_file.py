@@ -22,11 +22,11 @@ from watchd import platform
 from watchd.actions import Context
 from watchd.actions import process as process_module
 from watchd.actions.check import CommandGate
-from watchd.actions.command import CommandRunner
+from watchd.actions.command import CommandAction
 from watchd.actions.process import write_list_file
-from watchd.actions.run import AppRunner
+from watchd.actions.run import RunAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import Check, CommandAction, RunAction
+from watchd.model import CheckSettings, CommandSettings, RunSettings
 from watchd.platform import darwin
 
 PATHS = ("/srv/app/a.py", "/srv/app/new\nline.py", os.fsdecode(b"/srv/app/bad-\xff.py"), "/srv/app/ü x.py")
@@ -80,7 +80,7 @@ def test_a_command_reads_the_memfd_exactly_twice_and_through_its_children(
     tmp_path: Path, no_tempdir: None
 ) -> None:
     before = open_fds()
-    runner = CommandRunner(CommandAction(command=READ_IT, cwd=tmp_path), Context("w"))
+    runner = CommandAction(CommandSettings(command=READ_IT, cwd=tmp_path), Context("w"))
     for _ in range(3):
         outcome = runner.execute(batch_of(*PATHS), threading.Event())
         assert outcome == f"ran {runner.shown}: exit 0"
@@ -94,10 +94,12 @@ def test_a_check_reads_the_memfd_and_its_output_needs_no_temporary_directory(
     tmp_path: Path, no_tempdir: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     before = open_fds()
-    gate = CommandGate(Check(command=READ_IT, cwd=tmp_path), Context("w"), "command not run")
+    gate = CommandGate(CheckSettings(command=READ_IT, cwd=tmp_path), Context("w"), "command not run")
     assert gate.run(batch_of(*PATHS), threading.Event()) is None
     assert_read_exactly(tmp_path)
-    failing = CommandGate(Check(command="echo the reason; exit 1", cwd=tmp_path), Context("w"), "not run")
+    failing = CommandGate(
+        CheckSettings(command="echo the reason; exit 1", cwd=tmp_path), Context("w"), "not run"
+    )
     assert failing.run(batch_of(*PATHS), threading.Event()) == "check failed (exit 1); not run"
     assert "\n    | the reason" in caplog.text  # the output was kept (in an anonymous file)
     assert open_fds() - before == set()
@@ -110,7 +112,7 @@ def test_an_app_gets_its_list_file_at_start_and_at_each_restart(tmp_path: Path, 
         'cat "$WATCHD_CHANGED_FILE" > list.tmp && cat "$WATCHD_CHANGED_FILE" >> list.tmp'
         ' && mv list.tmp "list-$WATCHD_RESTARTS.bin"; exec sleep 60'
     )
-    runner = AppRunner(RunAction(command=app, cwd=tmp_path), Context("w"))
+    runner = RunAction(RunSettings(command=app, cwd=tmp_path), Context("w"))
     try:
         runner.start()
         assert wait_for((tmp_path / "list-0.bin").exists)
@@ -121,7 +123,7 @@ def test_an_app_gets_its_list_file_at_start_and_at_each_restart(tmp_path: Path, 
     finally:
         runner.close(time.monotonic() + 5)
     # and an app that cannot start (no such cwd) leaves nothing behind either
-    unstartable = AppRunner(RunAction(command="true", cwd=tmp_path / "missing"), Context("w"))
+    unstartable = RunAction(RunSettings(command="true", cwd=tmp_path / "missing"), Context("w"))
     unstartable.start()
     unstartable.close(time.monotonic() + 5)
     assert open_fds() - before == set()
@@ -136,7 +138,7 @@ def test_without_a_memfd_a_temporary_file_is_used_and_removed(
 
     monkeypatch.setattr(process_module, "anonymous_fd", failing if memfd == "failing" else lambda name: None)
     before = open_fds()
-    runner = CommandRunner(CommandAction(command=READ_IT, cwd=tmp_path), Context("w"))
+    runner = CommandAction(CommandSettings(command=READ_IT, cwd=tmp_path), Context("w"))
     runner.execute(batch_of(*PATHS), threading.Event())
     assert_read_exactly(tmp_path)
     listed = Path((tmp_path / "name.txt").read_text())
@@ -151,7 +153,7 @@ def test_with_no_file_at_all_the_variable_is_unset_and_that_is_said_once(
 ) -> None:
     monkeypatch.setenv("WATCHD_CHANGED_FILE", "/stale/from/a/parent/watchd")
     command = 'printf "%s|%s" "${WATCHD_CHANGED_FILE-unset}" "$WATCHD_PATH" > seen.txt'
-    runner = CommandRunner(CommandAction(command=command, cwd=tmp_path), Context("w"))
+    runner = CommandAction(CommandSettings(command=command, cwd=tmp_path), Context("w"))
     for i in range(3):
         (tmp_path / "seen.txt").unlink(missing_ok=True)
         assert runner.execute(batch_of(f"/srv/{i}.py"), threading.Event()) == f"ran {runner.shown}: exit 0"
@@ -171,9 +173,11 @@ def test_with_no_file_at_all_a_check_still_gates_and_says_so_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     passing = CommandGate(
-        Check(command='test -z "${WATCHD_CHANGED_FILE+set}"', cwd=tmp_path), Context("c"), "x"
+        CheckSettings(command='test -z "${WATCHD_CHANGED_FILE+set}"', cwd=tmp_path), Context("c"), "x"
     )
-    failing = CommandGate(Check(command="echo the reason; exit 1", cwd=tmp_path), Context("c"), "not run")
+    failing = CommandGate(
+        CheckSettings(command="echo the reason; exit 1", cwd=tmp_path), Context("c"), "not run"
+    )
     with monkeypatch.context() as patch:  # only while capfd does not need temporary files itself
         patch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
         for _ in range(2):

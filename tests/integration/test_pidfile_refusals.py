@@ -1,4 +1,4 @@
-"""PidfileSignaller refuses every PID it must not signal; the injected `kill` proves it never fires.
+"""PidfileAction refuses every PID it must not signal; the injected `kill` proves it never fires.
 
 The real os.kill is never handed a pidfile's PID here: every signaller gets a recording `kill`.
 Child processes are started (and reaped) by the tests themselves; pidfiles live in tmp_path.
@@ -25,9 +25,10 @@ import pytest
 from helpers.procs import proc_state
 
 from watchd.actions import Context
-from watchd.actions.pidfile import PidfileSignaller, program_name, read_pidfile
+from watchd.actions.pidfile import PidfileAction, program_name
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import SignalAction
+from watchd.model import PidfileSettings
+from watchd.trust import read_pidfile
 
 BATCH = Batch("api", (Change(ChangeKind.MODIFIED, "app.py"),), 0.0, 0.0)
 
@@ -97,9 +98,9 @@ def signaller(
     wait: float = 0.1,
     dry_run: bool = False,
     unit: str | None = None,
-) -> PidfileSignaller:
-    action = SignalAction(pidfile=pidfile, signal=sig, expect=expect, pidfile_wait=wait, unit=unit)
-    return PidfileSignaller(action, Context("api", dry_run=dry_run, kill=kill))
+) -> PidfileAction:
+    action = PidfileSettings(pidfile=pidfile, signal=sig, expect=expect, pidfile_wait=wait, unit=unit)
+    return PidfileAction(action, Context("api", dry_run=dry_run, kill=kill))
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -216,8 +217,8 @@ def test_read_pidfile_parses(tmp_path: Path, content: bytes, pid: int) -> None:
     pidfile.write_bytes(content)
     got = read_pidfile(pidfile)
     assert got is not None
-    assert got[0] == pid
-    assert got[1] == pidfile.stat().st_mtime
+    assert got.pid == pid
+    assert got.mtime == pidfile.stat().st_mtime
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n", b"\n\n"])

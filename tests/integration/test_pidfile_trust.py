@@ -24,9 +24,9 @@ import pytest
 from helpers.procs import HELPERS, stop_process, wait_for
 
 from watchd.actions import Context
-from watchd.actions.pidfile import PidfileSignaller
+from watchd.actions.pidfile import PidfileAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import SignalAction
+from watchd.model import PidfileSettings
 
 NOBODY = 65534
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,8 +87,8 @@ def targets(shared: Path) -> Iterator[list[Target]]:
 def send(pidfile: Path, caplog: pytest.LogCaptureFixture, **action: object) -> str:
     """One trigger of a signal action (HUP) on `pidfile`; returns the log line it made."""
     caplog.clear()
-    signaller = PidfileSignaller(
-        SignalAction(pidfile, pidfile_wait=0.1, confirm=False, **action),  # type: ignore[arg-type]
+    signaller = PidfileAction(
+        PidfileSettings(pidfile, pidfile_wait=0.1, confirm=False, **action),  # type: ignore[arg-type]
         Context("api"),
     )
     batch = Batch("api", (Change(ChangeKind.MODIFIED, "/srv/app.py"),), 0.0, 0.0)
@@ -239,7 +239,7 @@ RACE = textwrap.dedent("""\
     import watchd.actions.pidfile as pf
     from watchd.actions import Context
     from watchd.changes import Batch, Change, ChangeKind
-    from watchd.config import SignalAction
+    from watchd.model import PidfileSettings
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     work = Path({work!r})
@@ -264,8 +264,8 @@ RACE = textwrap.dedent("""\
         return checked
 
     pf.inspect_process = racing
-    action = SignalAction(pidfile, confirm=False)
-    signaller = pf.PidfileSignaller(action, Context("api"))
+    action = PidfileSettings(pidfile, confirm=False)
+    signaller = pf.PidfileAction(action, Context("api"))
     signaller.execute(Batch("api", (Change(ChangeKind.MODIFIED, "/a.py"),), 0, 0), threading.Event())
     print("stranger got", repr((work / "new.signals").read_text()), flush=True)
     stranger[0].kill()

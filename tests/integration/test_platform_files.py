@@ -18,8 +18,9 @@ import pytest
 from watchd import mounts, platform
 from watchd.actions import imports, process
 from watchd.actions.imports import HELLO, ImportReports
+from watchd.config import parse_listen
 from watchd.platform import darwin, linux
-from watchd.sockets import Listeners, bind, parse_listen, queued
+from watchd.sockets import Listeners, bind, queued
 
 
 def closed_on_exec(fd: int) -> bool:
@@ -143,7 +144,7 @@ def test_both_sides_agree_on_the_filesystem_type(path: str, tmp_path: Path) -> N
 @pytest.mark.usefixtures("side")  # each side of the seam as platform.current in turn
 def test_the_remote_filesystem_check_asks_the_platform() -> None:
     assert mounts.filesystem_type("/proc/self/fd") == "proc"
-    assert mounts.remote_filesystem("/proc") is None
+    assert not mounts.is_remote("proc")
 
 
 def test_darwin_filesystem_type_is_none_when_partitions_cannot_be_read(

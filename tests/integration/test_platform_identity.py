@@ -22,7 +22,7 @@ import pytest
 from helpers.procs import group_pids, proc_state, stop_process, wait_for
 
 from watchd.actions.process import spawn
-from watchd.config import Stop
+from watchd.model import Stop
 from watchd.platform import darwin, linux
 
 SIDES = [pytest.param(linux, id="linux"), pytest.param(darwin, id="darwin")]

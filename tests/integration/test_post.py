@@ -16,13 +16,13 @@ import pytest
 from helpers.http import ReloadServer, Reply, serving
 
 from watchd.actions import Context
-from watchd.actions.post import HttpPoster
+from watchd.actions.post import PostAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import Body, PostAction
+from watchd.model import Body, PostSettings
 
 
-def poster(url: str, **kw: object) -> HttpPoster:
-    return HttpPoster(PostAction(url=url, **kw), Context(name="reload"))  # type: ignore[arg-type]
+def poster(url: str, **kw: object) -> PostAction:
+    return PostAction(PostSettings(url=url, **kw), Context(name="reload"))  # type: ignore[arg-type]
 
 
 def batch(*paths: str) -> Batch:
@@ -178,3 +178,29 @@ def test_https_is_verified_against_the_system_trust_store(
         monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
         assert poster(server.url()).execute(batch("/a"), threading.Event()) is None
         assert server.count() == 1
+
+
+def test_changes_during_a_request_make_one_more_request_afterwards() -> None:
+    """A batch that arrives while the request is under way waits for it (the post action queues,
+    as commands do by default), then goes out in a request of its own, with its changes."""
+    from watchd.worker import WatchWorker  # noqa: PLC0415
+
+    with serving(ReloadServer([Reply(delay=1.0)])) as server:
+        worker = WatchWorker("reload")
+        worker.attach(poster(server.url(), body=Body.CHANGES))
+        worker.start()
+        try:
+            worker.submit(batch("/etc/app/first.yaml"))
+            deadline = time.monotonic() + 10
+            while server.count() < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert server.count() == 1  # the first request is held by the server
+            worker.submit(batch("/etc/app/second.yaml"))  # the first is still held (1 s)
+            assert worker.wait_idle(10)
+        finally:
+            assert worker.close(time.monotonic() + 10)
+        bodies = [json.loads(r.body) for r in server.requests]
+    assert [[c["path"] for c in b["changes"]] for b in bodies] == [
+        ["/etc/app/first.yaml"],
+        ["/etc/app/second.yaml"],
+    ]

@@ -22,8 +22,8 @@ from watchd.actions import Action, Context, PerBatch
 from watchd.actions import build as real_build
 from watchd.changes import Batch
 from watchd.cli import main
-from watchd.config import CommandAction, Config, OnBusy, Watch
 from watchd.daemon import Daemon
+from watchd.model import CommandSettings, Config, OnBusy, Watch
 from watchd.platform import linux
 
 pytestmark = pytest.mark.usefixtures("restore_watchd_logging")
@@ -194,7 +194,7 @@ class Reloading:
 
 def watch(tmp_path: Path, name: str, command: str = "true") -> Watch:
     (tmp_path / "src").mkdir(exist_ok=True)
-    return Watch(name, (tmp_path / "src",), CommandAction(command=command, cwd=tmp_path))
+    return Watch(name, (tmp_path / "src",), CommandSettings(command=command, cwd=tmp_path))
 
 
 def test_a_reload_whose_watch_cannot_be_built_is_rejected_in_one_line(

@@ -15,6 +15,16 @@ import pytest
 
 from watchd import platform
 from watchd.config import (
+    config_from_options,
+    expand_env,
+    load_config,
+    parse_config,
+    parse_duration,
+    parse_listen,
+    parse_signal,
+)
+from watchd.errors import ConfigError
+from watchd.model import (
     DEFAULT_CHECK_TIMEOUT,
     DEFAULT_CONFIRM_TIMEOUT,
     DEFAULT_DEBOUNCE,
@@ -22,28 +32,20 @@ from watchd.config import (
     DEFAULT_PIDFILE_WAIT,
     DEFAULT_POLL_INTERVAL,
     Body,
-    Check,
-    CommandAction,
+    CheckSettings,
+    CommandSettings,
     Config,
     ListenEnv,
     OnBusy,
     OnExit,
-    PostAction,
-    PythonCheck,
-    RunAction,
-    SignalAction,
+    PidfileSettings,
+    PostSettings,
+    PythonCheckSettings,
+    RunSettings,
     Stop,
     Watch,
-    config_from_options,
-    expand_env,
-    load_config,
-    parse_config,
-    parse_duration,
-    parse_signal,
 )
-from watchd.errors import ConfigError
 from watchd.platform import darwin
-from watchd.sockets import parse_listen
 
 BASE = Path("/srv/app")
 ENV = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/dev", "EMPTY": ""}
@@ -104,7 +106,7 @@ def test_example_config_parses_into_frozen_dataclasses() -> None:
             Watch(
                 name="api",
                 paths=(Path("/srv/app/src"), Path("/srv/app/templates")),
-                action=SignalAction(
+                action=PidfileSettings(
                     pidfile=Path("/run/user/1000/gunicorn.pid"),
                     signal=int(signal.SIGHUP),
                     expect=None,
@@ -122,7 +124,7 @@ def test_example_config_parses_into_frozen_dataclasses() -> None:
             Watch(
                 name="styles",
                 paths=(Path("/srv/app/assets"),),
-                action=CommandAction(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.QUEUE),
+                action=CommandSettings(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.QUEUE),
                 patterns=("*.scss",),
                 debounce=0.05,
             ),
@@ -140,7 +142,7 @@ def test_defaults_apply_when_nothing_is_set() -> None:
     assert watch == Watch(
         name="w",
         paths=(BASE,),
-        action=SignalAction(pidfile=Path("/srv/app/run/app.pid")),
+        action=PidfileSettings(pidfile=Path("/srv/app/run/app.pid")),
         patterns=(),
         ignore=(),
         ignore_defaults=True,
@@ -150,7 +152,7 @@ def test_defaults_apply_when_nothing_is_set() -> None:
         poll=False,
         poll_interval=DEFAULT_POLL_INTERVAL,
     )
-    assert watch.action == SignalAction(
+    assert watch.action == PidfileSettings(
         pidfile=Path("/srv/app/run/app.pid"), signal=1, expect=None, pidfile_wait=DEFAULT_PIDFILE_WAIT
     )
 
@@ -190,7 +192,7 @@ watches:
             Path("/srv/app/fallback/x"),
             Path("/srv/shared/lib"),
         ),
-        action=SignalAction(
+        action=PidfileSettings(
             pidfile=Path("/home/dev/run/web.pid"),
             signal=int(signal.SIGUSR2),
             expect="gunicorn",
@@ -206,7 +208,7 @@ watches:
         poll_interval=0.5,
     )
     # A list-form command stays a tuple and is not env-expanded (no shell: it means what it says).
-    assert job.action == CommandAction(
+    assert job.action == CommandSettings(
         command=("pytest", "-x", "${HOME}", "$$HOME"),
         cwd=Path("/srv/app/sub"),
         timeout=3600.0,
@@ -218,7 +220,7 @@ watches:
 def test_string_command_is_left_to_the_shell() -> None:
     watch = one_watch("watches:\n  w:\n    paths: .\n    command: echo ${NOT_SET} $$WATCHD_PATH\n")
 
-    assert watch.action == CommandAction(command="echo ${NOT_SET} $$WATCHD_PATH", cwd=BASE)
+    assert watch.action == CommandSettings(command="echo ${NOT_SET} $$WATCHD_PATH", cwd=BASE)
 
 
 def test_env_expansion_in_paths() -> None:
@@ -254,7 +256,7 @@ watches:
 def test_signal_forms(written: str, expected: int) -> None:
     watch = one_watch(f"watches:\n  w:\n    paths: .\n    pidfile: p\n    signal: {written}\n")
 
-    assert isinstance(watch.action, SignalAction)
+    assert isinstance(watch.action, PidfileSettings)
     assert watch.action.signal == expected
 
 
@@ -264,7 +266,7 @@ def test_signal_forms(written: str, expected: int) -> None:
 def test_on_busy_values(written: str, expected: OnBusy) -> None:
     watch = one_watch(f"watches:\n  w:\n    paths: .\n    command: make\n    on_busy: {written}\n")
 
-    assert isinstance(watch.action, CommandAction)
+    assert isinstance(watch.action, CommandSettings)
     assert watch.action.on_busy is expected
 
 
@@ -282,7 +284,7 @@ watches:
     api, admin = parse(text).watches
 
     assert admin == dataclasses.replace(
-        api, name="admin", action=SignalAction(pidfile=Path("/srv/app/admin.pid"))
+        api, name="admin", action=PidfileSettings(pidfile=Path("/srv/app/admin.pid"))
     )
 
 
@@ -296,29 +298,31 @@ def test_a_watch_setting_overrides_defaults() -> None:
 def test_check_string_is_left_to_the_shell() -> None:
     watch = one_watch(P + "    check: python3 -m compileall -q ${NOT_SET} $$WATCHD_PATH\n")
 
-    assert watch.check == Check(
+    assert watch.check == CheckSettings(
         command="python3 -m compileall -q ${NOT_SET} $$WATCHD_PATH", cwd=BASE, timeout=DEFAULT_CHECK_TIMEOUT
     )
-    assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"))
+    assert watch.action == PidfileSettings(pidfile=Path("/srv/app/app.pid"))
 
 
 def test_check_list_is_a_tuple_not_env_expanded() -> None:
     watch = one_watch(C + '    check: [python3, -m, compileall, "${HOME}"]\n    check_timeout: 2m\n')
 
-    assert watch.check == Check(command=("python3", "-m", "compileall", "${HOME}"), cwd=BASE, timeout=120.0)
+    assert watch.check == CheckSettings(
+        command=("python3", "-m", "compileall", "${HOME}"), cwd=BASE, timeout=120.0
+    )
 
 
 def test_cwd_on_a_pidfile_watch_is_the_checks_cwd() -> None:
     watch = one_watch(P + "    cwd: sub\n    check: make lint\n    check_timeout: 500ms\n")
 
-    assert watch.check == Check(command="make lint", cwd=Path("/srv/app/sub"), timeout=0.5)
+    assert watch.check == CheckSettings(command="make lint", cwd=Path("/srv/app/sub"), timeout=0.5)
 
 
 def test_cwd_on_a_command_watch_is_shared_by_the_check() -> None:
     watch = one_watch(C + "    cwd: ${HOME}/proj\n    check: make lint\n")
 
-    assert watch.action == CommandAction(command="make", cwd=Path("/home/dev/proj"))
-    assert watch.check == Check(command="make lint", cwd=Path("/home/dev/proj"))
+    assert watch.action == CommandSettings(command="make", cwd=Path("/home/dev/proj"))
+    assert watch.check == CheckSettings(command="make lint", cwd=Path("/home/dev/proj"))
 
 
 def test_no_check_by_default() -> None:
@@ -329,8 +333,10 @@ def test_no_check_by_default() -> None:
 def test_confirm_settings() -> None:
     watch = one_watch(P + "    confirm: false\n    confirm_timeout: 30s\n")
 
-    assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0)
-    assert one_watch(P).action == SignalAction(
+    assert watch.action == PidfileSettings(
+        pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0
+    )
+    assert one_watch(P).action == PidfileSettings(
         pidfile=Path("/srv/app/app.pid"), confirm=True, confirm_timeout=DEFAULT_CONFIRM_TIMEOUT
     )
 
@@ -353,11 +359,13 @@ watches:
 """
     api, css = parse(text).watches
 
-    assert api.check == Check(command="python3 -m compileall -q .", cwd=BASE, timeout=5.0)
-    assert css.check == Check(command="python3 -m compileall -q .", cwd=Path("/srv/app/styles"), timeout=60.0)
+    assert api.check == CheckSettings(command="python3 -m compileall -q .", cwd=BASE, timeout=5.0)
+    assert css.check == CheckSettings(
+        command="python3 -m compileall -q .", cwd=Path("/srv/app/styles"), timeout=60.0
+    )
     # a signal key in defaults applies to the signal watches only
-    assert api.action == SignalAction(pidfile=Path("/srv/app/api.pid"), confirm=False)
-    assert css.action == CommandAction(command="make css", cwd=Path("/srv/app/styles"))
+    assert api.action == PidfileSettings(pidfile=Path("/srv/app/api.pid"), confirm=False)
+    assert css.action == CommandSettings(command="make css", cwd=Path("/srv/app/styles"))
 
 
 def test_check_timeout_in_defaults_without_a_check_is_fine() -> None:
@@ -367,16 +375,16 @@ def test_check_timeout_in_defaults_without_a_check_is_fine() -> None:
 
 
 def test_check_python_is_the_built_in_check() -> None:
-    assert one_watch(P + "    check: python\n").check == PythonCheck()
-    assert one_watch(C + "    check: python\n").check == PythonCheck()
+    assert one_watch(P + "    check: python\n").check == PythonCheckSettings()
+    assert one_watch(C + "    check: python\n").check == PythonCheckSettings()
     # spelled as a command it is a command (an interpreter reading its stdin)
-    assert one_watch(P + "    check: [python]\n").check == Check(command=("python",), cwd=BASE)
-    assert one_watch(P + "    check: python -m compileall -q .\n").check == Check(
+    assert one_watch(P + "    check: [python]\n").check == CheckSettings(command=("python",), cwd=BASE)
+    assert one_watch(P + "    check: python -m compileall -q .\n").check == CheckSettings(
         command="python -m compileall -q .", cwd=BASE
     )
     # in defaults, with a check_timeout meant for the watches that override it with a command
     text = "defaults:\n  check: python\n  check_timeout: 5s\n" + P
-    assert one_watch(text).check == PythonCheck()
+    assert one_watch(text).check == PythonCheckSettings()
     assert (
         cli_error(pidfile="x.pid", check="python", check_timeout="5s")
         == "watchd: --check-timeout: only applies to a command check, not to python (remove it)"
@@ -384,9 +392,9 @@ def test_check_python_is_the_built_in_check() -> None:
 
 
 def test_clear_is_for_commands_and_apps() -> None:
-    assert one_watch(C + "    clear: true\n").action == CommandAction(command="make", cwd=BASE, clear=True)
+    assert one_watch(C + "    clear: true\n").action == CommandSettings(command="make", cwd=BASE, clear=True)
     run = one_watch(W + "    run: [python3, app.py]\n    clear: true\n").action
-    assert isinstance(run, RunAction) and run.clear
+    assert isinstance(run, RunSettings) and run.clear
     assert "clear" in error_of(P + "    clear: true\n")  # a signal has no screen to clear
 
 
@@ -894,13 +902,13 @@ def test_errors_are_one_line_with_a_position() -> None:
 def test_unset_variable_with_default_is_fine() -> None:
     watch = one_watch(W + "    pidfile: ${RUN_DIR:-/run}/app.pid\n", env={})
 
-    assert watch.action == SignalAction(pidfile=Path("/run/app.pid"))
+    assert watch.action == PidfileSettings(pidfile=Path("/run/app.pid"))
 
 
 def test_double_dollar_is_a_literal() -> None:
     watch = one_watch(W + "    pidfile: $${RUN_DIR}/app.pid\n", env={})
 
-    assert watch.action == SignalAction(pidfile=Path("/srv/app/${RUN_DIR}/app.pid"))
+    assert watch.action == PidfileSettings(pidfile=Path("/srv/app/${RUN_DIR}/app.pid"))
 
 
 def test_error_in_defaults_points_at_defaults() -> None:
@@ -1064,7 +1072,7 @@ def test_load_config_resolves_paths_against_the_files_directory(tmp_path: Path) 
     assert config.source == path
     (watch,) = config.watches
     assert watch.paths == (conf_dir / "src", tmp_path / "shared")
-    assert watch.action == CommandAction(command="make", cwd=conf_dir)
+    assert watch.action == CommandSettings(command="make", cwd=conf_dir)
 
 
 def test_load_config_errors_name_the_file_as_given(tmp_path: Path) -> None:
@@ -1119,7 +1127,7 @@ def test_options_command_watch() -> None:
     assert watch == Watch(
         name="watchd",
         paths=(Path("/srv/app/assets"),),
-        action=CommandAction(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.RESTART),
+        action=CommandSettings(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.RESTART),
         poll=True,
     )
 
@@ -1139,8 +1147,10 @@ def test_options_check_and_confirm() -> None:
         is_dir=there,
     ).watches
 
-    assert watch.action == SignalAction(pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0)
-    assert watch.check == Check(command="make lint ${HOME}", cwd=Path("/srv/app/sub"), timeout=5.0)
+    assert watch.action == PidfileSettings(
+        pidfile=Path("/srv/app/app.pid"), confirm=False, confirm_timeout=30.0
+    )
+    assert watch.check == CheckSettings(command="make lint ${HOME}", cwd=Path("/srv/app/sub"), timeout=5.0)
 
 
 @pytest.mark.parametrize(
@@ -1251,7 +1261,7 @@ R = W + "    run: flask --app app run --no-reload\n"  # a run watch; the next ke
 
 def test_run_watch_defaults() -> None:
     watch = one_watch(R)
-    assert watch.action == RunAction(command="flask --app app run --no-reload", cwd=BASE)
+    assert watch.action == RunSettings(command="flask --app app run --no-reload", cwd=BASE)
     assert watch.action.stop == Stop(signal=signal.SIGTERM, timeout=5.0)
     assert watch.action.on_exit is OnExit.WAIT
     assert watch.action.listen is None
@@ -1269,19 +1279,19 @@ def test_run_watch_with_every_key() -> None:
         + "    check: python3 -m compileall -q .\n"
     )
     action = watch.action
-    assert isinstance(action, RunAction)
+    assert isinstance(action, RunSettings)
     assert action.command == ("uvicorn", "app:app", "--fd", "3")
     assert action.stop == Stop(signal=signal.SIGINT, timeout=2.0)
     assert action.listen == parse_listen("[::1]:8000")
     assert action.listen is not None and action.listen.where == "dev.yaml:7:13: watches.api.listen"
     assert action.on_exit is OnExit.RESTART
     assert action.cwd == BASE / "web"
-    assert watch.check == Check("python3 -m compileall -q .", BASE / "web")
+    assert watch.check == CheckSettings("python3 -m compileall -q .", BASE / "web")
 
 
 def test_listen_env_werkzeug() -> None:
     action = one_watch(R + "    listen: 8000\n    listen_env: werkzeug\n").action
-    assert isinstance(action, RunAction)
+    assert isinstance(action, RunSettings)
     assert action.listen_env is ListenEnv.WERKZEUG
 
 
@@ -1294,11 +1304,11 @@ def test_stop_keys_apply_to_commands_too_and_come_from_defaults() -> None:
         "  api:\n    paths: [src]\n    pidfile: app.pid\n"  # the defaults do not apply to it
     )
     css, web, api = parse(text).watches
-    assert isinstance(css.action, CommandAction)
+    assert isinstance(css.action, CommandSettings)
     assert css.action.stop == Stop(signal.SIGINT, 1.0)
-    assert isinstance(web.action, RunAction)
+    assert isinstance(web.action, RunSettings)
     assert web.action.stop == Stop(signal.SIGINT, 10.0)
-    assert isinstance(api.action, SignalAction)
+    assert isinstance(api.action, PidfileSettings)
 
 
 RUN_ERRORS = [
@@ -1479,7 +1489,7 @@ def test_run_from_the_command_line() -> None:
         base_dir=BASE,
         is_dir=there,
     ).watches
-    assert watch.action == RunAction(
+    assert watch.action == RunSettings(
         command=("python", "app.py"), cwd=BASE, stop=Stop(signal.SIGINT), on_exit=OnExit.STOP
     )
 
@@ -1534,7 +1544,7 @@ def test_refused_input(text: str, message: str) -> None:
 
 def test_numbers_stay_fine_where_they_mean_numbers() -> None:
     watch = one_watch(W + "    run: app\n    listen: 8000\n    stop_signal: 15\n")
-    assert isinstance(watch.action, RunAction)
+    assert isinstance(watch.action, RunSettings)
     assert watch.action.listen == parse_listen("8000")
 
 
@@ -1568,7 +1578,7 @@ def test_unreadable_kinds_of_config_are_refused_before_parsing(tmp_path: Path, k
 @pytest.mark.linux_only("unit: (systemd cgroups; elsewhere it is a config error naming Linux)")
 def test_unit_for_the_signal_action() -> None:
     action = one_watch(P + "    unit: gunicorn.service\n").action
-    assert isinstance(action, SignalAction)
+    assert isinstance(action, PidfileSettings)
     assert action.unit == "gunicorn.service"
     assert "(in unit gunicorn.service)" in action.describe()
 
@@ -1622,7 +1632,7 @@ def test_unit_only_applies_to_the_signal_action() -> None:
     ],
 )
 def test_commands_in_log_lines_are_short_and_one_line(command: str | tuple[str, ...], shown: str) -> None:
-    from watchd.config import command_for_log  # noqa: PLC0415
+    from watchd.logtext import command_for_log  # noqa: PLC0415
 
     assert command_for_log(command) == shown
 
@@ -1639,7 +1649,7 @@ def test_a_post_watch_with_every_key() -> None:
         + "    http_timeout: 2s\n    tries: 5\n    body: changes\n",
         env={"TOKEN": "t0k"},
     )
-    assert w.action == PostAction(
+    assert w.action == PostSettings(
         url="http://127.0.0.1:9090/-/reload",
         method="PUT",
         headers=(("Authorization", "Bearer t0k"), ("X-Reason", "config")),
@@ -1655,7 +1665,7 @@ def test_a_post_watch_with_every_key() -> None:
 
 def test_a_post_watch_has_defaults_and_hides_a_password() -> None:
     w = one_watch(W + "    post: https://ops:secret@example.org/reload\n")
-    assert isinstance(w.action, PostAction)
+    assert isinstance(w.action, PostSettings)
     assert (w.action.method, w.action.timeout, w.action.tries, w.action.body) == ("POST", 5.0, 3, None)
     assert w.action.describe() == "POST https://ops:***@example.org/reload, timeout 5s, 3 tries"
 

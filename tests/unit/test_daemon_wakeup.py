@@ -6,12 +6,12 @@ import select
 from pathlib import Path
 
 from watchd.changes import Change, ChangeKind
-from watchd.config import CommandAction, Config, Watch
 from watchd.daemon import Daemon
+from watchd.model import CommandSettings, Config, Watch
 
 
 def _daemon() -> Daemon:
-    w = Watch("w", (Path("/nonexistent-watchd-test"),), CommandAction(command="true", cwd=Path("/")))
+    w = Watch("w", (Path("/nonexistent-watchd-test"),), CommandSettings(command="true", cwd=Path("/")))
     return Daemon(Config(watches=(w,)), handle_signals=False)
 
 
@@ -53,7 +53,10 @@ def test_a_change_wakes_the_loop_only_if_it_would_not_be_up_in_time() -> None:
     change needs no wake-up if the loop wakes by itself before that change's earliest deadline."""
     now = [100.0]
     w = Watch(
-        "w", (Path("/nonexistent-watchd-test"),), CommandAction(command="true", cwd=Path("/")), debounce=0.05
+        "w",
+        (Path("/nonexistent-watchd-test"),),
+        CommandSettings(command="true", cwd=Path("/")),
+        debounce=0.05,
     )
     d = Daemon(Config(watches=(w,)), handle_signals=False, clock=lambda: now[0])
     try:
@@ -72,10 +75,10 @@ def test_a_change_wakes_the_loop_only_if_it_would_not_be_up_in_time() -> None:
 def test_the_shortest_debounce_of_any_watch_and_the_configs_set_the_lead() -> None:
     now = [100.0]
     slow = Watch(
-        "slow", (Path("/nonexistent-a"),), CommandAction(command="true", cwd=Path("/")), debounce=1.0
+        "slow", (Path("/nonexistent-a"),), CommandSettings(command="true", cwd=Path("/")), debounce=1.0
     )
     fast = Watch(
-        "fast", (Path("/nonexistent-b"),), CommandAction(command="true", cwd=Path("/")), debounce=0.02
+        "fast", (Path("/nonexistent-b"),), CommandSettings(command="true", cwd=Path("/")), debounce=0.02
     )
     d = Daemon(Config(watches=(slow, fast)), handle_signals=False, clock=lambda: now[0])
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from watchd.sockets import ListenAddress, parse_listen
+from watchd.config import parse_listen
+from watchd.model import ListenAddress
 
 
 @pytest.mark.parametrize(

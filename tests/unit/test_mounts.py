@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from watchd import mounts, platform
-from watchd.mounts import filesystem_type, innermost, is_remote, parse_mountinfo, remote_filesystem
+from watchd.mounts import filesystem_type, innermost, is_remote, parse_mountinfo
 
 # A workstation: ext4 root, tmpfs /tmp, network and VM shares, nested and stacked mounts.
 # Fields: ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS;
@@ -155,12 +155,15 @@ REMOTE_CASES = [
 
 @pytest.mark.parametrize(("path", "expected"), REMOTE_CASES)
 def test_remote_filesystem(path: str, expected: str | None) -> None:
-    assert remote_filesystem(path, HOST) == expected
+    fstype = filesystem_type(path, HOST)
+    assert (fstype if fstype is not None and is_remote(fstype) else None) == expected
 
 
 @pytest.mark.parametrize(("path", "_"), CONTAINER_TYPE_CASES)
 def test_container_overlay_and_bind_mounts_are_not_remote(path: str, _: str) -> None:
-    assert remote_filesystem(path, CONTAINER) is None
+    fstype = filesystem_type(path, CONTAINER)
+    assert fstype is not None
+    assert not is_remote(fstype)
 
 
 # A Mac: the (mount point, f_fstypename) pairs psutil.disk_partitions() reports there.

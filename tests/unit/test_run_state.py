@@ -19,10 +19,10 @@ import pytest
 
 from watchd.actions import Context
 from watchd.actions.process import Drain, Stopped
-from watchd.actions.run import AppRunner, Backoff
+from watchd.actions.run import Backoff, RunAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import OnExit, RunAction, Stop
-from watchd.sockets import parse_listen
+from watchd.config import parse_listen
+from watchd.model import OnExit, RunSettings, Stop
 
 
 @dataclass(eq=False)
@@ -127,7 +127,7 @@ class FakeListeners:
 
 
 class Harness:
-    """An AppRunner with everything around it recorded."""
+    """An RunAction with everything around it recorded."""
 
     def __init__(
         self, on_exit: OnExit = OnExit.WAIT, *, fail_spawn: bool = False, listen: bool = False
@@ -146,13 +146,13 @@ class Harness:
             spawn=self.spawn,
             listeners=self.listeners,  # type: ignore[arg-type]
         )
-        self.action = RunAction(
+        self.action = RunSettings(
             command="python app.py",
             cwd=Path("/srv/app"),
             on_exit=on_exit,
             listen=parse_listen("127.0.0.1:8000") if listen else None,
         )
-        self.app = AppRunner(self.action, ctx)
+        self.app = RunAction(self.action, ctx)
 
     def spawn(self, command: str | tuple[str, ...], **kwargs: Any) -> FakeChild:
         if self.fail_spawn:

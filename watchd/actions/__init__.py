@@ -1,15 +1,14 @@
 """Actions: what a watch does. One module per kind, behind `Action`; `build` picks the kind.
 
-An action has a lifecycle, driven by its watch's `Runner` (one worker thread per watch):
+An action has a lifecycle, driven by its watch's `WatchWorker` (one worker thread per watch):
 `start()` when the watches are live (at launch, and for a watch a reload added or changed),
 `execute(batch)` for each batch, `close(deadline)` at shutdown or when a reload removes the
-watch. Start and close run on the runner's thread too, except for a runner that never started;
+watch. Start and close run on the worker's thread too, except for a worker that never started;
 so an action's state has one owner and needs no locks of its own.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -17,11 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd.changes import Batch
-from watchd.config import OnBusy, Watch
+from watchd.model import CommandSettings, OnBusy, PidfileSettings, RunSettings, Watch
 
 if TYPE_CHECKING:
-    from watchd.actions.process import Terminal
     from watchd.sockets import Listeners
+    from watchd.terminal import Terminal
 
 KillFunc = Callable[[int, int], None]
 Job = Callable[[], None]
@@ -32,7 +31,7 @@ class Action(Protocol):
 
     @property
     def on_busy(self) -> OnBusy:
-        """What the runner does with batches that arrive while `execute` runs."""
+        """What the worker does with batches that arrive while `execute` runs."""
 
     @property
     def not_done(self) -> str:
@@ -49,17 +48,17 @@ class Action(Protocol):
     def start(self) -> None:
         """Begin: an app is started here. Nothing to do for most kinds."""
 
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+    def prepare(self, batch: Batch, cancel: threading.Event) -> None:
         """A batch is forming (its files went quiet for `early`): get ready for `execute`.
-        `stop` is set when watchd closes the action meanwhile."""
+        `cancel` is set when watchd closes the action meanwhile."""
 
     def forget(self) -> None:
         """The batch `prepare` saw will not be carried out (a check failed): undo `prepare`."""
 
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+    def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...").
 
-        `stop` is set when the run must end early (restart on busy, shutdown): long-running
+        `cancel` is set when the run must end early (restart on busy, shutdown): long-running
         actions poll it and clean up (stop their process group) promptly.
         """
 
@@ -72,7 +71,7 @@ class Action(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What an action may use of the daemon and of its runner."""
+    """What an action may use of the daemon and of its worker."""
 
     name: str  # the watch's name, first on every log line
     base: str | None = None  # log paths relative to this directory when below it
@@ -97,7 +96,7 @@ class PerBatch:
     def start(self) -> None:
         pass
 
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+    def prepare(self, batch: Batch, cancel: threading.Event) -> None:
         pass
 
     def forget(self) -> None:
@@ -110,23 +109,31 @@ class PerBatch:
         pass
 
 
-# The action kind (the config key that names it) -> "module:class". Imported when first used:
-# a watch that only signals never loads the process machinery.
-_KINDS = {
-    "pidfile": "watchd.actions.pidfile:PidfileSignaller",
-    "command": "watchd.actions.command:CommandRunner",
-    "run": "watchd.actions.run:AppRunner",
-    "post": "watchd.actions.post:HttpPoster",
-}
-
-
 def build(watch: Watch, ctx: Context) -> Action:
-    """The action for `watch`, behind its check gate if it has one (a dry run skips checks)."""
-    module, _, cls = _KINDS[watch.action.kind].partition(":")
-    make: Callable[[object, Context], Action] = getattr(importlib.import_module(module), cls)
-    action = make(watch.action, ctx)
+    """The action for `watch`, behind its check gate if it has one (a dry run skips checks).
+
+    Each kind's module is imported when a watch first needs it: a watch that only signals never
+    loads the process machinery."""
+    settings = watch.action
+    action: Action
+    if isinstance(settings, PidfileSettings):
+        from watchd.actions.pidfile import PidfileAction  # noqa: PLC0415 (lazy, as above)
+
+        action = PidfileAction(settings, ctx)
+    elif isinstance(settings, CommandSettings):
+        from watchd.actions.command import CommandAction  # noqa: PLC0415
+
+        action = CommandAction(settings, ctx)
+    elif isinstance(settings, RunSettings):
+        from watchd.actions.run import RunAction  # noqa: PLC0415
+
+        action = RunAction(settings, ctx)
+    else:
+        from watchd.actions.post import PostAction  # noqa: PLC0415
+
+        action = PostAction(settings, ctx)
     if watch.check is None or ctx.dry_run:
         return action
-    from watchd.actions.check import gate  # noqa: PLC0415 (lazy, as above)
+    from watchd.actions.check import gate  # noqa: PLC0415
 
     return gate(watch, action, ctx)

@@ -17,11 +17,12 @@ import time
 from typing import IO, Protocol
 
 from watchd.actions import Action, Context
-from watchd.actions.process import KILL_WAIT, batch_environment, run_child, scratch_file, warn_once
+from watchd.actions.process import batch_environment, run_child, scratch_file, warn_once
 from watchd.actions.pysource import Failure, Sources, compile_all
 from watchd.changes import Batch, display_path
-from watchd.config import Check, OnBusy, Stop, Watch, command_for_log, format_duration
+from watchd.logtext import command_for_log, format_duration
 from watchd.matching import Matcher
+from watchd.model import CheckSettings, OnBusy, Stop, Watch
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,14 @@ _TAIL_BYTES = 8192
 
 
 class Gate(Protocol):
-    def run(self, batch: Batch, stop: threading.Event) -> str | None:
+    def run(self, batch: Batch, cancel: threading.Event) -> str | None:
         """None if the batch may go on; else the outcome (a failure is logged) or _STOPPED."""
 
 
 def gate(watch: Watch, inner: Action, ctx: Context) -> Checked:
     """`inner` behind the watch's check."""
     what = inner.not_done  # for the log line: "HUP not sent", "command not run"
-    if isinstance(watch.check, Check):
+    if isinstance(watch.check, CheckSettings):
         return Checked(CommandGate(watch.check, ctx, what), inner)
     matcher = Matcher(watch.patterns, watch.ignore, ignore_defaults=watch.ignore_defaults)
     return Checked(PythonGate(Sources(watch.paths, matcher), ctx, what), inner)
@@ -65,7 +66,7 @@ class Checked:
 
     @property
     def grace(self) -> float:
-        return max(self.inner.grace, STOP.timeout + KILL_WAIT)
+        return max(self.inner.grace, STOP.grace)
 
     def start(self) -> None:
         self.inner.start()
@@ -80,53 +81,54 @@ class Checked:
     def early(self) -> float | None:
         return self.inner.early
 
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+    def prepare(self, batch: Batch, cancel: threading.Event) -> None:
         """Check the forming batch first: the next app starts early only on code that passes.
         The verdict stands for `execute` if nothing changed after the check started."""
         started = time.monotonic()
-        outcome = self.gate.run(batch, stop)
+        outcome = self.gate.run(batch, cancel)
         self._verdict = (started, outcome)
         if outcome is None:
-            self.inner.prepare(batch, stop)
+            self.inner.prepare(batch, cancel)
 
     def forget(self) -> None:
         self.inner.forget()
 
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+    def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         verdict, self._verdict = self._verdict, None
         if verdict is not None and batch.last_at < verdict[0]:
             outcome = verdict[1]  # this very batch was checked by `prepare` (and logged if it failed)
         else:
-            outcome = self.gate.run(batch, stop)
+            outcome = self.gate.run(batch, cancel)
         if outcome is not None:
             self.inner.forget()  # an app started early on code that now fails the check goes
             return None if outcome == _STOPPED else outcome
-        return self.inner.execute(batch, stop)
+        return self.inner.execute(batch, cancel)
 
 
 class CommandGate:
     """A command that must exit 0."""
 
-    def __init__(self, check: Check, ctx: Context, what: str) -> None:
+    def __init__(self, check: CheckSettings, ctx: Context, what: str) -> None:
         self.name = ctx.name
         self.check = check
         self.what = what
         self.base = ctx.base
         self.shown = command_for_log(check.command)
 
-    def run(self, batch: Batch, stop: threading.Event) -> str | None:
+    def run(self, batch: Batch, cancel: threading.Event) -> str | None:
         changed = batch.what(self.base)
         with contextlib.ExitStack() as cleanup:
             output = self._output()
             if output is not None:
                 cleanup.enter_context(output)
-            env, listed = cleanup.enter_context(batch_environment(self.name, batch))
+            env, listed = batch_environment(self.name, batch)
+            cleanup.enter_context(listed)
             try:
                 done = run_child(
                     self.check.command,
                     cwd=self.check.cwd,
                     env=env,
-                    stop=stop,
+                    cancel=cancel,
                     timeout=self.check.timeout,
                     how=STOP,
                     output=output,
@@ -206,13 +208,13 @@ class PythonGate:
         self.base = ctx.base
         self._failing: dict[str, None] = {}  # paths that failed, in the order they did
 
-    def run(self, batch: Batch, stop: threading.Event) -> str | None:
+    def run(self, batch: Batch, cancel: threading.Event) -> str | None:
         started = time.monotonic()
         paths = dict.fromkeys(self.sources.of(batch))
         paths.update(self._failing)
-        done = compile_all(iter(paths), stop)
+        done = compile_all(iter(paths), cancel)
         took = time.monotonic() - started
-        if stop.is_set():
+        if cancel.is_set():
             return _STOPPED
         failures = done.failures
         self._failing = {f.path: None for f in failures}

@@ -7,43 +7,45 @@ import logging
 import threading
 
 from watchd.actions import Context, PerBatch
-from watchd.actions.process import KILL_WAIT, batch_environment, clear_screen, run_child
+from watchd.actions.process import batch_environment, clear_screen, run_child
 from watchd.changes import Batch
-from watchd.config import CommandAction, command_for_log, format_duration
+from watchd.logtext import command_for_log, format_duration
+from watchd.model import CommandSettings
 
 log = logging.getLogger(__name__)
 
 
-class CommandRunner(PerBatch):
+class CommandAction(PerBatch):
     """The command action."""
 
     not_done = "command not run"
 
-    def __init__(self, action: CommandAction, ctx: Context) -> None:
+    def __init__(self, action: CommandSettings, ctx: Context) -> None:
         self.name = ctx.name
         self.action = action
         self.base = ctx.base
         self.dry_run = ctx.dry_run
         self.on_busy = action.on_busy
-        self.grace = action.stop.timeout + KILL_WAIT
+        self.grace = action.stop.grace
         self.shown = command_for_log(action.command)
 
-    # close: a running command is stopped by `execute`, which sees the runner's stop event
+    # close: a running command is stopped by `execute`, which sees the worker's cancel event
 
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+    def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         changed = batch.what(self.base)
         if self.dry_run:
             log.info("%s: %s; would run %s [dry run]", self.name, changed, self.shown)
             return f"would run {self.shown}"
         if self.action.clear:
             clear_screen()
-        with batch_environment(self.name, batch) as (env, listed):
+        env, listed = batch_environment(self.name, batch)
+        with listed:
             try:
                 done = run_child(
                     self.action.command,
                     cwd=self.action.cwd,
                     env=env,
-                    stop=stop,
+                    cancel=cancel,
                     timeout=self.action.timeout,
                     how=self.action.stop,
                     list_file=listed,

@@ -30,15 +30,15 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from watchd import platform, trust
 from watchd.actions import Context, PerBatch, confirm
 from watchd.actions.confirm import Confirmation
 from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
-from watchd.config import OnBusy, SignalAction, signal_name
 from watchd.errors import ActionError
+from watchd.logtext import signal_name
+from watchd.model import OnBusy, PidfileSettings
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,6 @@ class Target:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
             self.pidfd = None
-
-
-def read_pidfile(pidfile: Path) -> tuple[int, float] | None:
-    """(pid, mtime) from the pidfile, or None if it is missing or empty (the caller retries)."""
-    read = trust.read_pidfile(pidfile)
-    return None if read is None else (read.pid, read.mtime)
 
 
 def _gone(pid: int) -> ActionError:
@@ -131,13 +125,13 @@ def program_name(comm: str, argv: list[str]) -> str:
     return comm
 
 
-class PidfileSignaller(PerBatch):
+class PidfileAction(PerBatch):
     """The signal action. `ctx.kill` is injectable so PID 0/1/-1 paths are testable safely."""
 
     on_busy = OnBusy.QUEUE
     grace = 0.0
 
-    def __init__(self, action: SignalAction, ctx: Context) -> None:
+    def __init__(self, action: PidfileSettings, ctx: Context) -> None:
         self.name = ctx.name
         self.action = action
         self.base = ctx.base
@@ -154,7 +148,7 @@ class PidfileSignaller(PerBatch):
             self._confirmation.cancel.set()
             self._confirmation.join(max(0.0, deadline - time.monotonic()))
 
-    def resolve(self, stop: threading.Event) -> Target:
+    def resolve(self, cancel: threading.Event) -> Target:
         """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear; the
         target comes with a pidfd open on it where the system has pidfds (the caller closes it)."""
         deadline = time.monotonic() + self.action.pidfile_wait
@@ -169,7 +163,7 @@ class PidfileSignaller(PerBatch):
                         os.close(pidfd)
                     raise
                 return target
-            if time.monotonic() >= deadline or stop.is_set():
+            if time.monotonic() >= deadline or cancel.is_set():
                 exists = self.action.pidfile.exists()
                 waited = f"waited {self.action.pidfile_wait:g} s"
                 if exists:
@@ -180,7 +174,7 @@ class PidfileSignaller(PerBatch):
                     f"pidfile {self.action.pidfile} does not exist ({waited}; is the server running "
                     "and writing it, e.g. gunicorn --pid FILE?)"
                 )
-            stop.wait(_RETRY_EVERY)
+            cancel.wait(_RETRY_EVERY)
 
     def _checked(self, got: trust.PidfileRead, pidfd: int | None) -> Target:
         """Every check, made after the pidfd was opened: what they describe is what it holds."""
@@ -249,13 +243,13 @@ class PidfileSignaller(PerBatch):
                 raise ProcessLookupError(errno.ESRCH, "gone")
         self.kill(target.pid, sig)
 
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+    def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         sig = signal_name(self.action.signal)
         changed = batch.what(self.base)
         started = time.monotonic()
         target: Target | None = None
         try:
-            target = self.resolve(stop)
+            target = self.resolve(cancel)
             if self.dry_run:
                 target.close()
                 log.info(

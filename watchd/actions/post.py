@@ -23,7 +23,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 from watchd import __version__
 from watchd.actions import Context, PerBatch
 from watchd.changes import Batch
-from watchd.config import Body, PostAction, shown_url
+from watchd.logtext import shown_url, took
+from watchd.model import Body, OnBusy, PostSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,13 @@ def changes_body(batch: Batch) -> bytes:
     return json.dumps(document, ensure_ascii=True).encode("ascii")
 
 
-class HttpPoster(PerBatch):
+class PostAction(PerBatch):
     """The post action."""
 
     not_done = "request not sent"
+    on_busy = OnBusy.QUEUE  # changes during a request: one more request afterwards, with them
 
-    def __init__(self, action: PostAction, ctx: Context) -> None:
+    def __init__(self, action: PostSettings, ctx: Context) -> None:
         self.name = ctx.name
         self.action = action
         self.base = ctx.base
@@ -77,9 +79,9 @@ class HttpPoster(PerBatch):
         self.shown = f"{action.method} {shown_url(action.url)}"
         self._context: ssl.SSLContext | None = None
 
-    # close: a request under way ends with its timeout; retries stop on the runner's stop event
+    # close: a request under way ends with its timeout; retries stop on the worker's cancel event
 
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+    def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         changed = batch.what(self.base)
         if self.dry_run:
             log.info("%s: %s; would send %s [dry run]", self.name, changed, self.shown)
@@ -104,7 +106,7 @@ class HttpPoster(PerBatch):
                         self.shown,
                         answer.status,
                         answer.reason,
-                        _took(time.monotonic() - started),
+                        took(time.monotonic() - started),
                         f" ({tries} tries; before: {problem})" if tries > 1 else "",
                     )
                     return None
@@ -112,7 +114,7 @@ class HttpPoster(PerBatch):
                 if answer.first_line:
                     problem += f": {answer.first_line}"
                 final = answer.status < 500
-            if final or tries >= self.action.tries or stop.wait(delay):
+            if final or tries >= self.action.tries or cancel.wait(delay):
                 break
             delay *= 2
         log.error(
@@ -121,7 +123,7 @@ class HttpPoster(PerBatch):
             changed,
             self.shown,
             "1 try" if tries == 1 else f"{tries} tries",
-            _took(time.monotonic() - started),
+            took(time.monotonic() - started),
             problem,
         )
         return f"{self.shown} failed"
@@ -209,7 +211,3 @@ def _why(exc: BaseException) -> str:
             else exc.strerror
         )
     return str(exc) or type(exc).__name__
-
-
-def _took(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"

@@ -32,17 +32,19 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from watchd import platform
 from watchd.changes import Batch, ChangeKind
-from watchd.config import Stop
+from watchd.model import KILL_WAIT, Stop
 
 if TYPE_CHECKING:
     import subprocess
+
+    from watchd.terminal import Terminal
 
 # subprocess and tempfile are imported when a command first runs: a watch that only signals
 # never needs them, and they are ~8 ms of every start.
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANGED_CAP = 32 * 1024  # bytes; one env string may be 128 KiB on Linux, all of them ~2 MiB
-KILL_WAIT = 2.0  # after SIGKILL, how long to wait for the group to vanish before saying so
 DRAIN_MAX = 1.0  # the longest a stop waits for a moment the app holds no accepted connection
 _POLL = 0.02
 _GONE_POLL_MIN, _GONE_POLL_MAX = 0.002, 0.05
@@ -147,6 +148,12 @@ class ListFile:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    def __enter__(self) -> ListFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
     def discard(self) -> None:
         """The child is done: nothing of the file is left in watchd (idempotent)."""
         self.handed_over()
@@ -240,15 +247,12 @@ def warn_once(name: str, topic: str, msg: str, *args: object) -> None:
     log.log(logging.WARNING if first else logging.DEBUG, msg, *args)
 
 
-@contextlib.contextmanager
-def batch_environment(name: str, batch: Batch) -> Iterator[tuple[dict[str, str], ListFile]]:
-    """The environment for a command or check answering `batch`, and its list file, which lives
-    as long as this (give it to `run_child`)."""
+def batch_environment(name: str, batch: Batch) -> tuple[dict[str, str], ListFile]:
+    """The environment of a child answering watch `name`'s `batch` -- a command, a check or an app
+    -- and the file behind its WATCHD_CHANGED_FILE, which the caller discards when the child is
+    done (`with listed:` around a command's run)."""
     listed = write_list_file(name, batch.paths)
-    try:
-        yield child_environment(name, batch, listed.path), listed
-    finally:
-        listed.discard()
+    return child_environment(name, batch, listed.path), listed
 
 
 def describe_status(code: int) -> str:
@@ -268,94 +272,6 @@ def shell_status(code: int) -> int:
 def argv_for(command: str | tuple[str, ...]) -> list[str]:
     """A string runs with /bin/sh -c; a sequence runs as it is, without a shell."""
     return ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
-
-
-# ----------------------------------------------------------------------------- the terminal
-
-
-class Terminal:
-    """watchd's controlling terminal, which it lends to one app's process group at a time.
-
-    Only when watchd's stdin is a terminal and watchd is in its foreground (not `watchd &`).
-    `give` makes a group the foreground group (tcsetpgrp) so the keyboard's Ctrl-C, Ctrl-Z and
-    input go to the app; `take_back` returns the foreground to watchd and restores the
-    terminal modes saved at start (an app or pdb may leave echo off or the terminal raw), but
-    only from that app: after Ctrl-Z and `bg` the terminal is the shell's, and stays so.
-    SIGTTOU is blocked around each call: watchd may be a background group by then, and an
-    ignored or blocked SIGTTOU is what lets a background process set the foreground.
-
-    One run watch has it (`claim`): two apps cannot both read the keyboard.
-    """
-
-    def __init__(self, fd: int) -> None:
-        import termios  # noqa: PLC0415 (only with a terminal)
-
-        self.fd = fd
-        self.pgrp = os.getpgrp()
-        self._saved = termios.tcgetattr(fd)
-        self._lock = threading.Lock()
-        self._owner: str | None = None
-        # A shell with job control started watchd as a job of its own: Ctrl-Z can stop watchd
-        # and `fg` continue it. Without one (watchd leads its session, or shares its parent's
-        # group), nothing would ever continue a stopped watchd.
-        try:
-            self.job_control = os.getsid(0) != self.pgrp and os.getpgid(os.getppid()) != self.pgrp
-        except OSError:
-            self.job_control = False
-
-    @classmethod
-    def detect(cls, fd: int = 0) -> Terminal | None:
-        try:
-            if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
-                return None
-            return cls(fd)
-        except OSError:
-            return None
-
-    def claim(self, name: str) -> bool:
-        """Reserve the terminal for watch `name` (it may claim it again: a reload); False if
-        another watch has it."""
-        with self._lock:
-            if self._owner not in (None, name):
-                return False
-            self._owner = name
-            return True
-
-    def release(self, name: str) -> None:
-        with self._lock:
-            if self._owner == name:
-                self._owner = None
-
-    @contextlib.contextmanager
-    def _no_ttou(self) -> Iterator[None]:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-    def foreground(self) -> int | None:
-        try:
-            return os.tcgetpgrp(self.fd)
-        except OSError:
-            return None
-
-    def give(self, pgid: int) -> None:
-        with self._lock, self._no_ttou(), contextlib.suppress(OSError):
-            os.tcsetpgrp(self.fd, pgid)
-
-    def take_back(self, pgid: int | None = None) -> None:
-        """The foreground back to watchd, and the saved modes, if the foreground is `pgid`'s
-        (the app's we lent it to) or already watchd's; else leave the terminal alone."""
-        import termios  # noqa: PLC0415
-
-        with self._lock, self._no_ttou(), contextlib.suppress(OSError, termios.error):
-            now = os.tcgetpgrp(self.fd)
-            if now not in (pgid, self.pgrp):
-                return
-            if now != self.pgrp:
-                os.tcsetpgrp(self.fd, self.pgrp)
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
 
 # ----------------------------------------------------------------------------- children
@@ -386,7 +302,7 @@ class Stopped:
         return describe_status(self.code) if self.code is not None else "status unknown"
 
 
-OnExit = Callable[["Child"], None]
+ExitCallback = Callable[["Child"], None]
 
 
 class Child:
@@ -405,7 +321,7 @@ class Child:
         self,
         proc: subprocess.Popen[bytes],
         *,
-        on_exit: OnExit | None = None,
+        on_exit: ExitCallback | None = None,
         terminal: Terminal | None = None,
         on_terminal_signal: Callable[[Child, int, bool], None] | None = None,
     ) -> None:
@@ -695,7 +611,7 @@ def spawn(
     output: IO[bytes] | None = None,
     terminal: Terminal | None = None,
     stdin_fd: int | None = None,
-    on_exit: OnExit | None = None,
+    on_exit: ExitCallback | None = None,
     on_terminal_signal: Callable[[Child, int, bool], None] | None = None,
     argv: list[str] | None = None,
     pass_fds: tuple[int, ...] = (),
@@ -753,13 +669,13 @@ def run_child(
     *,
     cwd: Path,
     env: dict[str, str],
-    stop: threading.Event,
+    cancel: threading.Event,
     timeout: float | None,
     how: Stop,
     output: IO[bytes] | None = None,
     list_file: ListFile | None = None,
 ) -> Finished:
-    """Run `command` to the end, a timeout, or `stop`; its process group goes with it.
+    """Run `command` to the end, a timeout, or `cancel`; its process group goes with it.
 
     `list_file` is the child's WATCHD_CHANGED_FILE: its anonymous file, if it has one, is passed
     to the child and closed here once the child has started. Raises OSError if it cannot start
@@ -775,7 +691,7 @@ def run_child(
     try:
         while not child.done.wait(_POLL):
             timed_out = timeout is not None and child.uptime >= timeout
-            if stop.is_set() or timed_out:
+            if cancel.is_set() or timed_out:
                 try:
                     child.stop(how)
                 except StopDenied as exc:

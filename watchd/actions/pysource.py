@@ -138,11 +138,11 @@ class Compiled:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, its size)
 
 
-def compile_all(paths: Iterator[str], stop: threading.Event) -> Compiled:
-    """Compile each file. Stops early when `stop` is set."""
+def compile_all(paths: Iterator[str], cancel: threading.Event) -> Compiled:
+    """Compile each file. Stops early when `cancel` is set."""
     done = Compiled()
     for path in paths:
-        if stop.is_set():
+        if cancel.is_set():
             break
         try:
             source = read_source(path)

@@ -32,22 +32,21 @@ from watchd.actions import Context
 from watchd.actions.imports import ImportReports
 from watchd.actions.process import (
     DRAIN_MAX,
-    KILL_WAIT,
     Child,
     Drain,
     ListFile,
     StopDenied,
     Stopped,
-    child_environment,
+    batch_environment,
     clear_screen,
     describe_status,
     shell_status,
     spawn,
-    write_list_file,
 )
 from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
-from watchd.config import ListenEnv, OnBusy, OnExit, RunAction, Stop, command_for_log
+from watchd.logtext import command_for_log
+from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, RunSettings, Stop
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
@@ -110,17 +109,17 @@ class _Early:
     count: int
 
 
-class AppRunner:
+class RunAction:
     """The run action."""
 
     on_busy = OnBusy.QUEUE  # changes during a restart: one more restart afterwards, never lost
     not_done = "not restarted"
 
-    def __init__(self, action: RunAction, ctx: Context) -> None:
+    def __init__(self, action: RunSettings, ctx: Context) -> None:
         self.name = ctx.name
         self.action = action
         self.ctx = ctx
-        self.grace = action.stop.timeout + KILL_WAIT
+        self.grace = action.stop.grace
         self.shown = command_for_log(action.command)
         self.child: Child | None = None
         self.starts = 0  # WATCHD_RESTARTS is this minus one
@@ -175,12 +174,12 @@ class AppRunner:
             return f"{self.name}: {self.last_exit}{restarts}"
         return None
 
-    def prepare(self, batch: Batch, stop: threading.Event) -> None:
+    def prepare(self, batch: Batch, cancel: threading.Event) -> None:
         """Files changed and went quiet for PRESTART_QUIET: start the next app now, on the
         listener's next socket (no connection goes there yet), while the debounce runs;
         `execute` switches to it if nothing changed after this batch."""
         self._discard_early()
-        if self.early is None or self.child is None or self._closed or self.ctx.dry_run or stop.is_set():
+        if self.early is None or self.child is None or self._closed or self.ctx.dry_run or cancel.is_set():
             return
         assert self.listener is not None
         sock = self.listener.successor()
@@ -198,7 +197,7 @@ class AppRunner:
         """The batch `prepare` saw will not be carried out (its check failed): drop the early app."""
         self._discard_early()
 
-    def execute(self, batch: Batch, stop: threading.Event) -> str | None:
+    def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         changed = batch.what(self.ctx.base)
         if self.ctx.dry_run:
             log.info("%s: %s; would restart %s [dry run]", self.name, changed, self.shown)
@@ -242,7 +241,7 @@ class AppRunner:
             # switched to already: it is the app now, also if watchd is stopping (close stops it)
             child: Child | None = early.child
             self.starts += 1
-        elif stop.is_set() or self._closed:
+        elif cancel.is_set() or self._closed:
             return None
         else:
             invalidate_bytecode(batch.paths)
@@ -371,8 +370,7 @@ class AppRunner:
 
     def _environment(self, batch: Batch) -> tuple[dict[str, str], ListFile]:
         """The app's environment for `batch`, and its WATCHD_CHANGED_FILE (discarded when it ends)."""
-        list_file = write_list_file(self.name, batch.paths)
-        env = child_environment(self.name, batch, list_file.path)
+        env, list_file = batch_environment(self.name, batch)
         env["WATCHD_RESTARTS"] = str(self.starts)
         if self.imports is not None:
             self.imports.environment(env)

@@ -1,4 +1,4 @@
-"""Runner busy policies, with a fake executor the test holds and releases. Bounded waits only."""
+"""WatchWorker busy policies, with a fake executor the test holds and releases. Bounded waits only."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from watchd.actions.runner import LOOP_RUNS, Runner
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import OnBusy
 from watchd.errors import WatchFailed
+from watchd.model import OnBusy
+from watchd.worker import LOOP_RUNS, WatchWorker
 
 WAIT = 5.0
 
@@ -73,8 +73,8 @@ def batch(*paths: str, at: float = 0.0) -> Batch:
 
 
 @pytest.fixture
-def runners() -> Iterator[list[Runner]]:
-    made: list[Runner] = []
+def runners() -> Iterator[list[WatchWorker]]:
+    made: list[WatchWorker] = []
     yield made
     for r in made:
         assert r.close(time.monotonic() + WAIT)
@@ -82,8 +82,8 @@ def runners() -> Iterator[list[Runner]]:
         assert not r._thread.is_alive(), "runner thread leaked"
 
 
-def start(runners: list[Runner], ex: FakeExecutor, on_busy: OnBusy) -> Runner:
-    r = Runner("w")
+def start(runners: list[WatchWorker], ex: FakeExecutor, on_busy: OnBusy) -> WatchWorker:
+    r = WatchWorker("w")
     ex.on_busy = on_busy
     r.attach(ex)
     runners.append(r)
@@ -92,7 +92,7 @@ def start(runners: list[Runner], ex: FakeExecutor, on_busy: OnBusy) -> Runner:
     return r
 
 
-def test_runs_a_batch(runners: list[Runner]) -> None:
+def test_runs_a_batch(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor()
     ex.release.set()
     r = start(runners, ex, OnBusy.QUEUE)
@@ -103,7 +103,7 @@ def test_runs_a_batch(runners: list[Runner]) -> None:
     assert not r.busy
 
 
-def test_queue_merges_batches_arriving_while_busy_into_one_run(runners: list[Runner]) -> None:
+def test_queue_merges_batches_arriving_while_busy_into_one_run(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor()
     r = start(runners, ex, OnBusy.QUEUE)
     b1, b2, b3, b4 = batch("a.py", at=1), batch("b.py", at=2), batch("c.py", at=3), batch("b.py", at=4)
@@ -123,7 +123,7 @@ def test_queue_merges_batches_arriving_while_busy_into_one_run(runners: list[Run
     assert ex.stopped_early == [False, False]
 
 
-def test_queue_runs_again_after_idle(runners: list[Runner]) -> None:
+def test_queue_runs_again_after_idle(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor()
     ex.release.set()
     r = start(runners, ex, OnBusy.QUEUE)
@@ -136,7 +136,7 @@ def test_queue_runs_again_after_idle(runners: list[Runner]) -> None:
 
 
 def test_ignore_drops_batches_arriving_while_busy(
-    runners: list[Runner], caplog: pytest.LogCaptureFixture
+    runners: list[WatchWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="watchd")
     ex = FakeExecutor()
@@ -157,7 +157,7 @@ def test_ignore_drops_batches_arriving_while_busy(
     assert ex.batches == [b1, b4]
 
 
-def test_restart_stops_the_run_and_reruns_with_old_and_new(runners: list[Runner]) -> None:
+def test_restart_stops_the_run_and_reruns_with_old_and_new(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor(honour_stop=False)  # a slow executor: ends only when released
     r = start(runners, ex, OnBusy.RESTART)
     b1, b2, b3 = batch("a.py", at=1), batch("b.py", at=2), batch("c.py", at=3)
@@ -177,7 +177,7 @@ def test_restart_stops_the_run_and_reruns_with_old_and_new(runners: list[Runner]
     assert not ex.stops[1].is_set()  # the new run starts with its stop cleared
 
 
-def test_restart_ends_a_cooperative_run_promptly(runners: list[Runner]) -> None:
+def test_restart_ends_a_cooperative_run_promptly(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor(honour_stop=True)
     r = start(runners, ex, OnBusy.RESTART)
     b1, b2 = batch("a.py"), batch("b.py")
@@ -194,7 +194,7 @@ def test_restart_ends_a_cooperative_run_promptly(runners: list[Runner]) -> None:
 
 
 @pytest.mark.parametrize("on_busy", [OnBusy.QUEUE, OnBusy.IGNORE])
-def test_queue_and_ignore_never_stop_the_running_execute(runners: list[Runner], on_busy: OnBusy) -> None:
+def test_queue_and_ignore_never_stop_the_running_execute(runners: list[WatchWorker], on_busy: OnBusy) -> None:
     ex = FakeExecutor()
     r = start(runners, ex, on_busy)
     r.submit(batch("a.py"))
@@ -206,7 +206,7 @@ def test_queue_and_ignore_never_stop_the_running_execute(runners: list[Runner], 
     assert ex.stopped_early[0] is False
 
 
-def test_close_ends_a_blocked_run_and_drops_pending(runners: list[Runner]) -> None:
+def test_close_ends_a_blocked_run_and_drops_pending(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor(honour_stop=True)
     r = start(runners, ex, OnBusy.QUEUE)
     r.submit(batch("a.py"))
@@ -223,7 +223,7 @@ def test_close_ends_a_blocked_run_and_drops_pending(runners: list[Runner]) -> No
     assert len(ex.batches) == 1
 
 
-def test_close_when_idle(runners: list[Runner]) -> None:
+def test_close_when_idle(runners: list[WatchWorker]) -> None:
     ex = FakeExecutor()
     r = start(runners, ex, OnBusy.QUEUE)
     assert r.close(time.monotonic() + WAIT)
@@ -235,7 +235,7 @@ def test_close_when_idle(runners: list[Runner]) -> None:
 
 
 def test_executor_exception_is_logged_and_the_runner_goes_on(
-    runners: list[Runner], caplog: pytest.LogCaptureFixture
+    runners: list[WatchWorker], caplog: pytest.LogCaptureFixture
 ) -> None:
     ex = FakeExecutor(fail_first=True)
     ex.release.set()
@@ -261,7 +261,7 @@ def test_an_action_that_cannot_start_is_one_line_naming_the_watch_for_the_daemon
     caplog: pytest.LogCaptureFixture, level: int
 ) -> None:
     caplog.set_level(level, logger="watchd")
-    r = Runner("api")
+    r = WatchWorker("api")
     ex = FailingStart()
     r.attach(ex)
     with pytest.raises(WatchFailed) as failed:
@@ -279,12 +279,12 @@ def test_an_action_that_cannot_start_is_one_line_naming_the_watch_for_the_daemon
 
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
 def test_an_unexpected_exception_is_one_error_line_and_the_watch_goes_on(
-    runners: list[Runner], caplog: pytest.LogCaptureFixture, level: int
+    runners: list[WatchWorker], caplog: pytest.LogCaptureFixture, level: int
 ) -> None:
     caplog.set_level(level, logger="watchd")
     ex = FakeExecutor(fail_first=True)
     ex.release.set()
-    r = Runner("api")
+    r = WatchWorker("api")
     r.attach(ex)
     runners.append(r)
     r.start()
@@ -315,7 +315,7 @@ def test_an_unexpected_exception_is_one_error_line_and_the_watch_goes_on(
 def test_a_loop_hint_is_written_in_the_syntax_watchd_was_started_with(
     caplog: pytest.LogCaptureFixture, command_line: bool, hint: str
 ) -> None:
-    r = Runner("w", quiet=0.05, command_line=command_line)
+    r = WatchWorker("w", quiet=0.05, command_line=command_line)
     batch = Batch("w", (Change(ChangeKind.MODIFIED, "/src/out.txt"),), 1.0, 1.0)
     for _ in range(LOOP_RUNS + 1):  # each set off 10 ms after the run before ended
         r._last_end = batch.first_at - 0.01

@@ -21,15 +21,16 @@ from collections.abc import Callable
 
 from watchd.actions import Action, Job
 from watchd.changes import Batch
-from watchd.config import OnBusy, ignore_hint
 from watchd.errors import WatchFailed, one_line
+from watchd.logtext import ignore_hint
+from watchd.model import OnBusy
 
 log = logging.getLogger(__name__)
 
 LOOP_RUNS = 10  # this many runs in a row, each set off right after the one before: a loop
 
 
-class Runner:
+class WatchWorker:
     def __init__(
         self,
         name: str,
@@ -75,7 +76,7 @@ class Runner:
     def start(self) -> None:
         """Start the action (an app starts now: the caller knows the watches are live), then the
         thread. Raises WatchFailed, naming the watch, if the action raised (a bug, or a call this
-        platform lacks): the thread is not started, and the caller closes the runner."""
+        platform lacks): the thread is not started, and the caller closes the worker."""
         assert self.action is not None
         try:
             self.action.start()
@@ -219,7 +220,7 @@ class Runner:
         """Start closing without waiting: drop pending work, tell a running action to end, and
         have the thread close the action by `deadline`.
 
-        Closing many runners: request all first, then `join` each, so their processes' stop
+        Closing many workers: request all first, then `join` each, so their processes' stop
         timeouts run in parallel rather than one after the other.
         """
         with self._cond:
