@@ -18,34 +18,19 @@ from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 from watchd import __version__
-from watchd.config import KEYS, OVERRIDE_KEYS, cli_flag, config_from_options, load_config
+from watchd.config import config_from_options, load_config
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import format_duration, signal_name
 from watchd.matching import from_watchmedo
-from watchd.model import (
-    DEFAULT_CHECK_TIMEOUT,
-    DEFAULT_CONFIRM_TIMEOUT,
-    DEFAULT_DEBOUNCE,
-    DEFAULT_MAX_DELAY,
-    DEFAULT_PIDFILE_WAIT,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_SIGNAL,
-    DEFAULT_STOP_SIGNAL,
-    DEFAULT_STOP_TIMEOUT,
-    PYTHON_CHECK,
-    ActionSettings,
-    CommandSettings,
-    Config,
-    PidfileSettings,
-    RunSettings,
-)
+from watchd.model import PYTHON_CHECK, ActionSettings, CommandSettings, Config, PidfileSettings, RunSettings
+from watchd.reader import Reader
+from watchd.schema import KEYS, OVERRIDE_KEYS, Form, Place, cli_flag, flags, help_text
 from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
 from watchd.terminal import Terminal
 
 log = logging.getLogger("watchd")
-_d = format_duration  # the defaults in --help come from config, where each is defined once
 
 
 class ExitStatus(IntEnum):
@@ -122,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status: 0 stopped, 1 failure, 2 usage or config error, 130 interrupted "
         "(with on_exit: stop, the app's own status).",
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="directories or files to watch (default: .)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help=KEYS["paths"].help)
     p.add_argument("--config", metavar="FILE", help="run the watches of this YAML config")
     p.add_argument(
         "--validate", action="store_true", help="check the config, print the resolved watches, exit"
@@ -147,21 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="watchd|watchd@",
         help="print a systemd user unit for this installation (watchd@: one instance per config) and exit",
     )
-
-    m = p.add_argument_group(
-        "what to watch",
-        "With --config, every option below and of the action group but PATH, the action itself "
-        "(--pidfile, --command, --run, --post, -- PROGRAM) and --listen overrides that key in each "
-        "watch of the file it applies to.",
-    )
-    m.add_argument(
-        "-p",
-        "--pattern",
-        dest="patterns",
-        action=_Globs,
-        metavar="GLOB",
-        help="gitignore-style pattern of files that count (repeatable; 'a;b' accepted)",
-    )
+    groups = {
+        Place.WATCH: p.add_argument_group(
+            "what to watch",
+            "With --config, every option below but PATH, the action itself (--pidfile, --command, "
+            "--run, --post, -- PROGRAM) and --listen overrides that key in each watch of the file "
+            "it applies to.",
+        ),
+        Place.ACTION: p.add_argument_group("action"),
+    }
+    for key, spec in KEYS.items():
+        if spec.form is Form.POSITIONAL:
+            continue
+        group = groups[Place.WATCH if spec.place is Place.WATCH else Place.ACTION]
+        _add_key(group, key)
+    # true aliases: other tools' spellings of the same keys
+    m = groups[Place.WATCH]
     m.add_argument(
         "-e",
         "--exts",
@@ -180,14 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="watchmedo's spelling: its globs match the whole path ('*/tests/*': tests/ at any depth)",
     )
     m.add_argument(
-        "-i",
-        "--ignore",
-        dest="ignore",
-        action=_Globs,
-        metavar="GLOB",
-        help="pattern of files or directories to ignore (repeatable; 'a;b' accepted)",
-    )
-    m.add_argument(
         "--ignore-patterns",
         dest="ignore",
         action=_Globs,
@@ -195,151 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="watchmedo's spelling of --ignore, with watchmedo's whole-path matching",
     )
-    m.add_argument(
-        "--no-default-ignores",
-        dest="ignore_defaults",
-        action="store_const",
-        const=False,
-        help="do not ignore VCS directories, caches, virtual environments, editor swap files by default",
-    )
-    m.add_argument(
-        "--ignore-directories",
-        action="store_const",
-        const=True,
-        help="changes to directories themselves never count",
-    )
-    m.add_argument(
-        "--gitignore",
-        action="store_const",
-        const=True,
-        help="files the repository's .gitignore, info/exclude and core.excludesFile ignore do not count",
-    )
     m.add_argument("-R", "--recursive", action="store_true", help="accepted for watchmedo; always on")
-    m.add_argument(
-        "--debounce", metavar="DUR", help=f"quiet period before acting (default {_d(DEFAULT_DEBOUNCE)})"
-    )
-    m.add_argument(
-        "--max-delay",
-        metavar="DUR",
-        help=f"act at the latest this long after a change (default {_d(DEFAULT_MAX_DELAY)})",
-    )
-    m.add_argument(
-        "--poll",
-        "--debug-force-polling",
-        dest="poll",
-        action="store_const",
-        const=True,
-        help="poll instead of native events (network filesystems)",
-    )
-    m.add_argument(
-        "--clear",
-        action="store_const",
-        const=True,
-        help="clear the terminal before each command or app start (when stdout is one)",
-    )
-    m.add_argument(
-        "--poll-interval", metavar="DUR", help=f"how often to poll (default {_d(DEFAULT_POLL_INTERVAL)})"
-    )
-
-    a = p.add_argument_group("action")
-    a.add_argument("--pidfile", metavar="FILE", help="send a signal to the PID in FILE")
-    a.add_argument("--signal", metavar="SIG", help=f"signal to send (default {signal_name(DEFAULT_SIGNAL)})")
-    a.add_argument("--expect", metavar="TEXT", help="only signal a process whose command line contains TEXT")
-    a.add_argument("--unit", metavar="NAME", help="only signal a process in this systemd unit (NAME.service)")
-    a.add_argument(
-        "--pidfile-wait",
-        metavar="DUR",
-        help=f"wait this long for a missing pidfile (default {_d(DEFAULT_PIDFILE_WAIT)})",
-    )
-    a.add_argument(
-        "--no-confirm",
-        dest="confirm",
-        action="store_const",
-        const=False,
-        help="do not follow the server's workers to confirm the reload",
-    )
-    a.add_argument(
-        "--confirm-timeout",
-        metavar="DUR",
-        help=f"warn if workers are not replaced by then (default {_d(DEFAULT_CONFIRM_TIMEOUT)})",
-    )
-    a.add_argument(
-        "--check",
-        metavar="CMD",
-        help="run CMD first (sh -c), or 'python' to compile the changed .py files in-process; "
-        "skip the action if it fails (default for a Python app: python)",
-    )
+    a = groups[Place.ACTION]
     a.add_argument(
         "--no-check",
         action="store_true",
         help="no check, not even the Python app's default one (a save that does not compile restarts it)",
     )
     a.add_argument(
-        "--check-timeout",
-        metavar="DUR",
-        help=f"stop the check after this long (default {_d(DEFAULT_CHECK_TIMEOUT)})",
-    )
-    a.add_argument("-c", "--command", metavar="CMD", help="run CMD with /bin/sh -c")
-    a.add_argument("--cwd", metavar="DIR", help="directory to run the command in (default: current)")
-    a.add_argument("--timeout", metavar="DUR", help="stop the command after this long")
-    a.add_argument(
-        "--on-busy",
-        action=_OnBusy,
-        choices=["queue", "ignore", "restart"],
-        help="changes while the command runs: queue (default), ignore, restart",
-    )
-    a.add_argument(
-        "--run",
-        metavar="CMD",
-        help="run CMD (sh -c) from the start and restart it on change; or give PROGRAM ARGS after --",
-    )
-    a.add_argument(
         "-r",
         "--restart",
         action="store_true",
         help="watchexec's spelling: run --command as an app that is restarted (same as --run)",
-    )
-    a.add_argument(
-        "--stop-signal",
-        metavar="SIG",
-        help=f"signal that stops the app or command (default {signal_name(DEFAULT_STOP_SIGNAL)})",
-    )
-    a.add_argument(
-        "--stop-timeout",
-        metavar="DUR",
-        help=f"KILL its process group this long after (default {_d(DEFAULT_STOP_TIMEOUT)})",
-    )
-    a.add_argument(
-        "--listen",
-        metavar="ADDR",
-        help="hold a listening socket (PORT for 127.0.0.1:PORT, HOST:PORT, [::1]:PORT, unix:/path; "
-        "port 0: any free port, logged) and pass it to the app as fd 3",
-    )
-    a.add_argument(
-        "--listen-env",
-        choices=["werkzeug"],
-        help="also set WERKZEUG_SERVER_FD=3 and WERKZEUG_RUN_MAIN=true (flask run --no-reload)",
-    )
-    a.add_argument("--post", metavar="URL", help="send an HTTP request to URL (POST unless --method says)")
-    a.add_argument("--method", metavar="METHOD", help="the post action's HTTP method (default POST)")
-    a.add_argument(
-        "--header",
-        dest="headers",
-        action="append",
-        metavar="'NAME: VALUE'",
-        help="a header of the post action's request (repeatable)",
-    )
-    a.add_argument("--http-timeout", metavar="DUR", help="the post action's timeout (default 5s)")
-    a.add_argument(
-        "--tries", metavar="N", help="the post action's attempts on errors and 5xx answers (default 3)"
-    )
-    a.add_argument("--body", metavar="changes", help="send the changes as JSON in the post action's body")
-    a.add_argument(
-        "--watch-imports",
-        action="store_const",
-        const=True,
-        help="also watch the files of the modules the Python app imports (default with -- python ... "
-        "and no PATH or pattern)",
     )
     a.add_argument(
         "--no-watch-imports",
@@ -349,15 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the PATHs and patterns, even for -- python ...",
     )
     a.add_argument(
-        "--on-exit",
-        metavar="wait|restart|stop",
-        help="when the app exits by itself: wait for a change (default), restart, or stop watchd",
-    )
-    a.add_argument(
         "-w",
         "--wait",
         dest="on_busy",
-        action=_OnBusy,
+        action=_Choice,
         nargs=0,
         const="queue",
         help="watchmedo: wait for the command to finish (same as --on-busy queue)",
@@ -366,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-W",
         "--drop",
         dest="on_busy",
-        action=_OnBusy,
+        action=_Choice,
         nargs=0,
         const="ignore",
         help="watchmedo: drop changes while the command runs (same as --on-busy ignore)",
@@ -374,8 +214,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _OnBusy(argparse.Action):
-    """--on-busy, -w and -W set one thing: two different answers contradict each other."""
+def _add_key(group: argparse._ArgumentGroup, key: str) -> None:
+    """The option of one key, as the schema describes it; its default in --help from the model."""
+    spec = KEYS[key]
+    text = help_text(key)
+    names = flags(key)
+    if spec.form is Form.SWITCH:
+        group.add_argument(*names, dest=key, action="store_const", const=True, help=text)
+    elif spec.form is Form.OFF:
+        group.add_argument(*names, dest=key, action="store_const", const=False, help=text)
+    elif spec.form is Form.GLOBS:
+        group.add_argument(*names, dest=key, action=_Globs, metavar=spec.metavar, help=text)
+    elif spec.form is Form.LIST:
+        group.add_argument(*names, dest=key, action="append", metavar=spec.metavar, help=text)
+    elif spec.form is Form.CHOICE:
+        # read by the config reader like the file's value, so a slip gets the same message
+        group.add_argument(*names, dest=key, action=_Choice, metavar=spec.metavar, help=text)
+    else:
+        group.add_argument(*names, dest=key, metavar=spec.metavar, help=text)
+
+
+class _Choice(argparse.Action):
+    """A key with a few named values, and its aliases (--on-busy, -w and -W set one thing): two
+    different answers contradict each other."""
 
     def __call__(
         self,
@@ -385,27 +246,16 @@ class _OnBusy(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         value = self.const if self.const is not None else values
-        first = getattr(namespace, "_on_busy_from", None)
+        seen: dict[str, str] = namespace.__dict__.setdefault("_choice_from", {})
+        first = seen.get(self.dest)
         if first is not None and getattr(namespace, self.dest) != value:
             raise UsageError(f"{first} and {option_string} contradict each other (keep one)")
-        namespace._on_busy_from = option_string
+        seen[self.dest] = option_string or self.dest
         setattr(namespace, self.dest, value)
 
 
 # options that take a duration: `--debounce -1s` is a (negative) value, not an option
-_DURATION_OPTIONS = frozenset(
-    {
-        "--http-timeout",
-        "--debounce",
-        "--max-delay",
-        "--poll-interval",
-        "--pidfile-wait",
-        "--confirm-timeout",
-        "--check-timeout",
-        "--timeout",
-        "--stop-timeout",
-    }
-)
+_DURATION_OPTIONS = frozenset(f for k, s in KEYS.items() if s.convert is Reader.duration for f in flags(k))
 
 
 def _join_negative_durations(args: list[str]) -> list[str]:
@@ -475,7 +325,16 @@ def split_program(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     return args[:i], args[i + 1 :]
 
 
-def _load(args: argparse.Namespace) -> Config:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """watchd's options, and the program after `--` as `program` (UsageError for a bad one)."""
+    own, program = split_program(argv)
+    args = build_parser().parse_args(_join_negative_durations(own))
+    args.program = program
+    return args
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The config the options say: the file of --config (with its overrides), or the one-liner's watch."""
     patterns, ignore = args.patterns, args.ignore
     program: list[str] | None = args.program
     if args.config is not None:
@@ -710,11 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # watchdog 7.1 warns (on stderr, outside logging) when `mkdir -p` makes it add one watch
     # twice; the watch is fine, the warning is noise in a daemon's log.
     warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
-    parser = build_parser()
-    own, program = split_program(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(_join_negative_durations(own))
-        args.program = program
+        args = parse_args(sys.argv[1:] if argv is None else argv)
         if args.verbose and args.quiet:
             raise UsageError("-v and -q contradict each other (keep one)")
     except UsageError as exc:
@@ -727,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _example(args.example)
     if args.print_unit:
         extra = [k for k in (*_ONE_LINER_ONLY, *OVERRIDE_KEYS) if getattr(args, k) is not None]
-        if extra or args.paths or program is not None or args.validate or args.dry_run:
+        if extra or args.paths or args.program is not None or args.validate or args.dry_run:
             print(
                 "watchd: --print-unit takes no other options but --config FILE "
                 "(the unit runs that config; put the watch in it) (see watchd --help)",
@@ -736,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ExitStatus.USAGE
         return _print_unit(args)
     try:
-        config = _load(args)
+        config = load(args)
     except UsageError as exc:
         print(f"watchd: {exc} (see watchd --help)", file=sys.stderr)
         return ExitStatus.USAGE
@@ -749,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe(config))
         return ExitStatus.OK
 
-    reload = (lambda: _load(args)) if args.config is not None else None
+    reload = (lambda: load(args)) if args.config is not None else None
     try:
         daemon = Daemon(
             config,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watchd.config import parse_listen
 from watchd.sockets import ListenError, Listeners, bind, queued
+from watchd.values import parse_listen
 
 # skipped off Linux and in the macOS-profile lane (tests/conftest.py): the portable side has none
 linux_only = pytest.mark.linux_only("SO_REUSEPORT steering (a classic BPF program)")

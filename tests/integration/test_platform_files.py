@@ -18,9 +18,9 @@ import pytest
 from watchd import mounts, platform
 from watchd.actions import imports, process
 from watchd.actions.imports import HELLO, ImportReports
-from watchd.config import parse_listen
 from watchd.platform import darwin, linux
 from watchd.sockets import Listeners, bind, queued
+from watchd.values import parse_listen
 
 
 def closed_on_exec(fd: int) -> bool:

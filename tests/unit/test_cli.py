@@ -64,7 +64,10 @@ def test_no_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["--bogus"], "watchd: unrecognized arguments: --bogus"),
-        (["--on-busy", "later", "-c", "true"], "watchd: argument --on-busy: invalid choice: 'later'"),
+        (
+            ["--on-busy", "later", "-c", "true"],
+            "watchd: --on-busy: unknown value 'later' (use queue, ignore or restart)",
+        ),
         (["--pidfile"], "watchd: argument --pidfile: expected one argument"),
         (["-c", "true", "--debounce", "50"], "watchd: --debounce: duration '50' has no unit"),
         (["--pidfile", "x.pid", "--signal", "HUPP"], "watchd: --signal: unknown signal 'HUPP'"),

@@ -14,15 +14,7 @@ from pathlib import Path
 import pytest
 
 from watchd import platform
-from watchd.config import (
-    config_from_options,
-    expand_env,
-    load_config,
-    parse_config,
-    parse_duration,
-    parse_listen,
-    parse_signal,
-)
+from watchd.config import config_from_options, load_config, parse_config
 from watchd.errors import ConfigError
 from watchd.model import (
     DEFAULT_CHECK_TIMEOUT,
@@ -46,6 +38,7 @@ from watchd.model import (
     Watch,
 )
 from watchd.platform import darwin
+from watchd.values import expand_env, parse_duration, parse_listen, parse_signal
 
 BASE = Path("/srv/app")
 ENV = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/dev", "EMPTY": ""}

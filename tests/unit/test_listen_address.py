@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from watchd.config import parse_listen
 from watchd.model import ListenAddress
+from watchd.values import parse_listen
 
 
 @pytest.mark.parametrize(

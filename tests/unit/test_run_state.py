@@ -21,8 +21,8 @@ from watchd.actions import Context
 from watchd.actions.process import Drain, Stopped
 from watchd.actions.run import Backoff, RunAction
 from watchd.changes import Batch, Change, ChangeKind
-from watchd.config import parse_listen
 from watchd.model import OnExit, RunSettings, Stop
+from watchd.values import parse_listen
 
 
 @dataclass(eq=False)
