@@ -494,6 +494,10 @@ def describe(config: Config) -> str:
         lines.append("  timing:    " + timing)
         if w.check is not None:
             lines.append("  check:     " + w.check.describe())
+        if w.env:  # names only: values are often secrets
+            lines.append("  env:       " + ", ".join(f"{name}=***" for name, _ in w.env))
+        if w.env_file is not None:
+            lines.append(f"  env_file:  {w.env_file} (read at every run; its values are not shown)")
         lines.append("  action:    " + w.action.describe())
         if isinstance(w.action, CommandSettings | RunSettings):
             lines.append("  stop:      " + w.action.stop.describe())

@@ -28,6 +28,7 @@ from types import FrameType
 from watchd.actions import Context, KillFunc, build
 from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
 from watchd.changes import Change, Uncounted, display_path
+from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import count, ignore_hint
 from watchd.matching import Matcher
@@ -176,6 +177,8 @@ class Daemon:
             )
             for p in w.paths
         ]
+        if w.env_file is not None:  # its edits count whatever the patterns say: the next run reads it
+            subs.append(Subscription(key=key, name=w.name, path=str(w.env_file), matcher=_EVERY_FILE))
         worker = WatchWorker(
             w.name, on_done=self._on_done, quiet=w.debounce, command_line=self.config.source is None
         )
@@ -191,6 +194,7 @@ class Daemon:
             listeners=self.listeners,
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
+            environment=WatchEnvironment(w.name, w.env, w.env_file),
         )
         action = build(w, ctx)
         worker.attach(action)

@@ -223,6 +223,8 @@ class Watch:
     poll: bool = False
     poll_interval: float = DEFAULT_POLL_INTERVAL
     check: CheckSettings | PythonCheckSettings | None = None
+    env: tuple[tuple[str, str], ...] = ()  # variables for its commands, apps and checks
+    env_file: Path | None = None  # a dotenv file read at every run (its values after os.environ, before env)
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,6 +201,25 @@ KEYS: dict[str, Key] = {
         metavar="DUR",
         positive="must be longer than 0s (e.g. 60s)",
     ),
+    "env": Key(
+        Reader.variables,
+        "variables for the watch's commands, apps and checks, over watchd's own environment "
+        "(their values never appear in logs)",
+        "mapping",
+        "`{DJANGO_SETTINGS_MODULE: app.settings.dev}`",
+        shown_default="none",
+        flags=("-E", "--env"),
+        form=Form.LIST,
+        metavar="KEY=VALUE",
+    ),
+    "env_file": Key(
+        Reader.env_file,
+        "a dotenv file read at every run (its variables before env's); a change to it counts "
+        "whatever the patterns say",
+        "path",
+        "`.env`",
+        metavar="FILE",
+    ),
     # the signal action
     "pidfile": Key(
         Reader.path,
