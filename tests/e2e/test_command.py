@@ -106,12 +106,14 @@ def test_on_busy_queue_runs_once_more_with_everything(
     runs = tmp_path / "runs"
     gate = tmp_path / "gate"
     cmd = f'echo "$WATCHD_COUNT" >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done'
-    w = start_watchd(["--command", cmd, "--on-busy", "queue", str(src)])
+    w = start_watchd(["-v", "--command", cmd, "--on-busy", "queue", str(src)])
     (src / "first.py").write_text("")
     assert wait_for(runs.exists)
     for i in range(3):  # three batches while busy
         (src / f"busy{i}.py").write_text("")
         time.sleep(0.1)
+    # all three are queued behind the running command (however late their events came), then it ends
+    assert w.wait_log("and 2 more changed will run after it", timeout=10), w.log()
     gate.touch()
     assert wait_for(lambda: len(runs.read_text().split()) == 2)
     assert w.wait_log("exit 0", count=2)
