@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from watchd import platform
+from watchd.paths import under
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +392,7 @@ class InotifyTree:
                 except OSError:
                     continue
                 if is_dir:
-                    if root.recursive and not root.prune(self._rel(root, entry.path)):
+                    if root.recursive and not root.prune(under(entry.path, root.path) or ""):
                         stack.append(entry.path)
                 elif report:
                     self._notify(root.rid, "created", entry.path, None, False)
@@ -461,10 +462,6 @@ class InotifyTree:
                 for rid in self._owners.get(wd, ()):
                     if rid in rids:
                         self._release(wd, rid)
-
-    @staticmethod
-    def _rel(root: _Root, path: str) -> str:
-        return path[len(root.path) + 1 :] if path.startswith(root.path + "/") else ""
 
     # ------------------------------------------------------------------ reading
 
@@ -612,7 +609,7 @@ class InotifyTree:
     def _new_dir(self, parent_wd: int, path: str) -> None:
         """A directory appeared in a watched one: watch it (unless pruned) and report its files."""
         for root in self._roots_for(parent_wd):
-            if not root.recursive or root.prune(self._rel(root, path)):
+            if not root.recursive or root.prune(under(path, root.path) or ""):
                 continue
             try:
                 self._add_tree(root, path, report=True)

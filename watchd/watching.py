@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from watchd import gitignore, inotify, mounts, platform
 from watchd.changes import Change, ChangeKind, Uncounted
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
+from watchd.paths import under as under  # noqa: PLC0414 (re-exported: the daemon and pysource import it here)
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -127,17 +128,6 @@ class _Root:
     @property
     def scheduled(self) -> bool:
         return self.native or self.observed is not None
-
-
-def under(path: str, root: str) -> str | None:
-    """`path` relative to `root` ('/'-separated), '' for the root itself, None if outside."""
-    if path == root:
-        return ""
-    prefix = root if root.endswith(os.sep) else root + os.sep
-    if path.startswith(prefix):
-        rel = path[len(prefix) :]
-        return rel if os.sep == "/" else rel.replace(os.sep, "/")
-    return None
 
 
 def files_below(
