@@ -17,7 +17,7 @@ from helpers.changes import Collector, sentinel
 
 from watchd.changes import Change, ChangeKind
 from watchd.matching import Matcher
-from watchd.watching import Subscription, Watcher
+from watchd.watching import RootState, Subscription, Watcher
 
 
 @pytest.fixture
@@ -411,7 +411,7 @@ def test_a_late_notice_that_the_old_root_is_gone_leaves_its_successor_alone(
         sink.expect(lambda c: c.path == str(root / "a.py"))
         assert r.identity != old
         w._native_lost(r.rid, old)  # the old directory's notice, late
-        assert not r.lost
+        assert r.state is not RootState.LOST
         sink.drain()
         w.check_roots()
         (root / "b.py").write_text("")
