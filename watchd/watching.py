@@ -30,7 +30,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd import gitignore, inotify, mounts, platform
 from watchd.changes import Change, ChangeKind, Uncounted
@@ -295,15 +295,73 @@ def _relevant(root: Root, target: _Target, path: str, is_dir: bool) -> bool:
     return _judge(root, target, path, is_dir) == MATCH
 
 
-def link_entries(directory: str, name: str) -> frozenset[str]:
-    """The entries of `directory` that `directory/name` resolves through, when it is a symlink
+# ---------------------------------------------------------------------- kubelet volumes
+# A ConfigMap or Secret volume is written by the kubelet's AtomicWriter: the payload goes into a new
+# timestamped directory (..2026_01_02_03_04_05.123), a symlink ..data_tmp is made to it and renamed
+# over ..data, and the old timestamped directory is removed; each visible file is a symlink
+# `app.yaml -> ..data/app.yaml`, made once for a new key and removed with its key. No event ever
+# names app.yaml when its content changes. The functions below decide what such events mean from
+# a `Listing` of the directory (names, link targets, content digests), and ask the disk nothing
+# themselves: `DirListing` reads it, tests give a table.
+
+
+class Listing(Protocol):
+    """A directory as the kubelet logic reads it. Paths are absolute, below `directory`."""
+
+    @property
+    def directory(self) -> str: ...
+
+    def names(self) -> list[str]:
+        """The entries of the directory itself; raises OSError."""
+        ...
+
+    def readlink(self, path: str) -> str | None:
+        """Where the symlink at `path` leads (its target as written), None if it is none."""
+        ...
+
+    def is_file(self, path: str) -> bool:
+        """True if `path` (links followed) is a regular file."""
+        ...
+
+    def digest(self, path: str) -> bytes | None:
+        """A digest of the content of the file at `path` (links followed); see content_digest."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirListing:
+    """The `Listing` of a directory on disk (read when asked)."""
+
+    directory: str
+
+    def names(self) -> list[str]:
+        return os.listdir(self.directory)
+
+    @staticmethod
+    def readlink(path: str) -> str | None:
+        try:
+            return os.readlink(path)
+        except OSError:
+            return None
+
+    @staticmethod
+    def is_file(path: str) -> bool:
+        return os.path.isfile(path)
+
+    @staticmethod
+    def digest(path: str) -> bytes | None:
+        return content_digest(path)
+
+
+def link_entries(listing: Listing, name: str) -> frozenset[str]:
+    """The entries of the directory that `name` in it resolves through, when it is a symlink
     (`app.yaml -> ..data/app.yaml` gives {"..data"})."""
+    directory = listing.directory
     names: set[str] = set()
     path = os.path.join(directory, name)
     for _ in range(40):  # the kernel's own limit on links in a path
-        try:
-            target = os.readlink(path)
-        except OSError:
+        target = listing.readlink(path)
+        if target is None:
             break
         path = os.path.normpath(os.path.join(os.path.dirname(path), target))
         first = os.path.relpath(path, directory).split(os.sep, 1)[0]
@@ -313,20 +371,32 @@ def link_entries(directory: str, name: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def relinked(
+    listing: Listing, only: str, links: frozenset[str], digest: bytes | None, changed: set[str]
+) -> tuple[frozenset[str], bytes | None, bool] | None:
+    """A single file `only`, reached through the entries `links` and last seen with content
+    `digest`, when the entries `changed` changed: None if it is not reached through any of them;
+    else its links and digest now, and whether its content changed."""
+    if not links or changed.isdisjoint(links):
+        return None
+    now = listing.digest(os.path.join(listing.directory, only))
+    return link_entries(listing, only) or links, now, not (now is not None and now == digest)
+
+
 def _through_links(root: Root, sink: Sink, src: str, dest: str | None) -> None:
     """An entry a single file is reached through changed: the file's content did."""
-    changed = {p for p in (src, dest) if p is not None and os.path.dirname(p) == root.path}
-    names = {os.path.basename(p) for p in changed}
+    changed = {os.path.basename(p) for p in (src, dest) if p is not None and os.path.dirname(p) == root.path}
+    listing = DirListing(root.path)
     for t in root.targets:
-        if t.only is not None and t.links and not names.isdisjoint(t.links):
-            t.links = link_entries(root.path, t.only) or t.links
-            path = os.path.join(root.path, t.only)
-            digest = content_digest(path)
-            if digest is not None and digest == t.digest:
-                continue  # another key of the ConfigMap changed: this file's content did not
-            t.digest = digest
-            if t.sub.matcher.matches(t.only):
-                sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
+        if t.only is None:
+            continue
+        step = relinked(listing, t.only, t.links, t.digest, changed)
+        if step is None:
+            continue
+        t.links, t.digest, content_changed = step
+        # (not changed: another key of the ConfigMap changed, not this file's content)
+        if content_changed and t.sub.matcher.matches(t.only):
+            sink(t.sub.key, Change(ChangeKind.MODIFIED, os.path.join(root.path, t.only)))
 
 
 def content_digest(path: str) -> bytes | None:
@@ -348,49 +418,76 @@ _DIGEST_MAX = 1 << 20  # bytes
 KUBELET_DATA = "..data"  # in a ConfigMap or Secret volume, what every visible file is reached through
 
 
-def volume_files(directory: str) -> dict[str, bytes | None] | None:
+def volume_files(listing: Listing) -> dict[str, bytes | None] | None:
     """For a kubelet-managed volume (a `..data` symlink at its top), the digest of each visible
     file (`app.yaml -> ..data/app.yaml`); None for any other directory."""
-    if not os.path.islink(os.path.join(directory, KUBELET_DATA)):
+    directory = listing.directory
+    if listing.readlink(os.path.join(directory, KUBELET_DATA)) is None:
         return None
     files: dict[str, bytes | None] = {}
     with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
+        for name in listing.names():
             path = os.path.join(directory, name)
-            if not name.startswith("..") and os.path.isfile(path):
-                files[name] = content_digest(path)
+            if not name.startswith("..") and listing.is_file(path):
+                files[name] = listing.digest(path)
     return files
 
 
-def _volume_event(root: Root, sink: Sink, kind: str, src: str, dest: str | None) -> bool:
-    """An event about a kubelet volume's own `..` entries (its timestamped directories, `..data`
-    and `..data_tmp`) is no change of a visible file: the swap of `..data` is one for each visible
-    file whose content changed. A poll that sees a visible file's target change counts only if its
-    content did. True if the event was handled here (and needs nothing more)."""
-    if root.volume is None:
-        return False
-    names = [under(p, root.path) for p in (src, dest) if p is not None]
+@dataclass(frozen=True, slots=True)
+class VolumeStep:
+    """What one event means for a kubelet volume (see volume_event)."""
+
+    handled: bool  # nothing more to do: about the volume's own `..` entries, or a copy of the same content
+    volume: dict[str, bytes | None]  # the visible files' digests after it
+    changed: tuple[str, ...] = ()  # visible files whose content the swap of `..data` changed
+
+
+def volume_event(
+    volume: dict[str, bytes | None], listing: Listing, kind: str, src: str, dest: str | None
+) -> VolumeStep:
+    """An event in a kubelet volume whose visible files had the digests `volume`.
+
+    An event about the volume's own `..` entries (its timestamped directories, `..data` and
+    `..data_tmp`) is no change of a visible file: the swap of `..data` is one for each visible
+    file whose content changed. A poll that sees a visible file's target change counts only if
+    its content did. Any other event is not handled here: it is a change like any other."""
+    names = [under(p, listing.directory) for p in (src, dest) if p is not None]
     if not any(rel is not None and rel.startswith("..") for rel in names):
         name = names[0]
-        if kind != "moved" and name and "/" not in name and os.path.islink(src):
+        if kind != "moved" and name and "/" not in name and listing.readlink(src) is not None:
             # polled: a visible file "deleted and created" or "modified" as its link now leads
             # into the new timestamped directory
-            digest = content_digest(src)
-            if digest is not None and digest == root.volume.get(name):
-                return True  # a new copy of the same content
+            digest = listing.digest(src)
+            if digest is not None and digest == volume.get(name):
+                return VolumeStep(True, volume)  # a new copy of the same content
             if kind != "deleted":
-                root.volume[name] = digest
+                volume = {**volume, name: digest}
+        return VolumeStep(False, volume)
+    if KUBELET_DATA not in names:
+        return VolumeStep(True, volume)
+    after = volume_files(listing) or {}
+    changed = tuple(
+        name
+        for name, digest in after.items()
+        # the same digest: another key of the ConfigMap changed, not this file's content
+        if not (name in volume and digest is not None and digest == volume[name])
+    )
+    return VolumeStep(True, after, changed)
+
+
+def _volume_event(root: Root, sink: Sink, kind: str, src: str, dest: str | None) -> bool:
+    """volume_event for `root`, if it is a kubelet volume: its changes to the root's tree watches.
+    True if the event was handled here (and needs nothing more)."""
+    if root.volume is None:
         return False
-    if KUBELET_DATA in names:
-        before, root.volume = root.volume, volume_files(root.path) or {}
-        for name, digest in root.volume.items():
-            if name in before and digest is not None and digest == before[name]:
-                continue  # another key of the ConfigMap changed: this file's content did not
-            path = os.path.join(root.path, name)
-            for t in root.targets:
-                if t.only is None and t.sub.matcher.matches(name):
-                    sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
-    return True
+    step = volume_event(root.volume, DirListing(root.path), kind, src, dest)
+    root.volume = step.volume
+    for name in step.changed:
+        path = os.path.join(root.path, name)
+        for t in root.targets:
+            if t.only is None and t.sub.matcher.matches(name):
+                sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
+    return step.handled
 
 
 def deliver(
@@ -747,7 +844,7 @@ class Watcher:
             self._roots[key] = root
             self._by_rid[root.rid] = root
         # replaced, not mutated: a backend thread may be iterating over the old list
-        links = link_entries(path, only) if only is not None else frozenset()
+        links = link_entries(DirListing(path), only) if only is not None else frozenset()
         digest = content_digest(os.path.join(path, only)) if only is not None and links else None
         root.targets = [*root.targets, _Target(sub, only, links, digest)]
         if sub.gitignore and only is None and root.gitignore is None:
@@ -963,7 +1060,9 @@ class Watcher:
         ident = inotify.dir_identity(root.path)
         if ident is None:
             return False
-        root.volume = volume_files(root.path) if root.recursive else None  # before the walk prunes
+        root.volume = (
+            volume_files(DirListing(root.path)) if root.recursive else None
+        )  # before the walk prunes
         # each time: a root that reappears may be on another filesystem (its leaves, below)
         fstype = mounts.filesystem_type(os.path.realpath(root.path))
         if not root.poll and not root.remote_checked:
@@ -1156,7 +1255,7 @@ class Watcher:
         root.recursive = False
         for t in root.targets:
             t.only = name
-            t.links = link_entries(root.path, name)
+            t.links = link_entries(DirListing(root.path), name)
 
     def _report_existing(self, root: Root, *, files: bool = True) -> None:
         """Report a root's existing files as created: its single files, and (`files`) the files
