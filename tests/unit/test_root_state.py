@@ -31,7 +31,8 @@ STEPS = {
     "unwatched": lambda r: r.unwatched(),
 }
 
-# (transitions from a new root, the state after each; on a backend, native)
+# (transitions from a new root, the state after each; on a backend; on the inotify tree)
+# (`on_tree`, not `native`: a parameter native=True marks a test Linux-only in tests/conftest.py)
 CASES = [
     (["watched_natively"], [NAT], True, True),
     (["observed_by"], [OBS], True, False),
@@ -47,9 +48,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(
-    ("steps", "states", "scheduled", "native"), CASES, ids=["-".join(c[0]) for c in CASES]
+    ("steps", "states", "scheduled", "on_tree"), CASES, ids=["-".join(c[0]) for c in CASES]
 )
-def test_transitions(steps: list[str], states: list[RootState], scheduled: bool, native: bool) -> None:
+def test_transitions(steps: list[str], states: list[RootState], scheduled: bool, on_tree: bool) -> None:
     r = root()
     assert r.state is WAIT
     seen = []
@@ -57,7 +58,7 @@ def test_transitions(steps: list[str], states: list[RootState], scheduled: bool,
         STEPS[step](r)
         seen.append(r.state)
     assert seen == states
-    assert (r.scheduled, r.native) == (scheduled, native)
+    assert (r.scheduled, r.native) == (scheduled, on_tree)
 
 
 def test_a_failure_is_to_be_logged_once_until_the_root_is_watched() -> None:
