@@ -33,10 +33,11 @@ from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import count, ignore_hint
 from watchd.matching import Matcher
 from watchd.model import Config, Watch
+from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
 from watchd.terminal import Terminal
-from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files, under
+from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files
 from watchd.worker import WatchWorker
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchd import gitignore, inotify, mounts, platform
 from watchd.changes import Change, ChangeKind, Uncounted
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
-from watchd.paths import under as under  # noqa: PLC0414 (re-exported: the daemon and pysource import it here)
+from watchd.paths import under
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
