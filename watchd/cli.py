@@ -23,7 +23,15 @@ from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import format_duration, signal_name
 from watchd.matching import from_watchmedo
-from watchd.model import PYTHON_CHECK, ActionSettings, CommandSettings, Config, PidfileSettings, RunSettings
+from watchd.model import (
+    PYTHON_CHECK,
+    ActionSettings,
+    CommandSettings,
+    Config,
+    PidfileSettings,
+    Poll,
+    RunSettings,
+)
 from watchd.reader import Reader
 from watchd.schema import KEYS, OVERRIDE_KEYS, Form, Place, cli_flag, flags, help_text
 from watchd.sockets import ListenError
@@ -489,7 +497,7 @@ def describe(config: Config) -> str:
             ign = f"{ign} + what git ignores" if ign else "what git ignores"
         lines.append("  ignore:    " + (ign or "nothing"))
         timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
-        if w.poll:
+        if w.poll is Poll.ALWAYS:
             timing += f", polling every {format_duration(w.poll_interval)}"
         lines.append("  timing:    " + timing)
         if w.check is not None:

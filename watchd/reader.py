@@ -20,7 +20,16 @@ from watchd import platform
 from watchd.environment import dotenv_problem
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
-from watchd.model import PYTHON_CHECK, Body, ListenAddress, ListenEnv, OnBusy, OnExit, PythonCheckSettings
+from watchd.model import (
+    PYTHON_CHECK,
+    Body,
+    ListenAddress,
+    ListenEnv,
+    OnBusy,
+    OnExit,
+    Poll,
+    PythonCheckSettings,
+)
 from watchd.values import expand_env, parse_duration, parse_listen, parse_signal, url_problem
 from watchd.yamltree import Val
 
@@ -164,6 +173,15 @@ class Reader:
             hint = f"did you mean {close[0]!r}? " if close else ""
             listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
             raise self.error(v, key, f"unknown value {text!r} ({hint}use {listed}{tail})") from None
+
+    def poll(self, v: Val, key: str) -> Poll:
+        """true, false or auto."""
+        if v.kind == "bool":
+            return Poll.ALWAYS if v.value else Poll.NEVER
+        text = self.string(v, key)
+        if text.strip().lower() != Poll.AUTO:
+            raise self.error(v, key, f"expected true, false or auto, got {text!r}")
+        return Poll.AUTO
 
     def on_busy(self, v: Val, key: str) -> OnBusy:
         return self._choice(v, key, OnBusy)

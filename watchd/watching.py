@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from watchd import gitignore, inotify, mounts, platform
 from watchd.changes import Change, ChangeKind, Uncounted
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
+from watchd.model import Poll
 from watchd.paths import under
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class Subscription:
     matcher: Matcher
     ignore_directories: bool = False
     gitignore: bool = False  # what the repository's ignore files ignore does not count either
-    poll: bool = False
+    poll: Poll = Poll.AUTO
     poll_interval: float = 1.0
 
 
@@ -125,7 +126,8 @@ class Root:
     # native watching proved impossible (the watch or instance limit): polled from now on; on the
     # inotify tree still (NATIVE) until check_roots() moves it
     degraded: bool = False
-    remote_checked: bool = False  # its filesystem was checked for being remote (and that said) once
+    mode: Poll = Poll.AUTO  # its watches' poll setting (roots are not shared across settings)
+    remote: str | None = None  # the network filesystem it was last found on (said once per change)
     # a kubelet-managed volume (ConfigMap, Secret: `..data` at its top): its visible files' digests
     volume: dict[str, bytes | None] | None = None
     gitignore: gitignore.Repository | None = None  # the repository, if any target honours its ignore files
@@ -790,6 +792,24 @@ def limit_hint(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
+class PollDecision(Enum):
+    """How a root is watched, from its watches' `poll` and its filesystem type."""
+
+    NATIVE = "native"  # native events
+    POLL = "poll"  # poll: true
+    POLL_REMOTE = "poll-remote"  # poll: auto, on a network filesystem: polled, and the log says why
+    NATIVE_UNSEEN = "native-unseen"  # poll: false on a network filesystem: native, with a warning
+
+
+def poll_decision(mode: Poll, fstype: str | None) -> PollDecision:
+    """poll: auto polls only where changes made elsewhere raise no events (NFS, SMB, 9p, ...)."""
+    if mode is Poll.ALWAYS:
+        return PollDecision.POLL
+    if fstype is None or not mounts.is_remote(fstype):
+        return PollDecision.NATIVE
+    return PollDecision.POLL_REMOTE if mode is Poll.AUTO else PollDecision.NATIVE_UNSEEN
+
+
 class Watcher:
     """Schedules every subscription's path on the right backend and keeps roots watched."""
 
@@ -810,7 +830,7 @@ class Watcher:
         self._use_inotify = inotify.available() if native is None else native
         self._tree: inotify.InotifyTree | None = None
         self._observers: dict[tuple[bool, float], BaseObserver] = {}
-        self._roots: dict[tuple[str, bool, bool, float], Root] = {}
+        self._roots: dict[tuple[str, bool, Poll, float], Root] = {}
         self._by_rid: dict[int, Root] = {}
         self._next_rid = 0
         self._subs: list[Subscription] = []
@@ -835,11 +855,13 @@ class Watcher:
             # A single file: watch its directory, so an atomic save (rename onto it) is seen too.
             only = os.path.basename(path)
             path = os.path.dirname(path)
-        interval = sub.poll_interval if sub.poll else 0.0
+        interval = sub.poll_interval if sub.poll is not Poll.NEVER else 0.0
         key = (path, only is None, sub.poll, interval)
         root = self._roots.get(key)
         if root is None:
-            root = Root(self._next_rid, path, recursive=only is None, poll=sub.poll, poll_interval=interval)
+            always = sub.poll is Poll.ALWAYS
+            root = Root(self._next_rid, path, recursive=only is None, poll=always, poll_interval=interval)
+            root.mode = sub.poll
             self._next_rid += 1
             self._roots[key] = root
             self._by_rid[root.rid] = root
@@ -1065,17 +1087,28 @@ class Watcher:
         )  # before the walk prunes
         # each time: a root that reappears may be on another filesystem (its leaves, below)
         fstype = mounts.filesystem_type(os.path.realpath(root.path))
-        if not root.poll and not root.remote_checked:
-            root.remote_checked = True
-            if fstype is not None and mounts.is_remote(fstype):
+        remote = fstype if fstype is not None and mounts.is_remote(fstype) else None
+        if remote != root.remote:  # said once per root, and again if it reappears elsewhere
+            root.remote = remote
+            decision = poll_decision(root.mode, fstype)
+            if decision is PollDecision.POLL_REMOTE:
+                log.info(
+                    "%s: %s is on %s, where changes made by other machines (or the VM/container host) "
+                    "raise no events: polling it every %.3gs (poll: false keeps native events)",
+                    root.label,
+                    root.path,
+                    fstype,
+                    root.poll_interval,
+                )
+            elif decision is PollDecision.NATIVE_UNSEEN:
                 log.warning(
                     "%s: %s is on %s: changes made by other machines (or the VM/container host) raise "
-                    "no events here; add poll: true to this watch if they matter",
+                    "no events here; set poll: auto or true on this watch if they matter",
                     root.label,
                     root.path,
                     fstype,
                 )
-        if self._use_inotify and not root.poll and not root.degraded:
+        if self._use_inotify and not root.poll and not root.degraded and not self._polls_remote(root):
             try:
                 tree = self._inotify()
             except WatchError:
@@ -1131,9 +1164,16 @@ class Watcher:
             self._report_existing(root)
         return True
 
+    @staticmethod
+    def _polls_remote(root: Root) -> bool:
+        """poll: auto, on a filesystem where changes made elsewhere raise no events here."""
+        return poll_decision(root.mode, root.remote) is PollDecision.POLL_REMOTE
+
     def _schedule_watchdog(self, root: Root, ident: tuple[int, int], fatal: bool) -> bool:
         if root.degraded:
             poll, interval = True, _fallback_interval(root)
+        elif self._polls_remote(root):
+            poll, interval = True, root.poll_interval
         else:
             poll, interval = root.poll, root.poll_interval
         obs = self._observer(poll, interval)
