@@ -21,13 +21,14 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
 from watchd.actions import Context, KillFunc, build
 from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
-from watchd.changes import Change, Uncounted, display_path
+from watchd.changes import Batch, Change, Uncounted, display_path
+from watchd.content import ContentMemory
 from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import count, ignore_hint
@@ -37,7 +38,7 @@ from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
 from watchd.terminal import Terminal
-from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files
+from watchd.watching import Subscription, Watcher, WatchError, WatchStats, files_below, own_output_files
 from watchd.worker import WatchWorker
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,16 @@ class _Active:
     worker: WatchWorker
     subs: list[Subscription]
     imported: set[str] = field(default_factory=set)  # files its app imported, watched (watch_imports)
+    content: ContentMemory | None = None  # content: true -- its files' bytes at the last action
+
+
+def _counted_files(subs: list[Subscription]) -> Iterator[str]:
+    """The files the subscriptions count now (content mode's start: what the last action saw)."""
+    for sub in subs:
+        if os.path.isdir(sub.path):
+            yield from files_below(sub.path, sub.path, sub.matcher)
+        elif os.path.isfile(sub.path):
+            yield sub.path
 
 
 class Daemon:
@@ -200,7 +211,8 @@ class Daemon:
         action = build(w, ctx)
         worker.attach(action)
         batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
-        return _Active(key, w, batcher, worker, subs)
+        content = ContentMemory(w.name) if w.content else None
+        return _Active(key, w, batcher, worker, subs, content=content)
 
     def _start(self, made: list[_Active]) -> list[tuple[_Active, WatchFailed]]:
         """Start the actions (apps start here: after the watches are live) and the workers;
@@ -211,6 +223,10 @@ class Daemon:
                 a.worker.start()
             except WatchFailed as exc:
                 failed.append((a, exc))
+            else:
+                if a.content is not None:
+                    subs = list(a.subs)
+                    a.content.start(lambda subs=subs: _counted_files(subs))  # type: ignore[misc]
         return failed
 
     # -------------------------------------------------------------- called from other threads
@@ -426,6 +442,8 @@ class Daemon:
                 if early is not None:
                     a.worker.prepare(early)
                 batch = a.batcher.take(now)
+                if batch is not None and a.content is not None:
+                    batch = self._sift(a, batch)
                 if batch is not None:
                     a.worker.submit(batch)
 
@@ -495,6 +513,20 @@ class Daemon:
                     where += " -> " + display_path(change.dest, self._base)
                 why = self._why(active, change.dest or change.path, change.is_dir)
                 log.debug("%s: %s %s%s", active.watch.name, change.kind.value, where, why)
+
+    def _sift(self, active: _Active, batch: Batch) -> Batch | None:
+        """content: true -- drop the files whose bytes are as they were at the last action."""
+        assert active.content is not None
+        kept, dropped = active.content.sift(batch)
+        if kept is None:
+            log.info(
+                "%s: %s, but the content is as it was: nothing to do",
+                active.watch.name,
+                batch.what(self._base),
+            )
+        elif dropped and self._verbose:
+            log.debug("%s: %s with its content as it was", active.watch.name, count(dropped, "file"))
+        return kept
 
     def _churn_found(self, active: _Active, path: str) -> None:
         """Say once that `path` changes all the time, and how to stop watching it."""
@@ -613,6 +645,8 @@ class Daemon:
         deadline = self._clock() + max(a.worker.grace for a in actives)
         for a in actives:
             a.worker.request_close(deadline)
+            if a.content is not None:
+                a.content.close()
         for a in actives:
             if not a.worker.join(deadline + 1.0):
                 log.warning("%s: did not close within %.1f s", a.watch.name, a.worker.grace)

@@ -233,6 +233,7 @@ class Watch:
     check: CheckSettings | PythonCheckSettings | None = None
     env: tuple[tuple[str, str], ...] = ()  # variables for its commands, apps and checks
     env_file: Path | None = None  # a dotenv file read at every run (its values after os.environ, before env)
+    content: bool = False  # a file whose bytes are as they were at the last action does not count
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,15 @@ KEYS: dict[str, Key] = {
         doc='see "Respecting .gitignore"',
         form=Form.SWITCH,
     ),
+    "content": Key(
+        Reader.boolean,
+        "a file whose bytes are what they were at the last action does not count (touch, a save "
+        "without edits, a git checkout back to the same content)",
+        "bool",
+        "`true`",
+        form=Form.SWITCH,
+        doc='see "What counts as a change"',
+    ),
     "debounce": Key(
         Reader.duration, "act once the watch has been quiet this long", "duration", "`200ms`", metavar="DUR"
     ),

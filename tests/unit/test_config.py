@@ -530,9 +530,9 @@ ERRORS = [
         P + "    frobnicate: 1\n",
         # a signal watch: the keys of the signal action only (the others would be errors too)
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
-        "check_timeout, confirm, confirm_timeout, cwd, debounce, env, env_file, expect, gitignore, ignore, "
-        "ignore_defaults, ignore_directories, max_delay, paths, patterns, pidfile, pidfile_wait, poll, "
-        "poll_interval, signal, unit)",
+        "check_timeout, confirm, confirm_timeout, content, cwd, debounce, env, env_file, expect, "
+        "gitignore, ignore, ignore_defaults, ignore_directories, max_delay, paths, patterns, pidfile, "
+        "pidfile_wait, poll, poll_interval, signal, unit)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(
