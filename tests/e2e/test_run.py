@@ -422,6 +422,7 @@ def _nobody_can_run_python() -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.root
 @pytest.mark.skipif(not _nobody_can_run_python(), reason="needs root and setpriv to stop a group as nobody")
 def test_a_group_that_cannot_be_signalled_is_a_failed_stop_not_a_failed_start(tmp_path: Path) -> None:
     """The stop path as `nobody` against a root-owned group: a real EPERM from killpg."""

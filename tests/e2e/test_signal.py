@@ -258,6 +258,7 @@ def _can_unshare() -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.root
 @pytest.mark.skipif(not _can_unshare(), reason="needs unshare --pid (root or user namespaces)")
 @pytest.mark.parametrize("content", ["-1", "0", "1", "-2"])
 def test_dangerous_pids_refused_inside_a_pid_namespace(tmp_path: Path, content: str) -> None:
@@ -348,6 +349,7 @@ def _can_drop_privileges() -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.root
 @pytest.mark.skipif(not _can_drop_privileges(), reason="needs root and setpriv to run watchd as nobody")
 def test_permission_denied_is_reported(src: Path, recorder: Recorder, tmp_path: Path) -> None:
     """watchd as `nobody` asked to signal a root-owned process: EPERM, reported as such."""
