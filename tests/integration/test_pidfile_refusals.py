@@ -253,6 +253,9 @@ def test_the_target_is_named_by_its_program_in_the_log_line(
     script = tmp_path / "server.py"
     script.write_text("import time\ntime.sleep(60)\n")
     server = children(sys.executable, str(script))
+    # Popen returns once the exec has begun (the close-on-exec pipe closed); its argv is set up
+    # a moment later, and until then the kernel reads an empty command line for it
+    assert wait_for(lambda: len(psutil.Process(server.pid).cmdline()) > 1)
     kill = RecordingKill()
     for child in (sleeper, server):
         pidfile = tmp_path / f"{child.pid}.pid"
