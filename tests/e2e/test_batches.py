@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.changes import write_sentinel
 from helpers.procs import Watchd, wait_for
 
 REPORT = 'printf "%s|%s|%s\\n" "$WATCHD_COUNT" "$WATCHD_PATH" "$watch_event_type" >> {out}'
@@ -49,7 +50,7 @@ def test_non_matching_writes_keep_one_operation_one_action(
         last_write = time.time()
     assert wait_for(lambda: len(reports(out)) >= 1, timeout=10), w.log()
     # one action: a change after the operation is the second, alone in its batch
-    (src / "sentinel.py").write_text("")
+    write_sentinel(src / "sentinel.py")
     assert wait_for(lambda: any(r[1] == str(src / "sentinel.py") for r in reports(out)), timeout=10), w.log()
     assert [r[:2] for r in reports(out)[1:]] == [["1", str(src / "sentinel.py")]], reports(out)
     ran_at = float((tmp_path / "out.t").read_text().split()[0])

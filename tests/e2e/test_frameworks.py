@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.apps import ASGI_APP, DJANGO_URLS, FLASK_APP, PLAIN_APP, TORNADO_APP, WERKZEUG_APP, save
+from helpers.changes import write_sentinel
 from helpers.procs import Watchd, wait_for
 from helpers.servers import APP as WSGI_APP
 from helpers.servers import Poller, free_port, http_get, listening_port
@@ -94,7 +95,7 @@ def test_an_edit_serves_the_new_code_within_3_s_with_one_restart_per_save(
         assert wait_for(lambda i=i: http_get(port, 1) == f"v{i}", timeout=3), w.log()
         assert w.wait_log("restarted", count=i - 1)
     # one restart per save: a change after them is the third restart, alone in its batch
-    (app_dir / "sentinel.py").write_text("")
+    write_sentinel(app_dir / "sentinel.py")
     assert w.wait_log("sentinel.py changed; restarted", timeout=10), w.log()
     assert w.log().count("restarted") == 3, w.log()
 
@@ -113,7 +114,7 @@ def test_a_200_file_burst_is_one_restart(
     assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), w.log()
     assert w.wait_log("restarted")
     # the burst was one batch: a change after it is the second restart, alone in its batch
-    (app_dir / "sentinel.py").write_text("")
+    write_sentinel(app_dir / "sentinel.py")
     assert w.wait_log("sentinel.py changed; restarted", timeout=10), w.log()
     assert w.log().count("restarted") == 2, w.log()
     assert re.search(r"and 199 more changed; restarted", w.log()), w.log()
@@ -211,6 +212,7 @@ def test_a_same_size_save_within_the_same_second_serves_the_new_code(
     assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), (http_get(port, 1), w.log())
 
 
+@pytest.mark.linux_only("an early start needs a second socket that SO_REUSEPORT steering makes idle")
 def test_with_listen_an_early_start_that_goes_stale_loses_no_request(
     tmp_path: Path, start_watchd: type[Watchd]
 ) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers.apps import plain_app, save
+from helpers.changes import write_sentinel
 from helpers.notify import NotifySocket
 from helpers.procs import Watchd, pid_alive, stop_process, wait_for, zombie_children
 from helpers.servers import Poller, free_port, http_get, listening_port
@@ -54,7 +55,7 @@ def test_edit_restarts_the_app_and_the_new_code_answers(app_dir: Path, start_wat
         assert wait_for(lambda i=i: http_get(port, 1) == f"v{i}", timeout=3), w.log()
     assert w.wait_log("restarted", count=2)
     # one restart per save: a change after them is the third restart, alone in its batch
-    (app_dir / "sentinel.py").write_text("")
+    write_sentinel(app_dir / "sentinel.py")
     assert w.wait_log("sentinel.py changed; restarted", timeout=10), w.log()
     assert w.log().count("restarted") == 3, w.log()
     assert not pid_alive(first)
@@ -78,7 +79,7 @@ def test_a_200_file_burst_is_one_restart(app_dir: Path, start_watchd: type[Watch
     assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), w.log()
     assert w.wait_log("restarted")
     # the burst was one batch: a change after it is the second restart, alone in its batch
-    (app_dir / "sentinel.py").write_text("")
+    write_sentinel(app_dir / "sentinel.py")
     assert w.wait_log("sentinel.py changed; restarted", timeout=10), w.log()
     assert w.log().count("restarted") == 2, w.log()
     assert "and 200 more changed; restarted" in w.log() or "and 199 more changed" in w.log(), w.log()
@@ -552,6 +553,6 @@ def test_changes_during_a_restart_are_one_more_restart_never_lost(
     assert wait_for(lambda: seen.read_text().splitlines()[-1] == both, timeout=10), seen.read_text()
     assert "b.txt and 1 more changed; restarted" in w.log()
     # no third restart was pending: a change after them is the third, alone in its batch
-    (app_dir / "sentinel.txt").write_text("")
+    write_sentinel(app_dir / "sentinel.txt")
     assert w.wait_log("sentinel.txt changed; restarted", timeout=10), w.log()
     assert w.log().count("restarted") == 3, w.log()

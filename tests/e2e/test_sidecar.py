@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers.changes import write_sentinel
 from helpers.http import ReloadServer, serving
 from helpers.procs import Recorder, Watchd, wait_for
 
@@ -95,7 +96,7 @@ def test_one_reload_per_kubelet_update_and_none_for_the_old_directory(
         kubelet_update(volume, {"app.yaml": "version: 4\n", "other.yaml": "x: 2\n"})
         # events come in order (one inotify queue, or one poll's scan): a wrong change of app.yaml
         # would be a reload before the sentinel's, or in its batch
-        (volume / "sentinel").write_text("")
+        write_sentinel(volume / "sentinel")
         assert w.wait_log("app: etc-app/sentinel changed; ", timeout=10), w.log()
         assert wait_for(lambda: reloads() >= 5, timeout=10), w.log()
         assert reloads() == 5, w.log()
