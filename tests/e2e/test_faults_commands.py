@@ -155,6 +155,7 @@ def test_check_flooding_its_output_keeps_watchd_small_and_logs_the_tail(
     assert wait_for(lambda: list(scratch.iterdir()) == [], timeout=2), list(scratch.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("on_busy", ["queue", "ignore", "restart"])
 def test_trigger_storm_on_a_slow_command(
     tmp_path: Path, src: Path, start_watchd: type[Watchd], on_busy: str

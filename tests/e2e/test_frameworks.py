@@ -163,6 +163,7 @@ LISTENING: dict[str, tuple[Framework, list[str], list[str]]] = {
 SHARED_SOCKET_DROPS = {"uvicorn": 3}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LISTENING))
 def test_with_listen_no_request_fails_through_10_restarts(
     name: str, tmp_path: Path, start_watchd: type[Watchd]

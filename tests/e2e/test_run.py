@@ -275,6 +275,7 @@ def test_on_exit_stop_ends_watchd_with_the_apps_status(
     assert w.wait(10) == status, w.log()
 
 
+@pytest.mark.slow
 def test_on_exit_restart_backs_off(tmp_path: Path, app_dir: Path, start_watchd: type[Watchd]) -> None:
     runs = tmp_path / "runs"
     w = start_watchd(["--on-exit", "restart", "--run", f"date +%s.%N >> {runs}; exit 1"], cwd=app_dir)

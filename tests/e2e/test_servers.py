@@ -71,6 +71,7 @@ def test_edit_reloads_the_new_code_gracefully(
         assert poller.failed == [], f"{len(poller.failed)} failed of {poller.ok + len(poller.failed)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_burst_of_200_saves_is_one_reload(
     kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]
@@ -280,6 +281,7 @@ def test_confirmation_reports_targets_that_do_not_reload(
         stop_process(target)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_saves_at_a_persons_pace_each_reload_is_confirmed_or_superseded(
     kind: str, app_dir: Path, tmp_path: Path, servers: list[Server], start_watchd: type[Watchd]

@@ -140,6 +140,7 @@ def test_an_existing_sitecustomize_still_runs(
     assert wait_for(lambda: lines(starts) == ["1", "2"], timeout=10), w.log()  # ... and so did the hook
 
 
+@pytest.mark.slow
 def test_python_isolated_mode_falls_back_to_the_globs_with_one_line(
     dirs: tuple[Path, Path, Path], start_watchd: type[Watchd]
 ) -> None:
