@@ -108,7 +108,9 @@ def test_ignored_paths_send_nothing(src: Path, recorder: Recorder, start_watchd:
 def test_burst_of_5000_writes_is_one_hup_after_the_last(
     src: Path, recorder: Recorder, start_watchd: type[Watchd]
 ) -> None:
-    w = start_watchd(one_liner(recorder, src, "--max-delay", "20s"))
+    # a 300 ms debounce: the burst is one batch even when this process is not scheduled for a
+    # while between two writes (the default 50 ms closed it mid-burst under a CPU hog)
+    w = start_watchd(one_liner(recorder, src, "--max-delay", "20s", "--debounce", "300ms"))
     burst = src / "burst"
     burst.mkdir()
     for i in range(5000):
