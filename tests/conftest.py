@@ -31,9 +31,17 @@ def _linux_only_reason(item: pytest.Item) -> str | None:
     return None
 
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Off Linux -- on a Mac, and in the macOS-profile lane -- Linux-only tests are skipped, each
-    with its reason."""
+    """Every test under tests/e2e is marked `e2e` (`pytest -m "not e2e"` leaves them out). Off
+    Linux -- on a Mac, and in the macOS-profile lane -- Linux-only tests are skipped, each with
+    its reason."""
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.e2e)
     if sys.platform == "linux":
         return
     for item in items:

@@ -18,6 +18,7 @@ SKIP = shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "*.egg-in
     getattr(sys.modules.get("sitecustomize"), "ACTIVE", False),
     reason="in the macOS profile pip would take this Linux machine for a Mac and fetch macOS wheels",
 )
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_non_editable_install_into_a_fresh_venv_works(tmp_path: Path) -> None:
     src = tmp_path / "src"

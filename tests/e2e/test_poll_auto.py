@@ -16,6 +16,7 @@ from helpers.procs import Watchd, wait_for
 
 pytestmark = [
     pytest.mark.linux_only("a FUSE mount in a private mount namespace (unshare, bindfs)"),
+    pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (in a private mount namespace)"),
     pytest.mark.skipif(
         shutil.which("bindfs") is None or not os.path.exists("/dev/fuse"),

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers.changes import write_sentinel
 from helpers.http import ReloadServer, serving
 from helpers.procs import Recorder, Watchd, wait_for
 
@@ -74,7 +75,11 @@ def test_one_reload_per_kubelet_update_and_none_for_the_old_directory(
     kubelet_update(volume, {"app.yaml": "version: 0\n", "other.yaml": "x: 1\n"})
     with reload_counter(kind, tmp_path) as (action, reloads):
         config = tmp_path / "watchd.yaml"
-        where = f"[{volume / 'app.yaml'}]" if watched == "file" else f"[{volume}]\n    patterns: [app.yaml]"
+        # (`sentinel`, beside the volume's entries, ends the test: see below)
+        if watched == "file":
+            where = f"[{volume / 'app.yaml'}, {volume / 'sentinel'}]"
+        else:
+            where = f"[{volume}]\n    patterns: [app.yaml, sentinel]"
         if watched.endswith("polled"):
             where += "\n    poll: true\n    poll_interval: 100ms"
         config.write_text(f"watches:\n  app:\n    paths: {where}\n{action}")
@@ -89,10 +94,14 @@ def test_one_reload_per_kubelet_update_and_none_for_the_old_directory(
         shutil.rmtree(old)
         # an update of another key of the ConfigMap: app.yaml's content is the same
         kubelet_update(volume, {"app.yaml": "version: 4\n", "other.yaml": "x: 2\n"})
-        assert not wait_for(lambda: reloads() > 4, timeout=1.5), w.log()
+        # events come in order (one inotify queue, or one poll's scan): a wrong change of app.yaml
+        # would be a reload before the sentinel's, or in its batch
+        write_sentinel(volume / "sentinel")
+        assert w.wait_log("app: etc-app/sentinel changed; ", timeout=10), w.log()
+        assert wait_for(lambda: reloads() >= 5, timeout=10), w.log()
+        assert reloads() == 5, w.log()
         assert (volume / "app.yaml").read_text() == "version: 4\n"
         assert w.alive()
         changed = [line for line in w.log().splitlines() if " changed; " in line]
-        assert len(changed) == 4 and all("app: etc-app/app.yaml changed; " in line for line in changed), (
-            w.log()
-        )
+        assert len(changed) == 5, w.log()
+        assert all("app: etc-app/app.yaml changed; " in line for line in changed[:4]), w.log()

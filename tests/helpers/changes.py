@@ -59,3 +59,13 @@ def sentinel(root: Path, sink: Collector, suffix: str = ".py") -> list[Change]:
             return before
         if "zz_sentinel" not in change.path:
             before.append(change)
+
+
+def write_sentinel(path: Path) -> None:
+    """Write the file a test changes after the ones that must not count, and waits for its own
+    batch. Not empty: watchdog's FSEvents emitter drops a "created" for an inode it saw created
+    before, and this machine's file system hands a just-freed inode (the file an atomic save
+    replaced) to the next new file, so in the macOS lane an empty new file can go unreported;
+    its write is a modification as well, and that is reported. (APFS does not reuse inode
+    numbers so soon.)"""
+    path.write_text("# sentinel\n")

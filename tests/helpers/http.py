@@ -17,6 +17,7 @@ class Reply:
     body: bytes = b"ok\n"
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0  # seconds before answering (a slow server)
+    hold: threading.Event | None = None  # answer only once this is set (bounded by the server's stop)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ def serving(server: ReloadServer) -> Iterator[ReloadServer]:
             reply = server.next_reply(Request(self.command, self.path, dict(self.headers.items()), body))
             if reply.delay:
                 stop.wait(reply.delay)
+            if reply.hold is not None:
+                while not reply.hold.wait(0.05) and not stop.is_set():
+                    pass
             self.send_response(reply.status)
             for name, value in reply.headers:
                 self.send_header(name, value)

@@ -120,13 +120,11 @@ def test_a_check_that_times_out_is_stopped_with_its_process_group(
     executor = gated(tmp_path, "sleep 60 & echo $! > bg.pid; wait", timeout=0.5)
     bg: int | None = None
     try:
-        started = time.monotonic()
+        # (no bound on the time here: a check not stopped at 500 ms runs its 60 s, past pytest's timeout)
         executor.execute(batch_of("/a.py"), threading.Event())
-        took = time.monotonic() - started
 
         bg = int((tmp_path / "bg.pid").read_text())
         assert wait_for(lambda: not pid_alive(bg), timeout=5.0), f"the check's child {bg} is still running"
-        assert took < 10
         assert not (tmp_path / "ran").exists()
         assert "check sleep 60 & echo $! > bg.pid; wait failed (timed out after 500ms in " in logs.text
         assert "command not run" in logs.text

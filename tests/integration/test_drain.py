@@ -84,8 +84,7 @@ def test_a_drain_the_platform_cannot_count_does_not_wait(
     child, client, log, _ = serve(tmp_path, children)
     with client:
         assert wait_for(lambda: "accepted" in log.read_text())
-        started = time.monotonic()
-        # a Unix socket on the portable side: "cannot tell", so no wait for the deadline
-        assert child.quiesce(Drain(path=str(tmp_path / "app.sock")), started + 10) is False
-        assert time.monotonic() - started < 5
+        # a Unix socket on the portable side: "cannot tell", so no wait for the deadline (an hour
+        # away: waiting for it would be past pytest's timeout)
+        assert child.quiesce(Drain(path=str(tmp_path / "app.sock")), time.monotonic() + 3600) is False
         assert not_frozen(child.pid)

@@ -22,9 +22,11 @@ from types import ModuleType
 
 import psutil
 import pytest
+from helpers.clock import Clock, ClockedStop
 from helpers.procs import proc_state
 
 from watchd.actions import Context
+from watchd.actions import pidfile as pidfile_module
 from watchd.actions.pidfile import PidfileAction, program_name
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.model import PidfileSettings
@@ -252,6 +254,9 @@ def test_the_target_is_named_by_its_program_in_the_log_line(
     script = tmp_path / "server.py"
     script.write_text("import time\ntime.sleep(60)\n")
     server = children(sys.executable, str(script))
+    # Popen returns once the exec has begun (the close-on-exec pipe closed); its argv is set up
+    # a moment later, and until then the kernel reads an empty command line for it
+    assert wait_for(lambda: len(psutil.Process(server.pid).cmdline()) > 1)
     kill = RecordingKill()
     for child in (sleeper, server):
         pidfile = tmp_path / f"{child.pid}.pid"
@@ -330,13 +335,17 @@ def test_kill_failure_is_logged(
     assert fragment in errs[0]
 
 
-def test_missing_pidfile_waits_then_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_pidfile_waits_then_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(pidfile_module, "time", clock)  # the wait's deadline, on the injected clock
     kill = RecordingKill()
-    started = time.monotonic()
-    signaller(tmp_path / "missing.pid", kill, wait=0.1).execute(BATCH, threading.Event())
-    took = time.monotonic() - started
+    signaller(tmp_path / "missing.pid", kill, wait=0.1).execute(BATCH, ClockedStop(clock))
     assert_refused(caplog, kill, "does not exist (waited 0.1 s")
-    assert 0.1 <= took < 5.0
+    # it looked again every _RETRY_EVERY until the 0.1 s were over, then gave up
+    assert set(clock.waits) == {pidfile_module._RETRY_EVERY}, clock.waits
+    assert 0.1 - 1e-9 <= clock.elapsed() < 0.1 + pidfile_module._RETRY_EVERY, clock.waits
 
 
 def test_empty_pidfile_waits_then_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -37,6 +37,7 @@ def _as_root_with_setpriv() -> bool:
 
 
 pytestmark = [
+    pytest.mark.root,
     pytest.mark.skipif(not _as_root_with_setpriv(), reason="needs root and setpriv"),
     pytest.mark.usefixtures("side"),
 ]

@@ -121,6 +121,7 @@ def test_command_line_and_owner(procs: Spawn, side: ModuleType) -> None:
     assert side.uids(child.pid) == (os.getuid(), os.geteuid())
 
 
+@pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
 @pytest.mark.parametrize("side", SIDES)
 def test_another_users_process_is_owned_by_that_user(procs: Spawn, side: ModuleType) -> None:

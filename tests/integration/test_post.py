@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.http import ReloadServer, Reply, serving
+from helpers.clock import Clock, ClockedStop
+from helpers.http import ReloadServer, Reply, Request, serving
 
-from watchd.actions import Context
+from watchd.actions import Context, post
 from watchd.actions.post import PostAction
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.model import Body, PostSettings
@@ -40,15 +41,17 @@ def test_a_2xx_answer_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
     assert line.startswith(f"reload: /etc/app/app.yaml changed; POST {server.url()}: 200 OK in ")
 
 
-def test_5xx_and_connection_errors_are_tried_again_with_backoff(caplog: pytest.LogCaptureFixture) -> None:
+def test_5xx_and_connection_errors_are_tried_again_with_backoff(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.INFO)
+    clock = Clock()
+    monkeypatch.setattr(post, "time", clock)  # the poster's monotonic(), for the time it logs
     with serving(ReloadServer([Reply(503, b"starting\n"), Reply(500, b"boom\n")])) as server:
-        started = time.monotonic()
-        assert poster(server.url()).execute(batch("/a"), threading.Event()) is None
-        took = time.monotonic() - started
+        assert poster(server.url()).execute(batch("/a"), ClockedStop(clock)) is None
     assert server.count() == 3
-    assert took >= 0.5 + 1.0  # the two waits before the second and third tries
-    assert "200 OK in 1." in caplog.records[-1].getMessage()
+    assert clock.waits == [0.5, 1.0]  # the two waits before the second and third tries
+    assert "200 OK in 1.5" in caplog.records[-1].getMessage()
     assert "(3 tries; before: 500 Internal Server Error: boom)" in caplog.records[-1].getMessage()
 
 
@@ -84,22 +87,27 @@ def test_a_refused_connection_is_tried_again_then_logged(caplog: pytest.LogCaptu
 
 
 def test_a_timeout_is_an_error_not_a_hang(caplog: pytest.LogCaptureFixture) -> None:
-    with serving(ReloadServer(default=Reply(200, delay=3.0))) as server:
-        started = time.monotonic()
+    # the server answers only when the test leaves `serving`: without the timeout this would hang
+    # (until pytest's timeout fails it), and the answer would be a 200
+    with serving(ReloadServer(default=Reply(200, delay=3600))) as server:
         outcome = poster(server.url(), timeout=0.3, tries=1).execute(batch("/a"), threading.Event())
-        assert time.monotonic() - started < 2.0
     assert outcome is not None
     assert "timed out" in caplog.records[-1].getMessage()
 
 
 def test_stopping_ends_the_retries() -> None:
-    stop = threading.Event()
-    with serving(ReloadServer(default=Reply(500))) as server:
-        threading.Timer(0.2, stop.set).start()
-        started = time.monotonic()
-        poster(server.url(), tries=10).execute(batch("/a"), stop)
-        assert time.monotonic() - started < 2.0
+    clock = Clock()
+    stop = ClockedStop(clock)
+
+    class StopsAtTheFirstRequest(ReloadServer):
+        def next_reply(self, request: Request) -> Reply:
+            stop.set()  # watchd is stopping while the first try is under way
+            return super().next_reply(request)
+
+    with serving(StopsAtTheFirstRequest(default=Reply(500))) as server:
+        assert poster(server.url(), tries=10).execute(batch("/a"), stop) is not None
     assert server.count() == 1
+    assert clock.waits == []  # the wait before the second try saw the stop: no more tries
 
 
 def test_a_307_on_the_same_host_is_followed_with_method_and_body() -> None:
@@ -183,21 +191,24 @@ def test_https_is_verified_against_the_system_trust_store(
 def test_changes_during_a_request_make_one_more_request_afterwards() -> None:
     """A batch that arrives while the request is under way waits for it (the post action queues,
     as commands do by default), then goes out in a request of its own, with its changes."""
+    from helpers.procs import wait_for  # noqa: PLC0415
+
     from watchd.worker import WatchWorker  # noqa: PLC0415
 
-    with serving(ReloadServer([Reply(delay=1.0)])) as server:
+    hold = threading.Event()
+    with serving(ReloadServer([Reply(hold=hold)])) as server:
         worker = WatchWorker("reload")
         worker.attach(poster(server.url(), body=Body.CHANGES))
         worker.start()
         try:
             worker.submit(batch("/etc/app/first.yaml"))
-            deadline = time.monotonic() + 10
-            while server.count() < 1 and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert server.count() == 1  # the first request is held by the server
-            worker.submit(batch("/etc/app/second.yaml"))  # the first is still held (1 s)
+            assert wait_for(lambda: server.count() == 1, timeout=10)  # the first request is held
+            worker.submit(batch("/etc/app/second.yaml"))  # busy: queued behind it
+            hold.set()
+            assert wait_for(lambda: server.count() == 2, timeout=10)
             assert worker.wait_idle(10)
         finally:
+            hold.set()
             assert worker.close(time.monotonic() + 10)
         bodies = [json.loads(r.body) for r in server.requests]
     assert [[c["path"] for c in b["changes"]] for b in bodies] == [
