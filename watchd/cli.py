@@ -36,6 +36,7 @@ from watchd.model import (
     Config,
     LogFormat,
     PidfileSettings,
+    Poll,
     RunSettings,
 )
 from watchd.reader import Reader
@@ -511,11 +512,15 @@ def describe(config: Config) -> str:
             ign = f"{ign} + what git ignores" if ign else "what git ignores"
         lines.append("  ignore:    " + (ign or "nothing"))
         timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
-        if w.poll:
+        if w.poll is Poll.ALWAYS:
             timing += f", polling every {format_duration(w.poll_interval)}"
         lines.append("  timing:    " + timing)
         if w.check is not None:
             lines.append("  check:     " + w.check.describe())
+        if w.env:  # names only: values are often secrets
+            lines.append("  env:       " + ", ".join(f"{name}=***" for name, _ in w.env))
+        if w.env_file is not None:
+            lines.append(f"  env_file:  {w.env_file} (read at every run; its values are not shown)")
         lines.append("  action:    " + w.action.describe())
         if isinstance(w.action, CommandSettings | RunSettings):
             lines.append("  stop:      " + w.action.stop.describe())
