@@ -333,7 +333,9 @@ def request(path: Path, message: dict[str, object], timeout: float = ANSWER_TIME
         except OSError as exc:
             raise ControlError(f"cannot connect to {path}: {exc.strerror or exc}") from None
         try:
-            sock.sendall(json.dumps(message).encode() + b"\n")
+            # refused at once (another user): its answer is waiting to be read all the same
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(json.dumps(message).encode() + b"\n")
             data = sock.makefile("rb").readline(MAX_LINE * 64)
         except TimeoutError:
             raise ControlError(f"watchd at {path} did not answer within {timeout:g} s") from None
