@@ -1,5 +1,10 @@
-"""Command line: `watchd --config FILE` or a one-liner. The only place that sets up logging and
-maps failures to exit statuses."""
+"""Command line: `watchd --config FILE` or a one-liner, and the subcommands that talk to a running
+watchd (`watchd status`, `trigger`, `pause`, `resume`). The only place that sets up logging and
+maps failures to exit statuses.
+
+A first argument that is exactly a subcommand's name is that subcommand; anything else is the
+daemon's command line as before. A directory named like a subcommand is watched by writing it as
+a path: `watchd ./status -c make`."""
 
 from __future__ import annotations
 
@@ -12,13 +17,14 @@ import shlex
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from watchd import __version__
-from watchd.config import config_from_options, load_config
+from watchd import __version__, logformat, subcommands
+from watchd.config import config_from_options, load_config, with_settings
+from watchd.control import ControlError, ControlInUse, ControlServer, default_path
 from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import format_duration, signal_name
@@ -28,14 +34,28 @@ from watchd.model import (
     ActionSettings,
     CommandSettings,
     Config,
+    LogFormat,
     PidfileSettings,
     Poll,
     RunSettings,
 )
 from watchd.reader import Reader
-from watchd.schema import KEYS, OVERRIDE_KEYS, Form, Place, cli_flag, flags, help_text
+from watchd.schema import (
+    KEYS,
+    OVERRIDE_KEYS,
+    SETTINGS_KEYS,
+    Form,
+    Place,
+    cli_flag,
+    flags,
+    help_text,
+    setting_flag,
+)
 from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
+
+if TYPE_CHECKING:
+    from watchd.metrics import MetricsServer, Snapshot
 from watchd.terminal import Terminal
 
 log = logging.getLogger("watchd")
@@ -107,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         usage="watchd [PATH ...] [options] "
         "(--pidfile FILE | --command CMD | --run CMD | --post URL | -- PROGRAM [ARG ...])\n"
         "       watchd --config FILE [--validate] [options]\n"
-        "       watchd --example [NAME]",
+        "       watchd --example [NAME]\n"
+        "       watchd {status,trigger,pause,resume} ... (a running watchd: see watchd status --help)",
         description="Watch files; when they change, reload a server (signal its pidfile), run a command, "
         "or restart the app watchd runs.",
         epilog="Examples: watchd -p '*.py' --pidfile /tmp/gunicorn.pid src/ | "
@@ -140,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="watchd|watchd@",
         help="print a systemd user unit for this installation (watchd@: one instance per config) and exit",
     )
+    own = p.add_argument_group(
+        "watchd itself", "The config file's top-level keys of the same names; a flag wins over the file."
+    )
+    for key, setting in SETTINGS_KEYS.items():
+        own.add_argument(setting_flag(key), dest=key, metavar=setting.metavar, help=setting.help)
     groups = {
         Place.WATCH: p.add_argument_group(
             "what to watch",
@@ -284,14 +310,11 @@ def _join_negative_durations(args: list[str]) -> list[str]:
 _ONE_LINER_ONLY = tuple(k for k in KEYS if k not in OVERRIDE_KEYS and k != "paths")
 
 
-def _configure_logging(verbose: bool, quiet: bool) -> None:
+def _configure_logging(verbose: bool, quiet: bool, fmt: LogFormat = LogFormat.HUMAN) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    if _under_journald():
-        # journald adds its own timestamps; <N> prefixes set the priority (4 warning, 3 error)
-        handler.setFormatter(_JournalFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    # under journald: no timestamps (it adds its own), <N> prefixes set the priority (4 warning, 3 error)
+    handler.setFormatter(logformat.formatter(fmt, journald=_under_journald()))
     root = logging.getLogger("watchd")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -308,20 +331,6 @@ def _under_journald() -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return (st.st_dev, st.st_ino) == (dev, ino)
-
-
-class _JournalFormatter(logging.Formatter):
-    _PRIORITY: ClassVar[dict[int, int]] = {
-        logging.DEBUG: 7,
-        logging.INFO: 6,
-        logging.WARNING: 4,
-        logging.ERROR: 3,
-        logging.CRITICAL: 2,
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        prio = self._PRIORITY.get(record.levelno, 6)
-        return f"<{prio}>{super().format(record)}"
 
 
 def split_program(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
@@ -342,7 +351,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 def load(args: argparse.Namespace) -> Config:
-    """The config the options say: the file of --config (with its overrides), or the one-liner's watch."""
+    """The config the options say: the file of --config (with its overrides), or the one-liner's
+    watch; with watchd's own settings (--metrics, --log-format, --control) over the file's."""
+    config = _load_watches(args)
+    return with_settings(config, {key: getattr(args, key) for key in SETTINGS_KEYS})
+
+
+def _load_watches(args: argparse.Namespace) -> Config:
     patterns, ignore = args.patterns, args.ignore
     program: list[str] | None = args.program
     if args.config is not None:
@@ -581,8 +596,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # watchdog 7.1 warns (on stderr, outside logging) when `mkdir -p` makes it add one watch
     # twice; the watch is fine, the warning is noise in a daemon's log.
     warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in subcommands.NAMES:
+        return subcommands.main(argv)
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
+        args = parse_args(argv)
         if args.verbose and args.quiet:
             raise UsageError("-v and -q contradict each other (keep one)")
     except UsageError as exc:
@@ -616,6 +634,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.validate:
         print(describe(config))
         return ExitStatus.OK
+    if config.log_format is not LogFormat.HUMAN:
+        _configure_logging(args.verbose, args.quiet, config.log_format)
+    try:
+        control = _control(config, args, argv)
+    except ControlError as exc:
+        print(f"watchd: {exc}", file=sys.stderr)
+        return ExitStatus.USAGE
+    metrics = None
+    if config.metrics is not None:
+        address = config.metrics
+
+        def metrics(source: Callable[[], Snapshot | None]) -> MetricsServer:
+            from watchd.metrics import MetricsServer  # noqa: PLC0415 (prometheus_client: only with metrics on)
+
+            return MetricsServer(address, source)
 
     reload = (lambda: load(args)) if args.config is not None else None
     try:
@@ -625,11 +658,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             notifier=Notifier.from_environ(),
             dry_run=args.dry_run,
             terminal=Terminal.detect(),
+            control=control,
+            metrics=metrics,
         )
     except (ListenError, WatchFailed) as exc:
         print(f"watchd: {exc}" if not str(exc).startswith("watchd: ") else str(exc), file=sys.stderr)
         return ExitStatus.USAGE
     except Exception as exc:
+        if type(exc).__name__ == "MetricsError":  # (the module is imported only with metrics on)
+            print(f"watchd: {exc}", file=sys.stderr)
+            return ExitStatus.USAGE
         return _unexpected(exc)
     try:
         return daemon.run()
@@ -643,6 +681,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.INTERRUPTED
     except Exception as exc:
         return _unexpected(exc)
+
+
+def _control(config: Config, args: argparse.Namespace, argv: Sequence[str]) -> ControlServer | None:
+    """The control socket, bound (ControlError: another watchd runs this config, or the socket
+    asked for cannot be made). The default place is best-effort: a read-only filesystem there (a
+    container) is a warning, and watchd runs without one. A dry run has one only when asked."""
+    if config.control is False or (config.control is None and args.dry_run):
+        return None
+    default = config.control is None
+    path = default_path(config.source, argv) if config.control is None else config.control
+    server = ControlServer(path)
+    try:
+        server.bind(default_place=default)
+    except ControlInUse:
+        raise
+    except ControlError as exc:
+        if not default:
+            raise
+        log.warning("no control socket (watchd status, trigger, pause, resume): %s; give --control PATH", exc)
+        return None
+    return server
 
 
 def _unexpected(exc: Exception) -> int:

@@ -40,18 +40,20 @@ from watchd.schema import (
     KEYS,
     OVERRIDE_KEYS,
     SETTINGS,
+    SETTINGS_KEYS,
     WATCH_KEYS,
     Place,
     cli_flag,
     default,
     field_name,
+    setting_flag,
 )
 from watchd.yamltree import Val, cli_value, compose, from_yaml
 
 log = logging.getLogger(__name__)
 
 MAX_CONFIG_BYTES = 1024 * 1024  # a config is a page of YAML; a 50 MB one took 6 min and 3.2 GB to parse
-TOP_KEYS = frozenset({"defaults", "watches"})
+TOP_KEYS = frozenset({"defaults", "watches", *SETTINGS_KEYS})
 _WATCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 
 
@@ -429,7 +431,22 @@ def parse_config(
                 source="watchd",
                 key=cli_flag(key),
             )
-    return Config(watches=tuple(watches))
+    settings = {
+        key: spec.convert(ctx, top.value[key], key) for key, spec in SETTINGS_KEYS.items() if key in top.value
+    }
+    return Config(watches=tuple(watches), **settings)  # type: ignore[arg-type]
+
+
+def with_settings(config: Config, options: Mapping[str, object]) -> Config:
+    """`config` with watchd's own settings given on the command line (keys as in YAML, None for
+    unset): read as the file's are, errors naming the flag; a flag wins over the file."""
+    ctx = Reader("watchd", Path.cwd(), os.environ, lambda prefix, key: setting_flag(key))
+    given = {
+        key: SETTINGS_KEYS[key].convert(ctx, cli_value(value), setting_flag(key))
+        for key, value in options.items()
+        if value is not None
+    }
+    return dataclasses.replace(config, **given)  # type: ignore[arg-type]
 
 
 def load_config(
@@ -475,7 +492,7 @@ def load_config(
         raise ConfigError(f"cannot read the config: {exc.strerror}", source=shown) from None
     absolute = Path(os.path.abspath(path))
     cfg = parse_config(text, source=shown, base_dir=absolute.parent, env=env, overrides=overrides)
-    return Config(watches=cfg.watches, source=absolute)
+    return dataclasses.replace(cfg, source=absolute)
 
 
 def _cli_key_name(prefix: str, key: str) -> str:

@@ -8,11 +8,17 @@ that watched roots still exist, a systemd watchdog ping).
 SIGHUP, or saving the config file, re-reads the config: an invalid one is reported and the
 running watches are kept; otherwise unchanged watches keep running untouched (no event lost),
 removed ones stop and new or changed ones start.
+
+SIGUSR1, and `watchd trigger`, make every watch (or one) act now; `watchd pause` holds a watch's
+batches back (collected, merged) until `watchd resume` acts once on all of them. The control
+socket's and the metrics server's threads never touch the loop's state: they `ask` the loop,
+which answers between two looks at its changes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -22,24 +28,35 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING, TypeVar
 
+from watchd import __version__, logformat
 from watchd.actions import Context, KillFunc, build
 from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
-from watchd.changes import Batch, Change, Uncounted, display_path
+from watchd.changes import Batch, Change, ChangeKind, Uncounted, display_path
 from watchd.content import ContentMemory
 from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
-from watchd.logtext import count, ignore_hint
+from watchd.logtext import count, format_duration, ignore_hint
 from watchd.matching import Matcher
 from watchd.model import Config, Watch
 from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
+from watchd.stats import Report, Tally
 from watchd.systemd import Notifier
 from watchd.terminal import Terminal
 from watchd.watching import Subscription, Watcher, WatchError, WatchStats, files_below, own_output_files
 from watchd.worker import WatchWorker
+
+if TYPE_CHECKING:
+    from watchd.control import ControlServer
+    from watchd.metrics import MetricsServer, Snapshot
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +68,8 @@ CONFIG_DEBOUNCE = 0.1  # editors write a config in several steps
 CONFIG_KEY = -1  # subscription key of the config file itself
 _EVERY_FILE = Matcher(ignore_defaults=False)  # an imported file is watched whatever its name
 _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
-_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+ASK_TIMEOUT = 2.0  # how long another thread waits for the loop to answer (then: not answering)
 
 
 class DaemonError(Exception):
@@ -67,7 +85,13 @@ class _Active:
     batcher: Batcher
     worker: WatchWorker
     subs: list[Subscription]
+    tally: Tally
     imported: set[str] = field(default_factory=set)  # files its app imported, watched (watch_imports)
+    # paused: until this monotonic time (math.inf: until resumed); its batches are held meanwhile
+    paused_until: float | None = None
+    held: Batch | None = None
+    # each path as last seen: True a directory, False a file (not yet seen: not there since start)
+    seen: dict[str, bool] = field(default_factory=dict)
     content: ContentMemory | None = None  # content: true -- its files' bytes at the last action
 
 
@@ -97,9 +121,15 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         handle_signals: bool = True,
         terminal: Terminal | None = None,
+        control: ControlServer | None = None,
+        metrics: Callable[[Callable[[], Snapshot | None]], MetricsServer] | None = None,
     ) -> None:
         """Raises ListenError if a `listen` address cannot be bound, WatchFailed if a watch
-        cannot be built for another reason (nothing started, nothing left bound)."""
+        cannot be built for another reason (nothing started, nothing left bound).
+
+        `control` is the control socket, bound already (the daemon serves and closes it);
+        `metrics` makes the metrics server from the daemon's snapshot source (it is bound now:
+        its error is raised, with everything closed)."""
         self.config = config
         self.dry_run = dry_run
         self._reload_config = reload
@@ -122,8 +152,12 @@ class Daemon:
         self._wake_below = math.inf
         self._check_roots_now = False
         self._stop_code: int | None = None
-        self._last_action = "none yet"
         self._config_error: str | None = None
+        self._tallies: dict[str, Tally] = {}  # by watch name: kept while a reload keeps the name
+        self._asked: deque[tuple[Callable[[], object], Future[object]]] = deque()  # from other threads
+        self._started_at = time.time()
+        self.control = control
+        self.metrics: MetricsServer | None = None
         self._failed: dict[str, str] = {}  # watch -> why it could not start at the last reload
         self.ready = threading.Event()
         self.reloads = 0  # completed reload attempts, for tests and status
@@ -137,9 +171,15 @@ class Daemon:
         self.terminal = terminal
         self.listeners = Listeners()
         try:
+            if metrics is not None:
+                self.metrics = metrics(self.snapshot)
             made = self._make_watches(config.watches)
-        except (ListenError, WatchFailed):
+        except Exception:
             self.listeners.close()
+            if self.metrics is not None:
+                self.metrics.close()
+            if self.control is not None:
+                self.control.close()
             for fd in (self._rfd, self._wfd):
                 os.close(fd)
             raise
@@ -191,8 +231,13 @@ class Daemon:
         ]
         if w.env_file is not None:  # its edits count whatever the patterns say: the next run reads it
             subs.append(Subscription(key=key, name=w.name, path=str(w.env_file), matcher=_EVERY_FILE))
+        tally = self._tallies.setdefault(w.name, Tally(self._clock))
         worker = WatchWorker(
-            w.name, on_done=self._on_done, quiet=w.debounce, command_line=self.config.source is None
+            w.name,
+            on_done=self._on_done,
+            quiet=w.debounce,
+            command_line=self.config.source is None,
+            tally=tally,
         )
         ctx = Context(
             name=w.name,
@@ -206,13 +251,14 @@ class Daemon:
             listeners=self.listeners,
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
+            tally=tally,
             environment=WatchEnvironment(w.name, w.env, w.env_file),
         )
         action = build(w, ctx)
         worker.attach(action)
         batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
         content = ContentMemory(w.name) if w.content else None
-        return _Active(key, w, batcher, worker, subs, content=content)
+        return _Active(key, w, batcher, worker, subs, tally, content=content)
 
     def _start(self, made: list[_Active]) -> list[tuple[_Active, WatchFailed]]:
         """Start the actions (apps start here: after the watches are live) and the workers;
@@ -314,9 +360,8 @@ class Daemon:
         self._wake(_EVENT_BYTE)
 
     def _on_done(self, name: str, outcome: str | None) -> None:
-        """A worker finished an action: remember it for systemd's STATUS line."""
+        """A worker finished an action (its tally has it): refresh systemd's STATUS line."""
         if outcome:
-            self._last_action = f"{name}: {outcome} at {time.strftime('%H:%M:%S')}"
             self._refresh_status()
 
     def _refresh_status(self) -> None:
@@ -331,14 +376,49 @@ class Daemon:
         """Ask the loop to re-read the config (thread-safe; what SIGHUP does)."""
         self._wake(bytes([signal.SIGHUP]))
 
+    def ask(self, question: Callable[[], T], timeout: float = ASK_TIMEOUT) -> T:
+        """Run `question` on the loop's thread and return its answer (thread-safe); raises
+        TimeoutError if the loop does not answer within `timeout` seconds."""
+        done: Future[object] = Future()
+        self._asked.append((question, done))
+        self._wake(_EVENT_BYTE)
+        try:
+            return done.result(timeout)  # type: ignore[return-value]  # (what question returned)
+        except FutureTimeout:
+            done.cancel()
+            raise TimeoutError(f"watchd's main loop did not answer within {timeout:g} s") from None
+
+    def _answer_asked(self) -> None:
+        while self._asked:
+            question, done = self._asked.popleft()
+            if not done.set_running_or_notify_cancel():
+                continue  # the asker gave up
+            try:
+                done.set_result(question())
+            except Exception as exc:  # told to the asker, who reports it
+                done.set_exception(exc)
+
     # -------------------------------------------------------------- the loop
 
     def status(self) -> str:
-        n = len(self._active)
+        """systemd's STATUS line, from the watches' tallies."""
+        actives = list(self._active.values())
+        n = len(actives)
         s = self.stats
         where = f", {count(s.roots, 'root')}, {count(s.directories, 'directory')}" if s else ""
-        text = f"{count(n, 'watch')}{where}; last action: {self._last_action}"
-        apps = [t for a in list(self._active.values()) if a.worker.action and (t := a.worker.action.status())]
+        last = max(
+            ((a.watch.name, la) for a in actives if (la := a.tally.counts().last_action) is not None),
+            key=lambda pair: pair[1].at,
+            default=None,
+        )
+        done = "none yet"
+        if last is not None:
+            done = f"{last[0]}: {last[1].what} at {time.strftime('%H:%M:%S', time.localtime(last[1].at))}"
+        text = f"{count(n, 'watch')}{where}; last action: {done}"
+        paused = [a.watch.name for a in actives if a.paused_until is not None]
+        if paused:
+            text += f"; paused: {', '.join(paused)}"
+        apps = [t for a in actives if a.worker.action and (t := a.worker.action.status())]
         if apps:
             text += "; " + ", ".join(apps)
         if self._failed:
@@ -368,6 +448,14 @@ class Daemon:
             self._pending_start = []
             if failed:  # at start, fatal: the `finally` closes every watch (nothing half-started)
                 raise WatchFailed("; ".join(str(why) for _, why in failed))
+            logformat.set_watches(frozenset(a.watch.name for a in self._active.values()))
+            for a in self._active.values():
+                self._look(a)
+            if self.control is not None:
+                self.control.start(self.handle_control)
+                log.debug("control socket: %s (watchd status, trigger, pause, resume)", self.control.path)
+            if self.metrics is not None:
+                self.metrics.start()
             s = self.stats
             (log.warning if s.degraded else log.info)(
                 "watching %s: %s, %s%s; ready%s",
@@ -381,7 +469,10 @@ class Daemon:
                     else ""
                 ),
                 " [dry run: nothing will be signalled, run or started]" if self.dry_run else "",
+                extra=logformat.fields("start"),
             )
+            if self.metrics is not None:
+                log.info("metrics: %s/metrics, health: %s/healthz", self.metrics.url, self.metrics.url)
             self.ready.set()
             self.notifier.ready(self.status())
             return self._loop()
@@ -404,26 +495,34 @@ class Daemon:
                 next_ping = now + ping_every
             deadlines = [d for a in self._active.values() if (d := a.batcher.deadline()) is not None]
             deadlines += [d for a in self._active.values() if (d := a.batcher.early_deadline()) is not None]
+            for a in self._active.values():
+                if a.paused_until is not None and a.paused_until != math.inf:
+                    deadlines.append(a.paused_until)  # `pause --for`: resumes by itself
             if (d := self._config_batcher.deadline()) is not None:
                 deadlines.append(d)
             if next_ping is not None:
                 deadlines.append(next_ping)
             wake_at = min([next_root_check, *deadlines])
             self._publish_wake(wake_at)  # first: then a change appended after the next line sees it
-            timeout = 0.0 if self._incoming else max(0.0, wake_at - now)
+            timeout = 0.0 if self._incoming or self._asked else max(0.0, wake_at - now)
             # poll, not select: select() cannot wait on descriptors numbered 1024 or more
             readable = self._poller.poll(math.ceil(timeout * 1000))
             if readable:
                 for sig in self._drain():
                     if sig in (signal.SIGTERM, signal.SIGINT):
-                        log.info("%s received; stopping", signal.Signals(sig).name)
+                        log.info(
+                            "%s received; stopping", signal.Signals(sig).name, extra=logformat.fields("stop")
+                        )
                         return 130 if sig == signal.SIGINT else 0
                     if sig == signal.SIGHUP:
                         self._reload("SIGHUP")
+                    if sig == signal.SIGUSR1:
+                        self.trigger(None, why="SIGUSR1")
             if self._stop_code is not None:
                 return self._stop_code
             self._take_changes()
             self._take_imports()
+            self._answer_asked()
             now = self._clock()
             if self._check_roots_now or now >= next_root_check:
                 self._check_roots_now = False
@@ -438,14 +537,16 @@ class Daemon:
             if self._config_batcher.take(now) is not None:
                 self._reload("config file changed")
             for a in list(self._active.values()):
+                if a.paused_until is not None and now >= a.paused_until:
+                    self._resume(a, why="the pause's time is up")
                 early = a.batcher.take_early(now)
-                if early is not None:
+                if early is not None and a.paused_until is None:
                     a.worker.prepare(early)
                 batch = a.batcher.take(now)
                 if batch is not None and a.content is not None:
                     batch = self._sift(a, batch)
                 if batch is not None:
-                    a.worker.submit(batch)
+                    self._dispatch(a, batch)
 
     def _publish_wake(self, wake_at: float) -> None:
         """Tell `_on_change` which changes need a wake-up, when the loop will wake at `wake_at`.
@@ -507,12 +608,16 @@ class Daemon:
                 if active.batcher.touch(change.path, received):
                     self._churn_found(active, change.path)
                 continue
+            active.tally.changed(rescan=change.kind is ChangeKind.RESCAN)
             if active.batcher.add(change, received) and self._verbose:
                 where = display_path(change.path, self._base)
                 if change.dest is not None:
                     where += " -> " + display_path(change.dest, self._base)
                 why = self._why(active, change.dest or change.path, change.is_dir)
-                log.debug("%s: %s %s%s", active.watch.name, change.kind.value, where, why)
+                facts = logformat.fields(
+                    "change", change=change.kind.value, paths=1, first_path=change.dest or change.path
+                )
+                log.debug("%s: %s %s%s", active.watch.name, change.kind.value, where, why, extra=facts)
 
     def _sift(self, active: _Active, batch: Batch) -> Batch | None:
         """content: true -- drop the files whose bytes are as they were at the last action."""
@@ -564,6 +669,203 @@ class Daemon:
             why = f" ({why})" if why is not None else self._why(active, path, is_dir)
             log.debug("%s: %s not counted%s", active.watch.name, where, why)
 
+    # -------------------------------------------------------------- trigger, pause, resume
+
+    def _dispatch(self, a: _Active, batch: Batch) -> None:
+        """A batch is due: to the worker, or held while the watch is paused."""
+        a.tally.batched(batch)
+        if a.paused_until is None:
+            a.worker.submit(batch)
+            return
+        a.held = batch if a.held is None else a.held.merged(batch)
+        log.debug("%s: paused; holding %s", a.watch.name, a.held.summary(self._base))
+
+    def _chosen(self, name: str | None) -> list[_Active]:
+        """The watch named `name` (None: every watch); ValueError naming the watches if none is."""
+        actives = sorted(self._active.values(), key=lambda a: a.key)
+        if name is None:
+            return actives
+        chosen = [a for a in actives if a.watch.name == name]
+        if not chosen:
+            names = ", ".join(a.watch.name for a in actives) or "none"
+            raise ValueError(f"no watch {name!r} (watches: {names})")
+        return chosen
+
+    def trigger(self, name: str | None, *, why: str = "watchd trigger") -> list[str]:
+        """Act now as if a change had come (on the loop's thread): an empty batch, WATCHD_TRIGGER=manual.
+        A paused watch acts too, on what it holds, and stays paused."""
+        chosen = self._chosen(name)
+        now = self._clock()
+        for a in chosen:
+            batch = Batch(a.watch.name, (), now, now, trigger="manual")
+            if a.held is not None:
+                batch, a.held = a.held.merged(batch), None
+            log.info("%s: %s: acting now", a.watch.name, why, extra=logformat.fields("trigger", by=why))
+            a.worker.submit(batch)
+        return [a.watch.name for a in chosen]
+
+    def pause(self, name: str | None, seconds: float | None = None) -> list[str]:
+        """Hold the batches of a watch (every watch) back until `resume`, or for `seconds`."""
+        chosen = self._chosen(name)
+        until = math.inf if seconds is None else self._clock() + seconds
+        for a in chosen:
+            a.paused_until = until
+            how = f"for {format_duration(seconds)}" if seconds is not None else "until resumed"
+            log.info(
+                "%s: paused %s: changes are collected, and acted on once when it resumes",
+                a.watch.name,
+                how,
+                extra=logformat.fields("pause", seconds=seconds),
+            )
+        self._refresh_status()
+        return [a.watch.name for a in chosen]
+
+    def resume(self, name: str | None) -> list[str]:
+        chosen = self._chosen(name)
+        for a in chosen:
+            self._resume(a, why="resumed")
+        return [a.watch.name for a in chosen]
+
+    def _resume(self, a: _Active, *, why: str) -> None:
+        if a.paused_until is None:
+            return
+        a.paused_until = None
+        held, a.held = a.held, None
+        what = f"acting once on {held.what(self._base)}" if held is not None else "nothing changed meanwhile"
+        log.info("%s: %s; %s", a.watch.name, why, what, extra=logformat.fields("resume"))
+        if held is not None:
+            a.worker.submit(held)
+        self._refresh_status()
+
+    # -------------------------------------------------------------- reports, health, control
+
+    def _look(self, a: _Active) -> tuple[list[str], bool]:
+        """The watch's paths that were there and are gone (a root's directory deleted or its
+        filesystem unmounted), and whether any has never been there yet."""
+        gone, waiting = [], False
+        for p in a.watch.paths:
+            path = str(p)
+            was_dir = a.seen.get(path)
+            if os.path.isdir(path):
+                a.seen[path] = True
+            elif os.path.lexists(path):
+                a.seen[path] = False
+            elif was_dir is None:
+                waiting = True
+            elif was_dir or not os.path.isdir(os.path.dirname(path)):
+                gone.append(path)  # a file's directory gone (the file itself comes and goes)
+        return gone, waiting
+
+    def report(self, a: _Active) -> Report:
+        """The watch as `watchd status`, /metrics and /healthz show it (on the loop's thread)."""
+        counts = a.tally.counts()
+        others = frozenset(k for k in self._active if k != a.key) | {CONFIG_KEY}
+        watched = self.watcher.stats(internal=others)
+        gone, waiting = self._look(a)
+        problems = [f"{p} is gone (deleted or unmounted; watched again when it is back)" for p in gone]
+        app = counts.app
+        if app is not None and app.crash_looping:
+            problems.append(
+                f"the app keeps exiting ({app.exits} times in a row; last: {app.last_exit or 'running'})"
+            )
+        if a.paused_until is not None:
+            state = "paused"
+        elif gone:
+            state = "failed"
+        elif waiting:
+            state = "waiting"
+        elif watched.degraded:
+            state = "polling"
+        else:
+            state = "watching"
+        until = None
+        if a.paused_until is not None and a.paused_until != math.inf:
+            until = time.time() + (a.paused_until - self._clock())
+        return Report(
+            name=a.watch.name,
+            action=a.watch.action.kind,
+            state=state,
+            problem="; ".join(problems) or None,
+            roots=tuple(str(p) for p in a.watch.paths),
+            missing=tuple(gone),
+            directories=watched.directories,
+            polled=watched.degraded,
+            paused_until=until,
+            held=len(a.held.paths) if a.held is not None else 0,
+            counts=counts,
+            busy=a.worker.busy,
+        )
+
+    def _failed_report(self, name: str, why: str) -> Report:
+        tally = self._tallies.get(name) or Tally(self._clock)
+        return Report(name, "", "failed", why, (), (), 0, 0, None, 0, tally.counts())
+
+    def reports(self) -> list[Report]:
+        out = [self.report(a) for a in sorted(self._active.values(), key=lambda a: a.key)]
+        out += [self._failed_report(name, why) for name, why in self._failed.items()]
+        return out
+
+    def snapshot(self) -> Snapshot | None:
+        """Every report and what makes watchd unhealthy (any thread; None: the loop did not answer)."""
+        from watchd.metrics import Snapshot  # noqa: PLC0415 (only with metrics on)
+
+        def take() -> Snapshot:
+            reports = tuple(self.reports())
+            problems = [f"{r.name}: {r.problem}" for r in reports if r.problem is not None]
+            if not self.watcher.alive():
+                problems.append("a file-system observer thread died")
+            return Snapshot(reports, tuple(problems))
+
+        try:
+            return self.ask(take)
+        except TimeoutError:
+            return None
+
+    def handle_control(self, request: dict[str, object]) -> dict[str, object]:
+        """A control socket's request (on its thread): answered by the loop."""
+        command = request.get("command")
+        name = request.get("watch")
+        every = request.get("all") is True
+        if command not in ("status", "trigger", "pause", "resume"):
+            return {"ok": False, "error": f"unknown command {command!r} (status, trigger, pause, resume)"}
+        if command != "status" and not every and not isinstance(name, str):
+            return {"ok": False, "error": f"{command}: name a watch, or give all"}
+        target = None if every else name if isinstance(name, str) else None
+        seconds = request.get("for")
+        if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+            return {
+                "ok": False,
+                "error": f"pause: 'for' must be a positive number of seconds, got {seconds!r}",
+            }
+
+        def answer() -> dict[str, object]:
+            if command == "status":
+                reports = self.reports()
+                return {
+                    "ok": True,
+                    "pid": os.getpid(),
+                    "version": __version__,
+                    "config": str(self.config.source) if self.config.source is not None else None,
+                    "started": self._started_at,
+                    "config_error": self._config_error,
+                    "watches": [r.to_json() for r in reports],
+                }
+            try:
+                if command == "trigger":
+                    done = self.trigger(target)
+                elif command == "pause":
+                    done = self.pause(target, float(seconds) if seconds is not None else None)
+                else:
+                    done = self.resume(target)
+            except ValueError as exc:
+                return {"ok": False, "error": str(exc)}
+            return {"ok": True, "watches": done}
+
+        try:
+            return self.ask(answer)
+        except TimeoutError as exc:
+            return {"ok": False, "error": str(exc)}
+
     # -------------------------------------------------------------- reload
 
     def _reload(self, why: str) -> None:
@@ -573,7 +875,7 @@ class Daemon:
             )
             return
         self.notifier.reloading()
-        log.info("%s: reloading %s", why, self.config.source)
+        log.info("%s: reloading %s", why, self.config.source, extra=logformat.fields("reload"))
         try:
             new = self._reload_config()
         except ConfigError as exc:
@@ -603,6 +905,12 @@ class Daemon:
             del self._active[a.key]
         self._close(gone)
         self.watcher.remove({a.key for a in gone})
+        for a in added:  # a changed watch stays paused, with what it held
+            before = old.get(a.watch.name)
+            if before is not None:
+                a.paused_until, a.held, a.seen = before.paused_until, before.held, before.seen
+        for name in set(self._tallies) - set(wanted):
+            del self._tallies[name]
         self._active.update((a.key, a) for a in added)
         self.watcher.add([s for a in added for s in a.subs])
         failed = self._start(added)  # as at launch: apps start once their watches are live
@@ -614,7 +922,11 @@ class Daemon:
             del self._active[a.key]
         self._close([a for a, _ in failed])
         self.watcher.remove({a.key for a, _ in failed})
-        self.config = Config(watches=new.watches, source=self.config.source)
+        for key in ("metrics", "log_format", "control"):
+            if getattr(new, key) != getattr(self.config, key):
+                log.warning("config reloaded: %s changed: it takes effect when watchd is started again", key)
+        self.config = dataclasses.replace(self.config, watches=new.watches)
+        logformat.set_watches(frozenset(a.watch.name for a in self._active.values()))
         self.stats = self.watcher.stats(internal=frozenset({CONFIG_KEY}))
         changed = sum(1 for a in added if a.watch.name in old)
         names = ", ".join(a.watch.name for a, _ in failed)
@@ -625,6 +937,7 @@ class Daemon:
             len(added) - changed,
             len(gone) - changed,
             f"; {len(failed)} failed to start: {names}" if failed else "",
+            extra=logformat.fields("reload", result="ok"),
         )
         self.reloads += 1
         self.notifier.ready(self.status())
@@ -632,7 +945,11 @@ class Daemon:
     def _reject(self, exc: Exception) -> None:
         """A reload that cannot be done: say why, keep running the previous config."""
         self._config_error = str(exc)
-        log.error("config not reloaded, still running the previous one: %s", exc)
+        log.error(
+            "config not reloaded, still running the previous one: %s",
+            exc,
+            extra=logformat.fields("reload", result="failed"),
+        )
         self.reloads += 1
         self.notifier.ready(self.status())
 
@@ -652,6 +969,12 @@ class Daemon:
                 log.warning("%s: did not close within %.1f s", a.watch.name, a.worker.grace)
 
     def _shutdown(self) -> None:
+        if self.control is not None:
+            self.control.close()  # first: a second watchd may start as soon as this one stops
+        if self.metrics is not None:
+            self.metrics.close()
+        for _, done in self._asked:
+            done.cancel()
         self.watcher.stop()
         self._close(list(self._active.values()))
         self._active.clear()

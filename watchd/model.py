@@ -12,7 +12,7 @@ import signal as _signal
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from watchd.logtext import describe_command, format_duration, shown_url, signal_name
 
@@ -236,7 +236,20 @@ class Watch:
     content: bool = False  # a file whose bytes are as they were at the last action does not count
 
 
+class LogFormat(StrEnum):
+    """How watchd writes its log (`log_format:`, --log-format)."""
+
+    HUMAN = "human"  # lines for people
+    JSON = "json"  # one JSON object per line (see watchd.logformat)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
+    """The watches, and the settings of watchd itself (the top-level keys of schema.TOP_KEYS)."""
+
     watches: tuple[Watch, ...]
     source: Path | None = None  # the config file, None for a command-line watch
+    metrics: ListenAddress | None = None  # serve /metrics and /healthz here
+    log_format: LogFormat = LogFormat.HUMAN
+    # the control socket: None for the default place (see watchd.control), False for none
+    control: Path | Literal[False] | None = None

@@ -13,12 +13,16 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from watchd.logtext import format_duration, signal_name
 from watchd.model import (
     CheckSettings,
     CommandSettings,
+    Config,
+    ListenAddress,
+    LogFormat,
     PidfileSettings,
     PostSettings,
     RunSettings,
@@ -584,5 +588,89 @@ def help_text(key: str) -> str:
     return what if text in ("-", "none", "required") else f"{what} (default {text})"
 
 
-if __name__ == "__main__":  # the README's table, to paste after changing a key
+# --------------------------------------------------------------------------- watchd's own settings
+# The top level of a config file holds, besides `watches:` and `defaults:`, a few settings of watchd
+# itself (not of a watch: one value for the whole process). One `Setting` per key, as `Key` above:
+# how it is read, its flag (which wins over the file), its field of `model.Config`, its words.
+
+
+def _metrics(ctx: Reader, v: Val, key: str) -> ListenAddress:
+    address = ctx.listen(v, key)
+    if address.is_unix:
+        raise ctx.error(v, key, "metrics are served over TCP: write HOST:PORT, e.g. 127.0.0.1:9385")
+    return address
+
+
+def _log_format(ctx: Reader, v: Val, key: str) -> LogFormat:
+    return ctx._choice(v, key, LogFormat)
+
+
+def _control(ctx: Reader, v: Val, key: str) -> Path | Literal[False]:
+    if v.kind == "bool":
+        if v.value is True:
+            raise ctx.error(v, key, "write a socket path, or false for no control socket")
+        return False
+    if ctx.cli and ctx.string(v, key) in ("off", "none"):
+        return False
+    return ctx.path(v, key)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    convert: Callable[[Reader, Val, str], object]
+    help: str
+    type_text: str
+    example: str
+    metavar: str
+    shown_default: str
+
+
+SETTINGS_KEYS: dict[str, Setting] = {
+    "metrics": Setting(
+        _metrics,
+        "serve /metrics (Prometheus) and /healthz on this address (port 0: any free port, logged)",
+        "address",
+        "`127.0.0.1:9385`, `0.0.0.0:9385`",
+        "ADDR",
+        "none",
+    ),
+    "log_format": Setting(
+        _log_format,
+        "human: lines for people; json: one JSON object per line",
+        "`human`, `json`",
+        "`json`",
+        "human|json",
+        "`human`",
+    ),
+    "control": Setting(
+        _control,
+        "the control socket of watchd status/trigger/pause/resume; false (--control off): none",
+        "path, or `false`",
+        "`/run/watchd/api.sock`",
+        "PATH",
+        "`$XDG_RUNTIME_DIR/watchd/NAME-HASH.sock`",
+    ),
+}
+
+
+def setting_flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}"
+
+
+def setting_default(key: str) -> object:
+    return next(f.default for f in dataclasses.fields(Config) if f.name == key)
+
+
+def readme_settings_table() -> str:
+    """The README's table of watchd's own (top-level) settings."""
+    rows = ["| key | flag | type | default | example | meaning |", "|---|---|---|---|---|---|"]
+    for key, s in SETTINGS_KEYS.items():
+        flag = setting_flag(key)
+        rows.append(f"| `{key}` | `{flag}` | {s.type_text} | {s.shown_default} | {s.example} | {s.help} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # the README's tables, to paste after changing a key
     print(readme_table(), end="")
+    print()
+    print(readme_settings_table(), end="")

@@ -19,11 +19,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from watchd import logformat
 from watchd.actions import Action, Job
 from watchd.changes import Batch
 from watchd.errors import WatchFailed, one_line
 from watchd.logtext import ignore_hint
 from watchd.model import OnBusy
+from watchd.outcome import Outcome, Result
+from watchd.stats import Tally
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,10 @@ class WatchWorker:
         clock: Callable[[], float] = time.monotonic,
         quiet: float = 0.0,
         command_line: bool = False,
+        tally: Tally | None = None,
     ) -> None:
         self.name = name
+        self.tally = tally if tally is not None else Tally(clock)  # each action counted here
         self.quiet = quiet  # the watch's debounce: a batch that began this soon after a run is its echo
         self.command_line = command_line  # a one-liner's watch: hints say -i, not ignore:
         self._last_end: float | None = None
@@ -154,6 +159,7 @@ class WatchWorker:
 
     def _loop(self) -> None:
         assert self.action is not None
+        logformat.bind_thread(self.name)
         while True:
             work = self._next()
             if work is None:
@@ -166,16 +172,20 @@ class WatchWorker:
                 continue
             self._note_loop(work)
             outcome: str | None = None
+            started = self._clock()
             try:
-                outcome = self.action.execute(work, self._cancel)
+                with logformat.acting(work, started):
+                    outcome = self.action.execute(work, self._cancel)
             except Exception as exc:  # an action bug must not kill the watch
                 self._unexpected("the action failed unexpectedly", exc)
-                outcome = "failed unexpectedly (see the log)"
+                outcome = Outcome("failed unexpectedly (see the log)", Result.FAILED)
             finally:
                 self._last_end = self._clock()
                 with self._cond:
                     self._current = None
                     self._cond.notify_all()
+            if outcome:  # None: nothing was done (stopped before it began)
+                self.tally.acted(outcome, self._last_end - started, work.trigger)
             if self.on_done is not None:
                 self.on_done(self.name, outcome)
         self._close_action()

@@ -132,3 +132,31 @@ def test_the_documented_commands_name_what_the_manifests_hold() -> None:
         names = [c["name"] for c in deployments[deployment]["spec"]["template"]["spec"]["containers"]]
         assert container in names, (deployment, container)
     assert set(edited) <= config_maps
+
+
+@pytest.mark.parametrize(
+    ("manifest", "config_key"),
+    [("deployment-http.yaml", "watchd.yaml"), ("deployment-signal.yaml", "watchd-signal.yaml")],
+)
+def test_the_sidecar_exposes_metrics_a_liveness_probe_and_scrape_annotations(
+    manifest: str, config_key: str
+) -> None:
+    """The port watchd's config serves /metrics and /healthz on is the container's, the probe's and
+    the annotation's; the control socket has a writable runtime directory (the root is read-only)."""
+    configs = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "configmaps.yaml").read_text())
+    (config_map,) = [d for d in configs if d["metadata"]["name"] == "watchd-config"]
+    port = int(yaml.safe_load(config_map["data"][config_key])["metrics"].rsplit(":", 1)[1])
+    (deployment,) = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / manifest).read_text()))
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    (watchd,) = [c for c in template["spec"]["containers"] if c["name"] == "watchd"]
+    assert watchd["ports"] == [{"name": "metrics", "containerPort": port}]
+    probe = watchd["livenessProbe"]["httpGet"]
+    assert (probe["path"], probe["port"]) == ("/healthz", "metrics")
+    (runtime,) = [e["value"] for e in watchd["env"] if e["name"] == "XDG_RUNTIME_DIR"]
+    assert runtime in {m["mountPath"] for m in watchd["volumeMounts"]}
+    assert watchd["securityContext"]["readOnlyRootFilesystem"] is True

@@ -144,7 +144,8 @@ def test_check_flooding_its_output_keeps_watchd_small_and_logs_the_tail(
     check = "yes flood | head -c 48000000; echo last words; exit 1"
     w = start_watchd(
         ["--command", "true", "--check", check, str(src)],
-        env={**os.environ, "TMPDIR": str(scratch)},
+        # (its control socket in a runtime directory of its own: TMPDIR is for scratch files here)
+        env={**os.environ, "TMPDIR": str(scratch), "XDG_RUNTIME_DIR": str(tmp_path)},
     )
     before = rss_kib(w.proc.pid)
     (src / "a.py").write_text("")

@@ -20,6 +20,7 @@ from watchd.actions import Context, post
 from watchd.actions.post import PostAction
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.model import Body, PostSettings
+from watchd.outcome import Result, result_of
 
 
 def poster(url: str, **kw: object) -> PostAction:
@@ -33,7 +34,9 @@ def batch(*paths: str) -> Batch:
 def test_a_2xx_answer_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     with serving(ReloadServer()) as server:
-        assert poster(server.url()).execute(batch("/etc/app/app.yaml"), threading.Event()) is None
+        outcome = poster(server.url()).execute(batch("/etc/app/app.yaml"), threading.Event())
+        assert outcome == f"POST {server.url()}: 200 OK"
+        assert result_of(outcome) is Result.OK
         (req,) = server.requests
     assert (req.method, req.path, req.body) == ("POST", "/-/reload", b"")
     assert req.headers["User-Agent"].startswith("watchd/")
@@ -48,7 +51,7 @@ def test_5xx_and_connection_errors_are_tried_again_with_backoff(
     clock = Clock()
     monkeypatch.setattr(post, "time", clock)  # the poster's monotonic(), for the time it logs
     with serving(ReloadServer([Reply(503, b"starting\n"), Reply(500, b"boom\n")])) as server:
-        assert poster(server.url()).execute(batch("/a"), ClockedStop(clock)) is None
+        assert poster(server.url()).execute(batch("/a"), ClockedStop(clock)) == f"POST {server.url()}: 200 OK"
     assert server.count() == 3
     assert clock.waits == [0.5, 1.0]  # the two waits before the second and third tries
     assert "200 OK in 1.5" in caplog.records[-1].getMessage()
@@ -179,12 +182,13 @@ def test_https_is_verified_against_the_system_trust_store(
 ) -> None:
     with serving(ReloadServer(tls=certificate)) as server:
         # a certificate nobody vouches for: refused, and not tried again
-        assert poster(server.url(), tries=1).execute(batch("/a"), threading.Event()) is not None
+        failed = poster(server.url(), tries=1).execute(batch("/a"), threading.Event())
+        assert failed is not None and result_of(failed) is Result.FAILED
         assert "TLS certificate not trusted" in caplog.records[-1].getMessage()
         assert server.count() == 0
         # the same server once the trust store (here OpenSSL's SSL_CERT_FILE) holds it
         monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
-        assert poster(server.url()).execute(batch("/a"), threading.Event()) is None
+        assert result_of(poster(server.url()).execute(batch("/a"), threading.Event()) or "") is Result.OK
         assert server.count() == 1
 
 

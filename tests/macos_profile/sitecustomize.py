@@ -51,6 +51,8 @@ import errno
 import fcntl
 import os
 import signal
+import socket
+import struct
 import sys
 import sysconfig
 from types import FrameType
@@ -114,6 +116,30 @@ sys._framework = ""  # type: ignore[attr-defined]  # (every macOS build has it; 
 fcntl.F_GETPATH = _F_GETPATH  # type: ignore[attr-defined]  # (macOS's; watchd's own-log check needs it)
 fcntl.fcntl = _fcntl_with_getpath
 
+_SO_PEERCRED = socket.SO_PEERCRED  # Linux's: a Mac's socket module has no such name (removed below)
+_SOL_LOCAL, _LOCAL_PEERCRED = 0, 0x001  # macOS's sys/un.h
+_XUCRED = "IIh2x16I"  # struct xucred: cr_version, cr_uid, cr_ngroups, cr_groups[16]
+_real_getsockopt = socket.socket.getsockopt
+
+
+def _getsockopt_with_peercred(
+    self: socket.socket, level: int, optname: int, buflen: int | None = None
+) -> Any:
+    """socket.getsockopt with macOS's LOCAL_PEERCRED on a Unix socket: the peer's struct xucred,
+    answered from Linux's SO_PEERCRED (as a Mac's kernel answers getpeereid)."""
+    if self.family != socket.AF_UNIX or (level, optname) != (_SOL_LOCAL, _LOCAL_PEERCRED):
+        return (
+            _real_getsockopt(self, level, optname)
+            if buflen is None
+            else _real_getsockopt(self, level, optname, buflen)
+        )
+    raw = _real_getsockopt(self, socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, gid = struct.unpack("3i", raw)
+    return struct.pack(_XUCRED, 0, uid, 1, gid, *[0] * 15)
+
+
+socket.socket.getsockopt = _getsockopt_with_peercred  # type: ignore[method-assign]
+
 # -------------------------------------------------------------------- 3. what macOS's Python lacks
 _GONE = {
     os: (
@@ -127,10 +153,12 @@ _GONE = {
         *(name for name in dir(os) if name.startswith("MFD_")),
     ),
     signal: ("pidfd_send_signal",),
+    socket: ("SO_PEERCRED", "SO_PEERSEC", "SO_PASSCRED"),
 }
 for _module, _names in _GONE.items():
-    # the C module too (posix, _signal): `from posix import pipe2` must fail as well
-    for _target in (_module, sys.modules.get("posix" if _module is os else "_signal")):
+    # the C module too (posix, _signal, _socket): `from posix import pipe2` must fail as well
+    _c_module = {os: "posix", signal: "_signal", socket: "_socket"}[_module]
+    for _target in (_module, sys.modules.get(_c_module)):
         for _name in _names:
             if _target is not None and hasattr(_target, _name):
                 delattr(_target, _name)
@@ -147,6 +175,10 @@ ALLOWED = {
     "os.scandir": ("psutil",),
     "ctypes.dlsym": ("psutil", "watchdog.observers.inotify"),
 }
+# Callers for which /proc simply is not there, as on a Mac (FileNotFoundError, not a refusal):
+# libraries that probe for it and do without, as prometheus_client's ProcessCollector does at its
+# import (watchd's Darwin side gives the process metrics from psutil instead).
+ABSENT = {"open": ("prometheus_client",)}
 _STDLIB = os.path.dirname(os.__file__) + os.sep
 _SITE_PACKAGES = f"{os.sep}site-packages{os.sep}"
 _HERE = os.path.abspath(__file__)
@@ -196,6 +228,8 @@ def _refuse(event: str, what: str) -> None:
         module = callers[0][0]
         if any(module == a or module.startswith((a + ".", a + "_")) for a in ALLOWED[event]):
             return
+        if any(module == a or module.startswith(a + ".") for a in ABSENT.get(event, ())):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), what.strip("'"))
     where = " <- ".join(f"{_short(f)}:{n}" for _, f, n in callers[:4]) or "?"
     message = f"macOS profile: {event} {what}: Linux-only (a Mac has no such thing), called from {where}"
     if _REFUSALS:

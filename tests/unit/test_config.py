@@ -518,7 +518,8 @@ ERRORS = [
     ),
     pytest.param(
         "version: 2\n" + P,
-        "dev.yaml:1:1: version: unknown key in the top level (valid keys: defaults, watches)",
+        "dev.yaml:1:1: version: unknown key in the top level "
+        "(valid keys: control, defaults, log_format, metrics, watches)",
         id="unknown-top-level",
     ),
     pytest.param(

@@ -21,6 +21,7 @@ from watchd.model import CommandSettings, OnBusy, PidfileSettings, RunSettings, 
 
 if TYPE_CHECKING:
     from watchd.sockets import Listeners
+    from watchd.stats import Tally
     from watchd.terminal import Terminal
 
 KillFunc = Callable[[int, int], None]
@@ -57,7 +58,9 @@ class Action(Protocol):
         """The batch `prepare` saw will not be carried out (a check failed): undo `prepare`."""
 
     def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
-        """Carry out `batch`; return a short outcome for status displays ("sent HUP to ...").
+        """Carry out `batch`; return a short outcome for status displays ("sent HUP to ..."), an
+        `watchd.outcome.Outcome` saying the result unless it is a success; None if nothing was
+        done (stopped before it began).
 
         `cancel` is set when the run must end early (restart on busy, shutdown): long-running
         actions poll it and clean up (stop their process group) promptly.
@@ -86,6 +89,7 @@ class Context:
     status_changed: Callable[[], None] | None = None  # an app started or ended: refresh STATUS
     spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
+    tally: Tally | None = None  # the watch's counters: reload confirmations, the app's starts and exits
     environment: WatchEnvironment = field(default_factory=lambda: WatchEnvironment("", (), None))
 
 

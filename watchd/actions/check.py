@@ -23,6 +23,7 @@ from watchd.changes import Batch, display_path
 from watchd.logtext import command_for_log, format_duration
 from watchd.matching import Matcher
 from watchd.model import CheckSettings, OnBusy, Stop, Watch
+from watchd.outcome import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class CommandGate:
                     list_file=listed,
                 )
             except OSError as exc:
+                failed = Outcome(f"check could not start; {self.what}", Result.CHECK_FAILED)
                 log.error(
                     "%s: %s; check %s could not start: %s (check the command and cwd %s); %s",
                     self.name,
@@ -144,8 +146,9 @@ class CommandGate:
                     exc.strerror or exc,
                     self.check.cwd,
                     self.what,
+                    extra=failed.log,
                 )
-                return f"check could not start; {self.what}"
+                return failed
             if done.stopped:
                 return _STOPPED
             if not done.ok:
@@ -155,6 +158,7 @@ class CommandGate:
                     if done.timed_out
                     else done.status()
                 )
+                failed = Outcome(f"check failed ({status}); {self.what}", Result.CHECK_FAILED)
                 log.warning(
                     "%s: %s; check %s failed (%s in %.2f s); %s%s",
                     self.name,
@@ -164,8 +168,9 @@ class CommandGate:
                     done.took,
                     self.what,
                     "".join(f"\n    | {line}" for line in tail),
+                    extra=failed.log,
                 )
-                return f"check failed ({status}); {self.what}"
+                return failed
         log.debug("%s: check passed in %.2f s", self.name, done.took)
         return None
 
@@ -234,6 +239,7 @@ class PythonGate:
         where = display_path(first.path, self.base)
         if len(failures) > 1:
             where += f" and {len(failures) - 1} more"
+        failed = Outcome(f"check failed ({first.error}); {self.what}", Result.CHECK_FAILED)
         log.warning(
             "%s: %s; check python failed (%s in %s, %.2f s); %s%s",
             self.name,
@@ -243,8 +249,9 @@ class PythonGate:
             took,
             self.what,
             _failure_lines(failures),
+            extra=failed.log,
         )
-        return f"check failed ({first.error}); {self.what}"
+        return failed
 
 
 def _failure_lines(failures: list[Failure]) -> str:

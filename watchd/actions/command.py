@@ -11,6 +11,7 @@ from watchd.actions.process import batch_environment, clear_screen, run_child
 from watchd.changes import Batch
 from watchd.logtext import command_for_log, format_duration
 from watchd.model import CommandSettings
+from watchd.outcome import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class CommandAction(PerBatch):
                     list_file=listed,
                 )
             except OSError as exc:
+                failed = Outcome(f"could not start {self.shown}", Result.FAILED)
                 log.error(
                     "%s: %s; could not start %s: %s (check the command and cwd %s)",
                     self.name,
@@ -59,8 +61,18 @@ class CommandAction(PerBatch):
                     self.shown,
                     exc.strerror or exc,
                     self.action.cwd,
+                    extra=failed.log,
                 )
-                return f"could not start {self.shown}"
+                return failed
+        if done.stop_failed:
+            result = Result.FAILED
+        elif done.stopped:
+            result = Result.STOPPED
+        elif done.timed_out:
+            result = Result.TIMEOUT
+        else:
+            result = Result.OK if done.ok else Result.FAILED
+        outcome = Outcome(f"ran {self.shown}: {done.status()}", result)
         if done.stop_failed:
             log.error(
                 "%s: %s; ran %s: could not stop it after %.2f s: %s; it may still be running",
@@ -69,9 +81,10 @@ class CommandAction(PerBatch):
                 self.shown,
                 done.took,
                 done.stop_failed,
+                extra=outcome.log,
             )
         elif done.stopped:
-            log.info("%s: stopped %s after %.2f s", self.name, self.shown, done.took)
+            log.info("%s: stopped %s after %.2f s", self.name, self.shown, done.took, extra=outcome.log)
         elif done.timed_out:
             assert self.action.timeout is not None
             log.warning(
@@ -80,9 +93,17 @@ class CommandAction(PerBatch):
                 changed,
                 self.shown,
                 format_duration(self.action.timeout),
+                extra=outcome.log,
             )
         elif done.ok:
-            log.info("%s: %s; ran %s: exit 0 in %.2f s", self.name, changed, self.shown, done.took)
+            log.info(
+                "%s: %s; ran %s: exit 0 in %.2f s",
+                self.name,
+                changed,
+                self.shown,
+                done.took,
+                extra=outcome.log,
+            )
         else:
             log.warning(
                 "%s: %s; ran %s: %s in %.2f s",
@@ -91,5 +112,6 @@ class CommandAction(PerBatch):
                 self.shown,
                 done.status(),
                 done.took,
+                extra=outcome.log,
             )
-        return f"ran {self.shown}: {done.status()}"
+        return outcome

@@ -34,6 +34,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from watchd import platform
@@ -97,6 +98,7 @@ class Confirmation:
         workers: int | None = None,
         signals: int = 1,
         pidfd: int | None = None,
+        on_result: Callable[[bool], None] | None = None,
     ) -> None:
         self.name = name
         self.process = process
@@ -108,6 +110,7 @@ class Confirmation:
         self.timeout = timeout
         self.cancel = threading.Event()
         self._pidfd = pidfd  # the master, held since before the signal: its exit is certain news
+        self._on_result = on_result  # told whether the reload was confirmed (the watch's tally)
         self._side = platform.current  # one side for the whole confirmation: its clock is its own
         try:
             master = self._side.process_info(pid)
@@ -149,7 +152,11 @@ class Confirmation:
             if self._ended:
                 return
             self._ended = True
-            log.log(level, msg, *args)
+            confirmed = level == logging.INFO  # the one report at INFO is the confirmation
+            result = "confirmed" if confirmed else "not_confirmed"
+            log.log(level, msg, *args, extra={"watchd": {"event": "confirm", "result": result}})
+        if self._on_result is not None:
+            self._on_result(confirmed)
 
     def _follow(self) -> None:
         try:

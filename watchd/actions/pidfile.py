@@ -39,6 +39,7 @@ from watchd.changes import Batch
 from watchd.errors import ActionError
 from watchd.logtext import signal_name
 from watchd.model import OnBusy, PidfileSettings
+from watchd.outcome import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ class PidfileAction(PerBatch):
         self._pidfds = ctx.kill is os.kill
         self.not_done = f"{signal_name(action.signal)} not sent"
         self._confirmation: Confirmation | None = None
+        self._tally = ctx.tally
 
     def close(self, deadline: float) -> None:
         if self._confirmation is not None:
@@ -283,8 +285,9 @@ class PidfileAction(PerBatch):
         except ActionError as exc:
             if target is not None:
                 target.close()
-            log.error("%s: %s; %s not sent: %s", self.name, changed, sig, exc)
-            return f"{sig} not sent: {exc}"
+            refused = Outcome(f"{sig} not sent: {exc}", Result.REFUSED)
+            log.error("%s: %s; %s not sent: %s", self.name, changed, sig, exc, extra=refused.log)
+            return refused
         took = (time.monotonic() - started) * 1000
         under_way = self._supersede(target)
         workers = len(before.children) if before is not None else 0
@@ -295,6 +298,7 @@ class PidfileAction(PerBatch):
             waiting = f"; waiting for its {workers} {'worker' if workers == 1 else 'workers'} to be replaced"
             if under_way is not None:
                 waiting += f" (the previous {sig}'s reload still under way: this covers both)"
+        sent = Outcome(f"sent {sig} to {target.name} (pid {target.pid})")
         log.info(
             "%s: %s; sent %s to %s (pid %d) in %.0f ms%s",
             self.name,
@@ -304,6 +308,7 @@ class PidfileAction(PerBatch):
             target.pid,
             took,
             waiting,
+            extra=sent.log,
         )
         if before is not None and workers:
             self._confirmation = Confirmation(
@@ -316,8 +321,9 @@ class PidfileAction(PerBatch):
                 workers=workers,
                 signals=under_way.signals + 1 if under_way is not None else 1,
                 pidfd=target.pidfd,  # it follows the same process, and closes the pidfd
+                on_result=self._tally.confirmed if self._tally is not None else None,
             )
             target.pidfd = None
             self._confirmation.start()
         target.close()
-        return f"sent {sig} to {target.name} (pid {target.pid})"
+        return sent

@@ -25,6 +25,7 @@ from watchd.actions import Context, PerBatch
 from watchd.changes import Batch
 from watchd.logtext import shown_url, took
 from watchd.model import Body, OnBusy, PostSettings
+from watchd.outcome import Outcome, Result
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class PostAction(PerBatch):
                 problem, final = str(exc), exc.final
             else:
                 if 200 <= answer.status < 300:
+                    sent = Outcome(f"{self.shown}: {answer.status} {answer.reason}")
                     log.info(
                         "%s: %s; %s: %d %s in %s%s",
                         self.name,
@@ -108,8 +110,9 @@ class PostAction(PerBatch):
                         answer.reason,
                         took(time.monotonic() - started),
                         f" ({tries} tries; before: {problem})" if tries > 1 else "",
+                        extra=sent.log,
                     )
-                    return None
+                    return sent
                 problem = f"{answer.status} {answer.reason}"
                 if answer.first_line:
                     problem += f": {answer.first_line}"
@@ -117,6 +120,7 @@ class PostAction(PerBatch):
             if final or tries >= self.action.tries or cancel.wait(delay):
                 break
             delay *= 2
+        failed = Outcome(f"{self.shown} failed", Result.FAILED)
         log.error(
             "%s: %s; %s failed after %s in %s: %s",
             self.name,
@@ -125,8 +129,9 @@ class PostAction(PerBatch):
             "1 try" if tries == 1 else f"{tries} tries",
             took(time.monotonic() - started),
             problem,
+            extra=failed.log,
         )
-        return f"{self.shown} failed"
+        return failed
 
     # ------------------------------------------------------------------ one request
 

@@ -47,6 +47,7 @@ from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
 from watchd.logtext import command_for_log
 from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, RunSettings, Stop
+from watchd.outcome import Outcome, Result
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ class RunAction:
                 self.child.pid if self.child else "none",
             )
             self._discard(early)
-            return "new code exited at start; not restarted"
+            return Outcome("new code exited at start; not restarted", Result.FAILED)
         old = self.child
         stopped: Stopped | None = None
         retiring = self._switch(early)
@@ -231,8 +232,11 @@ class RunAction:
                     self.listener.take_back(retiring)
                 if early is not None:
                     self._discard(early)
-                log.error("%s: %s; %s not restarted: %s", self.name, changed, self.shown, exc)
-                return f"not restarted: {exc}"
+                failed = Outcome(f"not restarted: {exc}", Result.FAILED)
+                log.error(
+                    "%s: %s; %s not restarted: %s", self.name, changed, self.shown, exc, extra=failed.log
+                )
+                return failed
             self.child = None
             self._ended(old)
         if retiring is not None and self.listener is not None:
@@ -248,11 +252,15 @@ class RunAction:
             invalidate_bytecode(batch.paths)
             child = self._launch(batch)
         if child is None:
-            return f"could not start {self.shown}"
+            return Outcome(f"could not start {self.shown}", Result.FAILED)
         self._became_current(child)
         if old is None or stopped is None:
-            log.info("%s: %s; started %s (pid %d)", self.name, changed, self.shown, child.pid)
-            return f"started (pid {child.pid})"
+            started = Outcome(f"started (pid {child.pid})")
+            log.info(
+                "%s: %s; started %s (pid %d)", self.name, changed, self.shown, child.pid, extra=started.log
+            )
+            return started
+        restarted = Outcome(f"restarted (pid {child.pid})")
         log.info(
             "%s: %s; restarted %s: pid %d stopped (%s%s) in %.2f s, new pid %d%s",
             self.name,
@@ -264,6 +272,7 @@ class RunAction:
             stopped.took,
             child.pid,
             " (started early, during the debounce)" if early is not None else "",
+            extra=restarted.log,
         )
         if stopped.lingering:
             log.warning(
@@ -271,7 +280,7 @@ class RunAction:
                 self.name,
                 old.pid,
             )
-        return f"restarted (pid {child.pid})"
+        return restarted
 
     def close(self, deadline: float) -> None:
         self._closed = True
@@ -451,6 +460,8 @@ class RunAction:
     def _became_current(self, child: Child) -> None:
         self.child = child
         self.last_exit = None
+        if self.ctx.tally is not None:
+            self.ctx.tally.app_started(child.pid, self.backoff.streak, self.backoff.reset_after)
         self._status_changed()
 
     # ------------------------------------------------------------------ the app's own exit
@@ -489,20 +500,29 @@ class RunAction:
                 log.info("%s: %s; stopping watchd (on_exit: stop)", self.name, what)
             self._finish(shell_status(code))
             return
+        tally = self.ctx.tally
         if code == RESTART_REQUESTED and child is not None:
             delay = self.backoff.next(uptime, at_once=True)
+            if tally is not None:
+                tally.app_exited(status, self.backoff.streak, restarting=True)
             self._restart_later(delay, f"{what}; restarting as asked (exit status 3)")
         elif self.action.on_exit is OnExit.RESTART:
-            self._restart_later(self.backoff.next(uptime), what or f"{self.shown} did not start")
+            delay = self.backoff.next(uptime)
+            if tally is not None:
+                tally.app_exited(status, self.backoff.streak, restarting=True)
+            self._restart_later(delay, what or f"{self.shown} did not start")
         elif child is not None:
+            if tally is not None:
+                tally.app_exited(status, self.backoff.streak, restarting=False)
             log.warning("%s: %s; waiting for a change to start it again", self.name, what)
 
     def _restart_later(self, delay: float, what: str) -> None:
         gen = self._gen
+        restart = {"watchd": {"event": "restart", "delay": delay}}
         if delay <= 0:
-            log.warning("%s: %s", self.name, what)
+            log.warning("%s: %s", self.name, what, extra=restart)
         else:
-            log.warning("%s: %s; starting it again in %.1f s", self.name, what, delay)
+            log.warning("%s: %s; starting it again in %.1f s", self.name, what, delay, extra=restart)
         if self.ctx.post_later is not None:
             self.ctx.post_later(delay, lambda: self._restart_due(gen))
 

@@ -302,3 +302,67 @@ def accepted_connections(pids: Iterable[int], *, port: int = 0, path: str = "") 
             1 for c in held if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port
         )
     return count
+
+
+# ----------------------------------------------------------------------------- the control socket
+
+_SOL_LOCAL = 0  # macOS's sys/un.h
+_LOCAL_PEERCRED = 0x001  # struct xucred of the peer, as recorded at connect()
+_XUCRED_VERSION = 0
+_XUCRED = "IIh2x16I"  # cr_version, cr_uid, cr_ngroups (short, padded), cr_groups[NGROUPS=16]
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The effective UID of the process at the other end of a connected Unix socket
+    (LOCAL_PEERCRED: struct xucred, what getpeereid(3) reads); None if it cannot tell."""
+    import struct  # noqa: PLC0415 (see the section's note)
+
+    try:
+        raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, struct.calcsize(_XUCRED))
+    except OSError:
+        return None
+    if len(raw) < struct.calcsize("II"):
+        return None
+    version, uid = struct.unpack_from("II", raw)
+    return int(uid) if version == _XUCRED_VERSION else None
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def process_collector() -> object:
+    """A Prometheus collector of watchd's own process metrics under the standard names
+    (process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
+    process_start_time_seconds, process_open_fds): prometheus_client's own reads /proc, which a Mac
+    has not, so these come from psutil."""
+    import psutil  # noqa: PLC0415 (see the section's note)
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily  # noqa: PLC0415
+
+    class _PsutilProcess:
+        def __init__(self) -> None:
+            self._me = psutil.Process()
+
+        def collect(self) -> list[CounterMetricFamily | GaugeMetricFamily]:
+            me = self._me
+            with me.oneshot():
+                cpu = me.cpu_times()
+                mem = me.memory_info()
+                started = me.create_time()
+                fds = me.num_fds()
+            return [
+                CounterMetricFamily(
+                    "process_cpu_seconds_total",
+                    "Total user and system CPU time spent in seconds.",
+                    cpu.user + cpu.system,
+                ),
+                GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.", mem.rss),
+                GaugeMetricFamily("process_virtual_memory_bytes", "Virtual memory size in bytes.", mem.vms),
+                GaugeMetricFamily(
+                    "process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.",
+                    started,
+                ),
+                GaugeMetricFamily("process_open_fds", "Number of open file descriptors.", fds),
+            ]
+
+    return _PsutilProcess()

@@ -404,3 +404,31 @@ def _accepted(inodes: set[int], *, port: int = 0, path: str = "") -> int:
                 if int(fields[1].rsplit(":", 1)[1], 16) == port and int(fields[9]) in inodes:
                     count += 1
     return count
+
+
+# ----------------------------------------------------------------------------- the control socket
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The effective UID of the process at the other end of a connected Unix socket, as the kernel
+    recorded it at connect() (SO_PEERCRED: struct ucred {pid, uid, gid}); None if it cannot tell."""
+    import socket as _socket  # noqa: PLC0415 (see the section's note)
+    import struct  # noqa: PLC0415
+
+    try:
+        raw = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return int(uid)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def process_collector() -> object:
+    """A Prometheus collector of watchd's own process metrics (process_cpu_seconds_total,
+    process_resident_memory_bytes, process_open_fds, ...): prometheus_client's, which reads /proc."""
+    from prometheus_client import ProcessCollector  # noqa: PLC0415 (only with metrics on)
+
+    return ProcessCollector(registry=None)
