@@ -37,6 +37,7 @@ from watchd.model import (
     LogFormat,
     PidfileSettings,
     Poll,
+    ProcessSettings,
     RunSettings,
 )
 from watchd.reader import Reader
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="watchd",
         usage="watchd [PATH ...] [options] "
-        "(--pidfile FILE | --command CMD | --run CMD | --post URL | -- PROGRAM [ARG ...])\n"
+        "(--pidfile FILE | --process NAME | --command CMD | --run CMD | --post URL | -- PROGRAM [ARG ...])\n"
         "       watchd --config FILE [--validate] [options]\n"
         "       watchd --example [NAME]\n"
         "       watchd {status,trigger,pause,resume} ... (a running watchd: see watchd status --help)",
@@ -169,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups = {
         Place.WATCH: p.add_argument_group(
             "what to watch",
-            "With --config, every option below but PATH, the action itself (--pidfile, --command, "
-            "--run, --post, -- PROGRAM) and --listen overrides that key in each watch of the file "
+            "With --config, every option below but PATH, the action itself (--pidfile, --process, "
+            "--command, --run, --post, -- PROGRAM) and --listen overrides that key in each watch of the file "
             "it applies to.",
         ),
         Place.ACTION: p.add_argument_group("action"),
@@ -406,16 +407,23 @@ def _load_watches(args: argparse.Namespace) -> Config:
         _find_program(program[0], args.cwd)
         run = program
     if args.restart:
-        if args.pidfile is not None:
-            raise UsageError("--restart runs a command as an app: give -c CMD or -- PROGRAM, not --pidfile")
+        if args.pidfile is not None or args.process is not None:
+            flag = "--pidfile" if args.pidfile is not None else "--process"
+            raise UsageError(f"--restart runs a command as an app: give -c CMD or -- PROGRAM, not {flag}")
         if run is None and command is None:
             raise UsageError("--restart needs something to run: -c CMD, --run CMD or -- PROGRAM ARGS")
         if command is not None:
             run, command = command, None
-    if args.pidfile is None and command is None and run is None and args.post is None:
+    if (
+        args.pidfile is None
+        and args.process is None
+        and command is None
+        and run is None
+        and args.post is None
+    ):
         raise UsageError(
-            "nothing to do: give --config FILE, or an action: --pidfile FILE, --command CMD, "
-            "--run CMD, -- PROGRAM ARGS or --post URL"
+            "nothing to do: give --config FILE, or an action: --pidfile FILE, --process NAME, "
+            "--command CMD, --run CMD, -- PROGRAM ARGS or --post URL"
         )
     for path in args.paths:
         if not os.path.lexists(path):
@@ -484,7 +492,7 @@ def _is_python(run: str | list[str]) -> bool:
 
 
 def _doing(action: ActionSettings) -> str:
-    if isinstance(action, PidfileSettings):
+    if isinstance(action, PidfileSettings | ProcessSettings):
         return signal_name(action.signal).lower()
     return action.kind
 
@@ -530,7 +538,9 @@ def describe(config: Config) -> str:
                 extra = f", {a.listen_env.value} variables" if a.listen_env else ""
                 lines.append(f"  listen:    {a.listen.describe()} (fd 3, LISTEN_FDS{extra})")
             lines.append(f"  on exit:   {a.on_exit.value}")
-        if isinstance(w.action, PidfileSettings):
+        if isinstance(w.action, PidfileSettings | ProcessSettings) or (
+            isinstance(w.action, RunSettings) and w.action.reload is not None
+        ):
             lines.append(
                 "  confirm:   "
                 + (

@@ -102,6 +102,11 @@ class Draft:
         return fallback if given is None else given.value
 
 
+def either(words: list[str]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def _action_kind(d: Draft) -> str:
     """A watch has exactly one action."""
     ctx = d.ctx
@@ -112,13 +117,13 @@ def _action_kind(d: Draft) -> str:
     if not kinds:
         if ctx.cli:
             hint = (
-                "give --pidfile FILE to signal a server, --command CMD to run a command, "
+                "give --pidfile FILE (or --process NAME) to signal a server, --command CMD to run a command, "
                 "--run CMD (or -- PROGRAM ARGS) to run an app and restart it, or --post URL to send a request"
             )
         else:
             hint = (
-                "add 'pidfile: FILE' to signal a server, 'command: CMD' to run a command, "
-                "'run: CMD' to run an app and restart it, or 'post: URL' to send a request"
+                "add 'pidfile: FILE' (or 'process: NAME') to signal a server, 'command: CMD' to run a "
+                "command, 'run: CMD' to run an app and restart it, or 'post: URL' to send a request"
             )
         raise ctx.error(d.wv, d.prefix, f"no action ({hint})")
     return kinds[0]
@@ -129,7 +134,7 @@ def _keys_fit_the_action(d: Draft) -> None:
     for key, v in d.own.items():
         applies = KEYS[key].actions
         if d.kind not in applies:
-            need = " or ".join(d.ctx.option(k) for k in ACTION_KINDS if k in applies)
+            need = either([d.ctx.option(k) for k in ACTION_KINDS if k in applies])
             raise d.ctx.key_error(
                 v, d.ctx.key(d.prefix, key), f"only applies to watches with {need} (remove it)"
             )
@@ -198,12 +203,27 @@ def _check_timeout_needs_a_command_check(d: Draft) -> None:
         raise d.ctx.key_error(v, where, "only applies to a command check, not to python (remove it)")
 
 
+def _reload_keys_need_reload(d: Draft) -> None:
+    """A run watch's restart_patterns and confirmation only mean something when it reloads."""
+    if d.kind != "run" or "reload" in d.got:
+        return
+    for key in ("restart_patterns", "confirm", "confirm_timeout"):
+        if key in d.own:
+            v, where = d.own[key], d.ctx.key(d.prefix, key)
+            raise d.ctx.key_error(
+                v,
+                where,
+                f"only applies to a run watch with {d.ctx.option('reload')} (add it, or remove this)",
+            )
+
+
 RULES: tuple[Callable[[Draft], None], ...] = (
     _patterns_are_not_file_paths,
     _max_delay_not_below_debounce,
     _cwd_exists,
     _listen_env_needs_listen,
     _check_timeout_needs_a_command_check,
+    _reload_keys_need_reload,
 )
 
 
@@ -425,7 +445,7 @@ def parse_config(
         watches.append(watch)
     for key in sorted(forced):
         if not any(w.action.kind in KEYS[key].actions for w in watches):
-            need = " or ".join(k for k in ACTION_KINDS if k in KEYS[key].actions)
+            need = either([k for k in ACTION_KINDS if k in KEYS[key].actions])
             raise ConfigError(
                 f"applies to watches with {need}, and {source} has none (leave it out)",
                 source="watchd",

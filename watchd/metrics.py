@@ -117,7 +117,7 @@ class WatchdCollector:
             labels=["watch", "result"],
         )
         for r in reports:
-            if r.action == "pidfile":
+            if r.action in ("pidfile", "process"):
                 for result, n in r.counts.confirmations.items():
                     confirmations.add_metric([r.name, result], n)
         yield confirmations

@@ -128,6 +128,31 @@ class PidfileSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessSettings:
+    """Send `signal` to the one process named `process`, found among a user's processes at every
+    trigger (no pidfile: a shared process namespace). The signal action, as `PidfileSettings`."""
+
+    kind: ClassVar[str] = "process"
+    process: str  # its executable's name, or the start of its command line ("gunicorn -c api.py")
+    signal: int = DEFAULT_SIGNAL
+    expect: str | None = None  # text that must appear in the target's command line
+    confirm: bool = True  # follow the target's children until the workers are replaced
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
+    unit: str | None = None  # the target must be in this systemd unit's cgroup
+    process_user: int | None = None  # the UID whose processes are searched (root only); None: watchd's
+
+    def describe(self) -> str:
+        whose = f"uid {self.process_user}'s" if self.process_user is not None else "watchd's user's"
+        sig = signal_name(self.signal)
+        text = f"send {sig} to the one process named {self.process!r} among {whose} processes"
+        if self.expect:
+            text += f" (command line must contain {self.expect!r})"
+        if self.unit:
+            text += f" (in unit {self.unit})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
 class CheckSettings:
     """A gate run before the action (e.g. `python -m compileall -q src`): if it fails, no action."""
 
@@ -177,6 +202,10 @@ class RunSettings:
     cwd: Path
     stop: Stop = Stop()
     on_exit: OnExit = OnExit.WAIT
+    reload: int | None = None  # reload the app with this signal instead of restarting it
+    restart_patterns: tuple[str, ...] = ()  # ... except for these files: restart it
+    confirm: bool = True  # with reload: follow the app's workers until they are replaced
+    confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
     listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
     listen_env: ListenEnv | None = None
     clear: bool = False  # clear the terminal before each start (when stdout is one)
@@ -184,6 +213,11 @@ class RunSettings:
 
     def describe(self) -> str:
         text = f"run and restart {describe_command(self.command)} in {self.cwd}"
+        if self.reload is not None:
+            sig = signal_name(self.reload)
+            text = f"run {describe_command(self.command)} in {self.cwd}, reload it with {sig}"
+            if self.restart_patterns:
+                text += f", restart it for {', '.join(self.restart_patterns)}"
         if self.watch_imports:
             text += ", watching the files it imports"
         return text + (", clearing the screen first" if self.clear else "")
@@ -211,7 +245,7 @@ class PostSettings:
         return text + f", timeout {format_duration(self.timeout)}, {tries}"
 
 
-ActionSettings = PidfileSettings | CommandSettings | RunSettings | PostSettings
+ActionSettings = PidfileSettings | ProcessSettings | CommandSettings | RunSettings | PostSettings
 
 
 @dataclass(frozen=True, slots=True)

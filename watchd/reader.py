@@ -278,6 +278,29 @@ class Reader:
     def expect(self, v: Val, key: str) -> str | None:
         return self.string(v, key) or None
 
+    def process(self, v: Val, key: str) -> str:
+        """The name of the process to signal: its executable's name, or the start of its command
+        line, words separated by spaces."""
+        text = " ".join(self.string(v, key, strict=True).split())
+        if not text:
+            raise self.error(
+                v, key, "empty (write the process's name, e.g. gunicorn, or its command line's start)"
+            )
+        return text
+
+    def user(self, v: Val, key: str) -> int:
+        """A user name (looked up now: a slip is said at start) or a numeric UID (taken as written:
+        a container's /etc/passwd may not list the app's user)."""
+        import pwd  # noqa: PLC0415 (only for this key)
+
+        text = self.string(v, key).strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return pwd.getpwnam(text).pw_uid
+        except KeyError:
+            raise self.error(v, key, f"no user {text!r} here (write a user name or a numeric UID)") from None
+
     def check(self, v: Val, key: str) -> str | tuple[str, ...] | PythonCheckSettings:
         """`python` (the built-in check), or a command."""
         if v.kind == "str" and v.value == PYTHON_CHECK:

@@ -25,6 +25,7 @@ from watchd.model import (
     LogFormat,
     PidfileSettings,
     PostSettings,
+    ProcessSettings,
     RunSettings,
     Stop,
     Watch,
@@ -34,11 +35,13 @@ from watchd.reader import Reader
 if TYPE_CHECKING:
     from watchd.yamltree import Val
 
-# The keys that name a watch's action: a watch has exactly one.
-ACTION_KINDS = ("pidfile", "command", "run", "post")
+# The keys that name a watch's action: a watch has exactly one. `pidfile` and `process` are the
+# signal action's two ways of finding the process to signal.
+ACTION_KINDS = ("pidfile", "process", "command", "run", "post")
 ALL_ACTIONS = frozenset(ACTION_KINDS)
 SETTINGS: dict[str, type] = {
     "pidfile": PidfileSettings,
+    "process": ProcessSettings,
     "command": CommandSettings,
     "run": RunSettings,
     "post": PostSettings,
@@ -89,6 +92,7 @@ def _on(*kinds: str) -> frozenset[str]:
 
 
 _CMD_RUN = _on("command", "run")
+_SIGNAL = _on("pidfile", "process")  # the signal action, either way it finds its process
 
 # The README's order: what to watch, when, then each action's keys.
 KEYS: dict[str, Key] = {
@@ -248,13 +252,25 @@ KEYS: dict[str, Key] = {
         shown_default="-",
         metavar="FILE",
     ),
+    "process": Key(
+        Reader.process,
+        "signal the one process of this name (its executable's, or the start of its command line), "
+        "found at each change, instead of a pidfile's; none or several is a refusal",
+        "string",
+        "`gunicorn`, `gunicorn -c api.py`",
+        place=Place.ACTION,
+        actions=_on("process"),
+        shown_default="-",
+        metavar="NAME",
+        doc='a shared process namespace with no pidfile: see "Signal a process by name"',
+    ),
     "signal": Key(
         Reader.signal,
         "the signal to send",
         "name or number",
         "`USR1`, `SIGUSR2`, `10`",
         place=Place.ACTION,
-        actions=_on("pidfile"),
+        actions=_SIGNAL,
         metavar="SIG",
     ),
     "expect": Key(
@@ -263,7 +279,7 @@ KEYS: dict[str, Key] = {
         "string",
         "`gunicorn`",
         place=Place.ACTION,
-        actions=_on("pidfile"),
+        actions=_SIGNAL,
         shown_default="-",
         metavar="TEXT",
     ),
@@ -273,10 +289,21 @@ KEYS: dict[str, Key] = {
         "systemd unit name",
         "`gunicorn.service`",
         place=Place.ACTION,
-        actions=_on("pidfile"),
+        actions=_SIGNAL,
         shown_default="-",
         metavar="NAME",
         doc='system services: see "The signal action"',
+    ),
+    "process_user": Key(
+        Reader.user,
+        "look for the process among this user's processes (watchd as root; otherwise only its own "
+        "user's can be signalled)",
+        "user name or UID",
+        "`www-data`, `65532`",
+        place=Place.ACTION,
+        actions=_on("process"),
+        shown_default="watchd's user",
+        metavar="USER",
     ),
     "pidfile_wait": Key(
         Reader.duration,
@@ -289,11 +316,11 @@ KEYS: dict[str, Key] = {
     ),
     "confirm": Key(
         Reader.boolean,
-        "follow the server's workers until they are replaced, to confirm the reload",
+        "follow the server's workers until they are replaced, to confirm the reload (run: with reload)",
         "bool",
         "`false`",
         place=Place.ACTION,
-        actions=_on("pidfile"),
+        actions=_SIGNAL | _on("run"),
         flags=("--no-confirm",),
         form=Form.OFF,
         flag_help="do not follow the server's workers to confirm the reload",
@@ -304,7 +331,7 @@ KEYS: dict[str, Key] = {
         "duration",
         "`30s`",
         place=Place.ACTION,
-        actions=_on("pidfile"),
+        actions=_SIGNAL | _on("run"),
         metavar="DUR",
         positive="must be longer than 0s (e.g. 10s), or {off}",
     ),
@@ -364,6 +391,32 @@ KEYS: dict[str, Key] = {
         actions=_on("run"),
         form=Form.CHOICE,
         metavar="wait|restart|stop",
+    ),
+    "reload": Key(
+        Reader.signal,
+        "on a change, send this signal to the app instead of restarting it (gunicorn, uWSGI, nginx: "
+        "HUP), and confirm that its workers were replaced",
+        "name or number",
+        "`HUP`",
+        place=Place.ACTION,
+        actions=_on("run"),
+        shown_default="none: restart",
+        flags=("--reload-signal",),
+        metavar="SIG",
+        doc='see "Reload the app by signal"',
+    ),
+    "restart_patterns": Key(
+        Reader.patterns,
+        "with reload: a change to a file these match restarts the app instead (what a reload does "
+        "not re-read); they count whatever patterns says",
+        "list of globs",
+        "`[requirements.txt, gunicorn.conf.py]`",
+        place=Place.ACTION,
+        actions=_on("run"),
+        shown_default="`[]`",
+        flags=("--restart-pattern",),
+        form=Form.GLOBS,
+        metavar="GLOB",
     ),
     "listen": Key(
         Reader.listen,
@@ -564,9 +617,20 @@ def applies_to(key: str) -> str:
     if actions == ALL_ACTIONS:
         return ""
     if key in ACTION_KINDS:
-        return f"**{'signal' if key == 'pidfile' else key} action**: "
-    names = ["signal action" if k == "pidfile" else k for k in ACTION_KINDS if k in actions]
+        return f"**{_ACTION_NAMES.get(key, key)} action**: "
+    if actions == _on("process"):
+        return "signal action with process: "
+    names = list(
+        dict.fromkeys(
+            f"{_ACTION_NAMES.get(k, k)} action" if k in _ACTION_NAMES else k
+            for k in ACTION_KINDS
+            if k in actions
+        )
+    )
     return " and ".join(names) + ": "
+
+
+_ACTION_NAMES = {"pidfile": "signal", "process": "signal"}  # the signal action's two keys
 
 
 def readme_table() -> str:

@@ -154,14 +154,22 @@ def parse_pid(pidfile: Path, data: bytes) -> int | None:
 
 def check_owner(read: PidfileRead, pid: int, uids: tuple[int, int] | None) -> None:
     """Rule 3/4: a pidfile others could write only names processes of the user who could."""
-    if read.owner is None:
+    check_user(read.owner, read.why, pid, uids)
+
+
+def check_user(owner: int | None, why: str, pid: int, uids: tuple[int, int] | None) -> None:
+    """The target must run as `owner` (real and effective UID), if one is set (`why`: the reason,
+    "pidfile owned by uid 1000")."""
+    if owner is None:
         return
     if uids is None:
-        raise ActionError(f"PID {pid}: cannot read its owner: refused ({read.why})")
+        raise ActionError(f"PID {pid}: cannot read its owner: refused ({why})")
     ruid, euid = uids
-    if ruid != read.owner or euid != read.owner:
+    if ruid != owner or euid != owner:
+        if why.startswith("process:"):  # (a process found by name was listed as that user's)
+            raise ActionError(f"PID {pid} runs as uid {euid} now, but {why}: refused")
         raise ActionError(
-            f"PID {pid} runs as uid {euid}, but the {read.why} may only name that user's processes: "
+            f"PID {pid} runs as uid {euid}, but the {why} may only name that user's processes: "
             "refused (make the pidfile root's or watchd's, run watchd as the app's user, or set unit:)"
         )
 

@@ -331,7 +331,7 @@ def test_one_liner_check_and_confirm(
         ),
         (
             ["-c", "true", "--no-confirm"],
-            "watchd: --no-confirm: only applies to watches with --pidfile (remove it)\n",
+            "watchd: --no-confirm: only applies to watches with --pidfile, --process or --run (remove it)\n",
         ),
         (
             ["--pidfile", "x.pid", "--confirm-timeout", "0s"],
@@ -481,7 +481,7 @@ def test_validate_shows_a_run_watch(
         (["-r"], "watchd: --restart needs something to run: -c CMD, --run CMD or -- PROGRAM ARGS"),
         (
             ["-p", "*.py"],
-            "watchd: nothing to do: give --config FILE, or an action: --pidfile FILE, "
+            "watchd: nothing to do: give --config FILE, or an action: --pidfile FILE, --process NAME, "
             "--command CMD, --run CMD, -- PROGRAM ARGS or --post URL",
         ),
         (

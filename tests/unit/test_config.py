@@ -596,7 +596,7 @@ ERRORS = [
     # actions
     pytest.param(
         W,
-        "dev.yaml:3:5: watches.api: no action (add 'pidfile: FILE' to signal a server, "
+        "dev.yaml:3:5: watches.api: no action (add 'pidfile: FILE' (or 'process: NAME') to signal a server, "
         "'command: CMD' to run a command, 'run: CMD' to run an app and restart it, or 'post: URL' to send "
         "a request)",
         id="no-action",
@@ -609,7 +609,7 @@ ERRORS = [
     ),
     pytest.param(
         C + "    signal: HUP\n",
-        "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)",
+        "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' or 'process' (remove it)",
         id="signal-key-on-command-watch",
     ),
     pytest.param(
@@ -685,12 +685,14 @@ ERRORS = [
     ),
     pytest.param(
         C + "    confirm: false\n",
-        "dev.yaml:5:5: watches.api.confirm: only applies to watches with 'pidfile' (remove it)",
+        "dev.yaml:5:5: watches.api.confirm: only applies to watches with 'pidfile', 'process' or 'run' "
+        "(remove it)",
         id="confirm-on-command-watch",
     ),
     pytest.param(
         C + "    confirm_timeout: 5s\n",
-        "dev.yaml:5:5: watches.api.confirm_timeout: only applies to watches with 'pidfile' (remove it)",
+        "dev.yaml:5:5: watches.api.confirm_timeout: only applies to watches with 'pidfile', 'process' or "
+        "'run' (remove it)",
         id="confirm-timeout-on-command-watch",
     ),
     pytest.param(
@@ -1080,7 +1082,7 @@ def test_load_config_errors_name_the_file_as_given(tmp_path: Path) -> None:
         load_config(path, env={})
     assert (
         str(info.value)
-        == f"{path}:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)"
+        == f"{path}:5:5: watches.api.signal: only applies to watches with 'pidfile' or 'process' (remove it)"
     )
 
 
@@ -1175,12 +1177,13 @@ def test_options_check_and_confirm() -> None:
         ),
         (
             {},
-            "watchd: no action (give --pidfile FILE to signal a server, --command CMD to run a command, "
-            "--run CMD (or -- PROGRAM ARGS) to run an app and restart it, or --post URL to send a request)",
+            "watchd: no action (give --pidfile FILE (or --process NAME) to signal a server, --command CMD to "
+            "run a command, --run CMD (or -- PROGRAM ARGS) to run an app and restart it, or --post URL to "
+            "send a request)",
         ),
         (
             {"command": "make", "signal": "HUP"},
-            "watchd: --signal: only applies to watches with --pidfile (remove it)",
+            "watchd: --signal: only applies to watches with --pidfile or --process (remove it)",
         ),
         (
             {"pidfile": "p", "on_busy": "queue"},
@@ -1209,11 +1212,12 @@ def test_options_check_and_confirm() -> None:
         ),
         (
             {"command": "make", "confirm": False},
-            "watchd: --no-confirm: only applies to watches with --pidfile (remove it)",
+            "watchd: --no-confirm: only applies to watches with --pidfile, --process or --run (remove it)",
         ),
         (
             {"command": "make", "confirm_timeout": "5s"},
-            "watchd: --confirm-timeout: only applies to watches with --pidfile (remove it)",
+            "watchd: --confirm-timeout: only applies to watches with --pidfile, --process or --run "
+            "(remove it)",
         ),
         (
             {"pidfile": "p", "confirm_timeout": "0s"},
@@ -1397,7 +1401,7 @@ RUN_ERRORS = [
     ),
     pytest.param(
         R + "    signal: HUP\n",
-        "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)",
+        "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' or 'process' (remove it)",
         id="signal-on-run-watch",
     ),
     pytest.param(
@@ -1612,7 +1616,7 @@ def test_unit_elsewhere_than_linux_is_an_error_naming_linux(
 
 def test_unit_only_applies_to_the_signal_action() -> None:
     assert error_of(C + "    unit: app.service\n") == (
-        "dev.yaml:5:5: watches.api.unit: only applies to watches with 'pidfile' (remove it)"
+        "dev.yaml:5:5: watches.api.unit: only applies to watches with 'pidfile' or 'process' (remove it)"
     )
 
 
@@ -1704,7 +1708,8 @@ def test_a_post_watch_has_defaults_and_hides_a_password() -> None:
         ),
         (
             PO + "    signal: HUP\n",
-            "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' (remove it)",
+            "dev.yaml:5:5: watches.api.signal: only applies to watches with 'pidfile' or 'process' "
+            "(remove it)",
         ),
         (
             P + "    post: http://h/x\n",

@@ -20,6 +20,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 # The watch a key is tried on, by its first action: (YAML lines, command-line arguments).
 BASES = {
     "pidfile": (["pidfile: app.pid"], ["--pidfile", "app.pid"]),
+    "process": (["process: gunicorn"], ["--process", "gunicorn"]),
     "command": (["command: make"], ["-c", "make"]),
     "run": (["run: sleep 1000"], ["--run", "sleep 1000"]),  # not a Python app: no default check
     "post": (["post: http://127.0.0.1:9/-/reload"], ["--post", "http://127.0.0.1:9/-/reload"]),
@@ -47,9 +48,11 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
     "env": (["env: {MODE: dev, EMPTY: ''}"], ["-E", "MODE=dev", "-E", "EMPTY="]),
     "env_file": (["env_file: app.env"], ["--env-file", "app.env"]),
     "pidfile": (["pidfile: run/app.pid"], ["--pidfile", "run/app.pid"]),
+    "process": (["process: gunicorn -c api.py"], ["--process", "gunicorn -c api.py"]),
     "signal": (["signal: USR2"], ["--signal", "USR2"]),
     "expect": (["expect: gunicorn"], ["--expect", "gunicorn"]),
     "unit": (["unit: gunicorn.service"], ["--unit", "gunicorn.service"]),
+    "process_user": (["process_user: 65532"], ["--process-user", "65532"]),
     "pidfile_wait": (["pidfile_wait: 5s"], ["--pidfile-wait", "5s"]),
     "confirm": (["confirm: false"], ["--no-confirm"]),
     "confirm_timeout": (["confirm_timeout: 30s"], ["--confirm-timeout", "30s"]),
@@ -58,6 +61,18 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
     "on_busy": (["on_busy: restart"], ["--on-busy", "restart"]),
     "run": (["run: sleep 2000"], ["--run", "sleep 2000"]),
     "on_exit": (["on_exit: restart"], ["--on-exit", "restart"]),
+    "reload": (["reload: HUP"], ["--reload-signal", "HUP"]),
+    "restart_patterns": (
+        ["reload: HUP", "restart_patterns: [requirements.txt, gunicorn.conf.py]"],
+        [
+            "--reload-signal",
+            "HUP",
+            "--restart-pattern",
+            "requirements.txt",
+            "--restart-pattern",
+            "gunicorn.conf.py",
+        ],
+    ),
     "listen": (["listen: 127.0.0.1:8000"], ["--listen", "127.0.0.1:8000"]),
     "listen_env": (
         ["listen: 8000", "listen_env: werkzeug"],
@@ -98,9 +113,11 @@ BAD: dict[str, tuple[list[str], list[str]] | None] = {
     "env": (['env: {"BAD NAME": x}'], ["-E", "BAD NAME=x"]),
     "env_file": (["env_file: broken.env"], ["--env-file", "broken.env"]),
     "pidfile": (['pidfile: ""'], ["--pidfile", ""]),
+    "process": (['process: " "'], ["--process", " "]),
     "signal": (["signal: HUPP"], ["--signal", "HUPP"]),
     "expect": None,
     "unit": (["unit: gunicorn"], ["--unit", "gunicorn"]),
+    "process_user": (["process_user: no-such-user-x9"], ["--process-user", "no-such-user-x9"]),
     "pidfile_wait": (["pidfile_wait: 25h"], ["--pidfile-wait", "25h"]),
     "confirm": None,
     "confirm_timeout": (["confirm_timeout: 0s"], ["--confirm-timeout", "0s"]),
@@ -109,6 +126,11 @@ BAD: dict[str, tuple[list[str], list[str]] | None] = {
     "on_busy": (["on_busy: later"], ["--on-busy", "later"]),
     "run": (['run: ""'], ["--run", ""]),
     "on_exit": (["on_exit: never"], ["--on-exit", "never"]),
+    "reload": (["reload: HUPP"], ["--reload-signal", "HUPP"]),
+    "restart_patterns": (
+        ["reload: HUP", 'restart_patterns: ["[abc"]'],
+        ["--reload-signal", "HUP", "--restart-pattern", "[abc"],
+    ),
     "listen": (["listen: nowhere"], ["--listen", "nowhere"]),
     "listen_env": (["listen: 8000", "listen_env: flask"], ["--listen", "8000", "--listen-env", "flask"]),
     "watch_imports": None,

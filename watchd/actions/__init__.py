@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd.changes import Batch
 from watchd.environment import WatchEnvironment
-from watchd.model import CommandSettings, OnBusy, PidfileSettings, RunSettings, Watch
+from watchd.model import CommandSettings, OnBusy, PidfileSettings, ProcessSettings, RunSettings, Watch
 
 if TYPE_CHECKING:
     from watchd.sockets import Listeners
@@ -126,6 +126,10 @@ def build(watch: Watch, ctx: Context) -> Action:
         from watchd.actions.pidfile import PidfileAction  # noqa: PLC0415 (lazy, as above)
 
         action = PidfileAction(settings, ctx)
+    elif isinstance(settings, ProcessSettings):
+        from watchd.actions.pidfile import ProcessAction  # noqa: PLC0415
+
+        action = ProcessAction(settings, ctx)
     elif isinstance(settings, CommandSettings):
         from watchd.actions.command import CommandAction  # noqa: PLC0415
 

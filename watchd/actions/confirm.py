@@ -36,8 +36,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from watchd import platform
+
+if TYPE_CHECKING:
+    from watchd.stats import Tally
 
 log = logging.getLogger(__name__)
 
@@ -258,3 +262,69 @@ class Confirmation:
                     f"; {several}" if several else "",
                 )
                 return
+
+
+class Confirmations:
+    """One action's reload confirmations (a signal action's, a `run` watch's that reloads its app):
+    one at a time, a newer signal's superseding the one under way (see the module's docstring);
+    each result counted in the watch's tally."""
+
+    def __init__(self, name: str, tally: Tally | None) -> None:
+        self.name = name
+        self._on_result = tally.confirmed if tally is not None else None
+        self._current: Confirmation | None = None
+
+    def _supersede(self, pid: int, started: float) -> Confirmation | None:
+        """End the confirmation of the previous signal, if any; return it if its reload was still
+        under way in this same master (same PID and start time), for the next one to take over."""
+        previous, self._current = self._current, None
+        if previous is None or not previous.supersede():
+            return None
+        return previous if (previous.pid, previous.master_start) == (pid, started) else None
+
+    def follow(
+        self,
+        pid: int,
+        started: float,
+        *,
+        process: str,
+        signame: str,
+        before: Snapshot | None,
+        timeout: float,
+        pidfd: int | None = None,
+    ) -> str:
+        """`signame` was just sent to `pid` (start time `started`; `before`: its children just
+        before, None for no confirmation): follow its reload on a thread of its own if it had
+        workers. Takes `pidfd` (closed, or handed to the confirmation). Returns what the signal's
+        log line adds ("; waiting for its 2 workers to be replaced"), or ""."""
+        under_way = self._supersede(pid, started)
+        workers = len(before.children) if before is not None else 0
+        if under_way is not None:
+            workers = under_way.workers
+        if before is None or not workers:
+            if pidfd is not None:
+                os.close(pidfd)
+            return ""
+        waiting = f"; waiting for its {workers} {'worker' if workers == 1 else 'workers'} to be replaced"
+        if under_way is not None:
+            waiting += f" (the previous {signame}'s reload still under way: this covers both)"
+        self._current = Confirmation(
+            self.name,
+            process=process,
+            pid=pid,
+            signame=signame,
+            before=before,
+            timeout=timeout,
+            workers=workers,
+            signals=under_way.signals + 1 if under_way is not None else 1,
+            pidfd=pidfd,  # it follows the same process, and closes the pidfd
+            on_result=self._on_result,
+        )
+        self._current.start()
+        return waiting
+
+    def close(self, deadline: float) -> None:
+        """End the confirmation under way, if any, quietly (shutdown, the watch removed)."""
+        if self._current is not None:
+            self._current.cancel.set()
+            self._current.join(max(0.0, deadline - time.monotonic()))

@@ -32,13 +32,13 @@ import time
 from dataclasses import dataclass
 
 from watchd import platform, trust
-from watchd.actions import Context, PerBatch, confirm
-from watchd.actions.confirm import Confirmation
+from watchd.actions import Context, PerBatch, byname, confirm
+from watchd.actions.confirm import Confirmations
 from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
 from watchd.errors import ActionError
 from watchd.logtext import signal_name
-from watchd.model import OnBusy, PidfileSettings
+from watchd.model import OnBusy, PidfileSettings, ProcessSettings
 from watchd.outcome import Outcome, Result
 
 log = logging.getLogger(__name__)
@@ -126,13 +126,15 @@ def program_name(comm: str, argv: list[str]) -> str:
     return comm
 
 
-class PidfileAction(PerBatch):
-    """The signal action. `ctx.kill` is injectable so PID 0/1/-1 paths are testable safely."""
+class SignalAction(PerBatch):
+    """The signal action; `resolve` finds its target (the PID in a pidfile, or a process by
+    name). `ctx.kill` is injectable so PID 0/1/-1 paths are testable safely."""
 
     on_busy = OnBusy.QUEUE
     grace = 0.0
+    names_another = "the pidfile names another"  # a unit: refusal's guess at what went wrong
 
-    def __init__(self, action: PidfileSettings, ctx: Context) -> None:
+    def __init__(self, action: PidfileSettings | ProcessSettings, ctx: Context) -> None:
         self.name = ctx.name
         self.action = action
         self.base = ctx.base
@@ -142,56 +144,30 @@ class PidfileAction(PerBatch):
         # refusals record its calls)
         self._pidfds = ctx.kill is os.kill
         self.not_done = f"{signal_name(action.signal)} not sent"
-        self._confirmation: Confirmation | None = None
-        self._tally = ctx.tally
+        self._confirmations = Confirmations(ctx.name, ctx.tally)
 
     def close(self, deadline: float) -> None:
-        if self._confirmation is not None:
-            self._confirmation.cancel.set()
-            self._confirmation.join(max(0.0, deadline - time.monotonic()))
+        self._confirmations.close(deadline)
 
     def resolve(self, cancel: threading.Event) -> Target:
-        """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear; the
-        target comes with a pidfd open on it where the system has pidfds (the caller closes it)."""
-        deadline = time.monotonic() + self.action.pidfile_wait
-        while True:
-            got = trust.read_pidfile(self.action.pidfile)
-            if got is not None:
-                pidfd = open_pidfd(got.pid) if self._pidfds else None
-                try:
-                    target = self._checked(got, pidfd)
-                except BaseException:
-                    if pidfd is not None:
-                        os.close(pidfd)
-                    raise
-                return target
-            if time.monotonic() >= deadline or cancel.is_set():
-                exists = self.action.pidfile.exists()
-                waited = f"waited {self.action.pidfile_wait:g} s"
-                if exists:
-                    raise ActionError(
-                        f"pidfile {self.action.pidfile} is empty ({waited}; is the server starting?)"
-                    )
-                raise ActionError(
-                    f"pidfile {self.action.pidfile} does not exist ({waited}; is the server running "
-                    "and writing it, e.g. gunicorn --pid FILE?)"
-                )
-            cancel.wait(_RETRY_EVERY)
+        """The process to signal, checked, with a pidfd open on it where the system has pidfds
+        (the caller closes it); ActionError says why there is none to trust."""
+        raise NotImplementedError
 
-    def _checked(self, got: trust.PidfileRead, pidfd: int | None) -> Target:
-        """Every check, made after the pidfd was opened: what they describe is what it holds."""
-        pid = got.pid
-        target = inspect_process(pid, got.mtime)
-        target.pidfd = pidfd
+    def _vetted(self, target: Target, owner: int | None, why: str) -> Target:
+        """The checks both ways of finding a target share, made after its pidfd was opened (what
+        they describe is what it holds). `owner`: the user it must run as, None for any (`why`
+        says why there is one)."""
+        pid = target.pid
         side = platform.current
         try:
-            uids = side.uids(pid) if got.owner is not None else None
+            uids = side.uids(pid) if owner is not None else None
             cgroup = side.cgroup(pid) if self.action.unit else None
         except PermissionError as exc:
             raise unreadable(pid, exc) from None
         except OSError as exc:
             raise ActionError(f"cannot inspect PID {pid}: {exc.strerror}") from None
-        trust.check_owner(got, pid, uids)
+        trust.check_user(owner, why, pid, uids)
         if self.action.unit:
             if cgroup == "":  # a platform without cgroups
                 raise ActionError(
@@ -201,16 +177,16 @@ class PidfileAction(PerBatch):
             if not trust.in_unit(cgroup or "", self.action.unit):
                 raise ActionError(
                     f"PID {pid} ({target.name}) is not in unit {self.action.unit}: refused "
-                    "(the pidfile names another process, or unit: names another service)"
+                    f"({self.names_another} process, or unit: names another service)"
                 )
         if self.action.expect and self.action.expect not in target.cmdline:
             raise ActionError(
                 f"PID {pid} ({target.name}) is not the expected process: its command line "
                 f"{target.cmdline[:80]!r} does not contain {self.action.expect!r}; not signalled"
             )
-        if pidfd is not None:
+        if target.pidfd is not None:
             try:  # still the process that was checked (a pidfd never refers to a reused PID)
-                platform.current.pidfd_send_signal(pidfd, 0)
+                platform.current.pidfd_send_signal(target.pidfd, 0)
             except ProcessLookupError:
                 raise ActionError(f"PID {pid} ({target.name}) exited while it was being checked") from None
             except PermissionError:
@@ -219,16 +195,6 @@ class PidfileAction(PerBatch):
                     f"({target.name}): it belongs to another user; run watchd as that user"
                 ) from None
         return target
-
-    def _supersede(self, target: Target) -> Confirmation | None:
-        """End the confirmation of the previous signal, if any, for this signal's; return it if
-        its reload was still under way in this same master, for the next confirmation to take
-        over (see watchd.actions.confirm: the newer one reports for both)."""
-        previous, self._confirmation = self._confirmation, None
-        if previous is None or not previous.supersede():
-            return None
-        same = (previous.pid, previous.master_start) == (target.pid, target.started)
-        return previous if same else None
 
     def _send(self, target: Target, sig: int) -> None:
         """The signal, through the target's pidfd where there is one; else by PID, after checking
@@ -266,9 +232,8 @@ class PidfileAction(PerBatch):
             # the new workers import the changed files: never from a .pyc a same-size save
             # within the same second left looking fresh
             invalidate_bytecode(batch.paths)
-            follow = self.action.confirm
             # the generation this signal must retire, however young (a reload may be under way)
-            before = confirm.snapshot(target.pid) if follow else None
+            before = confirm.snapshot(target.pid) if self.action.confirm else None
             try:
                 self._send(target, self.action.signal)
             except PermissionError:
@@ -289,15 +254,16 @@ class PidfileAction(PerBatch):
             log.error("%s: %s; %s not sent: %s", self.name, changed, sig, exc, extra=refused.log)
             return refused
         took = (time.monotonic() - started) * 1000
-        under_way = self._supersede(target)
-        workers = len(before.children) if before is not None else 0
-        if under_way is not None:
-            workers = under_way.workers
-        waiting = ""
-        if before is not None and workers:
-            waiting = f"; waiting for its {workers} {'worker' if workers == 1 else 'workers'} to be replaced"
-            if under_way is not None:
-                waiting += f" (the previous {sig}'s reload still under way: this covers both)"
+        pidfd, target.pidfd = target.pidfd, None  # the confirmation's now (it closes it)
+        waiting = self._confirmations.follow(
+            target.pid,
+            target.started,
+            process=target.name,
+            signame=sig,
+            before=before,
+            timeout=self.action.confirm_timeout,
+            pidfd=pidfd,
+        )
         sent = Outcome(f"sent {sig} to {target.name} (pid {target.pid})")
         log.info(
             "%s: %s; sent %s to %s (pid %d) in %.0f ms%s",
@@ -310,20 +276,87 @@ class PidfileAction(PerBatch):
             waiting,
             extra=sent.log,
         )
-        if before is not None and workers:
-            self._confirmation = Confirmation(
-                self.name,
-                process=target.name,
-                pid=target.pid,
-                signame=sig,
-                before=before,
-                timeout=self.action.confirm_timeout,
-                workers=workers,
-                signals=under_way.signals + 1 if under_way is not None else 1,
-                pidfd=target.pidfd,  # it follows the same process, and closes the pidfd
-                on_result=self._tally.confirmed if self._tally is not None else None,
-            )
-            target.pidfd = None
-            self._confirmation.start()
-        target.close()
         return sent
+
+
+class PidfileAction(SignalAction):
+    """The signal action, to the PID in a pidfile."""
+
+    action: PidfileSettings
+
+    def __init__(self, action: PidfileSettings, ctx: Context) -> None:
+        super().__init__(action, ctx)
+
+    def resolve(self, cancel: threading.Event) -> Target:
+        """Read and validate the pidfile, waiting up to `pidfile_wait` for one to appear; the
+        target comes with a pidfd open on it where the system has pidfds (the caller closes it)."""
+        deadline = time.monotonic() + self.action.pidfile_wait
+        while True:
+            got = trust.read_pidfile(self.action.pidfile)
+            if got is not None:
+                pidfd = open_pidfd(got.pid) if self._pidfds else None
+                try:
+                    target = inspect_process(got.pid, got.mtime)
+                    target.pidfd = pidfd
+                    return self._vetted(target, got.owner, got.why)
+                except BaseException:
+                    if pidfd is not None:
+                        os.close(pidfd)
+                    raise
+            if time.monotonic() >= deadline or cancel.is_set():
+                exists = self.action.pidfile.exists()
+                waited = f"waited {self.action.pidfile_wait:g} s"
+                if exists:
+                    raise ActionError(
+                        f"pidfile {self.action.pidfile} is empty ({waited}; is the server starting?)"
+                    )
+                raise ActionError(
+                    f"pidfile {self.action.pidfile} does not exist ({waited}; is the server running "
+                    "and writing it, e.g. gunicorn --pid FILE?)"
+                )
+            cancel.wait(_RETRY_EVERY)
+
+
+class ProcessAction(SignalAction):
+    """The signal action, to the one process of a name (`watchd.actions.byname` finds it)."""
+
+    action: ProcessSettings
+    names_another = "process: names another"
+
+    def __init__(self, action: ProcessSettings, ctx: Context) -> None:
+        super().__init__(action, ctx)
+
+    def resolve(self, cancel: threading.Event) -> Target:
+        """The one process of the name among the user's, found now. Its identity is its PID and
+        start time as listed: the pidfd opened next, and every check after, must show the same."""
+        name = self.action.process
+        user = byname.searched_user(self.action.process_user)
+        found = byname.find(name, user.uid)
+        if not found:
+            raise ActionError(
+                f"no process named {name!r} among {user.whose} processes (is it running, as that "
+                "user? in Kubernetes, with shareProcessNamespace: true?)"
+            )
+        if len(found) > 1:
+            listed = "; ".join(f"pid {p.pid}: {p.cmdline[:60]!r}" for p in found[:5])
+            more = f"; and {len(found) - 5} more" if len(found) > 5 else ""
+            raise ActionError(
+                f"{len(found)} processes named {name!r} among {user.whose} processes ({listed}{more}): "
+                "refused, a signal goes to one (name it more closely with the next words of its "
+                "command line, or set expect:)"
+            )
+        (one,) = found
+        pidfd = open_pidfd(one.pid) if self._pidfds else None
+        try:
+            target = inspect_process(one.pid)
+            target.pidfd = pidfd
+            if target.started != one.started:
+                raise ActionError(
+                    f"PID {one.pid} ({one.comm}) exited, and its PID went to another process, while "
+                    "it was being checked: not signalled"
+                )
+            return self._vetted(target, user.uid, f"process: looks among {user.whose} processes")
+        except BaseException:
+            if pidfd is not None:
+                os.close(pidfd)
+            raise

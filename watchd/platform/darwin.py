@@ -133,6 +133,32 @@ def children(pid: int) -> dict[int, float]:
     return out
 
 
+def user_processes(uid: int) -> list[tuple[ProcessInfo, list[str]]]:
+    """The live (not zombie) processes whose real and effective UID are both `uid`, each with its
+    command line (psutil's process table). Processes that exit meanwhile or cannot be read are
+    left out."""
+    import psutil  # noqa: PLC0415 (see the section's note)
+
+    boot = psutil.boot_time()
+    found: list[tuple[ProcessInfo, list[str]]] = []
+    for proc in psutil.process_iter():
+        try:
+            with proc.oneshot():
+                ids = proc.uids()
+                if (ids.real, ids.effective) != (uid, uid):
+                    continue
+                state = _state(proc.status())
+                if state in ("Z", "X"):
+                    continue
+                info = ProcessInfo(proc.pid, proc.ppid(), proc.name(), state, proc.create_time() - boot)
+                argv = list(proc.cmdline())
+        except psutil.Error:
+            continue  # gone meanwhile (a zombie too), or not ours to read
+        if proc.pid > 0:
+            found.append((info, argv))
+    return found
+
+
 def group_members(pgid: int) -> dict[int, str]:
     """The processes of group `pgid` that have not exited, with their state letters: every PID
     psutil lists, asked its group with getpgid (psutil does not report groups). Zombies do not

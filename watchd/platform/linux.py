@@ -105,6 +105,28 @@ def children(pid: int) -> dict[int, float]:
     return out
 
 
+def user_processes(uid: int) -> list[tuple[ProcessInfo, list[str]]]:
+    """The live (not zombie) processes whose real and effective UID are both `uid`, each with its
+    command line (a scan of /proc). Processes that exit meanwhile or cannot be read are left out."""
+    import os  # noqa: PLC0415 (see the section's note)
+
+    found: list[tuple[ProcessInfo, list[str]]] = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            if uids(pid) != (uid, uid):
+                continue
+            info = process_info(pid)
+            argv = cmdline(pid)
+        except OSError:
+            continue  # gone between the listing and the reads, or not ours to read
+        if info is not None and argv is not None and not info.exited:
+            found.append((info, argv))
+    return found
+
+
 def _readable(pid: int) -> ProcessInfo | None:
     """process_info(), with a process that cannot be read taken as gone (for scans)."""
     try:
