@@ -19,7 +19,16 @@ from typing import TypeVar
 from watchd import platform
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
-from watchd.model import PYTHON_CHECK, Body, ListenAddress, ListenEnv, OnBusy, OnExit, PythonCheckSettings
+from watchd.model import (
+    PYTHON_CHECK,
+    Body,
+    ListenAddress,
+    ListenEnv,
+    OnBusy,
+    OnExit,
+    Preload,
+    PythonCheckSettings,
+)
 from watchd.values import expand_env, parse_duration, parse_listen, parse_signal, url_problem
 from watchd.yamltree import Val
 
@@ -168,6 +177,9 @@ class Reader:
 
     def on_exit(self, v: Val, key: str) -> OnExit:
         return self._choice(v, key, OnExit)
+
+    def preload(self, v: Val, key: str) -> Preload:
+        return self._choice(v, key, Preload)
 
     def body(self, v: Val, key: str) -> Body:
         return self._choice(v, key, Body, ", or leave it out for an empty body")
