@@ -231,7 +231,9 @@ def _add_key(group: argparse._ArgumentGroup, key: str) -> None:
         # read by the config reader like the file's value, so a slip gets the same message
         group.add_argument(*names, dest=key, action=_Choice, metavar=spec.metavar, help=text)
         if spec.off_flag:
-            group.add_argument(spec.off_flag, dest=key, action=_Choice, nargs=0, const="off", help=spec.off_help)
+            group.add_argument(
+                spec.off_flag, dest=key, action=_Choice, nargs=0, const="off", help=spec.off_help
+            )
     else:
         group.add_argument(*names, dest=key, metavar=spec.metavar, help=text)
 

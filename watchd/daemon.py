@@ -51,6 +51,15 @@ _EVENT_BYTE = b"\0"  # on the wake-up pipe; any other byte is a signal number
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+def counted_by(subs: list[Subscription], path: str) -> bool:
+    """True if one of a watch's own paths and patterns counts `path`."""
+    for sub in subs:
+        rel = under(path, sub.path)
+        if rel is not None and (rel == "" or sub.matcher.matches(rel)):
+            return True
+    return False
+
+
 class DaemonError(Exception):
     """The daemon cannot run (e.g. watch limits); the message says what to do."""
 
@@ -191,6 +200,7 @@ class Daemon:
             listeners=self.listeners,
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
+            counts=lambda path: counted_by(subs, path),
         )
         action = build(w, ctx)
         worker.attach(action)
@@ -282,11 +292,7 @@ class Daemon:
     @staticmethod
     def _counted(active: _Active, path: str) -> bool:
         """True if one of the watch's own paths and patterns already counts `path`."""
-        for sub in active.subs:
-            rel = under(path, sub.path)
-            if rel is not None and (rel == "" or sub.matcher.matches(rel)):
-                return True
-        return False
+        return counted_by(active.subs, path)
 
     def _on_root_lost(self) -> None:
         self._check_roots_now = True

@@ -85,6 +85,7 @@ class Context:
     status_changed: Callable[[], None] | None = None  # an app started or ended: refresh STATUS
     spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
+    counts: Callable[[str], bool] | None = None  # whether the watch's own paths and patterns count a file
 
 
 class PerBatch:
