@@ -614,7 +614,8 @@ class Preloader:
         for path, why in ready.failed.items():
             left[path] = f"its import failed: {why}"
         for module, path, culprit in ready.files:
-            if culprit is not None and not self._stable(path) and culprit not in left:
+            # (the server's own file is its __main__, also as multiprocessing's __mp_main__)
+            if culprit is not None and path != SERVER and not self._stable(path) and culprit not in left:
                 left[culprit] = f"importing it imported {module} ({path}), the app's own code"
         snapshot = {path: _stat(path) for _module, path, _culprit in ready.files}
         changed = [p for p, st in snapshot.items() if st is None or st[0] >= ready.started_ns]
