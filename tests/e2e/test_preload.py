@@ -300,7 +300,7 @@ def test_each_warm_app_draws_its_own_random_values(app_dir: Path, start_watchd: 
     server_ready(w)
     for i in (1, 2, 3):
         (app_dir / "touch.py").write_text(f"# {i}\n")
-        assert w.wait_log(f"draw {i} ", timeout=5), w.log()
+        assert w.wait_log(f"draw {i} ", timeout=10), w.log()
     draws = re.findall(r"draw (\d+) (\S+) (\S+)", w.log())
     warm = [d for d in draws if d[0] != "0"]
     assert len(warm) == 3, draws
