@@ -23,7 +23,15 @@ from watchd.daemon import Daemon, DaemonError
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import format_duration, signal_name
 from watchd.matching import from_watchmedo
-from watchd.model import PYTHON_CHECK, ActionSettings, CommandSettings, Config, PidfileSettings, RunSettings
+from watchd.model import (
+    PYTHON_CHECK,
+    ActionSettings,
+    CommandSettings,
+    Config,
+    PidfileSettings,
+    Poll,
+    RunSettings,
+)
 from watchd.reader import Reader
 from watchd.schema import KEYS, OVERRIDE_KEYS, Form, Place, cli_flag, flags, help_text
 from watchd.sockets import ListenError
@@ -232,7 +240,7 @@ def _add_key(group: argparse._ArgumentGroup, key: str) -> None:
         group.add_argument(*names, dest=key, action=_Choice, metavar=spec.metavar, help=text)
         if spec.off_flag:
             group.add_argument(
-                spec.off_flag, dest=key, action=_Choice, nargs=0, const="off", help=spec.off_help
+                spec.off_flag, dest=key, action=_Choice, nargs=0, const="off", help=spec.flag_help
             )
     else:
         group.add_argument(*names, dest=key, metavar=spec.metavar, help=text)
@@ -493,11 +501,15 @@ def describe(config: Config) -> str:
             ign = f"{ign} + what git ignores" if ign else "what git ignores"
         lines.append("  ignore:    " + (ign or "nothing"))
         timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
-        if w.poll:
+        if w.poll is Poll.ALWAYS:
             timing += f", polling every {format_duration(w.poll_interval)}"
         lines.append("  timing:    " + timing)
         if w.check is not None:
             lines.append("  check:     " + w.check.describe())
+        if w.env:  # names only: values are often secrets
+            lines.append("  env:       " + ", ".join(f"{name}=***" for name, _ in w.env))
+        if w.env_file is not None:
+            lines.append(f"  env_file:  {w.env_file} (read at every run; its values are not shown)")
         lines.append("  action:    " + w.action.describe())
         if isinstance(w.action, CommandSettings | RunSettings):
             lines.append("  stop:      " + w.action.stop.describe())

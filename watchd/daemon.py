@@ -28,14 +28,16 @@ from types import FrameType
 from watchd.actions import Context, KillFunc, build
 from watchd.batching import CHURN_HITS, CHURN_WINDOWS, Batcher
 from watchd.changes import Change, Uncounted, display_path
+from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import count, ignore_hint
 from watchd.matching import Matcher
 from watchd.model import Config, Watch
+from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
 from watchd.systemd import Notifier
 from watchd.terminal import Terminal
-from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files, under
+from watchd.watching import Subscription, Watcher, WatchError, WatchStats, own_output_files
 from watchd.worker import WatchWorker
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,8 @@ class Daemon:
             )
             for p in w.paths
         ]
+        if w.env_file is not None:  # its edits count whatever the patterns say: the next run reads it
+            subs.append(Subscription(key=key, name=w.name, path=str(w.env_file), matcher=_EVERY_FILE))
         worker = WatchWorker(
             w.name, on_done=self._on_done, quiet=w.debounce, command_line=self.config.source is None
         )
@@ -201,6 +205,7 @@ class Daemon:
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
             counts=lambda path: counted_by(subs, path),
+            environment=WatchEnvironment(w.name, w.env, w.env_file),
         )
         action = build(w, ctx)
         worker.attach(action)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import pathspec
 
 from watchd.matching import DIR_MARK, alternation, for_regex
+from watchd.paths import under
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,6 @@ class Repository:
 
     def __init__(self, top: str, *, global_excludes: str | None = None) -> None:
         self.top = top
-        self._prefix = top.rstrip(os.sep) + os.sep
         self._global = global_excludes if global_excludes is not None else excludes_file(top)
         self._lock = threading.Lock()
         self._files: dict[str, tuple[_Rules | None, _Signature]] = {}  # ignore file path -> rules
@@ -284,11 +284,7 @@ class Repository:
 
     def rel(self, path: str) -> str | None:
         """`path` relative to the top, '' for the top, None outside the work tree."""
-        if path == self.top:
-            return ""
-        if path.startswith(self._prefix):
-            return path[len(self._prefix) :]
-        return None
+        return under(path, self.top)
 
     def watch(self, directory: str) -> None:
         """`directory`'s tree is watched: its .gitignore files reach changed(); those above it do not."""

@@ -69,6 +69,14 @@ class OnExit(StrEnum):
     STOP = "stop"  # end watchd with the app's exit status (one-shot tools)
 
 
+class Poll(StrEnum):
+    """How a watch's roots are watched: native events, or polling."""
+
+    AUTO = "auto"  # native events, but poll a root on a filesystem where changes made elsewhere raise none
+    ALWAYS = "true"  # poll every root
+    NEVER = "false"  # native events everywhere (a warning for a network filesystem)
+
+
 class Preload(StrEnum):
     """Whether a run watch restarts a Python app by forking a server that imported its stable modules."""
 
@@ -228,9 +236,11 @@ class Watch:
     gitignore: bool = False  # the repository's .gitignore files, info/exclude and core.excludesFile apply
     debounce: float = DEFAULT_DEBOUNCE
     max_delay: float = DEFAULT_MAX_DELAY
-    poll: bool = False
+    poll: Poll = Poll.AUTO
     poll_interval: float = DEFAULT_POLL_INTERVAL
     check: CheckSettings | PythonCheckSettings | None = None
+    env: tuple[tuple[str, str], ...] = ()  # variables for its commands, apps and checks
+    env_file: Path | None = None  # a dotenv file read at every run (its values after os.environ, before env)
 
 
 @dataclass(frozen=True, slots=True)

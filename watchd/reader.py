@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from watchd import platform
+from watchd.environment import dotenv_problem
 from watchd.errors import ConfigError
 from watchd.matching import check_pattern
 from watchd.model import (
@@ -26,6 +27,7 @@ from watchd.model import (
     ListenEnv,
     OnBusy,
     OnExit,
+    Poll,
     Preload,
     PythonCheckSettings,
 )
@@ -38,6 +40,7 @@ E = TypeVar("E", bound=StrEnum)
 
 _UNIT = re.compile(r"^[A-Za-z0-9:_.\\@-]+\.(service|scope)$")
 _BARE_VAR = re.compile(r"(?<!\$)\$[A-Za-z_]")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method or header name (RFC 9110)
 
 KIND_WORDS = {
@@ -172,6 +175,15 @@ class Reader:
             listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
             raise self.error(v, key, f"unknown value {text!r} ({hint}use {listed}{tail})") from None
 
+    def poll(self, v: Val, key: str) -> Poll:
+        """true, false or auto."""
+        if v.kind == "bool":
+            return Poll.ALWAYS if v.value else Poll.NEVER
+        text = self.string(v, key)
+        if text.strip().lower() != Poll.AUTO:
+            raise self.error(v, key, f"expected true, false or auto, got {text!r}")
+        return Poll.AUTO
+
     def on_busy(self, v: Val, key: str) -> OnBusy:
         return self._choice(v, key, OnBusy)
 
@@ -275,6 +287,45 @@ class Reader:
         if v.kind == "str" and v.value == PYTHON_CHECK:
             return PythonCheckSettings()
         return read_command(self, v, key)
+
+    def variables(self, v: Val, key: str) -> tuple[tuple[str, str], ...]:
+        """Variables: a mapping of names to values (the command line: `-E NAME=value`, repeated)."""
+        pairs: list[tuple[Val, str, str]] = []
+        if v.kind == "map":
+            assert isinstance(v.value, dict)
+            for name, item in v.value.items():
+                if item.kind in ("seq", "map", "null"):
+                    raise self.error(item, f"{key}.{name}", f"expected a value, got {KIND_WORDS[item.kind]}")
+                pairs.append((item, name, self.string(item, f"{key}.{name}")))
+        elif v.kind == "seq":
+            assert isinstance(v.value, list)
+            for i, item in enumerate(v.value):
+                name, sep, value = self.string(*list_item(self, v, key, i)).partition("=")
+                if not sep:
+                    # the text is not repeated: it may be a secret written without its name
+                    raise self.error(*list_item(self, v, key, i), "expected NAME=value (no '=' in it)")
+                pairs.append((item, name, value))
+        else:
+            raise self.error(
+                v, key, f"expected a mapping of variable names to values, got {KIND_WORDS[v.kind]}"
+            )
+        for item, name, _ in pairs:
+            if not _ENV_NAME.fullmatch(name):
+                raise self.error(item, key, f"{name!r} is not a variable name (letters, digits and _)")
+        return tuple((name, value) for _, name, value in pairs)
+
+    def env_file(self, v: Val, key: str) -> Path:
+        """A dotenv file that exists and parses: said now, not at the first run."""
+        path = self.path(v, key)
+        try:
+            problem = dotenv_problem(path)
+        except OSError as exc:
+            raise self.error(
+                v, key, f"cannot read {path}: {exc.strerror} (create it, or correct the path)"
+            ) from None
+        if problem is not None:
+            raise self.error(v, key, f"{path}:{problem}")
+        return path
 
     def command(self, v: Val, key: str) -> str | tuple[str, ...]:
         return read_command(self, v, key)

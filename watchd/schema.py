@@ -76,9 +76,9 @@ class Key:
     form: Form = Form.VALUE
     metavar: str | None = None
     doc: str = ""  # more for the README than --help has room for
-    off_help: str = ""  # --help of a Form.OFF flag, which says what turning the key off does
+    flag_help: str = ""  # --help of a switch, when it says less than the key (--no-confirm: turning it off)
     positive: str = ""  # a duration that must be longer than 0s: the message ({off}: how to turn it off)
-    off_flag: str = ""  # a Form.CHOICE key's switch for its "off" value (--no-preload), with off_help
+    off_flag: str = ""  # a Form.CHOICE key's switch for its "off" value (--no-preload), with flag_help
 
 
 def _on(*kinds: str) -> frozenset[str]:
@@ -127,7 +127,7 @@ KEYS: dict[str, Key] = {
         "`false`",
         flags=("--no-default-ignores",),
         form=Form.OFF,
-        off_help="do not ignore VCS directories, caches, virtual environments, editor files by default",
+        flag_help="do not ignore VCS directories, caches, virtual environments, editor files by default",
     ),
     "ignore_directories": Key(
         Reader.boolean,
@@ -156,12 +156,16 @@ KEYS: dict[str, Key] = {
         positive="must be longer than 0s (the longest a batch may wait, e.g. 2s)",
     ),
     "poll": Key(
-        Reader.boolean,
-        "poll instead of native events (NFS, SMB, some container mounts)",
-        "bool",
+        Reader.poll,
+        "poll instead of native events: true for every root; auto, only a root on a filesystem where "
+        "changes made elsewhere raise no events (NFS, SMB, 9p, virtiofs, sshfs, vboxsf), saying so; "
+        "false, never (a warning for such a root)",
+        "`auto`, `true`, `false`",
         "`true`",
         flags=("--poll", "--debug-force-polling"),
         form=Form.SWITCH,
+        flag_help="poll every root instead of native events (by default only a root on a network "
+        "filesystem is polled, and the log says so)",
     ),
     "poll_interval": Key(
         Reader.duration,
@@ -201,6 +205,25 @@ KEYS: dict[str, Key] = {
         field="timeout",
         metavar="DUR",
         positive="must be longer than 0s (e.g. 60s)",
+    ),
+    "env": Key(
+        Reader.variables,
+        "variables for the watch's commands, apps and checks, over watchd's own environment "
+        "(their values never appear in logs)",
+        "mapping",
+        "`{DJANGO_SETTINGS_MODULE: app.settings.dev}`",
+        shown_default="none",
+        flags=("-E", "--env"),
+        form=Form.LIST,
+        metavar="KEY=VALUE",
+    ),
+    "env_file": Key(
+        Reader.env_file,
+        "a dotenv file read at every run (its variables before env's); a change to it counts "
+        "whatever the patterns say",
+        "path",
+        "`.env`",
+        metavar="FILE",
     ),
     # the signal action
     "pidfile": Key(
@@ -261,7 +284,7 @@ KEYS: dict[str, Key] = {
         actions=_on("pidfile"),
         flags=("--no-confirm",),
         form=Form.OFF,
-        off_help="do not follow the server's workers to confirm the reload",
+        flag_help="do not follow the server's workers to confirm the reload",
     ),
     "confirm_timeout": Key(
         Reader.duration,
@@ -374,7 +397,7 @@ KEYS: dict[str, Key] = {
         form=Form.CHOICE,
         metavar="auto|off",
         off_flag="--no-preload",
-        off_help="start a new interpreter at every restart (same as --preload off)",
+        flag_help="start a new interpreter at every restart (same as --preload off)",
         doc='see "Warm restarts"; anything else than a Python app starts cold',
     ),
     # stopping a process group: command and run
@@ -561,10 +584,8 @@ def readme_table() -> str:
 def help_text(key: str) -> str:
     """The option's --help: what it does, and its default where there is one worth saying."""
     spec = KEYS[key]
-    if spec.form is Form.OFF:
-        return spec.off_help or spec.help
-    if spec.form in (Form.SWITCH, Form.POSITIONAL):
-        return spec.help
+    if spec.form in (Form.SWITCH, Form.OFF, Form.POSITIONAL):
+        return spec.flag_help or spec.help
     what = spec.help + (" (repeatable)" if spec.form in (Form.GLOBS, Form.LIST) else "")
     text = shown(key).replace("`", "")
     return what if text in ("-", "none", "required") else f"{what} (default {text})"

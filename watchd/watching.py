@@ -29,11 +29,14 @@ import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd import gitignore, inotify, mounts, platform
 from watchd.changes import Change, ChangeKind, Uncounted
 from watchd.matching import IGNORED, MATCH, OTHER, Matcher
+from watchd.model import Poll
+from watchd.paths import under
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver, ObservedWatch
@@ -66,7 +69,7 @@ class Subscription:
     matcher: Matcher
     ignore_directories: bool = False
     gitignore: bool = False  # what the repository's ignore files ignore does not count either
-    poll: bool = False
+    poll: Poll = Poll.AUTO
     poll_interval: float = 1.0
 
 
@@ -93,8 +96,19 @@ class _Target:
     digest: bytes | None = None  # of the file's content, when reached through links
 
 
+class RootState(Enum):
+    """Where a root stands. It changes only through Root's transitions (watched_natively,
+    observed_by, lose, fail, unwatched), so no two of them can be true at once."""
+
+    WAITING = "waiting"  # not watched: not there (yet, or any more), or watching has not started
+    FAILED = "failed"  # not watched: watching it failed, and that was logged (once, until it works)
+    NATIVE = "native"  # on watchd's inotify tree
+    OBSERVED = "observed"  # on a watchdog observer (FSEvents, or polling)
+    LOST = "lost"  # its backend saw it deleted, moved or unmounted: check_roots() watches it anew
+
+
 @dataclass(eq=False)
-class _Root:
+class Root:
     """One watched directory: recursive, unless it stands in for single files in it."""
 
     rid: int
@@ -103,14 +117,17 @@ class _Root:
     poll: bool
     poll_interval: float
     targets: list[_Target] = field(default_factory=list)
-    identity: tuple[int, int] | None = None  # (st_dev, st_ino) when scheduled
-    native: bool = False  # scheduled on the inotify tree
-    observed: ObservedWatch | None = None  # scheduled on a watchdog observer
+    state: RootState = RootState.WAITING
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) when watched
+    # the watchdog observer and its watch, while it is OBSERVED (or LOST there)
     observer: BaseObserver | None = None
-    lost: bool = False  # the backend saw it deleted / moved / unmounted
-    degraded: bool = False  # polled because the watch limit was reached
-    failed: bool = False  # a scheduling failure was already logged
-    remote_checked: bool = False
+    observed: ObservedWatch | None = None
+    # Not states, but what stays true whatever the state:
+    # native watching proved impossible (the watch or instance limit): polled from now on; on the
+    # inotify tree still (NATIVE) until check_roots() moves it
+    degraded: bool = False
+    mode: Poll = Poll.AUTO  # its watches' poll setting (roots are not shared across settings)
+    remote: str | None = None  # the network filesystem it was last found on (said once per change)
     # a kubelet-managed volume (ConfigMap, Secret: `..data` at its top): its visible files' digests
     volume: dict[str, bytes | None] | None = None
     gitignore: gitignore.Repository | None = None  # the repository, if any target honours its ignore files
@@ -126,18 +143,45 @@ class _Root:
 
     @property
     def scheduled(self) -> bool:
-        return self.native or self.observed is not None
+        """On a backend (watched there, or lost there and not yet taken off it)."""
+        return self.state in _ON_A_BACKEND
+
+    @property
+    def native(self) -> bool:
+        """On the inotify tree (watched there, or lost there and not yet taken off it)."""
+        return self.state is RootState.NATIVE or (self.state is RootState.LOST and self.observer is None)
+
+    # ------------------------------------------------------------------ transitions
+
+    def watched_natively(self, identity: tuple[int, int]) -> None:
+        """WAITING or FAILED -> NATIVE: the inotify tree watches the directory `identity`."""
+        self.state, self.identity = RootState.NATIVE, identity
+
+    def observed_by(self, observer: BaseObserver, observed: ObservedWatch, identity: tuple[int, int]) -> None:
+        """WAITING or FAILED -> OBSERVED: a watchdog observer watches the directory `identity`."""
+        self.state, self.identity = RootState.OBSERVED, identity
+        self.observer, self.observed = observer, observed
+
+    def lose(self) -> None:
+        """NATIVE or OBSERVED -> LOST: its backend saw it go. A late notice about a root no
+        longer watched changes nothing (watching it again would start from WAITING anyway)."""
+        if self.state is RootState.NATIVE or self.state is RootState.OBSERVED:
+            self.state = RootState.LOST
+
+    def fail(self) -> bool:
+        """-> FAILED: watching it failed. True the first time, when that is to be logged."""
+        first = self.state is not RootState.FAILED
+        self.state = RootState.FAILED
+        return first
+
+    def unwatched(self) -> None:
+        """-> WAITING: taken off its backend (the caller did that)."""
+        self.state, self.identity = RootState.WAITING, None
+        self.observer = self.observed = None
 
 
-def under(path: str, root: str) -> str | None:
-    """`path` relative to `root` ('/'-separated), '' for the root itself, None if outside."""
-    if path == root:
-        return ""
-    prefix = root if root.endswith(os.sep) else root + os.sep
-    if path.startswith(prefix):
-        rel = path[len(prefix) :]
-        return rel if os.sep == "/" else rel.replace(os.sep, "/")
-    return None
+_ON_A_BACKEND = frozenset({RootState.NATIVE, RootState.OBSERVED, RootState.LOST})
+_WATCHING = frozenset({RootState.NATIVE, RootState.OBSERVED})
 
 
 def files_below(
@@ -229,7 +273,7 @@ class Venvs:
             self._known[parent] = True
 
 
-def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
+def _judge(root: Root, target: _Target, path: str, is_dir: bool) -> int:
     """MATCH, OTHER or IGNORED (see Matcher.judge) for this target."""
     rel = under(path, root.path)
     if not rel:
@@ -249,19 +293,77 @@ def _judge(root: _Root, target: _Target, path: str, is_dir: bool) -> int:
     return verdict
 
 
-def _relevant(root: _Root, target: _Target, path: str, is_dir: bool) -> bool:
+def _relevant(root: Root, target: _Target, path: str, is_dir: bool) -> bool:
     return _judge(root, target, path, is_dir) == MATCH
 
 
-def link_entries(directory: str, name: str) -> frozenset[str]:
-    """The entries of `directory` that `directory/name` resolves through, when it is a symlink
+# ---------------------------------------------------------------------- kubelet volumes
+# A ConfigMap or Secret volume is written by the kubelet's AtomicWriter: the payload goes into a new
+# timestamped directory (..2026_01_02_03_04_05.123), a symlink ..data_tmp is made to it and renamed
+# over ..data, and the old timestamped directory is removed; each visible file is a symlink
+# `app.yaml -> ..data/app.yaml`, made once for a new key and removed with its key. No event ever
+# names app.yaml when its content changes. The functions below decide what such events mean from
+# a `Listing` of the directory (names, link targets, content digests), and ask the disk nothing
+# themselves: `DirListing` reads it, tests give a table.
+
+
+class Listing(Protocol):
+    """A directory as the kubelet logic reads it. Paths are absolute, below `directory`."""
+
+    @property
+    def directory(self) -> str: ...
+
+    def names(self) -> list[str]:
+        """The entries of the directory itself; raises OSError."""
+        ...
+
+    def readlink(self, path: str) -> str | None:
+        """Where the symlink at `path` leads (its target as written), None if it is none."""
+        ...
+
+    def is_file(self, path: str) -> bool:
+        """True if `path` (links followed) is a regular file."""
+        ...
+
+    def digest(self, path: str) -> bytes | None:
+        """A digest of the content of the file at `path` (links followed); see content_digest."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirListing:
+    """The `Listing` of a directory on disk (read when asked)."""
+
+    directory: str
+
+    def names(self) -> list[str]:
+        return os.listdir(self.directory)
+
+    @staticmethod
+    def readlink(path: str) -> str | None:
+        try:
+            return os.readlink(path)
+        except OSError:
+            return None
+
+    @staticmethod
+    def is_file(path: str) -> bool:
+        return os.path.isfile(path)
+
+    @staticmethod
+    def digest(path: str) -> bytes | None:
+        return content_digest(path)
+
+
+def link_entries(listing: Listing, name: str) -> frozenset[str]:
+    """The entries of the directory that `name` in it resolves through, when it is a symlink
     (`app.yaml -> ..data/app.yaml` gives {"..data"})."""
+    directory = listing.directory
     names: set[str] = set()
     path = os.path.join(directory, name)
     for _ in range(40):  # the kernel's own limit on links in a path
-        try:
-            target = os.readlink(path)
-        except OSError:
+        target = listing.readlink(path)
+        if target is None:
             break
         path = os.path.normpath(os.path.join(os.path.dirname(path), target))
         first = os.path.relpath(path, directory).split(os.sep, 1)[0]
@@ -271,20 +373,32 @@ def link_entries(directory: str, name: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _through_links(root: _Root, sink: Sink, src: str, dest: str | None) -> None:
+def relinked(
+    listing: Listing, only: str, links: frozenset[str], digest: bytes | None, changed: set[str]
+) -> tuple[frozenset[str], bytes | None, bool] | None:
+    """A single file `only`, reached through the entries `links` and last seen with content
+    `digest`, when the entries `changed` changed: None if it is not reached through any of them;
+    else its links and digest now, and whether its content changed."""
+    if not links or changed.isdisjoint(links):
+        return None
+    now = listing.digest(os.path.join(listing.directory, only))
+    return link_entries(listing, only) or links, now, not (now is not None and now == digest)
+
+
+def _through_links(root: Root, sink: Sink, src: str, dest: str | None) -> None:
     """An entry a single file is reached through changed: the file's content did."""
-    changed = {p for p in (src, dest) if p is not None and os.path.dirname(p) == root.path}
-    names = {os.path.basename(p) for p in changed}
+    changed = {os.path.basename(p) for p in (src, dest) if p is not None and os.path.dirname(p) == root.path}
+    listing = DirListing(root.path)
     for t in root.targets:
-        if t.only is not None and t.links and not names.isdisjoint(t.links):
-            t.links = link_entries(root.path, t.only) or t.links
-            path = os.path.join(root.path, t.only)
-            digest = content_digest(path)
-            if digest is not None and digest == t.digest:
-                continue  # another key of the ConfigMap changed: this file's content did not
-            t.digest = digest
-            if t.sub.matcher.matches(t.only):
-                sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
+        if t.only is None:
+            continue
+        step = relinked(listing, t.only, t.links, t.digest, changed)
+        if step is None:
+            continue
+        t.links, t.digest, content_changed = step
+        # (not changed: another key of the ConfigMap changed, not this file's content)
+        if content_changed and t.sub.matcher.matches(t.only):
+            sink(t.sub.key, Change(ChangeKind.MODIFIED, os.path.join(root.path, t.only)))
 
 
 def content_digest(path: str) -> bytes | None:
@@ -306,53 +420,80 @@ _DIGEST_MAX = 1 << 20  # bytes
 KUBELET_DATA = "..data"  # in a ConfigMap or Secret volume, what every visible file is reached through
 
 
-def volume_files(directory: str) -> dict[str, bytes | None] | None:
+def volume_files(listing: Listing) -> dict[str, bytes | None] | None:
     """For a kubelet-managed volume (a `..data` symlink at its top), the digest of each visible
     file (`app.yaml -> ..data/app.yaml`); None for any other directory."""
-    if not os.path.islink(os.path.join(directory, KUBELET_DATA)):
+    directory = listing.directory
+    if listing.readlink(os.path.join(directory, KUBELET_DATA)) is None:
         return None
     files: dict[str, bytes | None] = {}
     with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
+        for name in listing.names():
             path = os.path.join(directory, name)
-            if not name.startswith("..") and os.path.isfile(path):
-                files[name] = content_digest(path)
+            if not name.startswith("..") and listing.is_file(path):
+                files[name] = listing.digest(path)
     return files
 
 
-def _volume_event(root: _Root, sink: Sink, kind: str, src: str, dest: str | None) -> bool:
-    """An event about a kubelet volume's own `..` entries (its timestamped directories, `..data`
-    and `..data_tmp`) is no change of a visible file: the swap of `..data` is one for each visible
-    file whose content changed. A poll that sees a visible file's target change counts only if its
-    content did. True if the event was handled here (and needs nothing more)."""
-    if root.volume is None:
-        return False
-    names = [under(p, root.path) for p in (src, dest) if p is not None]
+@dataclass(frozen=True, slots=True)
+class VolumeStep:
+    """What one event means for a kubelet volume (see volume_event)."""
+
+    handled: bool  # nothing more to do: about the volume's own `..` entries, or a copy of the same content
+    volume: dict[str, bytes | None]  # the visible files' digests after it
+    changed: tuple[str, ...] = ()  # visible files whose content the swap of `..data` changed
+
+
+def volume_event(
+    volume: dict[str, bytes | None], listing: Listing, kind: str, src: str, dest: str | None
+) -> VolumeStep:
+    """An event in a kubelet volume whose visible files had the digests `volume`.
+
+    An event about the volume's own `..` entries (its timestamped directories, `..data` and
+    `..data_tmp`) is no change of a visible file: the swap of `..data` is one for each visible
+    file whose content changed. A poll that sees a visible file's target change counts only if
+    its content did. Any other event is not handled here: it is a change like any other."""
+    names = [under(p, listing.directory) for p in (src, dest) if p is not None]
     if not any(rel is not None and rel.startswith("..") for rel in names):
         name = names[0]
-        if kind != "moved" and name and "/" not in name and os.path.islink(src):
+        if kind != "moved" and name and "/" not in name and listing.readlink(src) is not None:
             # polled: a visible file "deleted and created" or "modified" as its link now leads
             # into the new timestamped directory
-            digest = content_digest(src)
-            if digest is not None and digest == root.volume.get(name):
-                return True  # a new copy of the same content
+            digest = listing.digest(src)
+            if digest is not None and digest == volume.get(name):
+                return VolumeStep(True, volume)  # a new copy of the same content
             if kind != "deleted":
-                root.volume[name] = digest
+                volume = {**volume, name: digest}
+        return VolumeStep(False, volume)
+    if KUBELET_DATA not in names:
+        return VolumeStep(True, volume)
+    after = volume_files(listing) or {}
+    changed = tuple(
+        name
+        for name, digest in after.items()
+        # the same digest: another key of the ConfigMap changed, not this file's content
+        if not (name in volume and digest is not None and digest == volume[name])
+    )
+    return VolumeStep(True, after, changed)
+
+
+def _volume_event(root: Root, sink: Sink, kind: str, src: str, dest: str | None) -> bool:
+    """volume_event for `root`, if it is a kubelet volume: its changes to the root's tree watches.
+    True if the event was handled here (and needs nothing more)."""
+    if root.volume is None:
         return False
-    if KUBELET_DATA in names:
-        before, root.volume = root.volume, volume_files(root.path) or {}
-        for name, digest in root.volume.items():
-            if name in before and digest is not None and digest == before[name]:
-                continue  # another key of the ConfigMap changed: this file's content did not
-            path = os.path.join(root.path, name)
-            for t in root.targets:
-                if t.only is None and t.sub.matcher.matches(name):
-                    sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
-    return True
+    step = volume_event(root.volume, DirListing(root.path), kind, src, dest)
+    root.volume = step.volume
+    for name in step.changed:
+        path = os.path.join(root.path, name)
+        for t in root.targets:
+            if t.only is None and t.sub.matcher.matches(name):
+                sink(t.sub.key, Change(ChangeKind.MODIFIED, path))
+    return step.handled
 
 
 def deliver(
-    root: _Root,
+    root: Root,
     sink: Sink,
     kind: str,
     src: str,
@@ -422,7 +563,7 @@ class _WatchdogHandler:
 
     def __init__(
         self,
-        root: _Root,
+        root: Root,
         sink: Sink,
         on_root_lost: Callable[[], None],
         *,
@@ -457,7 +598,7 @@ class _WatchdogHandler:
         if etype == "deleted" and src == self._root.path:
             # lost now, whatever its identity: a directory made at once in its place can have the
             # same inode number, and this emitter stops only a moment later
-            self._root.lost = True
+            self._root.lose()
             self._on_root_lost()
         kind = etype if etype in ("created", "deleted", "moved") else "modified"
         git = self._root.gitignore
@@ -594,7 +735,7 @@ def _event_filter() -> list[Any]:
     ]
 
 
-def _fallback_interval(root: _Root) -> float:
+def _fallback_interval(root: Root) -> float:
     """How often to poll a root the watch limit forced off inotify: its watches' shortest interval."""
     return min(t.sub.poll_interval for t in root.targets) or DEFAULT_POLL_FALLBACK
 
@@ -651,6 +792,24 @@ def limit_hint(exc: OSError) -> str:
     return str(exc.strerror or exc)
 
 
+class PollDecision(Enum):
+    """How a root is watched, from its watches' `poll` and its filesystem type."""
+
+    NATIVE = "native"  # native events
+    POLL = "poll"  # poll: true
+    POLL_REMOTE = "poll-remote"  # poll: auto, on a network filesystem: polled, and the log says why
+    NATIVE_UNSEEN = "native-unseen"  # poll: false on a network filesystem: native, with a warning
+
+
+def poll_decision(mode: Poll, fstype: str | None) -> PollDecision:
+    """poll: auto polls only where changes made elsewhere raise no events (NFS, SMB, 9p, ...)."""
+    if mode is Poll.ALWAYS:
+        return PollDecision.POLL
+    if fstype is None or not mounts.is_remote(fstype):
+        return PollDecision.NATIVE
+    return PollDecision.POLL_REMOTE if mode is Poll.AUTO else PollDecision.NATIVE_UNSEEN
+
+
 class Watcher:
     """Schedules every subscription's path on the right backend and keeps roots watched."""
 
@@ -671,8 +830,8 @@ class Watcher:
         self._use_inotify = inotify.available() if native is None else native
         self._tree: inotify.InotifyTree | None = None
         self._observers: dict[tuple[bool, float], BaseObserver] = {}
-        self._roots: dict[tuple[str, bool, bool, float], _Root] = {}
-        self._by_rid: dict[int, _Root] = {}
+        self._roots: dict[tuple[str, bool, Poll, float], Root] = {}
+        self._by_rid: dict[int, Root] = {}
         self._next_rid = 0
         self._subs: list[Subscription] = []
         self._repos: dict[str, gitignore.Repository] = {}  # by top: one per work tree
@@ -688,7 +847,7 @@ class Watcher:
 
     # ------------------------------------------------------------------ layout
 
-    def _bind(self, sub: Subscription) -> _Root:
+    def _bind(self, sub: Subscription) -> Root:
         """Attach `sub` to the root that serves it: its directory, or a file's parent directory."""
         path = sub.path
         only: str | None = None
@@ -696,16 +855,18 @@ class Watcher:
             # A single file: watch its directory, so an atomic save (rename onto it) is seen too.
             only = os.path.basename(path)
             path = os.path.dirname(path)
-        interval = sub.poll_interval if sub.poll else 0.0
+        interval = sub.poll_interval if sub.poll is not Poll.NEVER else 0.0
         key = (path, only is None, sub.poll, interval)
         root = self._roots.get(key)
         if root is None:
-            root = _Root(self._next_rid, path, recursive=only is None, poll=sub.poll, poll_interval=interval)
+            always = sub.poll is Poll.ALWAYS
+            root = Root(self._next_rid, path, recursive=only is None, poll=always, poll_interval=interval)
+            root.mode = sub.poll
             self._next_rid += 1
             self._roots[key] = root
             self._by_rid[root.rid] = root
         # replaced, not mutated: a backend thread may be iterating over the old list
-        links = link_entries(path, only) if only is not None else frozenset()
+        links = link_entries(DirListing(path), only) if only is not None else frozenset()
         digest = content_digest(os.path.join(path, only)) if only is not None and links else None
         root.targets = [*root.targets, _Target(sub, only, links, digest)]
         if sub.gitignore and only is None and root.gitignore is None:
@@ -832,11 +993,11 @@ class Watcher:
                 del self._roots[rkey]
                 del self._by_rid[root.rid]
 
-    def count_directories(self, roots: Sequence[_Root] | None = None) -> int:
+    def count_directories(self, roots: Sequence[Root] | None = None) -> int:
         """Directories watched for `roots` (default: all); a tree on watchdog counts as the
         directories it had at start (walking it again would stall the daemon's loop)."""
         roots = list(self._roots.values()) if roots is None else roots
-        polled = sum(r.directories for r in roots if not r.native and r.observed is not None)
+        polled = sum(r.directories for r in roots if r.observed is not None)
         native = 0
         if self._tree is not None:
             native = self._tree.watches_of({r.rid for r in roots if r.native})
@@ -883,7 +1044,7 @@ class Watcher:
             return
         if identity is not None and root.native and root.identity != identity:
             return  # about the directory this root was before check_roots() watched its successor
-        root.lost = True
+        root.lose()
         deliver(root, self._sink, "deleted", root.path, None, is_dir=True)
         self._on_root_lost()
 
@@ -901,7 +1062,7 @@ class Watcher:
             if self._tree is not None:
                 self._tree.rescan(root.rid)
 
-    def _rescan(self, root: _Root) -> None:
+    def _rescan(self, root: Root) -> None:
         """Tell every watch of `root` that something under it changed (events were lost)."""
         for t in root.targets:
             path = os.path.join(root.path, t.only) if t.only else root.path
@@ -915,27 +1076,39 @@ class Watcher:
 
     # ------------------------------------------------------------------ scheduling
 
-    def _schedule(self, root: _Root, *, fatal: bool, report: bool = False) -> bool:
+    def _schedule(self, root: Root, *, fatal: bool, report: bool = False) -> bool:
         """Watch `root` on its backend; with `report`, its existing files are reported as
         created (a root that appeared), with the same walk that watches it where that is native."""
         ident = inotify.dir_identity(root.path)
         if ident is None:
             return False
-        root.lost = False
-        root.volume = volume_files(root.path) if root.recursive else None  # before the walk prunes
+        root.volume = (
+            volume_files(DirListing(root.path)) if root.recursive else None
+        )  # before the walk prunes
         # each time: a root that reappears may be on another filesystem (its leaves, below)
         fstype = mounts.filesystem_type(os.path.realpath(root.path))
-        if not root.poll and not root.remote_checked:
-            root.remote_checked = True
-            if fstype is not None and mounts.is_remote(fstype):
+        remote = fstype if fstype is not None and mounts.is_remote(fstype) else None
+        if remote != root.remote:  # said once per root, and again if it reappears elsewhere
+            root.remote = remote
+            decision = poll_decision(root.mode, fstype)
+            if decision is PollDecision.POLL_REMOTE:
+                log.info(
+                    "%s: %s is on %s, where changes made by other machines (or the VM/container host) "
+                    "raise no events: polling it every %.3gs (poll: false keeps native events)",
+                    root.label,
+                    root.path,
+                    fstype,
+                    root.poll_interval,
+                )
+            elif decision is PollDecision.NATIVE_UNSEEN:
                 log.warning(
                     "%s: %s is on %s: changes made by other machines (or the VM/container host) raise "
-                    "no events here; add poll: true to this watch if they matter",
+                    "no events here; set poll: auto or true on this watch if they matter",
                     root.label,
                     root.path,
                     fstype,
                 )
-        if self._use_inotify and not root.poll and not root.degraded:
+        if self._use_inotify and not root.poll and not root.degraded and not self._polls_remote(root):
             try:
                 tree = self._inotify()
             except WatchError:
@@ -976,14 +1149,14 @@ class Watcher:
                     return False
                 return self._failed(root, exc, fatal)
             else:
-                root.identity, root.native, root.failed = ident, True, False
+                root.watched_natively(ident)
                 if report:
                     self._report_existing(root, files=not root.recursive)
                 return True
         return self._schedule_watchdog_reporting(root, ident, fatal, report)
 
     def _schedule_watchdog_reporting(
-        self, root: _Root, ident: tuple[int, int], fatal: bool, report: bool
+        self, root: Root, ident: tuple[int, int], fatal: bool, report: bool
     ) -> bool:
         if not self._schedule_watchdog(root, ident, fatal):
             return False
@@ -991,9 +1164,16 @@ class Watcher:
             self._report_existing(root)
         return True
 
-    def _schedule_watchdog(self, root: _Root, ident: tuple[int, int], fatal: bool) -> bool:
+    @staticmethod
+    def _polls_remote(root: Root) -> bool:
+        """poll: auto, on a filesystem where changes made elsewhere raise no events here."""
+        return poll_decision(root.mode, root.remote) is PollDecision.POLL_REMOTE
+
+    def _schedule_watchdog(self, root: Root, ident: tuple[int, int], fatal: bool) -> bool:
         if root.degraded:
             poll, interval = True, _fallback_interval(root)
+        elif self._polls_remote(root):
+            poll, interval = True, root.poll_interval
         else:
             poll, interval = root.poll, root.poll_interval
         obs = self._observer(poll, interval)
@@ -1010,22 +1190,21 @@ class Watcher:
             )
         except OSError as exc:
             return self._failed(root, exc, fatal)
-        root.identity, root.observed, root.observer, root.failed = ident, observed, obs, False
+        root.observed_by(obs, observed, ident)
         if fatal and root.recursive:  # at start, before watchd is ready: count its directories once
             root.directories = sum(1 for _ in _walk_dirs(root.path))
         return True
 
-    def _failed(self, root: _Root, exc: OSError, fatal: bool) -> bool:
+    def _failed(self, root: Root, exc: OSError, fatal: bool) -> bool:
         message = f"cannot watch {root.path}: {limit_hint(exc)}"
         if fatal and exc.errno == errno.EMFILE:
             raise WatchError(message)
-        if not root.failed:
+        if root.fail():
             log.error("%s: %s", root.label, message)
-            root.failed = True
         return False
 
     @staticmethod
-    def _pruner(root: _Root) -> Callable[[str], bool]:
+    def _pruner(root: Root) -> Callable[[str], bool]:
         """A directory no watch of this root can care about gets no inotify watch at all."""
 
         def prune(rel: str) -> bool:
@@ -1043,15 +1222,13 @@ class Watcher:
 
         return prune
 
-    def _unschedule(self, root: _Root) -> None:
+    def _unschedule(self, root: Root) -> None:
         if root.native and self._tree is not None:
             self._tree.remove_root(root.rid)
         if root.observed is not None and root.observer is not None:
             with contextlib.suppress(KeyError, ValueError):  # already gone with its emitter
                 root.observer.unschedule(root.observed)
-        root.native = False
-        root.observed = root.observer = None
-        root.identity = None
+        root.unwatched()
 
     def check_roots(self) -> None:
         """Notice roots that vanished, were replaced or appeared; re-schedule them.
@@ -1066,7 +1243,7 @@ class Watcher:
                 self._rules_changed(git, since)
         for root in list(self._roots.values()):
             current = inotify.dir_identity(root.path)
-            if root.scheduled and current == root.identity and not root.lost and self._backend_ok(root):
+            if root.state in _WATCHING and current == root.identity and self._backend_ok(root):
                 continue
             if root.scheduled:
                 was_degraded = root.degraded and root.native
@@ -1100,7 +1277,7 @@ class Watcher:
                     log.info("%s: %s appeared; watching it", t.sub.name, t.sub.path)
 
     @staticmethod
-    def _backend_ok(root: _Root) -> bool:
+    def _backend_ok(root: Root) -> bool:
         if root.native:
             return not root.degraded
         if root.observer is not None:
@@ -1110,7 +1287,7 @@ class Watcher:
         return True
 
     @staticmethod
-    def _become_file_root(root: _Root) -> None:
+    def _become_file_root(root: Root) -> None:
         """A path that did not exist at start turned out to be a file: watch its directory for it."""
         name = os.path.basename(root.path)
         root.path = os.path.dirname(root.path)
@@ -1118,9 +1295,9 @@ class Watcher:
         root.recursive = False
         for t in root.targets:
             t.only = name
-            t.links = link_entries(root.path, name)
+            t.links = link_entries(DirListing(root.path), name)
 
-    def _report_existing(self, root: _Root, *, files: bool = True) -> None:
+    def _report_existing(self, root: Root, *, files: bool = True) -> None:
         """Report a root's existing files as created: its single files, and (`files`) the files
         of its tree (walked here; on inotify the tree's own walk reported them)."""
         for t in root.targets:

@@ -110,6 +110,8 @@ class WatchWorker:
                     self._pending = self._current if self._pending is None else self._pending
                     self._cancel.set()
             self._pending = batch if self._pending is None else self._pending.merged(batch)
+            if self._current is not None and log.isEnabledFor(logging.DEBUG):  # -v: why nothing runs yet
+                log.debug("%s: still running; %s will run after it", self.name, self._pending.what())
             self._cond.notify()
 
     def prepare(self, batch: Batch) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers.hostile import HOSTILE_NAMES, create_hostile_files, pwned_files
-from helpers.procs import Watchd, pid_alive, wait_for
+from helpers.procs import WATCHD, Watchd, pid_alive, wait_for
 
 
 @pytest.fixture
@@ -106,12 +106,14 @@ def test_on_busy_queue_runs_once_more_with_everything(
     runs = tmp_path / "runs"
     gate = tmp_path / "gate"
     cmd = f'echo "$WATCHD_COUNT" >> {runs}; while [ ! -e {gate} ]; do sleep 0.02; done'
-    w = start_watchd(["--command", cmd, "--on-busy", "queue", str(src)])
+    w = start_watchd(["-v", "--command", cmd, "--on-busy", "queue", str(src)])
     (src / "first.py").write_text("")
     assert wait_for(runs.exists)
     for i in range(3):  # three batches while busy
         (src / f"busy{i}.py").write_text("")
         time.sleep(0.1)
+    # all three are queued behind the running command (however late their events came), then it ends
+    assert w.wait_log("and 2 more changed will run after it", timeout=10), w.log()
     gate.touch()
     assert wait_for(lambda: len(runs.read_text().split()) == 2)
     assert w.wait_log("exit 0", count=2)
@@ -155,3 +157,32 @@ def test_command_stdin_is_dev_null(tmp_path: Path, src: Path, start_watchd: type
     (src / "a.py").write_text("")
     assert w.wait_log("exit 0")
     assert out.read_text() == "/dev/null\n"  # cat got EOF at once: nothing read, nothing hung
+
+
+def test_an_env_file_edit_reruns_the_command_with_its_new_values_and_no_value_is_logged(
+    tmp_path: Path, src: Path, start_watchd: type[Watchd]
+) -> None:
+    """The env file lies outside the watched path and matches no pattern: its edit still counts,
+    and the run reads it afresh. Neither its values nor -E's reach the log or --validate."""
+    import subprocess  # noqa: PLC0415
+
+    env_file = tmp_path / "app.env"
+    env_file.write_text("TOKEN=tok-first-9f2\n")
+    out = tmp_path / "out"
+    args = ["-p", "*.py", "--env-file", str(env_file), "-E", "MODE=mode-7c1", "--cwd", str(tmp_path)]
+    command = 'printf "%s %s\\n" "$TOKEN" "$MODE" >> out'
+    w = start_watchd([*args, "-c", command, str(src)])
+    (src / "app.py").write_text("x = 1\n")
+    assert wait_for(lambda: out.exists() and "tok-first-9f2 mode-7c1\n" in out.read_text(), timeout=10), (
+        w.log()
+    )
+    env_file.write_text("TOKEN=tok-second-4e8\n")
+    assert wait_for(lambda: "tok-second-4e8 mode-7c1\n" in out.read_text(), timeout=10), w.log()
+    assert w.wait_log("app.env changed")
+    validate = subprocess.run(
+        [WATCHD, "--validate", *args, "-c", command, str(src)], capture_output=True, text=True, check=True
+    )
+    assert "env:       MODE=***" in validate.stdout
+    for secret in ("tok-first-9f2", "tok-second-4e8", "mode-7c1"):
+        assert secret not in w.log()
+        assert secret not in validate.stdout + validate.stderr

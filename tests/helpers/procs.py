@@ -162,12 +162,14 @@ class Watchd:
         env: dict[str, str] | None = None,
         wait_ready: bool = True,
         stdout: Path | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
+        """`prefix`: what runs watchd (a wrapper that execs it, as `unshare ... sh -c '... exec "$@"'`)."""
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 (closed in stop())
         self._stdout = open(stdout, "wb") if stdout is not None else None  # noqa: SIM115 (as _log)
         self.proc = subprocess.Popen(
-            [WATCHD, *args],
+            [*prefix, WATCHD, *args],
             stdout=self._stdout or self._log,
             stderr=self._log,
             stdin=subprocess.DEVNULL,

@@ -73,3 +73,45 @@ def test_nothing_of_the_list_file_is_left_after_the_run(tmp_path: Path) -> None:
     else:  # a temporary file: removed
         assert Path(listed).name.startswith("watchd-")
         assert not Path(listed).exists()
+
+
+def test_the_watchs_own_variables_reach_the_command_and_the_file_is_read_at_every_run(tmp_path: Path) -> None:
+    """env_file's values, then env's over them, then the batch's WATCHD_*; an edit of the file is
+    in the next run's environment."""
+    from watchd.environment import WatchEnvironment  # noqa: PLC0415
+
+    env_file = tmp_path / "app.env"
+    env_file.write_text('TOKEN=first\nexport GREETING="hello world"\nMODE=from-file\nURL=${TOKEN}/x\n')
+    environment = WatchEnvironment("w", (("MODE", "from-env"),), env_file)
+    command = 'printf "%s|%s|%s|%s|%s\\n" "$TOKEN" "$GREETING" "$MODE" "$URL" "$WATCHD_COUNT" >> out'
+    action = CommandAction(
+        CommandSettings(command=command, cwd=tmp_path), Context("w", environment=environment)
+    )
+    action.execute(batch_of(["/a.py"]), threading.Event())
+    env_file.write_text("TOKEN=second\n")
+    action.execute(batch_of(["/a.py", "/b.py"]), threading.Event())
+    assert (tmp_path / "out").read_text().splitlines() == [
+        "first|hello world|from-env|first/x|1",
+        "second||from-env||2",
+    ]
+
+
+def test_an_env_file_that_turns_unreadable_keeps_its_last_values_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from watchd.environment import WatchEnvironment  # noqa: PLC0415
+
+    env_file = tmp_path / "app.env"
+    env_file.write_text("TOKEN=s3cret\n")
+    environment = WatchEnvironment("w", (), env_file)
+    assert environment.values() == {"TOKEN": "s3cret"}
+    env_file.write_text("TOKEN=s3cret\nthis is not a line\n")  # half-way through an edit
+    assert environment.values() == {"TOKEN": "s3cret"}
+    env_file.unlink()
+    assert environment.values() == {"TOKEN": "s3cret"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"w: env_file {env_file}: line 2: cannot read 'this is not a line' "
+        "(write NAME=value, quoting a value with spaces); using its last values"
+    ]
+    assert "s3cret" not in caplog.text

@@ -30,16 +30,14 @@ def tree(tmp_path: Path) -> Iterator[tuple[InotifyTree, queue.Queue[Event], int]
         lambda rid, exc: None,
     )
     t.add_root(0, str(tmp_path), recursive=True, prune=lambda rel: False)
-    wd = next(iter(t._paths))  # the root's watch (its parent's is added after it)
+    wd = next(iter(t._table.paths))  # the root's watch (its parent's is added after it)
     yield t, got, wd
     t.close()
 
 
 def read(t: InotifyTree, *events: tuple[int, int, int, bytes]) -> None:
     """One read's events, handled as the reader thread handles them."""
-    with t._lock:
-        t._handle(list(events))
-    t._flush()
+    t._read(list(events))
 
 
 def kinds(got: queue.Queue[Event], n: int, timeout: float = 5.0) -> list[tuple[str, str, str | None]]:
@@ -104,7 +102,7 @@ def test_a_late_rename_of_a_root_seen_through_its_parent_leaves_its_successor_wa
         (root / "pkg").mkdir()
         t.add_root(0, str(root), recursive=True, prune=lambda rel: False)  # ... and the successor
         watched = t.watch_count
-        parent_wd = next(wd for wd, p in t._paths.items() if p == str(tmp_path))
+        parent_wd = next(wd for wd, p in t._table.paths.items() if p == str(tmp_path))
         read(
             t,
             (parent_wd, IN_MOVED_FROM | IN_ISDIR, 9, b"root"),

@@ -17,7 +17,7 @@ from helpers.changes import Collector, sentinel
 
 from watchd.changes import Change, ChangeKind
 from watchd.matching import Matcher
-from watchd.watching import Subscription, Watcher
+from watchd.watching import RootState, Subscription, Watcher
 
 
 @pytest.fixture
@@ -373,20 +373,22 @@ def test_leaf_directories_are_watched_without_being_read(leafy: Path) -> None:
 @pytest.mark.linux_only("watchd's inotify tree (find's leaf optimisation)")
 def test_a_directory_on_another_device_is_read_whatever_its_link_count(tmp_path: Path) -> None:
     """A mount point below a root may be a filesystem whose link counts mean nothing."""
-    from watchd.inotify import InotifyTree, _Root  # noqa: PLC0415
+    from watchd.inotify import WatchedTree, is_leaf, links_and_device  # noqa: PLC0415
 
     leaf = tmp_path / "leaf"
     leaf.mkdir()
     (tmp_path / "parent" / "child").mkdir(parents=True)
     st = os.stat(tmp_path)
-    here = _Root(0, str(tmp_path), True, lambda rel: False, identity=(st.st_dev, st.st_ino), leaves=True)
-    elsewhere = _Root(
+    here = WatchedTree(
+        0, str(tmp_path), True, lambda rel: False, identity=(st.st_dev, st.st_ino), leaves=True
+    )
+    elsewhere = WatchedTree(
         1, str(tmp_path), True, lambda rel: False, identity=(st.st_dev + 1, st.st_ino), leaves=True
     )
-    assert InotifyTree._leaf(here, str(leaf))
-    assert not InotifyTree._leaf(here, str(tmp_path / "parent"))  # it has a subdirectory
-    assert not InotifyTree._leaf(elsewhere, str(leaf))
-    assert not InotifyTree._leaf(here, str(tmp_path / "gone"))
+    assert is_leaf(here, links_and_device(str(leaf)))
+    assert not is_leaf(here, links_and_device(str(tmp_path / "parent")))  # it has a subdirectory
+    assert not is_leaf(elsewhere, links_and_device(str(leaf)))
+    assert not is_leaf(here, links_and_device(str(tmp_path / "gone")))
 
 
 @pytest.mark.linux_only("watchd's inotify reader (a lost root's late notice)")
@@ -409,7 +411,7 @@ def test_a_late_notice_that_the_old_root_is_gone_leaves_its_successor_alone(
         sink.expect(lambda c: c.path == str(root / "a.py"))
         assert r.identity != old
         w._native_lost(r.rid, old)  # the old directory's notice, late
-        assert not r.lost
+        assert r.state is not RootState.LOST
         sink.drain()
         w.check_roots()
         (root / "b.py").write_text("")

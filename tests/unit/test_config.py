@@ -31,6 +31,7 @@ from watchd.model import (
     OnBusy,
     OnExit,
     PidfileSettings,
+    Poll,
     PostSettings,
     PythonCheckSettings,
     RunSettings,
@@ -111,7 +112,7 @@ def test_example_config_parses_into_frozen_dataclasses() -> None:
                 ignore_directories=False,
                 debounce=0.05,
                 max_delay=DEFAULT_MAX_DELAY,
-                poll=False,
+                poll=Poll.AUTO,
                 poll_interval=DEFAULT_POLL_INTERVAL,
             ),
             Watch(
@@ -142,7 +143,7 @@ def test_defaults_apply_when_nothing_is_set() -> None:
         ignore_directories=False,
         debounce=DEFAULT_DEBOUNCE,
         max_delay=DEFAULT_MAX_DELAY,
-        poll=False,
+        poll=Poll.AUTO,
         poll_interval=DEFAULT_POLL_INTERVAL,
     )
     assert watch.action == PidfileSettings(
@@ -197,7 +198,7 @@ watches:
         ignore_directories=True,
         debounce=1.5,
         max_delay=120.0,
-        poll=True,
+        poll=Poll.ALWAYS,
         poll_interval=0.5,
     )
     # A list-form command stays a tuple and is not env-expanded (no shell: it means what it says).
@@ -207,7 +208,7 @@ watches:
         timeout=3600.0,
         on_busy=OnBusy.RESTART,
     )
-    assert job.poll is True and job.poll_interval == 0.5
+    assert job.poll is Poll.ALWAYS and job.poll_interval == 0.5
 
 
 def test_string_command_is_left_to_the_shell() -> None:
@@ -529,9 +530,9 @@ ERRORS = [
         P + "    frobnicate: 1\n",
         # a signal watch: the keys of the signal action only (the others would be errors too)
         "dev.yaml:5:5: watches.api.frobnicate: unknown key in watch 'api' (valid keys: check, "
-        "check_timeout, confirm, confirm_timeout, cwd, debounce, expect, gitignore, ignore, ignore_defaults, "
-        "ignore_directories, max_delay, paths, patterns, pidfile, pidfile_wait, poll, poll_interval, signal, "
-        "unit)",
+        "check_timeout, confirm, confirm_timeout, cwd, debounce, env, env_file, expect, gitignore, ignore, "
+        "ignore_defaults, ignore_directories, max_delay, paths, patterns, pidfile, pidfile_wait, poll, "
+        "poll_interval, signal, unit)",
         id="unknown-key-no-close-match",
     ),
     pytest.param(
@@ -578,7 +579,7 @@ ERRORS = [
     ),
     pytest.param(
         P + "    poll: often\n",
-        "dev.yaml:5:11: watches.api.poll: expected true or false, got 'often'",
+        "dev.yaml:5:11: watches.api.poll: expected true, false or auto, got 'often'",
         id="poll-string",
     ),
     pytest.param(
@@ -1121,7 +1122,7 @@ def test_options_command_watch() -> None:
         name="watchd",
         paths=(Path("/srv/app/assets"),),
         action=CommandSettings(command="make css", cwd=BASE, timeout=60.0, on_busy=OnBusy.RESTART),
-        poll=True,
+        poll=Poll.ALWAYS,
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from watchd import mounts, platform
+from watchd.model import Poll
 from watchd.mounts import filesystem_type, innermost, is_remote, parse_mountinfo
+from watchd.watching import PollDecision, poll_decision
 
 # A workstation: ext4 root, tmpfs /tmp, network and VM shares, nested and stacked mounts.
 # Fields: ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS;
@@ -212,3 +214,30 @@ def test_without_mountinfo_text_the_platform_answers(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(platform.current, "filesystem_type", filesystem_type)
     assert mounts.filesystem_type("/Volumes/share/app.py") == "smbfs"
     assert asked == ["/Volumes/share/app.py"]
+
+
+# poll: auto polls only the roots whose filesystem raises no events for changes made elsewhere.
+POLL_CASES = [
+    # (path, auto, false, true)
+    ("/home/alice/src", "native", "native", "poll"),
+    ("/tmp/build", "native", "native", "poll"),
+    ("/mnt/nfs/app", "poll-remote", "native-unseen", "poll"),
+    ("/mnt/nfs/local/app", "native", "native", "poll"),  # a local disk mounted inside the share
+    ("/mnt/smb/site", "poll-remote", "native-unseen", "poll"),
+    ("/mnt/host/Users/alice/project", "poll-remote", "native-unseen", "poll"),  # WSL2's 9p
+    ("/home/alice/remote/app", "poll-remote", "native-unseen", "poll"),  # sshfs
+    ("/mnt/shared/app", "poll-remote", "native-unseen", "poll"),  # virtiofs
+    ("/srv/app", "poll-remote", "native-unseen", "poll"),  # nfs stacked over ext4: the top one counts
+]
+
+
+@pytest.mark.parametrize(("path", "auto", "off", "on"), POLL_CASES)
+def test_poll_auto_polls_only_roots_on_network_filesystems(path: str, auto: str, off: str, on: str) -> None:
+    fstype = filesystem_type(path, HOST)
+    got = [poll_decision(mode, fstype).value for mode in (Poll.AUTO, Poll.NEVER, Poll.ALWAYS)]
+    assert got == [auto, off, on]
+
+
+@pytest.mark.parametrize(("path", "_"), CONTAINER_TYPE_CASES)
+def test_poll_auto_leaves_a_container_s_overlay_and_bind_mounts_native(path: str, _: str) -> None:
+    assert poll_decision(Poll.AUTO, filesystem_type(path, CONTAINER)) is PollDecision.NATIVE

@@ -43,6 +43,8 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["check: make lint", "check_timeout: 2m"],
         ["--check", "make lint", "--check-timeout", "2m"],
     ),
+    "env": (["env: {MODE: dev, EMPTY: ''}"], ["-E", "MODE=dev", "-E", "EMPTY="]),
+    "env_file": (["env_file: app.env"], ["--env-file", "app.env"]),
     "pidfile": (["pidfile: run/app.pid"], ["--pidfile", "run/app.pid"]),
     "signal": (["signal: USR2"], ["--signal", "USR2"]),
     "expect": (["expect: gunicorn"], ["--expect", "gunicorn"]),
@@ -92,6 +94,8 @@ BAD: dict[str, tuple[list[str], list[str]] | None] = {
         ["check: make lint", "check_timeout: 0s"],
         ["--check", "make lint", "--check-timeout", "0s"],
     ),
+    "env": (['env: {"BAD NAME": x}'], ["-E", "BAD NAME=x"]),
+    "env_file": (["env_file: broken.env"], ["--env-file", "broken.env"]),
     "pidfile": (['pidfile: ""'], ["--pidfile", ""]),
     "signal": (["signal: HUPP"], ["--signal", "HUPP"]),
     "expect": None,
@@ -160,6 +164,8 @@ def _from_command_line(key: str, args: list[str]) -> Watch:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for d in ("src", "lib", "sub"):
         (tmp_path / d).mkdir()
+    (tmp_path / "app.env").write_text("SECRET=x\n")
+    (tmp_path / "broken.env").write_text("SECRET=x\nnot a line\n")
     monkeypatch.chdir(tmp_path)  # the command line's paths resolve from here, the file's from its directory
     monkeypatch.delenv("WATCHD_CHANGED_FILE", raising=False)
     return tmp_path

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd.changes import Batch
+from watchd.environment import WatchEnvironment
 from watchd.model import CommandSettings, OnBusy, PidfileSettings, RunSettings, Watch
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class Context:
     spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
     counts: Callable[[str], bool] | None = None  # whether the watch's own paths and patterns count a file
+    environment: WatchEnvironment = field(default_factory=lambda: WatchEnvironment("", (), None))
 
 
 class PerBatch:

@@ -113,6 +113,7 @@ class CommandGate:
         self.check = check
         self.what = what
         self.base = ctx.base
+        self.environment = ctx.environment
         self.shown = command_for_log(check.command)
 
     def run(self, batch: Batch, cancel: threading.Event) -> str | None:
@@ -121,7 +122,7 @@ class CommandGate:
             output = self._output()
             if output is not None:
                 cleanup.enter_context(output)
-            env, listed = batch_environment(self.name, batch)
+            env, listed = batch_environment(self.name, batch, self.environment.values())
             cleanup.enter_context(listed)
             try:
                 done = run_child(

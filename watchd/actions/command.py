@@ -24,6 +24,7 @@ class CommandAction(PerBatch):
         self.name = ctx.name
         self.action = action
         self.base = ctx.base
+        self.environment = ctx.environment
         self.dry_run = ctx.dry_run
         self.on_busy = action.on_busy
         self.grace = action.stop.grace
@@ -38,7 +39,7 @@ class CommandAction(PerBatch):
             return f"would run {self.shown}"
         if self.action.clear:
             clear_screen()
-        env, listed = batch_environment(self.name, batch)
+        env, listed = batch_environment(self.name, batch, self.environment.values())
         with listed:
             try:
                 done = run_child(

@@ -32,7 +32,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -88,10 +88,14 @@ def changed_environment(name: str, batch: Batch, list_file: str | None) -> dict[
     return env
 
 
-def child_environment(name: str, batch: Batch, list_file: str | None) -> dict[str, str]:
-    """watchd's environment plus the variables for `batch`."""
+def child_environment(
+    name: str, batch: Batch, list_file: str | None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """watchd's environment, the watch's own variables (`extra`: env_file, env), then the
+    variables for `batch`."""
     env = dict(os.environ)
     env.pop("WATCHD_CHANGED_FILE", None)  # watchd run by watchd: that file is its parent's, not this batch's
+    env.update(extra or {})
     env.update(changed_environment(name, batch, list_file))
     return env
 
@@ -247,12 +251,14 @@ def warn_once(name: str, topic: str, msg: str, *args: object) -> None:
     log.log(logging.WARNING if first else logging.DEBUG, msg, *args)
 
 
-def batch_environment(name: str, batch: Batch) -> tuple[dict[str, str], ListFile]:
+def batch_environment(
+    name: str, batch: Batch, extra: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], ListFile]:
     """The environment of a child answering watch `name`'s `batch` -- a command, a check or an app
     -- and the file behind its WATCHD_CHANGED_FILE, which the caller discards when the child is
     done (`with listed:` around a command's run)."""
     listed = write_list_file(name, batch.paths)
-    return child_environment(name, batch, listed.path), listed
+    return child_environment(name, batch, listed.path, extra), listed
 
 
 def describe_status(code: int) -> str:

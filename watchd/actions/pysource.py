@@ -23,7 +23,8 @@ from pathlib import Path
 
 from watchd.changes import Batch, ChangeKind
 from watchd.matching import Matcher
-from watchd.watching import files_below, under
+from watchd.paths import under
+from watchd.watching import files_below
 
 SUFFIX = ".py"
 # compile() holds the GIL for the whole file (a 3.8 MB generated module: 3.8 s, with every other

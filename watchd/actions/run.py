@@ -121,6 +121,7 @@ class RunAction:
 
     def __init__(self, action: RunSettings, ctx: Context) -> None:
         self.name = ctx.name
+        self.environment = ctx.environment
         self.action = action
         self.ctx = ctx
         self.grace = action.stop.grace
@@ -425,7 +426,7 @@ class RunAction:
 
     def _environment(self, batch: Batch) -> tuple[dict[str, str], ListFile]:
         """The app's environment for `batch`, and its WATCHD_CHANGED_FILE (discarded when it ends)."""
-        env, list_file = batch_environment(self.name, batch)
+        env, list_file = batch_environment(self.name, batch, self.environment.values())
         env["WATCHD_RESTARTS"] = str(self.starts)
         if self.imports is not None:
             self.imports.environment(env)
