@@ -339,6 +339,7 @@ class ForkServer:
 
         self.name = name
         self.files = list(files)
+        self.env = env
         self.ready: Ready | None = None
         self.refused: str | None = None
         self.settled = threading.Event()  # ready, refused, or gone
@@ -667,8 +668,11 @@ class Preloader:
 
     # -- a start ----------------------------------------------------------------------
 
-    def fork(self, request: dict[str, object], fds: list[int], targets: list[int]) -> Warm | str:
-        """Fork the app (the watch's thread), or why this start is cold."""
+    def fork(
+        self, request: dict[str, object], fds: list[int], targets: list[int], watch_env: dict[str, str]
+    ) -> Warm | str:
+        """Fork the app (the watch's thread), or why this start is cold. `watch_env`: the watch's
+        own variables now (env_file, env): the server must have imported with the same."""
         started = time.monotonic()
         server = self.server
         if self.refused is not None:
@@ -682,6 +686,8 @@ class Preloader:
             self.start_server()
             return "no fork server yet (it starts once the app has run)"
         changed = self._stale()
+        if changed is None and any(server.env.get(k) != v for k, v in watch_env.items()):
+            changed = "the watch's environment (env, env_file)"
         if changed is not None:
             self.server = None
             server.retire()

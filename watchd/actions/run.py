@@ -163,7 +163,7 @@ class RunAction:
             self.cold = "watchd starts the app its own way here"
             return None
         try:
-            entry = python_entry(self.action.command, self.action.cwd, os.environ)
+            entry = python_entry(self.action.command, self.action.cwd, {**os.environ, **self._watch_env()})
         except NotPython as exc:
             self.cold = f"not a Python app ({exc})"
             return None
@@ -190,9 +190,13 @@ class RunAction:
         if self.preloader is not None:
             self.preloader.noted(files)
 
+    def _watch_env(self) -> dict[str, str]:
+        """The watch's own variables (env_file, env) as a start now gets them."""
+        return dict(self.environment.values()) if self.environment else {}
+
     def _server_environment(self) -> dict[str, str]:
         """The fork server's environment: the app's, without what differs per start."""
-        env = child_environment(self.name, Batch(self.name, (), 0.0, 0.0), None)
+        env = child_environment(self.name, Batch(self.name, (), 0.0, 0.0), None, self._watch_env())
         env["WATCHD_RESTARTS"] = str(self.starts)
         if self.imports is not None:
             self.imports.environment(env)
@@ -530,7 +534,7 @@ class RunAction:
             targets.append(SD_LISTEN_FDS_START)
         fds += pass_fds
         targets += pass_fds
-        outcome = preloader.fork(request, fds, targets)
+        outcome = preloader.fork(request, fds, targets, self._watch_env())
         if not isinstance(outcome, Warm):
             log.debug("%s: cold: %s", self.name, outcome)
             return None
