@@ -230,7 +230,7 @@ class Daemon:
                 key=key,
                 name=w.name,
                 path=str(p),
-                matcher=Matcher(w.patterns, w.ignore, ignore_defaults=w.ignore_defaults),
+                matcher=Matcher(w.counted_patterns, w.ignore, ignore_defaults=w.ignore_defaults),
                 ignore_directories=w.ignore_directories,
                 gitignore=w.gitignore,
                 poll=w.poll,

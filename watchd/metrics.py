@@ -117,7 +117,7 @@ class WatchdCollector:
             labels=["watch", "result"],
         )
         for r in reports:
-            if r.action in ("pidfile", "process"):
+            if r.action in ("pidfile", "process", "run"):  # (run: its reloads by signal)
                 for result, n in r.counts.confirmations.items():
                     confirmations.add_metric([r.name, result], n)
         yield confirmations

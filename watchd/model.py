@@ -277,6 +277,15 @@ class Watch:
     env_file: Path | None = None  # a dotenv file read at every run (its values after os.environ, before env)
     content: bool = False  # a file whose bytes are as they were at the last action does not count
 
+    @property
+    def counted_patterns(self) -> tuple[str, ...]:
+        """The patterns of the files that count: `patterns` (empty: every file), with a run watch's
+        restart_patterns, which count whatever the patterns say."""
+        action = self.action
+        if self.patterns and isinstance(action, RunSettings) and action.reload is not None:
+            return self.patterns + tuple(p for p in action.restart_patterns if p not in self.patterns)
+        return self.patterns
+
 
 class LogFormat(StrEnum):
     """How watchd writes its log (`log_format:`, --log-format)."""

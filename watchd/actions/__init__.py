@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from watchd.changes import Batch
@@ -91,6 +92,7 @@ class Context:
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
     tally: Tally | None = None  # the watch's counters: reload confirmations, the app's starts and exits
     counts: Callable[[str], bool] | None = None  # whether the watch's own paths and patterns count a file
+    roots: tuple[Path, ...] = ()  # the watch's paths (`build` sets them)
     environment: WatchEnvironment = field(default_factory=lambda: WatchEnvironment("", (), None))
 
 
@@ -123,6 +125,8 @@ def build(watch: Watch, ctx: Context) -> Action:
     loads the process machinery."""
     settings = watch.action
     action: Action
+    if not ctx.roots:
+        ctx = replace(ctx, roots=watch.paths)
     if isinstance(settings, PidfileSettings):
         from watchd.actions.pidfile import PidfileAction  # noqa: PLC0415 (lazy, as above)
 

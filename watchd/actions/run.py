@@ -46,7 +46,8 @@ from watchd.actions.process import (
     spawn,
 )
 from watchd.actions.pysource import invalidate_bytecode
-from watchd.changes import Batch
+from watchd.actions.reload import Reload
+from watchd.changes import Batch, display_path
 from watchd.logtext import command_for_log
 from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, Preload, RunSettings, Stop
 from watchd.outcome import Outcome, Result
@@ -156,6 +157,10 @@ class RunAction:
                     ctx.listeners.release(self.listener)
                 raise
         self._hook_checked = False
+        # reload: SIGNAL: a batch signals the running app instead of restarting it
+        self.reload = Reload(self.name, action, ctx.roots, ctx.tally) if action.reload is not None else None
+        if self.reload is not None:
+            self.not_done = f"not reloaded ({self.reload.signame}) or restarted"
 
     def _preloader(self) -> Preloader | None:
         """The fork server's side of this watch, for a Python app (else why its starts are cold)."""
@@ -238,6 +243,8 @@ class RunAction:
         listener's next socket (no connection goes there yet), while the debounce runs;
         `execute` switches to it if nothing changed after this batch."""
         self._discard_early()
+        if self.reload is not None and self.reload.restarting(batch) is None:
+            return  # a reload by signal starts nothing
         if self.early is None or self.child is None or self._closed or self.ctx.dry_run or cancel.is_set():
             return
         assert self.listener is not None
@@ -261,6 +268,18 @@ class RunAction:
         if self.ctx.dry_run:
             log.info("%s: %s; would restart %s [dry run]", self.name, changed, self.shown)
             return f"would restart {self.shown}"
+        if self.reload is not None and self.child is not None:
+            restart_for = self.reload.restarting(batch)
+            if restart_for is None:
+                reloaded = self.reload.send(self.child, batch, changed)
+                if reloaded is not None:
+                    self._discard_early()
+                    return reloaded
+            else:
+                shown = display_path(restart_for, self.ctx.base)
+                log.info(
+                    "%s: %s matches restart_patterns: restarting the app, not reloading it", self.name, shown
+                )
         early = self._take_early(batch)
         if early is not None and early.child.done.is_set():
             # it started on the new code and could not even stay up: keep the app that serves
@@ -364,6 +383,8 @@ class RunAction:
             self._list_files.clear()
             if self.preloader is not None:
                 self.preloader.close()
+            if self.reload is not None:
+                self.reload.close(deadline)
             if self.imports is not None:
                 self.imports.close()
             if self.listener is not None and self.ctx.listeners is not None:
