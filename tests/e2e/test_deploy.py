@@ -24,6 +24,7 @@ def test_there_are_manifests() -> None:
         "configmaps.yaml",
         "deployment-http.yaml",
         "deployment-signal.yaml",
+        "deployment-process.yaml",
     }
 
 
@@ -42,7 +43,7 @@ def test_manifests_validate_strictly(manifest: Path) -> None:
 def test_the_watchd_configs_in_the_configmap_are_valid(tmp_path: Path) -> None:
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "configmaps.yaml").read_text()))
     (config_map,) = [d for d in docs if d["metadata"]["name"] == "watchd-config"]
-    assert set(config_map["data"]) == {"watchd.yaml", "watchd-signal.yaml"}
+    assert set(config_map["data"]) == {"watchd.yaml", "watchd-signal.yaml", "watchd-process.yaml"}
     for name, text in config_map["data"].items():
         (tmp_path / name).write_text(text)
         done = subprocess.run(
@@ -95,9 +96,9 @@ def _deployments() -> dict[str, dict[str, Any]]:
 
 
 def test_every_deployment_has_a_watchd_container() -> None:
-    """The README tells the user to change `image:` of the `watchd` container in both Deployments."""
+    """The README tells the user to change `image:` of the `watchd` container in every Deployment."""
     deployments = _deployments()
-    assert set(deployments) == {"prometheus", "app"}
+    assert set(deployments) == {"prometheus", "app", "app-by-name"}
     for name, deployment in deployments.items():
         containers = {c["name"]: c for c in deployment["spec"]["template"]["spec"]["containers"]}
         assert containers["watchd"]["image"] == f"watchd:{__version__}", name
@@ -136,7 +137,11 @@ def test_the_documented_commands_name_what_the_manifests_hold() -> None:
 
 @pytest.mark.parametrize(
     ("manifest", "config_key"),
-    [("deployment-http.yaml", "watchd.yaml"), ("deployment-signal.yaml", "watchd-signal.yaml")],
+    [
+        ("deployment-http.yaml", "watchd.yaml"),
+        ("deployment-signal.yaml", "watchd-signal.yaml"),
+        ("deployment-process.yaml", "watchd-process.yaml"),
+    ],
 )
 def test_the_sidecar_exposes_metrics_a_liveness_probe_and_scrape_annotations(
     manifest: str, config_key: str
@@ -160,3 +165,21 @@ def test_the_sidecar_exposes_metrics_a_liveness_probe_and_scrape_annotations(
     (runtime,) = [e["value"] for e in watchd["env"] if e["name"] == "XDG_RUNTIME_DIR"]
     assert runtime in {m["mountPath"] for m in watchd["volumeMounts"]}
     assert watchd["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_sidecar_without_a_pidfile_finds_the_app_by_name_in_a_shared_process_namespace() -> None:
+    """deployment-process.yaml: watchd's config names the process (no pidfile anywhere), and the pod
+    gives watchd what `process:` needs -- one process namespace, the app's user."""
+    configs = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "configmaps.yaml").read_text())
+    (config_map,) = [d for d in configs if d["metadata"]["name"] == "watchd-config"]
+    (watch,) = yaml.safe_load(config_map["data"]["watchd-process.yaml"])["watches"].values()
+    assert watch["process"] == "gunicorn" and "pidfile" not in watch
+    pod = _deployments()["app-by-name"]["spec"]["template"]["spec"]
+    assert pod["shareProcessNamespace"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532  # both containers: watchd signals its own user's
+    containers = {c["name"]: c for c in pod["containers"]}
+    assert not any("--pid" in arg for arg in containers["app"]["args"])
+    assert containers["watchd"]["args"] == ["--config", "/etc/watchd/watchd-process.yaml"]
+    assert all(
+        "securityContext" not in c or "runAsUser" not in c["securityContext"] for c in containers.values()
+    )
