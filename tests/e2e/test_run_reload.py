@@ -51,6 +51,7 @@ def config(tmp_path: Path, port: int, preload: str) -> Path:
         "    reload: HUP\n"
         "    restart_patterns: [requirements.txt, gunicorn.conf.py]\n"
         "    confirm_timeout: 20s\n"
+        "    check: python\n"
         "    stop_timeout: 10s\n"
         f"    preload: {preload}\n"
     )
@@ -133,3 +134,10 @@ def test_gunicorn_run_by_watchd_reloads_by_hup_and_restarts_for_restart_patterns
     write_app(tmp_path / "app", "v3")
     assert w.wait_log(f"(pid {new}) reloaded: 2 new workers in ", timeout=20), w.log()
     assert wait_for(lambda: http_get(port) == "v3", timeout=10), w.log()
+
+    # the check gate: a save that does not compile is neither a reload nor a restart
+    (tmp_path / "app" / "app.py").write_text("def broken(:\n")
+    assert w.wait_log("check python failed (SyntaxError in app/app.py", timeout=10), w.log()
+    assert "not reloaded (HUP) or restarted" in w.log()
+    assert w.log().count("sent HUP to gunicorn") == 2
+    assert http_get(port) == "v3"

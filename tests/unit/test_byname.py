@@ -44,3 +44,24 @@ GUNICORN = ["/venv/bin/python3", "/venv/bin/gunicorn", "-c", "api.py", "app:app"
 )
 def test_what_a_name_names(name: str, comm: str, argv: list[str], expected: bool) -> None:
     assert matches(name, comm, argv) is expected
+
+
+def test_pid_1_is_refused_as_from_a_pidfile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PID namespace's init named as the app (no shareProcessNamespace): never signalled."""
+    import threading  # noqa: PLC0415
+
+    from watchd.actions import Context, byname  # noqa: PLC0415
+    from watchd.actions.pidfile import ProcessAction  # noqa: PLC0415
+    from watchd.changes import Batch  # noqa: PLC0415
+    from watchd.model import ProcessSettings  # noqa: PLC0415
+    from watchd.outcome import Outcome, Result  # noqa: PLC0415
+
+    monkeypatch.setattr(byname, "find", lambda name, uid: [byname.Found(1, 0, 0.0, "gunicorn", "gunicorn")])
+    sent: list[tuple[int, int]] = []
+    action = ProcessAction(
+        ProcessSettings("gunicorn"), Context("api", kill=lambda pid, sig: sent.append((pid, sig)))
+    )
+    outcome = action.execute(Batch("api", (), 0.0, 0.0), threading.Event())
+    assert isinstance(outcome, Outcome) and outcome.result is Result.REFUSED
+    assert "is PID 1 (init of this PID namespace): refused" in outcome
+    assert sent == []

@@ -102,3 +102,19 @@ def test_which_batches_restart_instead_of_reloading(tmp_path: Path) -> None:
     single = RunSettings("gunicorn app:app", tmp_path, reload=1, restart_patterns=("gunicorn.conf.py",))
     watched_file = Reload("w", single, (Path("/etc/gunicorn.conf.py"),), None)
     assert watched_file.restarting(batch("/etc/gunicorn.conf.py")) == "/etc/gunicorn.conf.py"
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (("/venv/bin/gunicorn", "-c", "gunicorn.conf.py", "app:app"), "gunicorn"),
+        ("gunicorn app:app", "gunicorn"),
+        ("exec uwsgi --ini app.ini", "uwsgi"),
+        (("/usr/bin/python3", "app.py"), "app.py"),
+        ("python -m http.server", "http.server"),
+        ("echo 'unclosed", "echo"),
+    ],
+)
+def test_the_app_is_named_for_its_program(tmp_path: Path, command: str | tuple[str, ...], name: str) -> None:
+    """A warm start's process is watchd's fork server: log lines name the app from its command."""
+    assert Reload("w", RunSettings(command, tmp_path, reload=1), (), None).program == name

@@ -346,6 +346,11 @@ class ProcessAction(SignalAction):
                 "command line, or set expect:)"
             )
         (one,) = found
+        if one.pid == 1:  # as a pidfile's PID 1: a PID namespace's init, whose signals are its own
+            raise ActionError(
+                f"the process named {name!r} is PID 1 (init of this PID namespace): refused, as from a "
+                "pidfile (in Kubernetes: shareProcessNamespace: true gives the app another PID)"
+            )
         pidfd = open_pidfd(one.pid) if self._pidfds else None
         try:
             target = inspect_process(one.pid)

@@ -55,6 +55,7 @@ class Reload:
             Matcher(action.restart_patterns, ignore_defaults=False) if action.restart_patterns else None
         )
         self._confirmations = Confirmations(name, tally)
+        self.program = _program(action.command)  # "gunicorn": the app, as the signal action says it
 
     def restarting(self, batch: Batch) -> str | None:
         """The first path of `batch` that restart_patterns match (relative to the watch's paths,
@@ -79,12 +80,11 @@ class Reload:
         side = platform.current
         try:
             info = side.process_info(pid)
-            argv = side.cmdline(pid) if info is not None else None
         except OSError:
-            info = argv = None
+            info = None
         if info is None or info.exited:
             return None
-        shown = program_name(info.name, argv or [])  # "gunicorn", as the signal action says it
+        shown = self.program
         # the new workers import the changed files: never from a .pyc a same-size save within
         # the same second left looking fresh
         invalidate_bytecode(batch.paths)
@@ -130,3 +130,23 @@ class Reload:
 
     def close(self, deadline: float) -> None:
         self._confirmations.close(deadline)
+
+
+def _program(command: str | tuple[str, ...]) -> str:
+    """The app's name for log lines, from its command (its process may be named otherwise: a warm
+    start runs in watchd's fork server): `gunicorn` for `/venv/bin/gunicorn -c ...`, the script
+    for `python app.py`."""
+    if isinstance(command, str):
+        import shlex  # noqa: PLC0415 (once per watch)
+
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            words = command.split()
+        if words and words[0] == "exec":
+            words = words[1:]
+    else:
+        words = list(command)
+    if not words:
+        return "the app"
+    return program_name(os.path.basename(words[0]), words)
