@@ -43,7 +43,7 @@ from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import count, format_duration, ignore_hint
 from watchd.matching import Matcher
-from watchd.model import Config, Watch
+from watchd.model import CommandSettings, Config, Watch
 from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
 from watchd.stats import Report, Tally
@@ -475,6 +475,7 @@ class Daemon:
                 log.info("metrics: %s/metrics, health: %s/healthz", self.metrics.url, self.metrics.url)
             self.ready.set()
             self.notifier.ready(self.status())
+            self._run_at_start(list(self._active.values()))  # after READY=1: never delays it
             return self._loop()
         finally:
             self.notifier.stopping()
@@ -703,6 +704,18 @@ class Daemon:
             log.info("%s: %s: acting now", a.watch.name, why, extra=logformat.fields("trigger", by=why))
             a.worker.submit(batch)
         return [a.watch.name for a in chosen]
+
+    def _run_at_start(self, actives: list[_Active]) -> None:
+        """run_at_start: the command once now, as a batch with no changes (WATCHD_TRIGGER=start),
+        through the worker (the check gate, on_busy) like any run; a paused watch holds it."""
+        now = self._clock()
+        for a in actives:
+            if isinstance(a.watch.action, CommandSettings) and a.watch.action.run_at_start:
+                batch = Batch(a.watch.name, (), now, now, trigger="start")
+                if a.paused_until is None:
+                    a.worker.submit(batch)
+                else:
+                    a.held = batch if a.held is None else a.held.merged(batch)
 
     def pause(self, name: str | None, seconds: float | None = None) -> list[str]:
         """Hold the batches of a watch (every watch) back until `resume`, or for `seconds`."""
@@ -941,6 +954,7 @@ class Daemon:
         )
         self.reloads += 1
         self.notifier.ready(self.status())
+        self._run_at_start([a for a in added if a.key in self._active])  # as at launch
 
     def _reject(self, exc: Exception) -> None:
         """A reload that cannot be done: say why, keep running the previous config."""
