@@ -43,7 +43,8 @@ from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
 from watchd.logtext import count, format_duration, ignore_hint
 from watchd.matching import Matcher
-from watchd.model import CommandSettings, Config, Watch
+from watchd.model import CommandSettings, Config, RunSettings, Watch
+from watchd.output import Prefixer, Screen, label, wants_colour
 from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
 from watchd.stats import Report, Tally
@@ -93,6 +94,11 @@ class _Active:
     # each path as last seen: True a directory, False a file (not yet seen: not there since start)
     seen: dict[str, bool] = field(default_factory=dict)
     content: ContentMemory | None = None  # content: true -- its files' bytes at the last action
+
+
+def _writers(watches: tuple[Watch, ...]) -> list[str]:
+    """The watches whose commands or apps write to watchd's stdout, in the config's order."""
+    return [w.name for w in watches if isinstance(w.action, CommandSettings | RunSettings)]
 
 
 def _counted_files(subs: list[Subscription]) -> Iterator[str]:
@@ -169,6 +175,8 @@ class Daemon:
         self._next_key = 0
         self._config_batcher = Batcher("config", CONFIG_DEBOUNCE, 1.0)
         self.terminal = terminal
+        self._screen: Screen | None = None  # watchd's stdout, when several watches share it
+        self._writers = _writers(config.watches)
         self.listeners = Listeners()
         try:
             if metrics is not None:
@@ -252,6 +260,7 @@ class Daemon:
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
             tally=tally,
+            output=self._prefixer(w),
             environment=WatchEnvironment(w.name, w.env, w.env_file),
         )
         action = build(w, ctx)
@@ -259,6 +268,17 @@ class Daemon:
         batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
         content = ContentMemory(w.name) if w.content else None
         return _Active(key, w, batcher, worker, subs, tally, content=content)
+
+    def _prefixer(self, w: Watch) -> Prefixer | None:
+        """[name] before each line of the watch's output, when more than one command or run watch
+        writes to watchd's stdout and it is a terminal (unless the watch says prefix: false)."""
+        if not isinstance(w.action, CommandSettings | RunSettings) or not w.action.prefix:
+            return None
+        if len(self._writers) < 2 or w.name not in self._writers or not os.isatty(1):
+            return None
+        if self._screen is None:
+            self._screen = Screen()
+        return Prefixer(w.name, self._screen, label(w.name, self._writers.index(w.name), wants_colour()))
 
     def _start(self, made: list[_Active]) -> list[tuple[_Active, WatchFailed]]:
         """Start the actions (apps start here: after the watches are live) and the workers;
@@ -904,11 +924,13 @@ class Daemon:
         old = {a.watch.name: a for a in self._active.values()}
         wanted = {w.name: w for w in new.watches}
         keep = {name for name, a in old.items() if wanted.get(name) == a.watch}
+        writers, self._writers = self._writers, _writers(new.watches)
         try:
             # built before the old ones close: an address the new config cannot bind keeps the
             # old config, and one both use is the same socket (the app's clients never notice)
             added = self._make_watches([w for name, w in wanted.items() if name not in keep])
         except (ListenError, WatchFailed) as exc:
+            self._writers = writers
             self._reject(exc)
             return
         self._config_error = None

@@ -20,6 +20,7 @@ from watchd.environment import WatchEnvironment
 from watchd.model import CommandSettings, OnBusy, PidfileSettings, RunSettings, Watch
 
 if TYPE_CHECKING:
+    from watchd.output import Prefixer
     from watchd.sockets import Listeners
     from watchd.stats import Tally
     from watchd.terminal import Terminal
@@ -90,6 +91,7 @@ class Context:
     spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
     tally: Tally | None = None  # the watch's counters: reload confirmations, the app's starts and exits
+    output: Prefixer | None = None  # its commands' and apps' lines prefixed [name] (several watches)
     environment: WatchEnvironment = field(default_factory=lambda: WatchEnvironment("", (), None))
 
 

@@ -411,6 +411,10 @@ class RunAction:
             clear_screen()
         env, list_file = self._environment(batch)
         pass_fds = list_file.pass_fds + ((self.imports.fd,) if self.imports is not None else ())
+        # several watches share the terminal: its output through a pipe, [name] before each line
+        piped = self.ctx.output.pipe(prompts=terminal is not None) if self.ctx.output is not None else None
+        if piped is not None:
+            env.setdefault("PYTHONUNBUFFERED", "1")
         try:
             child: Child = start(
                 self.action.command,
@@ -422,6 +426,7 @@ class RunAction:
                 on_exit=self._exited,
                 on_terminal_signal=self._keyboard,
                 pass_fds=pass_fds,
+                output=piped.file if piped is not None else None,
             )
         except OSError as exc:
             log.error(
@@ -438,6 +443,9 @@ class RunAction:
         except BaseException:
             list_file.discard()
             raise
+        finally:
+            if piped is not None:
+                piped.close()  # the app holds its own end
         list_file.handed_over()  # the app has its own copy of the anonymous file
         self._list_files[child] = list_file  # a temporary file goes when the app has ended
         if counted:
