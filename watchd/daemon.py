@@ -41,6 +41,7 @@ from watchd.changes import Batch, Change, ChangeKind, Uncounted, display_path
 from watchd.content import ContentMemory
 from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
+from watchd.keys import HELP, Keyboard
 from watchd.logtext import count, format_duration, ignore_hint
 from watchd.matching import Matcher
 from watchd.model import CommandSettings, Config, RunSettings, Watch
@@ -175,6 +176,13 @@ class Daemon:
         self._next_key = 0
         self._config_batcher = Batcher("config", CONFIG_DEBOUNCE, 1.0)
         self.terminal = terminal
+        self.keyboard: Keyboard | None = None  # --interactive: the keyboard is watchd's
+        self._keys: deque[str] = deque()  # typed, for the loop
+        if config.interactive:
+            if terminal is None:
+                log.warning("--interactive: stdin is not a terminal in whose foreground watchd runs; no keys")
+            else:
+                self.keyboard = Keyboard(terminal, self._on_key)
         self._screen: Screen | None = None  # watchd's stdout, when several watches share it
         self._writers = _writers(config.watches)
         self.listeners = Listeners()
@@ -255,7 +263,7 @@ class Daemon:
             post=worker.post,
             post_later=worker.post_later,
             finish=self.stop,
-            terminal=self.terminal,
+            terminal=self.terminal if self.keyboard is None else None,  # -I: no app takes the keyboard
             listeners=self.listeners,
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
@@ -493,11 +501,16 @@ class Daemon:
             )
             if self.metrics is not None:
                 log.info("metrics: %s/metrics, health: %s/healthz", self.metrics.url, self.metrics.url)
+            if self.keyboard is not None:
+                self.keyboard.start()
+                log.info("%s", HELP)
             self.ready.set()
             self.notifier.ready(self.status())
             self._run_at_start(list(self._active.values()))  # after READY=1: never delays it
             return self._loop()
         finally:
+            if self.keyboard is not None:
+                self.keyboard.close()  # first: the terminal's modes back, whatever comes next
             self.notifier.stopping()
             self._shutdown()
             self.notifier.close()
@@ -544,6 +557,9 @@ class Daemon:
             self._take_changes()
             self._take_imports()
             self._answer_asked()
+            self._take_keys()
+            if self._stop_code is not None:
+                return self._stop_code
             now = self._clock()
             if self._check_roots_now or now >= next_root_check:
                 self._check_roots_now = False
@@ -724,6 +740,35 @@ class Daemon:
             log.info("%s: %s: acting now", a.watch.name, why, extra=logformat.fields("trigger", by=why))
             a.worker.submit(batch)
         return [a.watch.name for a in chosen]
+
+    def _on_key(self, key: str) -> None:
+        """The keyboard's thread: a key for the loop."""
+        self._keys.append(key)
+        self._wake(_EVENT_BYTE)
+
+    def _take_keys(self) -> None:
+        while self._keys:
+            key = self._keys.popleft()
+            if key == "r":
+                self.trigger(None, why="key r")
+            elif key == "p":
+                actives = list(self._active.values())
+                if actives and all(a.paused_until is not None for a in actives):
+                    self.resume(None)
+                else:
+                    self.pause(None)
+            elif key == "c":
+                from watchd.actions.process import clear_screen  # noqa: PLC0415 (only with -I)
+
+                clear_screen()
+            elif key == "q":
+                log.info("key q: stopping", extra=logformat.fields("stop"))
+                self._stop_code = 0
+                return
+            elif key in "?h":
+                log.info("%s", HELP)
+            elif key not in "\r\n ":
+                log.info("key %r does nothing (? lists the keys)", key)
 
     def _run_at_start(self, actives: list[_Active]) -> None:
         """run_at_start: the command once now, as a batch with no changes (WATCHD_TRIGGER=start),
@@ -957,7 +1002,7 @@ class Daemon:
             del self._active[a.key]
         self._close([a for a, _ in failed])
         self.watcher.remove({a.key for a, _ in failed})
-        for key in ("metrics", "log_format", "control"):
+        for key in ("metrics", "log_format", "control", "interactive"):
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("config reloaded: %s changed: it takes effect when watchd is started again", key)
         self.config = dataclasses.replace(self.config, watches=new.watches)

@@ -58,6 +58,19 @@ class Pty:
     def echo_on(self) -> bool:
         return bool(termios.tcgetattr(self.slave)[3] & termios.ECHO)
 
+    def cooked(self) -> bool:
+        """Echo and line editing on: the modes a shell expects back."""
+        lflag = termios.tcgetattr(self.slave)[3]
+        return bool(lflag & termios.ECHO) and bool(lflag & termios.ICANON)
+
+    def foreground(self) -> int:
+        return os.tcgetpgrp(self.master)
+
+    def wait_app_has_terminal(self, timeout: float = 10.0) -> bool:
+        """The terminal's foreground is another group than the program's own (an app it lent the
+        terminal to): a positive signal before typing a key meant for the app."""
+        return wait_for(lambda: self.foreground() != self.proc.pid, timeout)
+
     def wait(self, timeout: float = 10.0) -> int:
         return self.proc.wait(timeout)
 
