@@ -1,5 +1,6 @@
 """Prefixed output of several watches (watchd.output.Screen): whole lines, each with its watch's
-name, and a line one child left unfinished ended before another child's lines."""
+name, and a line one child left unfinished ended before another child's lines; and the keys -I
+reads out of what one read of the terminal returns."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from watchd.keys import keys_in
 from watchd.output import Screen, label, wants_colour
 
 
@@ -68,3 +70,10 @@ def test_labels_are_coloured_per_watch_only_when_asked() -> None:
     assert wants_colour(-1, {"TERM": "xterm"}) is False  # not a terminal
     assert wants_colour(1, {"TERM": "dumb"}) is False
     assert wants_colour(1, {"TERM": "xterm", "NO_COLOR": "1"}) is False
+
+
+def test_keys_in_a_read() -> None:
+    assert keys_in(b"r") == ["r"]
+    assert keys_in(b"rq") == ["r", "q"]  # typed faster than one read
+    assert keys_in(b"\x1b[A") == []  # an arrow key: no key of watchd's
+    assert keys_in(b"\x00p") == ["p"]
