@@ -47,7 +47,10 @@ django` and `import tornado` load only the packages' __init__, the servers load 
 server alone, with the command above, launch -> first answer (median of 5).
 
 Rows (debounce 50 ms where the row's command line sets one; otherwise each tool's defaults):
-- watchd: `watchd -p '*.py' --debounce 50ms -- SERVER` (the server binds the port itself)
+- watchd: `watchd -p '*.py' --debounce 50ms -- SERVER` (the server binds the port itself); warm: a
+  Python app restarts from watchd's fork server (`preload: auto`, the default) once it is ready,
+  which it is before the measured saves (the 2 warm-up saves and their settling come first)
+- watchd-cold: the same with `--no-preload`: every restart is a new interpreter
 - watchd-imports: `watchd --debounce 50ms -- SERVER`, every app: with no PATH and no pattern and a Python
   program (python, or a console script whose #! names it: flask, uvicorn), watchd's default is
   watch_imports: every file under . counts (less the built-in ignores: app.py.tmp is one), and so does
@@ -55,7 +58,8 @@ Rows (debounce 50 ms where the row's command line sets one; otherwise each tool'
 - watchd-listen: `watchd -p '*.py' --listen 127.0.0.1:PORT -- SERVER'`: watchd binds the port and
   passes it as fd 3, and SERVER' serves that socket: `flask --app app run --no-reload` (with
   `--listen-env werkzeug` before the --), `uvicorn app:app --fd 3`, `python app.py` (Tornado); no django
-  row: runserver cannot serve an inherited socket
+  row: runserver cannot serve an inherited socket; warm, as the watchd row
+- watchd-listen-cold: the same with `--no-preload`
 - flask-stat, flask-watchdog: Werkzeug's own reloader, through
   `app.run(..., use_reloader=True, reloader_type="stat"|"watchdog")` (`flask run --reload` has no
   option for the type: it takes watchdog when that is installed)
@@ -375,6 +379,7 @@ FLASK_RELOAD = (
 )
 TOOLS = (
     Tool("watchd", "watchd", "EXE -p '*.py' --debounce 50ms -- SERVER"),
+    Tool("watchd-cold", "watchd", "EXE -p '*.py' --debounce 50ms --no-preload -- SERVER"),
     # no PATH, no pattern, a Python program (every app here: flask and uvicorn are console scripts whose
     # #! names the venv's python): watchd watches every file under . and the files the app imports
     Tool("watchd-imports", "watchd", "EXE --debounce 50ms -- SERVER"),
@@ -382,6 +387,12 @@ TOOLS = (
         "watchd-listen",
         "watchd",
         "EXE -p '*.py' --listen HOST:PORT LISTEN_OPTS -- INHERITING",
+        apps=LISTENING,
+    ),
+    Tool(
+        "watchd-listen-cold",
+        "watchd",
+        "EXE -p '*.py' --no-preload --listen HOST:PORT LISTEN_OPTS -- INHERITING",
         apps=LISTENING,
     ),
     Tool("flask-stat", "python", FLASK_RELOAD.format("stat"), apps=("flask",)),

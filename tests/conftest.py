@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -48,6 +49,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = _linux_only_reason(item)
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=f"Linux-only: {reason}"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """watchd keeps each app's preload list in the user's cache directory: the tests' own, so a
+    test never starts warm from another run's list (and the user's cache gets none of theirs)."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
 
 
 @pytest.fixture

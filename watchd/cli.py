@@ -269,6 +269,10 @@ def _add_key(group: argparse._ArgumentGroup, key: str) -> None:
     elif spec.form is Form.CHOICE:
         # read by the config reader like the file's value, so a slip gets the same message
         group.add_argument(*names, dest=key, action=_Choice, metavar=spec.metavar, help=text)
+        if spec.off_flag:
+            group.add_argument(
+                spec.off_flag, dest=key, action=_Choice, nargs=0, const="off", help=spec.flag_help
+            )
     else:
         group.add_argument(*names, dest=key, metavar=spec.metavar, help=text)
 

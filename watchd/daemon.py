@@ -74,6 +74,15 @@ _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 ASK_TIMEOUT = 2.0  # how long another thread waits for the loop to answer (then: not answering)
 
 
+def counted_by(subs: list[Subscription], path: str) -> bool:
+    """True if one of a watch's own paths and patterns counts `path`."""
+    for sub in subs:
+        rel = under(path, sub.path)
+        if rel is not None and (rel == "" or sub.matcher.matches(rel)):
+            return True
+    return False
+
+
 class DaemonError(Exception):
     """The daemon cannot run (e.g. watch limits); the message says what to do."""
 
@@ -268,6 +277,7 @@ class Daemon:
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
             tally=tally,
+            counts=lambda path: counted_by(subs, path),
             output=self._prefixer(w),
             environment=WatchEnvironment(w.name, w.env, w.env_file),
         )
@@ -377,11 +387,7 @@ class Daemon:
     @staticmethod
     def _counted(active: _Active, path: str) -> bool:
         """True if one of the watch's own paths and patterns already counts `path`."""
-        for sub in active.subs:
-            rel = under(path, sub.path)
-            if rel is not None and (rel == "" or sub.matcher.matches(rel)):
-                return True
-        return False
+        return counted_by(active.subs, path)
 
     def _on_root_lost(self) -> None:
         self._check_roots_now = True

@@ -77,6 +77,13 @@ class Poll(StrEnum):
     NEVER = "false"  # native events everywhere (a warning for a network filesystem)
 
 
+class Preload(StrEnum):
+    """Whether a run watch restarts a Python app by forking a server that imported its stable modules."""
+
+    AUTO = "auto"  # for a Python app, once it has run: warm restarts (falls back to cold, saying why)
+    OFF = "off"  # every start is a new interpreter
+
+
 class Body(StrEnum):
     """What a post action sends in its request body."""
 
@@ -185,6 +192,7 @@ class RunSettings:
     listen_env: ListenEnv | None = None
     clear: bool = False  # clear the terminal before each start (when stdout is one)
     watch_imports: bool = False  # also watch the files of the modules the (Python) app imported
+    preload: Preload = Preload.AUTO  # restart a Python app from a fork server (watchd.actions.preload)
     prefix: bool = True  # its output's lines start with [watch] when several watches share a terminal
 
     def describe(self) -> str:

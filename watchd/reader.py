@@ -28,6 +28,7 @@ from watchd.model import (
     OnBusy,
     OnExit,
     Poll,
+    Preload,
     PythonCheckSettings,
 )
 from watchd.values import expand_env, parse_duration, parse_listen, parse_signal, url_problem
@@ -188,6 +189,9 @@ class Reader:
 
     def on_exit(self, v: Val, key: str) -> OnExit:
         return self._choice(v, key, OnExit)
+
+    def preload(self, v: Val, key: str) -> Preload:
+        return self._choice(v, key, Preload)
 
     def body(self, v: Val, key: str) -> Body:
         return self._choice(v, key, Body, ", or leave it out for an empty body")

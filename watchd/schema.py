@@ -82,6 +82,7 @@ class Key:
     doc: str = ""  # more for the README than --help has room for
     flag_help: str = ""  # --help of a switch, when it says less than the key (--no-confirm: turning it off)
     positive: str = ""  # a duration that must be longer than 0s: the message ({off}: how to turn it off)
+    off_flag: str = ""  # a Form.CHOICE key's switch for its "off" value (--no-preload), with flag_help
 
 
 def _on(*kinds: str) -> frozenset[str]:
@@ -409,6 +410,21 @@ KEYS: dict[str, Key] = {
         flags=("--watch-imports",),
         form=Form.SWITCH,
         doc='see "Watch what the app imports"; `--no-watch-imports` turns the one-liner\'s default off',
+    ),
+    "preload": Key(
+        Reader.preload,
+        "restart a Python app warm: fork a server that imported its stable modules (the standard library, "
+        "site-packages), so only the app's own code is imported again (auto), or start a new interpreter "
+        "every time (off)",
+        "`auto`, `off`",
+        "`off`",
+        place=Place.ACTION,
+        actions=_on("run"),
+        form=Form.CHOICE,
+        metavar="auto|off",
+        off_flag="--no-preload",
+        flag_help="start a new interpreter at every restart (same as --preload off)",
+        doc='see "Warm restarts"; anything else than a Python app starts cold',
     ),
     # stopping a process group: command and run
     "stop_signal": Key(

@@ -100,6 +100,7 @@ def test_an_app_with_the_terminal_reads_it_and_its_prompt_is_shown(ptys: list[Pt
     assert t.wait_for("[app] name? "), t.output()
     assert t.wait_for("[css] built"), t.output()
     assert "\x1b[" not in t.output().replace("\x1b[H\x1b[2J\x1b[3J", "")  # TERM=dumb: no colour
+    assert t.wait_app_has_terminal(), t.output()
     t.type("bob\n")
     assert t.wait_for("[app] hello bob"), t.output()
     t.type("\x03")
@@ -128,3 +129,19 @@ def test_no_prefix_and_a_single_watch_keep_direct_output(
     assert w.wait_log("from-aa") and w.wait_log("from-bb"), w.log()
     assert wait_for(lambda: "bb: at start; ran" in w.log()), w.log()
     assert "[aa]" not in w.log()
+
+
+def test_a_prefixed_app_restarts_prefixed_and_cold(ptys: list[Pty], tmp_path: Path) -> None:
+    """A restart writes into the watch's pipe as the first start did. It starts cold even where a
+    fork server could fork it (a prefixed warm start is not done yet; -v says why)."""
+    app = "import os, time\nprint(f'up {os.environ[\"WATCHD_RESTARTS\"]}', flush=True)\ntime.sleep(600)\n"
+    path = config(tmp_path, {"app": f"run: [{PY}, {tmp_path}/src/app.py]", "css": "command: echo built"})
+    save(tmp_path / "src" / "app.py", app)
+    t = Pty(
+        [WATCHD, "-v", "--config", str(path)], cwd=tmp_path, env={"TERM": "dumb", "PATH": "/usr/bin:/bin"}
+    )
+    ptys.append(t)
+    assert t.wait_for("[app] up 0") and t.wait_for("[css] built"), t.output()
+    save(tmp_path / "src" / "app.py", app.replace("up", "up again"))
+    assert t.wait_for("[app] up again 1", timeout=20), t.output()
+    assert "app: cold: its output is prefixed" in t.output()

@@ -54,6 +54,7 @@ def test_the_app_reads_the_keyboard_and_ctrl_c_ends_both(ptys: list[Pty], app_di
     assert t.wait_for("name? "), t.output()
     t.type("bob\n")
     assert t.wait_for("hello bob"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")  # Ctrl-C: the terminal signals its foreground group, the app's
     assert t.wait() == 130, t.output()
     assert "Ctrl-C: stopping watchd" in t.output()
@@ -69,6 +70,7 @@ def test_a_restarted_app_gets_the_keyboard_too(ptys: list[Pty], app_dir: Path) -
     assert t.wait_for("name? ", count=2), t.output()
     t.type("ann\n")
     assert t.wait_for("welcome ann"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")
     assert t.wait() == 130, t.output()
 
@@ -82,6 +84,7 @@ def test_ctrl_c_ends_watchd_even_when_the_app_catches_it_and_exits_0(ptys: list[
     )
     t = watchd_in_pty(ptys, app_dir, "--", PY, "polite.py")
     assert t.wait_for("app is up"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")
     assert t.wait() == 130, t.output()
     assert "bye" in t.output()
@@ -109,6 +112,7 @@ def test_terminal_modes_are_restored_after_each_app(ptys: list[Pty], app_dir: Pa
     (app_dir / "other.py").write_text("")
     assert t.wait_for("restarted"), t.output()
     assert t.wait_for("echo True", count=2), t.output()  # the new app found it on again
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")
     assert t.wait() == 130, t.output()
     assert t.echo_on()
@@ -124,6 +128,7 @@ def test_pdb_reads_the_keyboard_and_keeps_its_ctrl_c(ptys: list[Pty], app_dir: P
     assert t.wait_for("42"), t.output()
     t.type("c\n")
     assert t.wait_for("after 42"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")  # pdb catches it and stops the program where it is: the app and watchd go on
     assert t.wait_for("(Pdb) ", count=2), t.output()
     assert t.proc.poll() is None
@@ -140,12 +145,14 @@ def test_ctrl_z_and_fg_from_an_interactive_shell(ptys: list[Pty], app_dir: Path)
     assert t.wait_for("$ "), t.output()
     t.type(f"{WATCHD} -p '*.py' -- {PY} ask.py\n")
     assert t.wait_for("name? "), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x1a")  # Ctrl-Z: the app's group stops, and watchd stops so the shell sees its job stop
     assert t.wait_for("Stopped"), t.output()
     t.type("fg\n")
     assert t.wait_for("ask.py\r\n", count=2), t.output()  # bash echoes the job it resumes
     t.type("zed\n")
     assert t.wait_for("hello zed"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")
     t.type("echo status=$?\n")
     assert t.wait_for("status=130"), t.output()
@@ -176,6 +183,7 @@ def test_only_one_app_gets_the_keyboard(ptys: list[Pty], app_dir: Path, tmp_path
     assert t.wait_for("name? "), t.output()
     t.type("kim\n")
     assert t.wait_for("hello kim"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")
     assert t.wait() == 130, t.output()
 
@@ -185,10 +193,12 @@ def test_ctrl_z_without_a_job_control_shell_is_not_a_hang(ptys: list[Pty], app_d
     save(app_dir / "ask.py", ASK)
     t = watchd_in_pty(ptys, app_dir, "--", PY, "ask.py")
     assert t.wait_for("name? "), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x1a")
     assert t.wait_for("Ctrl-Z: no shell here to resume watchd with fg; the app goes on"), t.output()
     t.type("lee\n")
     assert t.wait_for("hello lee"), t.output()
+    assert t.wait_app_has_terminal(), t.output()
     t.type("\x03")
     assert t.wait() == 130, t.output()
 

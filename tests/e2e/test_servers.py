@@ -236,7 +236,7 @@ def test_django_with_the_urlconf_loaded_at_start_never_serves_a_save_the_check_k
     (project / "mysite" / "views.py").write_text(DJANGO_VIEWS.format(version="v3") + "def broken(:\n")
     assert w.wait_log("check python failed (SyntaxError in mysite/views.py"), w.log()
     answers = [server.get() for _ in range(20)]
-    assert answers == ["v2"] * 20, (answers, server.log())
+    assert answers == ["v2"] * 20, (answers, server.log(), w.log())
     assert w.log().count("sent HUP") == 1
 
 

@@ -55,6 +55,19 @@ class Pty:
     def type(self, text: str) -> None:
         os.write(self.master, text.encode())
 
+    def app_has_terminal(self) -> bool:
+        """True once the terminal's foreground group is not its session leader's (watchd's) but an
+        app's: what the keyboard's Ctrl-C and Ctrl-Z then reach. Typing them before that races
+        with watchd handing the terminal over."""
+        try:
+            foreground = os.tcgetpgrp(self.master)
+            return foreground != os.getsid(foreground)
+        except OSError:  # no foreground group (yet), or it just went
+            return False
+
+    def wait_app_has_terminal(self, timeout: float = 10.0) -> bool:
+        return wait_for(self.app_has_terminal, timeout)
+
     def echo_on(self) -> bool:
         return bool(termios.tcgetattr(self.slave)[3] & termios.ECHO)
 
@@ -65,11 +78,6 @@ class Pty:
 
     def foreground(self) -> int:
         return os.tcgetpgrp(self.master)
-
-    def wait_app_has_terminal(self, timeout: float = 10.0) -> bool:
-        """The terminal's foreground is another group than the program's own (an app it lent the
-        terminal to): a positive signal before typing a key meant for the app."""
-        return wait_for(lambda: self.foreground() != self.proc.pid, timeout)
 
     def wait(self, timeout: float = 10.0) -> int:
         return self.proc.wait(timeout)

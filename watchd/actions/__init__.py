@@ -91,6 +91,7 @@ class Context:
     spawn: Callable[..., Any] | None = None  # injectable process start (process.spawn's signature)
     watch_files: Callable[[list[str]], None] | None = None  # watch these files too (an app's imports)
     tally: Tally | None = None  # the watch's counters: reload confirmations, the app's starts and exits
+    counts: Callable[[str], bool] | None = None  # whether the watch's own paths and patterns count a file
     output: Prefixer | None = None  # its commands' and apps' lines prefixed [name] (several watches)
     environment: WatchEnvironment = field(default_factory=lambda: WatchEnvironment("", (), None))
 

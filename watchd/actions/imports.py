@@ -23,7 +23,7 @@ from watchd import platform
 log = logging.getLogger(__name__)
 
 HOOK_DIR = str(Path(__file__).resolve().parent.parent / "hook")
-HELLO = b"watchd-imports 1"  # the hook's first record (see hook/sitecustomize.py)
+HELLO = b"watchd-imports 1"  # the hook's first record (see hook/_watchd_imports.py)
 _FIRST_FD = 10  # the pipe's end in the app: clear of 0-2 and of the listening socket's 3
 
 

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 from watchd import platform
 from watchd.changes import Batch, ChangeKind
@@ -313,29 +313,64 @@ class Stopped:
 ExitCallback = Callable[["Child"], None]
 
 
+class Leader(Protocol):
+    """The process that leads a child's group, as its parent sees it: `spawn`'s Popen, or an app
+    a fork server forked (watchd.actions.preload)."""
+
+    pid: int
+    holds_zombie: bool  # `wait` leaves it unreaped until `collect`: its PID stays taken
+
+    def wait(self) -> int:
+        """Block until it exits; its exit status (negative: killed by that signal)."""
+
+    def collect(self) -> None:
+        """Reap it (after `wait`): its PID may be reused from now."""
+
+
+class PopenLeader:
+    """A child watchd started itself: waited for where the platform can wait without reaping."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._side = platform.current  # the one that waits for the leader also reaps it
+        self.holds_zombie = self._side.HOLD_ZOMBIE_LEADER
+
+    def wait(self) -> int:
+        if self.holds_zombie:
+            code = self._side.wait_unreaped(self.pid)
+            if code is not None:
+                return code
+        return self.proc.wait()  # (also where it was reaped elsewhere: Popen's status)
+
+    def collect(self) -> None:
+        with contextlib.suppress(ChildProcessError):
+            self.proc.wait()
+
+
 class Child:
     """A running child process that leads its own process group.
 
     One waiter thread per child blocks until it exits (no polling, no CPU while the app runs),
     records the exit status, sets `done` and calls `on_exit`. Everything else waits on `done`.
 
-    Where the platform can wait without reaping (Linux: platform.current.HOLD_ZOMBIE_LEADER), the
-    leader is left unreaped until `reap()`, called once its group is gone: while the leader is a
-    zombie its PID -- which is the group's id -- cannot be given to another process, so a
-    late signal to the group can never reach a stranger's group.
+    Where its parent can wait without reaping (Linux: platform.current.HOLD_ZOMBIE_LEADER; a fork
+    server on Linux), the leader is left unreaped until `reap()`, called once its group is gone:
+    while the leader is a zombie its PID -- which is the group's id -- cannot be given to another
+    process, so a late signal to the group can never reach a stranger's group.
     """
 
     def __init__(
         self,
-        proc: subprocess.Popen[bytes],
+        leader: Leader,
         *,
         on_exit: ExitCallback | None = None,
         terminal: Terminal | None = None,
         on_terminal_signal: Callable[[Child, int, bool], None] | None = None,
     ) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self.pgid = proc.pid  # it was started as the leader of a new group
+        self.leader = leader
+        self.pid = leader.pid
+        self.pgid = leader.pid  # it was started as the leader of a new group
         self.started = time.monotonic()
         self.ended: float | None = None
         self.code: int | None = None
@@ -347,8 +382,8 @@ class Child:
         self._sentinel_thread: threading.Thread | None = None
         self._sentinel: int | None = None
         self.keyboard: tuple[int, float] | None = None  # (SIGINT or SIGQUIT, when) from the keyboard
-        self._side = platform.current  # the one that waits for the leader also reaps it
-        self._hold_leader = self._side.HOLD_ZOMBIE_LEADER
+        self._side = platform.current
+        self._hold_leader = leader.holds_zombie
         self._reaped = False
         threading.Thread(target=self._wait, name=f"watchd-wait-{self.pid}", daemon=True).start()
         if terminal is not None:
@@ -360,12 +395,8 @@ class Child:
                 os.killpg(self.pgid, signal.SIGCONT)
 
     def _wait(self) -> None:
-        if self._hold_leader:
-            code = self._side.wait_unreaped(self.pid)
-            # None: reaped elsewhere: fall back to Popen's status
-            self.code = code if code is not None else self.proc.wait()
-        else:
-            self.code = self.proc.wait()
+        self.code = self.leader.wait()
+        if not self._hold_leader:
             self._reaped = True
         self.ended = time.monotonic()
         self.done.set()
@@ -376,8 +407,7 @@ class Child:
         """Collect the exited leader (after its group is gone): its PID may be reused from now."""
         if self.done.is_set() and not self._reaped:
             self._reaped = True
-            with contextlib.suppress(ChildProcessError):
-                self.proc.wait()
+            self.leader.collect()
 
     @property
     def uptime(self) -> float:
@@ -646,7 +676,7 @@ def spawn(
         process_group=0 if terminal is not None else None,
         pass_fds=pass_fds,
     )
-    return Child(proc, on_exit=on_exit, terminal=terminal, on_terminal_signal=on_terminal_signal)
+    return Child(PopenLeader(proc), on_exit=on_exit, terminal=terminal, on_terminal_signal=on_terminal_signal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,10 +26,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from watchd.actions import Context
 from watchd.actions.imports import ImportReports
+from watchd.actions.preload import NotPython, Preloader, Unsupported, Warm, cache_file, python_entry
 from watchd.actions.process import (
     DRAIN_MAX,
     Child,
@@ -38,6 +39,7 @@ from watchd.actions.process import (
     StopDenied,
     Stopped,
     batch_environment,
+    child_environment,
     clear_screen,
     describe_status,
     shell_status,
@@ -46,12 +48,14 @@ from watchd.actions.process import (
 from watchd.actions.pysource import invalidate_bytecode
 from watchd.changes import Batch
 from watchd.logtext import command_for_log
-from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, RunSettings, Stop
+from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, Preload, RunSettings, Stop
 from watchd.outcome import Outcome, Result
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
     import socket
+
+    from watchd.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +142,68 @@ class RunAction:
         if action.listen is not None and not ctx.dry_run:
             assert ctx.listeners is not None
             self.listener = ctx.listeners.acquire(action.listen)
+        self.preloader: Preloader | None = None
+        self.cold: str | None = None  # why every start is cold, when no fork server can serve it
+        if action.preload is Preload.AUTO and not ctx.dry_run:
+            self.preloader = self._preloader()
         self.imports: ImportReports | None = None
-        if action.watch_imports and not ctx.dry_run and ctx.watch_files is not None:
+        watching = action.watch_imports and ctx.watch_files is not None
+        if (watching or self.preloader is not None) and not ctx.dry_run:
             try:
-                self.imports = ImportReports(self.name, ctx.watch_files)
+                self.imports = ImportReports(self.name, self._imported)
             except BaseException:  # nobody will close a half-built action: give the socket back
                 if self.listener is not None and ctx.listeners is not None:
                     ctx.listeners.release(self.listener)
                 raise
         self._hook_checked = False
+
+    def _preloader(self) -> Preloader | None:
+        """The fork server's side of this watch, for a Python app (else why its starts are cold)."""
+        ctx = self.ctx
+        if ctx.spawn is not None or ctx.post is None or ctx.post_later is None:
+            self.cold = "watchd starts the app its own way here"
+            return None
+        try:
+            entry = python_entry(self.action.command, self.action.cwd, {**os.environ, **self._watch_env()})
+        except NotPython as exc:
+            self.cold = f"not a Python app ({exc})"
+            return None
+        except Unsupported as exc:
+            self.cold = str(exc)
+            log.info("%s: restarts start a new interpreter (cold): %s", self.name, exc)
+            return None
+        return Preloader(
+            self.name,
+            entry,
+            self.action.cwd,
+            counts=ctx.counts or (lambda _path: False),
+            post=ctx.post,
+            post_later=ctx.post_later,
+            environment=self._server_environment,
+            terminal=self.terminal is not None,
+            cache=cache_file(self.name, self.action.command, self.action.cwd),
+        )
+
+    def _imported(self, files: list[str]) -> None:
+        """The import hook's reader thread: files the app imported."""
+        if self.action.watch_imports and self.ctx.watch_files is not None:
+            self.ctx.watch_files(files)
+        if self.preloader is not None:
+            self.preloader.noted(files)
+
+    def _watch_env(self) -> dict[str, str]:
+        """The watch's own variables (env_file, env) as a start now gets them."""
+        return dict(self.environment.values()) if self.environment else {}
+
+    def _server_environment(self) -> dict[str, str]:
+        """The fork server's environment: the app's, without what differs per start."""
+        env = child_environment(self.name, Batch(self.name, (), 0.0, 0.0), None, self._watch_env())
+        env["WATCHD_RESTARTS"] = str(self.starts)
+        if self.imports is not None:
+            self.imports.environment(env)
+        if self.action.listen_env is ListenEnv.WERKZEUG:
+            env["WERKZEUG_RUN_MAIN"] = "true"
+        return env
 
     @property
     def early(self) -> float | None:
@@ -305,6 +362,8 @@ class RunAction:
             for listed in self._list_files.values():
                 listed.discard()
             self._list_files.clear()
+            if self.preloader is not None:
+                self.preloader.close()
             if self.imports is not None:
                 self.imports.close()
             if self.listener is not None and self.ctx.listeners is not None:
@@ -416,18 +475,21 @@ class RunAction:
         if piped is not None:
             env.setdefault("PYTHONUNBUFFERED", "1")
         try:
-            child: Child = start(
-                self.action.command,
-                cwd=self.action.cwd,
-                env=env,
-                terminal=terminal,
-                stdin_fd=stdin_fd,
-                argv=argv,
-                on_exit=self._exited,
-                on_terminal_signal=self._keyboard,
-                pass_fds=pass_fds,
-                output=piped.file if piped is not None else None,
-            )
+            output = piped.file if piped is not None else None
+            child = self._fork(env, terminal, sock, pass_fds, output)
+            if child is None:
+                child = start(
+                    self.action.command,
+                    cwd=self.action.cwd,
+                    env=env,
+                    terminal=terminal,
+                    stdin_fd=stdin_fd,
+                    argv=argv,
+                    on_exit=self._exited,
+                    on_terminal_signal=self._keyboard,
+                    pass_fds=pass_fds,
+                    output=output,
+                )
         except OSError as exc:
             log.error(
                 "%s: could not start %s: %s (check the command and cwd %s)",
@@ -455,8 +517,65 @@ class RunAction:
             self.ctx.post_later(HOOK_WAIT, self._check_hook)
         return child
 
+    def _fork(
+        self,
+        env: dict[str, str],
+        terminal: Terminal | None,
+        sock: socket.socket | None,
+        pass_fds: tuple[int, ...],
+        output: IO[bytes] | None = None,
+    ) -> Child | None:
+        """The app forked from the fork server (a warm start), or None: start it cold (-v says why)."""
+        preloader = self.preloader
+        if output is not None:
+            # a fork given the output pipe as its stderr (fd 2) left the server without an answer;
+            # until that is understood, a prefixed app starts cold
+            log.debug("%s: cold: its output is prefixed (several watches share the terminal)", self.name)
+            return None
+        if preloader is None:
+            if self.cold is not None:
+                log.debug("%s: cold: %s", self.name, self.cold)
+            return None
+        entry = preloader.entry
+        request: dict[str, object] = {
+            "cwd": str(self.action.cwd),
+            "env": env,
+            "argv": entry.argv,
+            "orig_argv": entry.orig_argv,
+            "path0": entry.path0,
+            "kind": entry.kind,
+            "target": entry.target,
+            "terminal": terminal is not None,
+            "listen": self.listener is not None,
+        }
+        fds: list[int] = []
+        targets: list[int] = []
+        if terminal is not None:
+            fds.append(terminal.fd)
+            targets.append(0)
+        if self.listener is not None:
+            fds.append(sock.fileno() if sock is not None else self.listener.fileno())
+            targets.append(SD_LISTEN_FDS_START)
+        fds += pass_fds
+        targets += pass_fds
+        outcome = preloader.fork(request, fds, targets, self._watch_env())
+        if not isinstance(outcome, Warm):
+            log.debug("%s: cold: %s", self.name, outcome)
+            return None
+        log.debug(
+            "%s: warm (fork, %d modules preloaded) in %.0f ms",
+            self.name,
+            outcome.modules,
+            outcome.took * 1000,
+        )
+        return Child(
+            outcome.leader, on_exit=self._exited, terminal=terminal, on_terminal_signal=self._keyboard
+        )
+
     def _check_hook(self) -> None:
         """Once: say so if the app did not load the import hook (the globs alone restart it)."""
+        if not self.action.watch_imports:
+            return
         if self.imports is not None and not self.imports.loaded.is_set() and not self._closed:
             log.warning(
                 "%s: %s did not load watchd's import hook (not a Python program, or python -S, -I or -E): "
