@@ -519,6 +519,12 @@ def describe(config: Config) -> str:
             ign = f"{ign} + directory events" if ign else "directory events"
         if w.gitignore:
             ign = f"{ign} + what git ignores" if ign else "what git ignores"
+        if w.content:
+            ign = (
+                f"{ign} + files saved with the bytes they had"
+                if ign
+                else "files saved with the bytes they had"
+            )
         lines.append("  ignore:    " + (ign or "nothing"))
         timing = f"debounce {format_duration(w.debounce)}, max delay {format_duration(w.max_delay)}"
         if w.poll is Poll.ALWAYS:

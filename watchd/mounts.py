@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from watchd import platform
-
 # Filesystem types whose files can change without this kernel seeing it.
 REMOTE_TYPES = frozenset(
     {
@@ -86,11 +84,9 @@ def innermost(path: str, mounts: Iterable[tuple[str, str]]) -> str | None:
     return best[1] if best else None
 
 
-def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
-    """The type of the filesystem `path` is on: from this machine's mount table (the platform's:
-    mountinfo on Linux, statfs on macOS), or from `mountinfo` text when given."""
-    if mountinfo is None:
-        return platform.current.filesystem_type(path)
+def filesystem_type(path: str, mountinfo: str) -> str | None:
+    """The type of the filesystem `path` is on, by Linux's `mountinfo` text. (This machine's answer,
+    from its own mount table, is `platform.current.filesystem_type(path)`.)"""
     return innermost(path, parse_mountinfo(mountinfo))
 
 

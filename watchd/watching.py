@@ -1086,7 +1086,7 @@ class Watcher:
             volume_files(DirListing(root.path)) if root.recursive else None
         )  # before the walk prunes
         # each time: a root that reappears may be on another filesystem (its leaves, below)
-        fstype = mounts.filesystem_type(os.path.realpath(root.path))
+        fstype = platform.current.filesystem_type(os.path.realpath(root.path))
         remote = fstype if fstype is not None and mounts.is_remote(fstype) else None
         if remote != root.remote:  # said once per root, and again if it reappears elsewhere
             root.remote = remote

@@ -143,7 +143,7 @@ def test_both_sides_agree_on_the_filesystem_type(path: str, tmp_path: Path) -> N
 
 @pytest.mark.usefixtures("side")  # each side of the seam as platform.current in turn
 def test_the_remote_filesystem_check_asks_the_platform() -> None:
-    assert mounts.filesystem_type("/proc/self/fd") == "proc"
+    assert platform.current.filesystem_type("/proc/self/fd") == "proc"
     assert not mounts.is_remote("proc")
 
 

@@ -319,10 +319,11 @@ def wait_until(condition: object, timeout: float = 5.0) -> bool:
 
 
 def _tmpfs_dir() -> Path | None:
-    from watchd.mounts import filesystem_type  # noqa: PLC0415
+    from watchd.platform import current  # noqa: PLC0415
 
     shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) and filesystem_type(str(shm)) == "tmpfs" else None
+    usable = shm.is_dir() and os.access(shm, os.W_OK)
+    return shm if usable and current.filesystem_type(str(shm)) == "tmpfs" else None
 
 
 @pytest.fixture(params=["tmp_path", "tmpfs"])
@@ -347,10 +348,10 @@ def test_leaf_directories_are_watched_without_being_read(leafy: Path) -> None:
     """On a filesystem that counts subdirectories in st_nlink, a directory with st_nlink 2 is not
     read at start (find's leaf optimisation); its changes and new subdirectories still count."""
     from watchd.inotify import NLINK_FILESYSTEMS  # noqa: PLC0415
-    from watchd.mounts import filesystem_type  # noqa: PLC0415
+    from watchd.platform import current  # noqa: PLC0415
 
     leaf = leafy / "d1" / "leaf"
-    assert os.stat(leaf).st_nlink == 2 or filesystem_type(str(leafy)) not in NLINK_FILESYSTEMS
+    assert os.stat(leaf).st_nlink == 2 or current.filesystem_type(str(leafy)) not in NLINK_FILESYSTEMS
     sink = Collector()
     w = Watcher([Subscription(0, "t", str(leafy), Matcher(["*.py"]))], sink, native=True)
     w.start()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from watchd import mounts, platform
 from watchd.model import Poll
 from watchd.mounts import filesystem_type, innermost, is_remote, parse_mountinfo
 from watchd.watching import PollDecision, poll_decision
@@ -202,18 +201,6 @@ MAC = [
 def test_macos_filesystem_types(path: str, fstype: str, remote: bool) -> None:
     assert innermost(path, MAC) == fstype
     assert is_remote(fstype) is remote
-
-
-def test_without_mountinfo_text_the_platform_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[str] = []
-
-    def filesystem_type(path: str) -> str | None:
-        asked.append(path)
-        return "smbfs"
-
-    monkeypatch.setattr(platform.current, "filesystem_type", filesystem_type)
-    assert mounts.filesystem_type("/Volumes/share/app.py") == "smbfs"
-    assert asked == ["/Volumes/share/app.py"]
 
 
 # poll: auto polls only the roots whose filesystem raises no events for changes made elsewhere.

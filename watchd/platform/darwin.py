@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from watchd import mounts
 from watchd.platform.identity import ProcessInfo
 
 if TYPE_CHECKING:
@@ -253,8 +254,6 @@ def filesystem_type(path: str) -> str | None:
     names it (apfs, nfs, smbfs, afpfs, webdav, macfuse...), read with psutil's partitions:
     the innermost mount containing it. None if unknown."""
     import psutil  # noqa: PLC0415 (see the section's note)
-
-    from watchd import mounts  # noqa: PLC0415 (mounts reaches this module: imported at call time)
 
     try:
         partitions = psutil.disk_partitions(all=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from watchd import mounts
 from watchd.platform.identity import ProcessInfo
 
 if TYPE_CHECKING:
@@ -256,7 +257,6 @@ def fd_path(fd: int) -> str | None:
 def filesystem_type(path: str) -> str | None:
     """The type of the filesystem `path` (already resolved) is on, as /proc/self/mountinfo names
     it (ext4, nfs4, fuse.sshfs...): the innermost mount containing it. None if unknown."""
-    from watchd import mounts  # noqa: PLC0415 (mounts reaches this module: imported at call time)
 
     try:
         with open("/proc/self/mountinfo") as f:
