@@ -43,7 +43,8 @@ class Batch:
     changes: tuple[Change, ...]
     first_at: float
     last_at: float
-    trigger: str = "change"  # "manual": `watchd trigger` or SIGUSR1 (WATCHD_TRIGGER)
+    # WATCHD_TRIGGER: "change"; "manual" (`watchd trigger`, SIGUSR1, the r key); "start" (run_at_start)
+    trigger: str = "change"
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -58,23 +59,30 @@ class Batch:
     def merged(self, later: Batch) -> Batch:
         """This batch followed by `later` (changes piling up behind a busy action): one net
         change per path, so the pending batch stays as small as the set of paths touched."""
-        trigger = self.trigger if self.trigger == later.trigger else "manual"
+        if self.trigger == later.trigger:
+            trigger = self.trigger
+        else:  # a change behind a start or a manual run (a paused watch's): what set the run off
+            asked = {self.trigger, later.trigger} - {"change"}
+            trigger = asked.pop() if len(asked) == 1 else "manual"
         return Batch(self.watch, merge(self.changes, later.changes), self.first_at, later.last_at, trigger)
 
     def summary(self, base: str | None = None) -> str:
         """'src/app.py' or 'src/app.py and 41 more', for log lines."""
         paths = self.paths
         if not paths:
-            return "manual trigger" if self.trigger == "manual" else "nothing"
+            return _WHY.get(self.trigger, "nothing")
         first = display_path(paths[0], base)
         return first if len(paths) == 1 else f"{first} and {len(paths) - 1} more"
 
     def what(self, base: str | None = None) -> str:
         """'src/app.py changed', 'src/old.py deleted', 'src/a.py and 3 more changed': for log lines."""
-        if not self.changes and self.trigger == "manual":
-            return "manual trigger"
+        if not self.changes and self.trigger in _WHY:
+            return _WHY[self.trigger]
         deleted = bool(self.changes) and all(c.kind is ChangeKind.DELETED for c in self.changes)
         return f"{self.summary(base)} {'deleted' if deleted else 'changed'}"
+
+
+_WHY = {"manual": "manual trigger", "start": "at start"}  # an empty batch, in log lines
 
 
 def net_effect(changes: Iterable[Change], exists: Callable[[str], bool] | None = None) -> tuple[Change, ...]:

@@ -50,7 +50,7 @@ from watchd.schema import (
     cli_flag,
     flags,
     help_text,
-    setting_flag,
+    setting_flags,
 )
 from watchd.sockets import ListenError
 from watchd.systemd import Notifier, unit_file
@@ -166,7 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
         "watchd itself", "The config file's top-level keys of the same names; a flag wins over the file."
     )
     for key, setting in SETTINGS_KEYS.items():
-        own.add_argument(setting_flag(key), dest=key, metavar=setting.metavar, help=setting.help)
+        if setting.switch:
+            own.add_argument(
+                *setting_flags(key), dest=key, action="store_const", const=True, help=setting.help
+            )
+        else:
+            own.add_argument(*setting_flags(key), dest=key, metavar=setting.metavar, help=setting.help)
     groups = {
         Place.WATCH: p.add_argument_group(
             "what to watch",

@@ -41,9 +41,11 @@ from watchd.changes import Batch, Change, ChangeKind, Uncounted, display_path
 from watchd.content import ContentMemory
 from watchd.environment import WatchEnvironment
 from watchd.errors import ConfigError, WatchFailed, one_line
+from watchd.keys import HELP, Keyboard
 from watchd.logtext import count, format_duration, ignore_hint
 from watchd.matching import Matcher
-from watchd.model import Config, Watch
+from watchd.model import CommandSettings, Config, RunSettings, Watch
+from watchd.output import Prefixer, Screen, label, wants_colour
 from watchd.paths import under
 from watchd.sockets import ListenError, Listeners
 from watchd.stats import Report, Tally
@@ -102,6 +104,11 @@ class _Active:
     # each path as last seen: True a directory, False a file (not yet seen: not there since start)
     seen: dict[str, bool] = field(default_factory=dict)
     content: ContentMemory | None = None  # content: true -- its files' bytes at the last action
+
+
+def _writers(watches: tuple[Watch, ...]) -> list[str]:
+    """The watches whose commands or apps write to watchd's stdout, in the config's order."""
+    return [w.name for w in watches if isinstance(w.action, CommandSettings | RunSettings)]
 
 
 def _counted_files(subs: list[Subscription]) -> Iterator[str]:
@@ -178,6 +185,15 @@ class Daemon:
         self._next_key = 0
         self._config_batcher = Batcher("config", CONFIG_DEBOUNCE, 1.0)
         self.terminal = terminal
+        self.keyboard: Keyboard | None = None  # --interactive: the keyboard is watchd's
+        self._keys: deque[str] = deque()  # typed, for the loop
+        if config.interactive:
+            if terminal is None:
+                log.warning("--interactive: stdin is not a terminal in whose foreground watchd runs; no keys")
+            else:
+                self.keyboard = Keyboard(terminal, self._on_key)
+        self._screen: Screen | None = None  # watchd's stdout, when several watches share it
+        self._writers = _writers(config.watches)
         self.listeners = Listeners()
         try:
             if metrics is not None:
@@ -256,12 +272,13 @@ class Daemon:
             post=worker.post,
             post_later=worker.post_later,
             finish=self.stop,
-            terminal=self.terminal,
+            terminal=self.terminal if self.keyboard is None else None,  # -I: no app takes the keyboard
             listeners=self.listeners,
             status_changed=self._refresh_status,
             watch_files=lambda paths: self._on_imported(key, paths),
             tally=tally,
             counts=lambda path: counted_by(subs, path),
+            output=self._prefixer(w),
             environment=WatchEnvironment(w.name, w.env, w.env_file),
         )
         action = build(w, ctx)
@@ -269,6 +286,17 @@ class Daemon:
         batcher = Batcher(w.name, w.debounce, w.max_delay, early=action.early)
         content = ContentMemory(w.name) if w.content else None
         return _Active(key, w, batcher, worker, subs, tally, content=content)
+
+    def _prefixer(self, w: Watch) -> Prefixer | None:
+        """[name] before each line of the watch's output, when more than one command or run watch
+        writes to watchd's stdout and it is a terminal (unless the watch says prefix: false)."""
+        if not isinstance(w.action, CommandSettings | RunSettings) or not w.action.prefix:
+            return None
+        if len(self._writers) < 2 or w.name not in self._writers or not os.isatty(1):
+            return None
+        if self._screen is None:
+            self._screen = Screen()
+        return Prefixer(w.name, self._screen, label(w.name, self._writers.index(w.name), wants_colour()))
 
     def _start(self, made: list[_Active]) -> list[tuple[_Active, WatchFailed]]:
         """Start the actions (apps start here: after the watches are live) and the workers;
@@ -479,10 +507,16 @@ class Daemon:
             )
             if self.metrics is not None:
                 log.info("metrics: %s/metrics, health: %s/healthz", self.metrics.url, self.metrics.url)
+            if self.keyboard is not None:
+                self.keyboard.start()
+                log.info("%s", HELP)
             self.ready.set()
             self.notifier.ready(self.status())
+            self._run_at_start(list(self._active.values()))  # after READY=1: never delays it
             return self._loop()
         finally:
+            if self.keyboard is not None:
+                self.keyboard.close()  # first: the terminal's modes back, whatever comes next
             self.notifier.stopping()
             self._shutdown()
             self.notifier.close()
@@ -529,6 +563,9 @@ class Daemon:
             self._take_changes()
             self._take_imports()
             self._answer_asked()
+            self._take_keys()
+            if self._stop_code is not None:
+                return self._stop_code
             now = self._clock()
             if self._check_roots_now or now >= next_root_check:
                 self._check_roots_now = False
@@ -709,6 +746,47 @@ class Daemon:
             log.info("%s: %s: acting now", a.watch.name, why, extra=logformat.fields("trigger", by=why))
             a.worker.submit(batch)
         return [a.watch.name for a in chosen]
+
+    def _on_key(self, key: str) -> None:
+        """The keyboard's thread: a key for the loop."""
+        self._keys.append(key)
+        self._wake(_EVENT_BYTE)
+
+    def _take_keys(self) -> None:
+        while self._keys:
+            key = self._keys.popleft()
+            if key == "r":
+                self.trigger(None, why="key r")
+            elif key == "p":
+                actives = list(self._active.values())
+                if actives and all(a.paused_until is not None for a in actives):
+                    self.resume(None)
+                else:
+                    self.pause(None)
+            elif key == "c":
+                from watchd.actions.process import clear_screen  # noqa: PLC0415 (only with -I)
+
+                clear_screen()
+            elif key == "q":
+                log.info("key q: stopping", extra=logformat.fields("stop"))
+                self._stop_code = 0
+                return
+            elif key in "?h":
+                log.info("%s", HELP)
+            elif key not in "\r\n ":
+                log.info("key %r does nothing (? lists the keys)", key)
+
+    def _run_at_start(self, actives: list[_Active]) -> None:
+        """run_at_start: the command once now, as a batch with no changes (WATCHD_TRIGGER=start),
+        through the worker (the check gate, on_busy) like any run; a paused watch holds it."""
+        now = self._clock()
+        for a in actives:
+            if isinstance(a.watch.action, CommandSettings) and a.watch.action.run_at_start:
+                batch = Batch(a.watch.name, (), now, now, trigger="start")
+                if a.paused_until is None:
+                    a.worker.submit(batch)
+                else:
+                    a.held = batch if a.held is None else a.held.merged(batch)
 
     def pause(self, name: str | None, seconds: float | None = None) -> list[str]:
         """Hold the batches of a watch (every watch) back until `resume`, or for `seconds`."""
@@ -897,11 +975,13 @@ class Daemon:
         old = {a.watch.name: a for a in self._active.values()}
         wanted = {w.name: w for w in new.watches}
         keep = {name for name, a in old.items() if wanted.get(name) == a.watch}
+        writers, self._writers = self._writers, _writers(new.watches)
         try:
             # built before the old ones close: an address the new config cannot bind keeps the
             # old config, and one both use is the same socket (the app's clients never notice)
             added = self._make_watches([w for name, w in wanted.items() if name not in keep])
         except (ListenError, WatchFailed) as exc:
+            self._writers = writers
             self._reject(exc)
             return
         self._config_error = None
@@ -928,7 +1008,7 @@ class Daemon:
             del self._active[a.key]
         self._close([a for a, _ in failed])
         self.watcher.remove({a.key for a, _ in failed})
-        for key in ("metrics", "log_format", "control"):
+        for key in ("metrics", "log_format", "control", "interactive"):
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("config reloaded: %s changed: it takes effect when watchd is started again", key)
         self.config = dataclasses.replace(self.config, watches=new.watches)
@@ -947,6 +1027,7 @@ class Daemon:
         )
         self.reloads += 1
         self.notifier.ready(self.status())
+        self._run_at_start([a for a in added if a.key in self._active])  # as at launch
 
     def _reject(self, exc: Exception) -> None:
         """A reload that cannot be done: say why, keep running the previous config."""

@@ -190,9 +190,13 @@ class CommandSettings:
     on_busy: OnBusy = OnBusy.QUEUE
     stop: Stop = Stop()
     clear: bool = False  # clear the terminal before each run (when stdout is one)
+    run_at_start: bool = False  # also run once at start (an empty batch, WATCHD_TRIGGER=start)
+    prefix: bool = True  # its output's lines start with [watch] when several watches share a terminal
 
     def describe(self) -> str:
         text = f"run {describe_command(self.command)} in {self.cwd}"
+        if self.run_at_start:
+            text += ", once at start"
         if self.timeout is not None:
             text += f", timeout {format_duration(self.timeout)}"
         if self.clear:
@@ -218,6 +222,7 @@ class RunSettings:
     clear: bool = False  # clear the terminal before each start (when stdout is one)
     watch_imports: bool = False  # also watch the files of the modules the (Python) app imported
     preload: Preload = Preload.AUTO  # restart a Python app from a fork server (watchd.actions.preload)
+    prefix: bool = True  # its output's lines start with [watch] when several watches share a terminal
 
     def describe(self) -> str:
         text = f"run and restart {describe_command(self.command)} in {self.cwd}"
@@ -304,3 +309,4 @@ class Config:
     log_format: LogFormat = LogFormat.HUMAN
     # the control socket: None for the default place (see watchd.control), False for none
     control: Path | Literal[False] | None = None
+    interactive: bool = False  # read keys from the terminal (r, p, q, c, ?)

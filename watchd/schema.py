@@ -369,6 +369,19 @@ KEYS: dict[str, Key] = {
         form=Form.CHOICE,
         metavar="queue|ignore|restart",
     ),
+    "run_at_start": Key(
+        Reader.boolean,
+        "also run the command once at start (an empty batch: WATCHD_COUNT=0, WATCHD_TRIGGER=start), "
+        "through the check and on_busy like any run; by default a command runs only on a change",
+        "bool",
+        "`true`",
+        place=Place.ACTION,
+        actions=_on("command"),
+        form=Form.SWITCH,
+        flag_help="also run the command once at start, as watchexec, entr and nodemon do (by default, "
+        "as watchmedo, it runs only on a change)",
+        doc='see "Coming from watchexec, entr, nodemon"',
+    ),
     # the run action
     "run": Key(
         Reader.command,
@@ -496,6 +509,20 @@ KEYS: dict[str, Key] = {
         place=Place.ACTION,
         actions=_CMD_RUN,
         form=Form.SWITCH,
+    ),
+    "prefix": Key(
+        Reader.boolean,
+        "when several command and run watches write to one terminal, start each line of the "
+        "output with the watch's name ([api] ...)",
+        "bool",
+        "`false`",
+        place=Place.ACTION,
+        actions=_CMD_RUN,
+        flags=("--no-prefix",),
+        form=Form.OFF,
+        flag_help="never start output lines with the watch's name, even when several watches share "
+        "the terminal",
+        doc='see "Several watches in one terminal"',
     ),
     # the post action
     "post": Key(
@@ -703,6 +730,12 @@ class Setting:
     example: str
     metavar: str
     shown_default: str
+    flags: tuple[str, ...] = ()  # the command line's spellings; () is --the-key-with-dashes
+    switch: bool = False  # a flag without a value, that sets true
+
+
+def _boolean(ctx: Reader, v: Val, key: str) -> bool:
+    return ctx.boolean(v, key)
 
 
 SETTINGS_KEYS: dict[str, Setting] = {
@@ -730,11 +763,26 @@ SETTINGS_KEYS: dict[str, Setting] = {
         "PATH",
         "`$XDG_RUNTIME_DIR/watchd/NAME-HASH.sock`",
     ),
+    "interactive": Setting(
+        _boolean,
+        "read keys from the terminal: r acts now, p pauses and resumes, c clears, q quits, ? lists them "
+        "(apps then read /dev/null: the keyboard is watchd's)",
+        "bool",
+        "`true`",
+        "",
+        "`false`",
+        flags=("-I", "--interactive"),
+        switch=True,
+    ),
 }
 
 
+def setting_flags(key: str) -> tuple[str, ...]:
+    return SETTINGS_KEYS[key].flags or (f"--{key.replace('_', '-')}",)
+
+
 def setting_flag(key: str) -> str:
-    return f"--{key.replace('_', '-')}"
+    return max(setting_flags(key), key=len)
 
 
 def setting_default(key: str) -> object:
@@ -745,7 +793,7 @@ def readme_settings_table() -> str:
     """The README's table of watchd's own (top-level) settings."""
     rows = ["| key | flag | type | default | example | meaning |", "|---|---|---|---|---|---|"]
     for key, s in SETTINGS_KEYS.items():
-        flag = setting_flag(key)
+        flag = "`, `".join(setting_flags(key))
         rows.append(f"| `{key}` | `{flag}` | {s.type_text} | {s.shown_default} | {s.example} | {s.help} |")
     return "\n".join(rows) + "\n"
 

@@ -40,7 +40,7 @@ class LastAction:
     what: str  # its outcome, as status displays show it
     result: str  # a Result's value
     duration: float  # seconds
-    trigger: str  # "change" or "manual"
+    trigger: str  # "change", "manual" or "start"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 
 class Terminal:
@@ -29,6 +30,7 @@ class Terminal:
         self.fd = fd
         self.pgrp = os.getpgrp()
         self._saved = termios.tcgetattr(fd)
+        self._own: list[Any] | None = None  # watchd's own modes while it reads keys (--interactive)
         self._lock = threading.Lock()
         self._owner: str | None = None
         # A shell with job control started watchd as a job of its own: Ctrl-Z can stop watchd
@@ -91,4 +93,49 @@ class Terminal:
                 return
             if now != self.pgrp:
                 os.tcsetpgrp(self.fd, self.pgrp)
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._own or self._saved)
+
+    # -------------------------------------------------------------- keys (--interactive)
+
+    def keys_mode(self) -> None:
+        """Keys reach watchd one by one, without Enter and without echo; Ctrl-C and Ctrl-Z are
+        still signals (ISIG stays on). `restore` undoes it."""
+        import termios  # noqa: PLC0415
+
+        attrs = termios.tcgetattr(self.fd)
+        attrs[3] &= ~(termios.ICANON | termios.ECHO)
+        attrs[6][termios.VMIN] = 1
+        attrs[6][termios.VTIME] = 0
+        with self._lock, self._no_ttou(), contextlib.suppress(OSError, termios.error):
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+            self._own = termios.tcgetattr(self.fd)
+
+    def keep_keys_mode(self) -> None:
+        """Set watchd's key modes again if something reset them while watchd holds the terminal
+        (a shell after Ctrl-Z and fg)."""
+        import termios  # noqa: PLC0415
+
+        if self._own is None:
+            return
+        with self._lock, self._no_ttou(), contextlib.suppress(OSError, termios.error):
+            if os.tcgetpgrp(self.fd) == self.pgrp and termios.tcgetattr(self.fd) != self._own:
+                termios.tcsetattr(self.fd, termios.TCSANOW, self._own)
+
+    def read_key(self) -> bytes | None:
+        """What was typed, if watchd holds the terminal's foreground (never an app's input, never
+        a read that would stop watchd); None if it does not; b"" at the terminal's end."""
+        with self._lock:
+            try:
+                if os.tcgetpgrp(self.fd) != self.pgrp:
+                    return None
+                return os.read(self.fd, 64)
+            except OSError:
+                return b""
+
+    def restore(self) -> None:
+        """The modes watchd found at start (on every way out of --interactive)."""
+        import termios  # noqa: PLC0415
+
+        with self._lock, self._no_ttou(), contextlib.suppress(OSError, termios.error):
+            self._own = None
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)

@@ -71,6 +71,14 @@ class Pty:
     def echo_on(self) -> bool:
         return bool(termios.tcgetattr(self.slave)[3] & termios.ECHO)
 
+    def cooked(self) -> bool:
+        """Echo and line editing on: the modes a shell expects back."""
+        lflag = termios.tcgetattr(self.slave)[3]
+        return bool(lflag & termios.ECHO) and bool(lflag & termios.ICANON)
+
+    def foreground(self) -> int:
+        return os.tcgetpgrp(self.master)
+
     def wait(self, timeout: float = 10.0) -> int:
         return self.proc.wait(timeout)
 

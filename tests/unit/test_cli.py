@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from watchd import __version__
+from watchd import __version__, cli
 from watchd.cli import main
 from watchd.matching import Matcher, from_watchmedo
 
@@ -862,3 +862,18 @@ def test_a_python_app_gets_check_python_by_default(
     else:
         assert len(shown) == 1
         assert shown[0].startswith(check)
+
+
+def test_interactive_and_run_at_start_flags() -> None:
+    args = cli.parse_args(["-I", "--run-at-start", "--no-prefix", "-c", "make", "."])
+    assert args.interactive is True and args.run_at_start is True and args.prefix is False
+    args = cli.parse_args(["--interactive", "-c", "make", "."])
+    assert args.interactive is True and args.run_at_start is None
+
+
+def test_help_says_a_command_does_not_run_at_start_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--run-at-start also run the command once at start" in text
+    assert "by default, as watchmedo, it runs only on a change" in text
+    assert "-I, --interactive" in text

@@ -519,7 +519,7 @@ ERRORS = [
     pytest.param(
         "version: 2\n" + P,
         "dev.yaml:1:1: version: unknown key in the top level "
-        "(valid keys: control, defaults, log_format, metrics, watches)",
+        "(valid keys: control, defaults, interactive, log_format, metrics, watches)",
         id="unknown-top-level",
     ),
     pytest.param(

@@ -153,6 +153,8 @@ def test_watchds_own_settings_are_read_at_the_top_level() -> None:
     assert config.control == Path("/srv/run/w.sock")
     assert parse("control: false\n" + WATCH).control is False
     assert parse(WATCH).control is None and parse(WATCH).metrics is None
+    assert parse("interactive: true\n" + WATCH).interactive is True
+    assert parse(WATCH).interactive is False
 
 
 @pytest.mark.parametrize(
@@ -164,6 +166,7 @@ def test_watchds_own_settings_are_read_at_the_top_level() -> None:
         ),
         ("log_format: xml\n", "dev.yaml:1:13: log_format: unknown value 'xml' (use human or json)"),
         ("control: true\n", "dev.yaml:1:10: control: write a socket path, or false for no control socket"),
+        ("interactive: yes please\n", "dev.yaml:1:14: interactive: expected true or false, got 'yes please'"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_key(text: str, message: str) -> None:
@@ -177,6 +180,7 @@ def test_a_setting_on_the_command_line_wins_and_its_errors_name_the_flag() -> No
     assert config.log_format is LogFormat.HUMAN
     assert config.metrics is not None and (config.metrics.host, config.metrics.port) == ("127.0.0.1", 9385)
     assert with_settings(parse(WATCH), {"control": "off"}).control is False
+    assert with_settings(parse(WATCH), {"interactive": True}).interactive is True
     with pytest.raises(ConfigError) as info:
         with_settings(parse(WATCH), {"log_format": "xml"})
     assert str(info.value) == "watchd: --log-format: unknown value 'xml' (use human or json)"

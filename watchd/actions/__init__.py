@@ -21,6 +21,7 @@ from watchd.environment import WatchEnvironment
 from watchd.model import CommandSettings, OnBusy, PidfileSettings, ProcessSettings, RunSettings, Watch
 
 if TYPE_CHECKING:
+    from watchd.output import Prefixer
     from watchd.sockets import Listeners
     from watchd.stats import Tally
     from watchd.terminal import Terminal
@@ -93,6 +94,7 @@ class Context:
     tally: Tally | None = None  # the watch's counters: reload confirmations, the app's starts and exits
     counts: Callable[[str], bool] | None = None  # whether the watch's own paths and patterns count a file
     roots: tuple[Path, ...] = ()  # the watch's paths (`build` sets them)
+    output: Prefixer | None = None  # its commands' and apps' lines prefixed [name] (several watches)
     environment: WatchEnvironment = field(default_factory=lambda: WatchEnvironment("", (), None))
 
 

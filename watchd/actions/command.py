@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -26,6 +27,7 @@ class CommandAction(PerBatch):
         self.action = action
         self.base = ctx.base
         self.environment = ctx.environment
+        self.output = ctx.output
         self.dry_run = ctx.dry_run
         self.on_busy = action.on_busy
         self.grace = action.stop.grace
@@ -41,7 +43,11 @@ class CommandAction(PerBatch):
         if self.action.clear:
             clear_screen()
         env, listed = batch_environment(self.name, batch, self.environment.values())
-        with listed:
+        with listed, contextlib.ExitStack() as piped:
+            output = None
+            if self.output is not None:  # several watches share the terminal: [name] before each line
+                output = piped.enter_context(self.output.pipe())
+                env.setdefault("PYTHONUNBUFFERED", "1")  # a pipe, not a terminal: lines as they come
             try:
                 done = run_child(
                     self.action.command,
@@ -50,6 +56,7 @@ class CommandAction(PerBatch):
                     cancel=cancel,
                     timeout=self.action.timeout,
                     how=self.action.stop,
+                    output=output,
                     list_file=listed,
                 )
             except OSError as exc:

@@ -7,7 +7,7 @@ Environment given to commands, checks and apps (see README, "How changed paths r
     WATCHD_PATH          the first changed path, exactly (any bytes but NUL)
     WATCHD_CHANGED       every changed path, one per line, capped at 32 KiB (whole lines)
     WATCHD_TRUNCATED     "1" if WATCHD_CHANGED was capped, else "0"
-    WATCHD_TRIGGER       "change", or "manual" for `watchd trigger` and SIGUSR1 (no paths then)
+    WATCHD_TRIGGER       "change"; "manual" for `watchd trigger`, SIGUSR1, the r key; "start" (no paths then)
     WATCHD_CHANGED_FILE  a file listing every path, each followed by a NUL byte: exact for any name
                          (unset when no file can be made: see `write_list_file`)
     watch_src_path, watch_dest_path, watch_event_type, watch_object

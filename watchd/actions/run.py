@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from watchd.actions import Context
 from watchd.actions.imports import ImportReports
@@ -491,8 +491,13 @@ class RunAction:
             clear_screen()
         env, list_file = self._environment(batch)
         pass_fds = list_file.pass_fds + ((self.imports.fd,) if self.imports is not None else ())
+        # several watches share the terminal: its output through a pipe, [name] before each line
+        piped = self.ctx.output.pipe(prompts=terminal is not None) if self.ctx.output is not None else None
+        if piped is not None:
+            env.setdefault("PYTHONUNBUFFERED", "1")
         try:
-            child = self._fork(env, terminal, sock, pass_fds)
+            output = piped.file if piped is not None else None
+            child = self._fork(env, terminal, sock, pass_fds, output)
             if child is None:
                 child = start(
                     self.action.command,
@@ -504,6 +509,7 @@ class RunAction:
                     on_exit=self._exited,
                     on_terminal_signal=self._keyboard,
                     pass_fds=pass_fds,
+                    output=output,
                 )
         except OSError as exc:
             log.error(
@@ -520,6 +526,9 @@ class RunAction:
         except BaseException:
             list_file.discard()
             raise
+        finally:
+            if piped is not None:
+                piped.close()  # the app holds its own end
         list_file.handed_over()  # the app has its own copy of the anonymous file
         self._list_files[child] = list_file  # a temporary file goes when the app has ended
         if counted:
@@ -535,9 +544,15 @@ class RunAction:
         terminal: Terminal | None,
         sock: socket.socket | None,
         pass_fds: tuple[int, ...],
+        output: IO[bytes] | None = None,
     ) -> Child | None:
         """The app forked from the fork server (a warm start), or None: start it cold (-v says why)."""
         preloader = self.preloader
+        if output is not None:
+            # a fork given the output pipe as its stderr (fd 2) left the server without an answer;
+            # until that is understood, a prefixed app starts cold
+            log.debug("%s: cold: its output is prefixed (several watches share the terminal)", self.name)
+            return None
         if preloader is None:
             if self.cold is not None:
                 log.debug("%s: cold: %s", self.name, self.cold)
