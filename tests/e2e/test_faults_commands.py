@@ -183,16 +183,15 @@ def test_trigger_storm_on_a_slow_command(
             ["--command", cmd, "--on-busy", on_busy, "--debounce", "20ms", "--max-delay", "100ms", str(src)]
         )
         before = rss_kib(w.proc.pid)
-        # ~1,000 writes a second for 2 s; fixed width, so a run never reads a half-written value
-        value, storm_end = 0, time.monotonic() + 2.0
-        while time.monotonic() < storm_end:
-            value += 1
+        # 2,000 writes, ~1 ms apart (a count, not a time: as many on a slow machine); fixed
+        # width, so a run never reads a half-written value
+        writes = 2000
+        for value in range(1, writes + 1):
             os.pwrite(fd, b"%08d" % value, 0)
             time.sleep(0.001)
-        final = b"%08d" % value
+        final = b"%08d" % writes
     finally:
         os.close(fd)
-    assert value > 1000
 
     def recorded() -> list[list[str]]:
         return [line.split() for line in runs.read_text().splitlines()] if runs.exists() else []
@@ -204,13 +203,26 @@ def test_trigger_storm_on_a_slow_command(
     # last write may land during a run that read an earlier value and never be acted on: only
     # leaks and memory are checked for it.
 
-    # settled: past the last batch's debounce, no run recorded for a while, every recorded PID gone
-    def settled() -> bool:
-        quiet = time.time() - runs.stat().st_mtime > 0.3 if runs.exists() else False
-        every = [int(p) for r in recorded() for p in r[:2]]
-        return time.monotonic() - storm_end > 0.5 and quiet and not any(pid_alive(p) for p in every)
+    def running() -> list[list[str]]:
+        return [r for r in recorded() if any(pid_alive(int(p)) for p in r[:2])]
 
-    assert wait_for(settled, timeout=5), [r for r in recorded() if any(pid_alive(int(p)) for p in r[:2])]
+    # settled: a run has read a sentinel written after the storm. The storm's batches were all
+    # dispatched before its batch, and their runs recorded before it; then every recorded PID
+    # must go. The sentinel is (re)written while no recorded run is alive: with `ignore`, one
+    # that lands during a run is dropped, by design.
+    def sentinel_ran() -> bool:
+        if any(r[2:] == ["sentinel"] for r in recorded()):
+            return True
+        if not running():
+            fd = os.open(counter, os.O_WRONLY)
+            try:
+                os.pwrite(fd, b"sentinel", 0)  # 8 bytes, as the counter's values
+            finally:
+                os.close(fd)
+        return False
+
+    assert wait_for(sentinel_ran, timeout=10), recorded()[-5:]
+    assert wait_for(lambda: not running(), timeout=5), running()
     assert len(recorded()) >= 2
     grown = rss_kib(w.proc.pid) - before
     assert grown < RSS_GROWTH_LIMIT_KIB, f"watchd grew by {grown} KiB"
