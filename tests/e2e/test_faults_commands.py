@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -83,35 +84,44 @@ def test_sigterm_shutdown_kills_a_tree_that_ignores_sigterm(
 def test_sigterm_shutdown_stops_stubborn_commands_of_many_watches_together(
     tmp_path: Path, src: Path, start_watchd: type[Watchd]
 ) -> None:
-    """Each group gets 0.5 s between TERM and KILL: stopped one after another, the fifth would get
-    its TERM 2 s after the first. Each tree's shell notes when its TERM came (its other members
-    go on ignoring it, so KILL is still needed)."""
+    """Each group gets its stop timeout between TERM and KILL: stopped one after another, every
+    group after the first would get its TERM only once the one before was killed and reaped.
+    Each tree's shell notes, when its TERM comes, how many of the trees' shells are still there
+    (its other members go on ignoring TERM, so KILL is still needed): every one, each time.
+    (The 2 s stop timeout is the time a shell has to run its trap before its group's KILL.)"""
     watches = 5
     pids = [tmp_path / f"pids{i}" for i in range(watches)]
-    terms = tmp_path / "terms"
-    note_term = f"trap 'date +%s.%N >> {terms}' TERM; "
+    shells, terms = tmp_path / "shells", tmp_path / "terms"
+    count_shells = (
+        f"n=0; for p in $(cat {shells}); do kill -0 $p 2>/dev/null && n=$((n + 1)); done; echo $n >> {terms}"
+    )
+    # the outer shell notes itself and starts its tree ignoring TERM (its members inherit that),
+    # then traps TERM; its first `wait` ends at the TERM (after the trap), the second waits for
+    # the tree until the KILL
+    commands = [
+        f"echo $$ >> {shells}; "
+        + _stubborn_command(p).removesuffix("wait")
+        + f"trap {shlex.quote(count_shells)} TERM; wait; wait"
+        for p in pids
+    ]
     config = tmp_path / "watchd.yaml"
     config.write_text(
         "watches:\n"
         + "".join(
-            f"  w{i}:\n    paths: [{src}]\n"
-            f"    command: {json.dumps(_stubborn_command(p).replace('wait', note_term + 'wait'))}\n"
-            "    stop_timeout: 500ms\n"
-            for i, p in enumerate(pids)
+            f"  w{i}:\n    paths: [{src}]\n    command: {json.dumps(c)}\n    stop_timeout: 2s\n"
+            for i, c in enumerate(commands)
         )
     )
     w = start_watchd(["--config", str(config)])
     (src / "a.py").write_text("")
     assert wait_for(lambda: all(len(_pids(p)) == STUBBORN_PIDS for p in pids)), w.log()
     trees = [pid for p in pids for pid in _pids(p)]
+    assert len(shells.read_text().split()) == watches
     w.signal(signal.SIGTERM)
-    assert w.wait(timeout=10) == 0, w.log()
+    assert w.wait(timeout=15) == 0, w.log()
     assert wait_for(lambda: not _alive(trees), timeout=5), _alive(trees)
-    times = sorted(float(t) for t in terms.read_text().split())
-    assert len(times) == watches
-    # every TERM before the first group's KILL was due (0.5 s after its TERM); stopped one after
-    # another they would spread over 2 s. (The traps run when their shells are next scheduled.)
-    assert times[-1] - times[0] < 0.5, times
+    # every TERM came while every shell was still there: none was stopped before another's TERM
+    assert terms.read_text().split() == [str(watches)] * watches, terms.read_text()
 
 
 def test_command_flooding_stdout_passes_through_without_growing_watchd(
@@ -173,16 +183,15 @@ def test_trigger_storm_on_a_slow_command(
             ["--command", cmd, "--on-busy", on_busy, "--debounce", "20ms", "--max-delay", "100ms", str(src)]
         )
         before = rss_kib(w.proc.pid)
-        # ~1,000 writes a second for 2 s; fixed width, so a run never reads a half-written value
-        value, storm_end = 0, time.monotonic() + 2.0
-        while time.monotonic() < storm_end:
-            value += 1
+        # 2,000 writes, ~1 ms apart (a count, not a time: as many on a slow machine); fixed
+        # width, so a run never reads a half-written value
+        writes = 2000
+        for value in range(1, writes + 1):
             os.pwrite(fd, b"%08d" % value, 0)
             time.sleep(0.001)
-        final = b"%08d" % value
+        final = b"%08d" % writes
     finally:
         os.close(fd)
-    assert value > 1000
 
     def recorded() -> list[list[str]]:
         return [line.split() for line in runs.read_text().splitlines()] if runs.exists() else []
@@ -194,13 +203,26 @@ def test_trigger_storm_on_a_slow_command(
     # last write may land during a run that read an earlier value and never be acted on: only
     # leaks and memory are checked for it.
 
-    # settled: past the last batch's debounce, no run recorded for a while, every recorded PID gone
-    def settled() -> bool:
-        quiet = time.time() - runs.stat().st_mtime > 0.3 if runs.exists() else False
-        every = [int(p) for r in recorded() for p in r[:2]]
-        return time.monotonic() - storm_end > 0.5 and quiet and not any(pid_alive(p) for p in every)
+    def running() -> list[list[str]]:
+        return [r for r in recorded() if any(pid_alive(int(p)) for p in r[:2])]
 
-    assert wait_for(settled, timeout=5), [r for r in recorded() if any(pid_alive(int(p)) for p in r[:2])]
+    # settled: a run has read a sentinel written after the storm. The storm's batches were all
+    # dispatched before its batch, and their runs recorded before it; then every recorded PID
+    # must go. The sentinel is (re)written while no recorded run is alive: with `ignore`, one
+    # that lands during a run is dropped, by design.
+    def sentinel_ran() -> bool:
+        if any(r[2:] == ["sentinel"] for r in recorded()):
+            return True
+        if not running():
+            fd = os.open(counter, os.O_WRONLY)
+            try:
+                os.pwrite(fd, b"sentinel", 0)  # 8 bytes, as the counter's values
+            finally:
+                os.close(fd)
+        return False
+
+    assert wait_for(sentinel_ran, timeout=10), recorded()[-5:]
+    assert wait_for(lambda: not running(), timeout=5), running()
     assert len(recorded()) >= 2
     grown = rss_kib(w.proc.pid) - before
     assert grown < RSS_GROWTH_LIMIT_KIB, f"watchd grew by {grown} KiB"

@@ -79,7 +79,8 @@ def test_ctrl_c_ends_watchd_even_when_the_app_catches_it_and_exits_0(ptys: list[
     # Flask's and Django's development servers exit 0 on Ctrl-C
     save(
         app_dir / "polite.py",
-        "import time\nprint('app is up', flush=True)\ntry:\n    time.sleep(600)\n"
+        # up once it catches Ctrl-C: a Ctrl-C before the `try` would end it with a traceback
+        "import time\ntry:\n    print('app is up', flush=True)\n    time.sleep(600)\n"
         "except KeyboardInterrupt:\n    print('bye', flush=True)\n",
     )
     t = watchd_in_pty(ptys, app_dir, "--", PY, "polite.py")

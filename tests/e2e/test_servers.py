@@ -43,9 +43,12 @@ def start_server(servers: list[Server], kind: str, app_dir: Path, tmp_path: Path
 
 
 def run_config(start_watchd: type[Watchd], kind: str, app_dir: Path, pidfile: Path, *opts: str) -> Watchd:
-    """watchd with config/<kind>.yaml, verbatim; only the environment points it at this test's files."""
+    """watchd with config/<kind>.yaml, verbatim; only the environment points it at this test's files
+    (and its control socket, named after the config file, at this test's runtime directory: tests
+    of the same config running at once would find each other's watchd running it)."""
     env = dict(os.environ)
     env.update({"APP_DIR": str(app_dir), f"{kind.upper()}_PIDFILE": str(pidfile)})
+    env["XDG_RUNTIME_DIR"] = str(app_dir.parent)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return start_watchd([*opts, "--config", str(CONFIG / f"{kind}.yaml")], cwd=app_dir, env=env)
 

@@ -12,7 +12,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.procs import profiled, stop_process, wait_for
+import psutil
+
+from helpers.procs import group_pids, profiled, stop_process, wait_for
 
 
 class Pty:
@@ -57,13 +59,18 @@ class Pty:
 
     def app_has_terminal(self) -> bool:
         """True once the terminal's foreground group is not its session leader's (watchd's) but an
-        app's: what the keyboard's Ctrl-C and Ctrl-Z then reach. Typing them before that races
-        with watchd handing the terminal over."""
+        app's, and watchd's keyboard sentinel (a `sleep` it puts into that group to learn what the
+        keyboard sent it) has joined it: Ctrl-C and Ctrl-Z then reach the app and the sentinel.
+        Typing them before that races with watchd handing the terminal over, and then with the
+        sentinel's start (watchd gives the terminal first): an app that catches Ctrl-C and exits
+        0 would look like any other exit."""
         try:
             foreground = os.tcgetpgrp(self.master)
-            return foreground != os.getsid(foreground)
+            if foreground == os.getsid(foreground):
+                return False
         except OSError:  # no foreground group (yet), or it just went
             return False
+        return any(_is_sentinel(pid) for pid in group_pids(foreground))
 
     def wait_app_has_terminal(self, timeout: float = 10.0) -> bool:
         return wait_for(self.app_has_terminal, timeout)
@@ -79,8 +86,13 @@ class Pty:
     def foreground(self) -> int:
         return os.tcgetpgrp(self.master)
 
-    def wait(self, timeout: float = 10.0) -> int:
-        return self.proc.wait(timeout)
+    def wait(self, timeout: float = 10.0) -> int | None:
+        """The program's exit status; None if it still runs after `timeout` (the test's assertion
+        then shows the terminal's output)."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -90,3 +102,10 @@ class Pty:
         self._reader.join(5)
         with contextlib.suppress(OSError):
             os.close(self.master)
+
+
+def _is_sentinel(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).cmdline() == ["sleep", str(2**31 - 1)]
+    except psutil.Error:
+        return False

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.procs import Recorder, wait_for
 
-from watchd.daemon import Daemon
+from watchd.daemon import _EVENT_BYTE, Daemon
 from watchd.model import CommandSettings, Config, PidfileSettings, Watch
 
 
@@ -58,6 +58,10 @@ def test_a_slow_command_does_not_delay_another_watchs_signal(tmp_path: Path, rec
 
 
 def test_endless_churn_still_acts_at_max_delay(tmp_path: Path) -> None:
+    """On an injected clock: each write is received 50 ms after the one before, on any machine, so
+    the 200 ms debounce never ends; only max_delay (500 ms after the first) can close the batch.
+    The clock stands still while the test waits, so the loop wakes when the test wakes it (as it
+    would by itself when a deadline came) and acts only when the clock says a deadline is due."""
     src = tmp_path / "src"
     src.mkdir()
     runs = tmp_path / "runs"
@@ -66,19 +70,38 @@ def test_endless_churn_still_acts_at_max_delay(tmp_path: Path) -> None:
             Watch(
                 "churn",
                 (src,),
-                CommandSettings(command=f"date +%s.%N >> {runs}", cwd=tmp_path),
+                CommandSettings(command=f"echo ran >> {runs}", cwd=tmp_path),
                 debounce=0.2,
                 max_delay=0.5,
             ),
         )
     )
-    with running(config):
-        t0 = time.monotonic()
-        while not runs.exists():  # a write every 20 ms: never quiet for the 200 ms debounce
-            (src / "f").write_text(str(time.monotonic()))
-            time.sleep(0.02)  # the writer's pace, not a wait for a result
-            # without max_delay the churn never leaves 200 ms of quiet, and this never ends
-            assert time.monotonic() - t0 < 10, "no action despite max_delay"
+    start = time.monotonic()
+    now = [start]
+    with running(config, clock=lambda: now[0]) as daemon:
+        batcher = next(iter(daemon._active.values())).batcher
+
+        def taken(count: int) -> bool:
+            daemon._wake(_EVENT_BYTE)  # the loop takes what has come, and acts if the clock says so
+            return len(batcher) > count
+
+        for step in range(10):  # received at start, start + 0.05, ... start + 0.45
+            now[0] = start + step * 0.05
+            before = len(batcher)
+            (src / f"f{step}").write_text("")
+            assert wait_for(lambda b=before: taken(b)), f"write {step} never reached the batch"
+            assert not runs.exists()  # still open: churn, and max_delay not reached
+        now[0] = start + 0.5  # the first change's max_delay is up; still no quiet
+
+        def acted() -> bool:
+            daemon._wake(_EVENT_BYTE)
+            return runs.exists()
+
+        # (a write's last events may come after the action, into a new batch that then stays
+        # open: the clock stands still)
+        assert wait_for(acted), "no action at max_delay"
+        assert runs.read_text() == "ran\n"
+        now[0] = time.monotonic()  # the real clock for the shutdown: the workers' grace is on it
 
 
 def test_dry_run_signals_nothing(

@@ -72,6 +72,15 @@ def children() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         p.wait(10)
 
 
+def shows_its_argv(child: subprocess.Popen[bytes]) -> bool:
+    """Popen returns once the exec has begun; the new command line is set up a moment later
+    (until then the kernel shows an empty one, or the parent's): what `expect` matches."""
+    try:
+        return psutil.Process(child.pid).cmdline() == child.args
+    except psutil.Error:
+        return False
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -238,6 +247,7 @@ def test_expect_mismatch_is_refused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, children: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     child = children(sys.executable, "-c", "import time; time.sleep(60)", "gunicorn-marker")
+    assert wait_for(lambda: shows_its_argv(child))
     pidfile = tmp_path / "api.pid"
     pidfile.write_text(f"{child.pid}\n")
     kill = RecordingKill()
@@ -288,6 +298,7 @@ def test_expect_match_is_signalled_once_with_the_right_signal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, children: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     child = children(sys.executable, "-c", "import time; time.sleep(60)", "gunicorn-marker")
+    assert wait_for(lambda: shows_its_argv(child))
     pidfile = tmp_path / "api.pid"
     pidfile.write_text(f"{child.pid}\n")
     kill = RecordingKill()
