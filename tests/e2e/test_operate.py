@@ -231,9 +231,12 @@ def test_pause_for_resumes_by_itself(project: Path, start_watchd: type[Watchd]) 
     out = project / "out"
     config = command_config(project, f'echo "$WATCHD_COUNT" >> {out}')
     w = start_watchd(["--config", str(config)], cwd=project)
-    assert watchd_cli("pause", "cmd", "--for", "1s", "--config", str(config)).returncode == 0
+    # held during a pause for an hour (however late the change's event comes), then the pause
+    # cut to a second: it ends by itself
+    assert watchd_cli("pause", "cmd", "--for", "1h", "--config", str(config)).returncode == 0
     (project / "src" / "app.py").write_text("x = 4\n")
     assert wait_for(lambda: status(config)["cmd"]["held"] == 1)
+    assert watchd_cli("pause", "cmd", "--for", "1s", "--config", str(config)).returncode == 0
     assert wait_for(lambda: lines(out) == ["1"], timeout=10)
     assert "cmd: the pause's time is up; acting once on src/app.py changed" in w.log()
 
