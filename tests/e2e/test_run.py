@@ -100,7 +100,7 @@ def test_a_syntax_error_at_start_does_not_end_watchd_and_a_fix_starts_the_app(
     assert w.alive()
     plain_app(app_dir, "v2")
     assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), w.log()
-    assert "app.py changed; started" in w.log()
+    assert w.wait_log("app.py changed; started"), w.log()  # logged once the start is done
     # and once more: a broken save while it runs, then the fix
     plain_app(app_dir, "v3", broken=True)
     assert w.wait_log("exited: exit 1 after", count=2, timeout=5), w.log()
@@ -552,7 +552,7 @@ def test_changes_during_a_restart_are_one_more_restart_never_lost(
     # the one running now was started with both later changes
     both = f"{app_dir / 'b.txt'},{app_dir / 'c.txt'}"
     assert wait_for(lambda: seen.read_text().splitlines()[-1] == both, timeout=10), seen.read_text()
-    assert "b.txt and 1 more changed; restarted" in w.log()
+    assert w.wait_log("b.txt and 1 more changed; restarted"), w.log()
     # no third restart was pending: a change after them is the third, alone in its batch
     write_sentinel(app_dir / "sentinel.txt")
     assert w.wait_log("sentinel.txt changed; restarted", timeout=10), w.log()
