@@ -387,8 +387,8 @@ class Child:
         self._reaped = False
         threading.Thread(target=self._wait, name=f"watchd-wait-{self.pid}", daemon=True).start()
         if terminal is not None:
+            self._start_sentinel()  # first: a Ctrl-C as soon as the app has the terminal reaches it too
             terminal.give(self.pgid)
-            self._start_sentinel()
             # The app may have read the terminal before it was given the foreground and been
             # stopped (SIGTTIN) for it: let it go on.
             with contextlib.suppress(OSError):
@@ -635,7 +635,9 @@ class Child:
     def _end_sentinel(self) -> None:
         pid, self._sentinel = self._sentinel, None
         if pid is not None:
-            self.stopping = True  # its death is no keypress
+            # Not `stopping`: the sentinel thread may not have looked yet at a SIGINT that killed the
+            # sentinel with the app (a real Ctrl-C), and `stopping` would make it ignore that. Its
+            # own SIGKILL below is never taken for a keypress (only SIGINT/SIGQUIT are).
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)  # our own child, not yet reaped: the PID is ours
             self.join_sentinel(KILL_WAIT)

@@ -500,15 +500,18 @@ def main() -> dict[str, object] | None:
     for stream in (sys.stdout, sys.stderr):  # nothing buffered may reach every fork
         with contextlib.suppress(Exception):
             stream.flush()
-    if "refused" in result:
-        channel.send(result)
-        return None
     # What the preload made stays where it is: no collection in an app moves or frees it, so the
     # forks keep sharing its pages (copy-on-write) and exit in half the time.
     import gc  # noqa: PLC0415
 
-    gc.freeze()
-    channel.send(result)
+    try:  # watchd may have stopped meanwhile: then there is nobody to tell, and nothing to say
+        if "refused" in result:
+            channel.send(result)
+            return None
+        gc.freeze()
+        channel.send(result)
+    except (BrokenPipeError, ConnectionResetError):
+        return None
     return Server(channel).serve()
 
 
