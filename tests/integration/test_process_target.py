@@ -135,6 +135,7 @@ def test_it_is_found_again_at_every_trigger(
     name = unique_name()
     first = start(name)
     assert trigger(logs, process=name, confirm=False)[0].result is Result.OK
+    assert wait_for(lambda: first.signals() == ["SIGHUP"])  # recorded before it is stopped
     first.stop()
     second = start(name)  # the app restarted: another PID, no pidfile to say so
     outcome, line, _ = trigger(logs, process=name, confirm=False)
