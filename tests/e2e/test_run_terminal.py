@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.apps import save
-from helpers.procs import WATCHD, Watchd
+from helpers.procs import WATCHD, Watchd, wait_for
 from helpers.terminal import Pty
 
 PY = sys.executable
@@ -109,7 +109,7 @@ def test_terminal_modes_are_restored_after_each_app(ptys: list[Pty], app_dir: Pa
     )
     t = watchd_in_pty(ptys, app_dir, "--", PY, "noecho.py")
     assert t.wait_for("echo True"), t.output()
-    assert not t.echo_on()  # the app turned it off
+    assert wait_for(lambda: not t.echo_on()), t.output()  # the app turns it off after it says so
     (app_dir / "other.py").write_text("")
     assert t.wait_for("restarted"), t.output()
     assert t.wait_for("echo True", count=2), t.output()  # the new app found it on again
