@@ -126,12 +126,15 @@ class PidfileSettings:
     unit: str | None = None  # the target must be in this systemd unit's cgroup
 
     def describe(self) -> str:
-        text = f"send {signal_name(self.signal)} to the PID in {self.pidfile}"
-        if self.expect:
-            text += f" (command line must contain {self.expect!r})"
-        if self.unit:
-            text += f" (in unit {self.unit})"
-        return text
+        return f"send {signal_name(self.signal)} to the PID in {self.pidfile}" + _target_rules(
+            self.expect, self.unit
+        )
+
+
+def _target_rules(expect: str | None, unit: str | None) -> str:
+    """What the signal action's target must also be, for --validate: both targets say it alike."""
+    text = f" (command line must contain {expect!r})" if expect else ""
+    return text + (f" (in unit {unit})" if unit else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +155,7 @@ class ProcessSettings:
         whose = f"uid {self.process_user}'s" if self.process_user is not None else "watchd's user's"
         sig = signal_name(self.signal)
         text = f"send {sig} to the one process named {self.process!r} among {whose} processes"
-        if self.expect:
-            text += f" (command line must contain {self.expect!r})"
-        if self.unit:
-            text += f" (in unit {self.unit})"
-        return text
+        return text + _target_rules(self.expect, self.unit)
 
 
 @dataclass(frozen=True, slots=True)
