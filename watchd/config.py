@@ -187,9 +187,15 @@ def _cwd_exists(d: Draft) -> None:
         d.fail("cwd", f"no directory {cwd.value} (create it, or correct the path)")
 
 
-def _listen_env_needs_listen(d: Draft) -> None:
+def _listen_keys_need_listen(d: Draft) -> None:
     if "listen_env" in d.got and "listen" not in d.got:
         d.fail("listen_env", f"needs {d.ctx.option('listen')} too (the socket it describes: add it)")
+    if "ready_timeout" in d.got and "listen" not in d.got:
+        d.fail(
+            "ready_timeout",
+            f"needs {d.ctx.option('listen')} too (without it the running app is stopped before the "
+            "next one starts: add it, or remove ready_timeout)",
+        )
 
 
 def _check_timeout_needs_a_command_check(d: Draft) -> None:
@@ -221,7 +227,7 @@ RULES: tuple[Callable[[Draft], None], ...] = (
     _patterns_are_not_file_paths,
     _max_delay_not_below_debounce,
     _cwd_exists,
-    _listen_env_needs_listen,
+    _listen_keys_need_listen,
     _check_timeout_needs_a_command_check,
     _reload_keys_need_reload,
 )

@@ -23,6 +23,7 @@ DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_PIDFILE_WAIT = 2.0  # gunicorn's USR2 upgrade leaves ~150 ms without a pidfile
 DEFAULT_SIGNAL = int(_signal.SIGHUP)
 DEFAULT_CONFIRM_TIMEOUT = 10.0  # how long a pre-fork server may take to replace its workers
+DEFAULT_READY_TIMEOUT = 30.0  # how long the next app may take to serve before the running one is kept
 DEFAULT_CHECK_TIMEOUT = 60.0
 PYTHON_CHECK = "python"  # `check: python`: the built-in check, not a command
 DEFAULT_STOP_SIGNAL = int(_signal.SIGTERM)
@@ -218,6 +219,7 @@ class RunSettings:
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
     listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
     listen_env: ListenEnv | None = None
+    ready_timeout: float = DEFAULT_READY_TIMEOUT  # with listen: the next app serves by then, or is dropped
     clear: bool = False  # clear the terminal before each start (when stdout is one)
     watch_imports: bool = False  # also watch the files of the modules the (Python) app imported
     preload: Preload = Preload.AUTO  # restart a Python app from a fork server (watchd.actions.preload)

@@ -452,6 +452,18 @@ KEYS: dict[str, Key] = {
         form=Form.CHOICE,
         metavar="werkzeug",
     ),
+    "ready_timeout": Key(
+        Reader.duration,
+        "with listen: connections move to the next app once it serves (accepts, or sends READY=1 "
+        "to NOTIFY_SOCKET); if it exits or is not serving by then, the running app is kept",
+        "duration",
+        "`2m`",
+        place=Place.ACTION,
+        actions=_on("run"),
+        metavar="DUR",
+        positive="must be longer than 0s (e.g. 30s)",
+        doc='see "Restarts no client notices"',
+    ),
     "watch_imports": Key(
         Reader.boolean,
         "also watch the files of the modules the Python app imports",

@@ -75,6 +75,37 @@ class Listener:
             self.steerable = False
             return None
 
+    def probe(self) -> socket.socket | None:
+        """A connection to this address that only the `successor` gets (the group's second
+        socket; everything else still goes to the current one), end of file already sent:
+        its accept says the next app serves (watchd.readiness). None where it cannot be made."""
+        import socket  # noqa: PLC0415 (lazy, see the module's imports)
+
+        if not self.steerable or self.address.is_unix:
+            return None
+        host = self.sock.getsockname()[0]
+        target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 (a wildcard: loopback)
+        family = socket.AF_INET6 if ":" in target else socket.AF_INET
+        probe = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            probe.bind((target, 0))  # its source port, known before the SYN, picks the socket
+            platform.current.steer(self.sock, 0, probe_port=probe.getsockname()[1], probe_index=1)
+            probe.settimeout(1.0)  # the kernel completes the handshake: no app is involved
+            probe.connect((target, self.port))
+            probe.shutdown(socket.SHUT_WR)
+            probe.setblocking(False)
+        except OSError as exc:
+            probe.close()
+            log.debug("cannot probe the next app's socket on %s: %s", self.bound, exc)
+            return None
+        return probe
+
+    def drop(self, new: socket.socket) -> None:
+        """Close a `successor` that was never committed (its app did not take over)."""
+        new.close()
+        with contextlib.suppress(OSError):
+            platform.current.steer(self.sock, 0)  # forget the probe's rule
+
     def commit(self, new: socket.socket) -> socket.socket | None:
         """Steer every new connection to `new` and make it the current socket; return the
         previous one (`retire` it once its app is gone), or None if steering failed (then

@@ -99,6 +99,11 @@ class WatchWorker:
         with self._cond:
             return self._current is not None or self._pending is not None
 
+    def pending(self) -> bool:
+        """Whether a batch waits for the one being carried out (files changed again)."""
+        with self._cond:
+            return self._pending is not None
+
     # -------------------------------------------------------------- from other threads
 
     def submit(self, batch: Batch) -> None:

@@ -147,13 +147,16 @@ class Poller:
         self.ok = 0
         self.failed: list[str] = []
         self.bodies: set[str] = set()
+        self.slowest = 0.0  # the longest a request took, in seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poller")
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            sent = time.monotonic()
             body = self.get()
+            self.slowest = max(self.slowest, time.monotonic() - sent)
             if body is None:
                 self.failed.append(f"request failed at {time.monotonic():.3f}")
             else:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
 import pytest
 
+from watchd.readiness import ACCEPTED, NOTIFIED, NotifySocket, Readiness
 from watchd.sockets import ListenError, Listeners, bind, queued
 from watchd.values import parse_listen
 
@@ -141,3 +143,100 @@ def test_a_stale_unix_socket_file_is_replaced(tmp_path: Path) -> None:
     path.write_text("not a socket")
     with pytest.raises(ListenError, match="exists and is not a socket"):
         bind(parse_listen(f"unix:{path}"))
+
+
+# --------------------------------------------------------------------------- readiness (watchd.readiness)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@linux_only
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1:0",
+        "0.0.0.0:0",
+        pytest.param(
+            "[::1]:0", marks=pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+        ),
+    ],
+)
+def test_the_probe_lands_on_the_successor_only_and_every_client_on_the_running_socket(address: str) -> None:
+    listener = bind(parse_listen(address))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        probe = listener.probe()
+        assert probe is not None
+        host = "::1" if address.startswith("[") else "127.0.0.1"
+        clients = [socket.create_connection((host, listener.port), timeout=5) for _ in range(20)]
+        assert (queued(listener.sock), queued(successor)) == (20, 1)
+        probe.close()
+        listener.drop(successor)
+        late = socket.create_connection((host, listener.port), timeout=5)  # the probe's rule is gone
+        assert queued(listener.sock) == 21
+        for c in [*clients, late]:
+            c.close()
+    finally:
+        listener.close()
+
+
+@linux_only
+def test_readiness_comes_when_the_app_accepts_the_probe_and_not_before() -> None:
+    listener = bind(parse_listen("127.0.0.1:0"))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        readiness = Readiness(successor, listener.probe(), None)
+        assert not readiness.blind
+        for _ in range(3):
+            assert readiness.check() is None  # queued, not accepted: the app still boots
+        conn, _ = successor.accept()  # the app serves
+        assert readiness.check() == ACCEPTED
+        conn.close()
+        readiness.close()
+        listener.drop(successor)
+    finally:
+        listener.close()
+
+
+@linux_only
+def test_the_probe_carries_only_an_end_of_file_and_an_app_closing_it_is_ready_too() -> None:
+    listener = bind(parse_listen("127.0.0.1:0"))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        readiness = Readiness(successor, listener.probe(), None)
+        conn, _ = successor.accept()
+        conn.settimeout(5)
+        assert conn.recv(100) == b""  # an HTTP server reads an end of file, and closes
+        conn.close()
+        assert readiness.check() == ACCEPTED
+        readiness.close()
+        listener.drop(successor)
+    finally:
+        listener.close()
+
+
+def test_ready_1_on_the_notify_socket_is_ready_and_other_messages_are_not() -> None:
+    notify = NotifySocket()
+    readiness = Readiness(socket.socket(), None, notify)
+    try:
+        assert os.stat(os.path.dirname(notify.path)).st_mode & 0o777 == 0o700
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sender.sendto(b"STATUS=booting\nMAINPID=1", notify.path)
+        assert readiness.check() is None
+        sender.sendto(b"READY=1\nSTATUS=Gunicorn arbiter booted", notify.path)  # gunicorn's message
+        assert readiness.check() == NOTIFIED
+        sender.close()
+    finally:
+        readiness.sock.close()
+        readiness.close()
+    assert not os.path.exists(notify.path)

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from watchd.actions import Context
+from watchd.actions import Context, run
 from watchd.actions.process import Drain, Stopped
 from watchd.actions.run import Backoff, RunAction
 from watchd.changes import Batch, Change, ChangeKind
 from watchd.model import OnExit, RunSettings, Stop
+from watchd.outcome import Result
 from watchd.values import parse_listen
 
 
@@ -114,6 +115,42 @@ class FakeListener:
         self.events.append(f"retire {old.n}")
         old.close()
 
+    def probe(self) -> str:
+        return "probe"  # FakeReadiness below stands in for what the probe tells
+
+    def drop(self, new: FakeSock) -> None:
+        self.events.append(f"drop {new.n}")
+        new.close()
+
+
+class FakeReadiness:
+    """Stands in for readiness.Readiness: says what the test's script says, one answer a check
+    (None: not ready yet), ready at once without a script."""
+
+    script: list[str | None] | None = None
+
+    def __init__(self, sock: object, probe: object, notify: object) -> None:
+        self.blind = FakeReadiness.script is None
+        self.answers = list(FakeReadiness.script or [])
+        self.closed = False
+
+    def check(self) -> str | None:
+        return self.answers.pop(0) if self.answers else None
+
+    def fds(self) -> list[object]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture(autouse=True)
+def _fake_readiness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No probe connection and no NOTIFY_SOCKET: the early app's readiness is scripted."""
+    monkeypatch.setattr(run, "Readiness", FakeReadiness)
+    monkeypatch.setattr(run, "open_notify_socket", lambda: None)
+    monkeypatch.setattr(FakeReadiness, "script", None)
+
 
 class FakeListeners:
     def __init__(self) -> None:
@@ -130,7 +167,12 @@ class Harness:
     """An RunAction with everything around it recorded."""
 
     def __init__(
-        self, on_exit: OnExit = OnExit.WAIT, *, fail_spawn: bool = False, listen: bool = False
+        self,
+        on_exit: OnExit = OnExit.WAIT,
+        *,
+        fail_spawn: bool = False,
+        listen: bool = False,
+        ready_timeout: float = 30.0,
     ) -> None:
         self.children: list[FakeChild] = []
         self.jobs: list[Callable[[], None]] = []
@@ -138,8 +180,10 @@ class Harness:
         self.finished: list[int] = []
         self.fail_spawn = fail_spawn
         self.listeners = FakeListeners()
+        self.pending = False  # a newer batch waits
         ctx = Context(
             "web",
+            pending=lambda: self.pending,
             post=self.jobs.append,
             post_later=lambda delay, job: self.timers.append((delay, job)),
             finish=self.finished.append,
@@ -151,6 +195,7 @@ class Harness:
             cwd=Path("/srv/app"),
             on_exit=on_exit,
             listen=parse_listen("127.0.0.1:8000") if listen else None,
+            ready_timeout=ready_timeout,
         )
         self.app = RunAction(self.action, ctx)
 
@@ -405,7 +450,8 @@ def test_with_a_listener_the_next_app_starts_early_and_execute_switches_to_it(
     assert h.app.child is early
     assert h.app.status() == "web: pid 1001, 1 restart"
     assert any(
-        "restarted python app.py: pid 1000 stopped" in m and "(started early, during the debounce)" in m
+        "restarted python app.py: pid 1000 stopped" in m
+        and "(started early, during the debounce; took over once ready)" in m
         for m in caplog.messages
     )
     h.close()
@@ -422,11 +468,15 @@ def test_an_early_app_that_changes_made_stale_is_discarded() -> None:
     assert len(h.children) == 3
     assert h.app.child is h.children[2]
     assert h.children[2].env["WATCHD_PATH"] == "b.py"
-    assert h.listeners.listener.events == ["successor 1", "successor 2", "commit 2", "retire 0"]
+    # the discarded one's socket is dropped; the next one takes over once ready
+    assert h.listeners.listener.events == ["successor 1", "drop 1", "successor 2", "commit 2", "retire 0"]
     h.close()
 
 
-def test_an_early_app_that_exits_at_start_keeps_the_running_one(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_early_app_that_exits_before_it_is_ready_keeps_the_running_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    FakeReadiness.script = [None]
     h = Harness(listen=True)
     h.app.start()
     old = h.children[0]
@@ -434,13 +484,88 @@ def test_an_early_app_that_exits_at_start_keeps_the_running_one(caplog: pytest.L
     h.children[1].exit(1, uptime=0.2)  # a syntax error in the new code
     h.run_jobs()  # its exit is not the running app's
     assert h.app.child is old
-    h.app.execute(batch("app.py"), threading.Event())
+    outcome = h.app.execute(batch("app.py"), threading.Event())
+    assert outcome == "kept pid 1000: the new app exited with status 1 before it was ready"
+    assert outcome.result is Result.FAILED
     assert old.calls == []
     assert h.app.child is old
-    assert h.listeners.listener.events == ["successor 1"]  # never switched
-    assert "the new python app.py exited at start (exit 1): the running one (pid 1000) keeps serving" in (
-        caplog.text
+    assert h.listeners.listener.events == ["successor 1", "drop 1"]  # never switched
+    assert "web: app.py changed; kept pid 1000: the new app exited with status 1 before it was ready" in (
+        caplog.messages
     )
+    # the next save tries again
+    FakeReadiness.script = ["accepted a connection"]
+    h.app.execute(batch("app.py"), threading.Event())
+    assert h.app.child is h.children[2]
+    assert old.calls == ["stop SIGTERM 5", "drained port 8000"]
+    h.close()
+
+
+def test_the_running_app_serves_until_the_next_one_is_ready() -> None:
+    FakeReadiness.script = [None, None, "accepted a connection"]
+    h = Harness(listen=True)
+    h.app.start()
+    old = h.children[0]
+    h.app.prepare(batch("app.py"), threading.Event())
+    h.app.execute(batch("app.py"), threading.Event())
+    assert h.listeners.listener.events == ["successor 1", "commit 1", "retire 0"]
+    assert h.app.child is h.children[1]
+    assert old.calls == ["stop SIGTERM 5", "drained port 8000"]
+    h.close()
+
+
+def test_a_next_app_not_ready_within_ready_timeout_is_stopped_and_the_running_one_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    FakeReadiness.script = []
+    h = Harness(listen=True, ready_timeout=0.0)
+    h.app.start()
+    old = h.children[0]
+    outcome = h.app.execute(batch("app.py"), threading.Event())  # no early start: execute starts it
+    assert outcome == "kept pid 1000: the new app was not ready within 0 s"
+    assert h.children[1].calls == ["stop SIGKILL 2"]
+    assert old.calls == [] and h.app.child is old
+    assert h.listeners.listener.events == ["successor 1", "drop 1"]
+    assert "raise ready_timeout if it needs longer" in caplog.text
+    h.close()
+
+
+def test_newer_changes_while_the_next_app_boots_give_way_to_the_next_batch() -> None:
+    FakeReadiness.script = [None]
+    h = Harness(listen=True)
+    h.app.start()
+    old = h.children[0]
+    h.pending = True
+    assert h.app.execute(batch("app.py"), threading.Event()) is None  # nothing done: the next batch does it
+    assert h.children[1].calls == ["stop SIGKILL 2"]
+    assert h.app.child is old and old.calls == []
+    h.close()
+
+
+def test_an_old_app_that_died_meanwhile_does_not_wait_for_the_next_ones_readiness() -> None:
+    FakeReadiness.script = [None]
+    h = Harness(listen=True)
+    h.app.start()
+    old = h.children[0]
+    old.done.set()  # it crashed; its exit job is not handled yet
+    h.app.execute(batch("app.py"), threading.Event())
+    assert h.app.child is h.children[1]
+    h.close()
+
+
+def test_the_next_app_is_given_a_notify_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Notify:
+        path = "/run/watchd-test/notify"
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(run, "open_notify_socket", Notify)
+    h = Harness(listen=True)
+    h.app.start()
+    assert "NOTIFY_SOCKET" not in h.children[0].env  # nobody waits for the first app
+    h.app.prepare(batch("app.py"), threading.Event())
+    assert h.children[1].env["NOTIFY_SOCKET"] == "/run/watchd-test/notify"
     h.close()
 
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import threading
 import time
 from dataclasses import dataclass
+from enum import Enum
 from typing import IO, TYPE_CHECKING
 
 from watchd.actions import Context
@@ -51,6 +53,7 @@ from watchd.changes import Batch, display_path
 from watchd.logtext import command_for_log
 from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, Preload, RunSettings, Stop
 from watchd.outcome import Outcome, Result
+from watchd.readiness import Readiness, open_notify_socket
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
@@ -70,6 +73,7 @@ PRESTART_QUIET = 0.01
 # that had sent their SYN to its socket complete the handshake there within a round trip.
 HANDSHAKE_SETTLE = 0.02
 HOOK_WAIT = 3.0  # an app that has not said hello by then did not load the import hook
+READY_POLL = 0.002  # how often the next app's accept queue is looked at while it boots
 
 # Moves the listening socket from stdin (where Popen can put it) to fd 3 (where the
 # socket-activation protocol says it is), gives the app its real stdin ($1), and sets LISTEN_PID
@@ -107,12 +111,26 @@ class Backoff:
 
 @dataclass(eq=False)
 class _Early:
-    """An app started ahead of its batch (`prepare`), on a socket no connection goes to yet."""
+    """The next app, started on a socket no connection goes to yet: ahead of its batch
+    (`prepare`, during the debounce), or by `execute`; it takes over once it is ready."""
 
     child: Child
     sock: socket.socket
     last_at: float  # the batch it started for: a batch with more changes is another one
     count: int
+    readiness: Readiness
+    started: float  # time.monotonic() at its start: ready_timeout counts from here
+    prepared: bool  # started by `prepare`, while the debounce ran
+
+
+class _Wait(Enum):
+    """How the wait for the next app's readiness ended."""
+
+    READY = "ready"
+    EXITED = "exited"
+    TIMED_OUT = "timed out"
+    SUPERSEDED = "superseded"  # files changed again: the next batch starts a newer app
+    CANCELLED = "cancelled"
 
 
 class RunAction:
@@ -247,17 +265,9 @@ class RunAction:
             return  # a reload by signal starts nothing
         if self.early is None or self.child is None or self._closed or self.ctx.dry_run or cancel.is_set():
             return
-        assert self.listener is not None
-        sock = self.listener.successor()
-        if sock is None:
-            return
-        invalidate_bytecode(batch.paths)
-        child = self._launch(batch, sock=sock, counted=False)
-        if child is None:
-            sock.close()
-            return
-        self._early = _Early(child, sock, batch.last_at, len(batch.changes))
-        log.debug("%s: started the next %s early (pid %d)", self.name, self.shown, child.pid)
+        self._early = self._start_next(batch, prepared=True)
+        if self._early is not None:
+            log.debug("%s: started the next %s early (pid %d)", self.name, self.shown, self._early.child.pid)
 
     def forget(self) -> None:
         """The batch `prepare` saw will not be carried out (its check failed): drop the early app."""
@@ -281,19 +291,12 @@ class RunAction:
                     "%s: %s matches restart_patterns: restarting the app, not reloading it", self.name, shown
                 )
         early = self._take_early(batch)
-        if early is not None and early.child.done.is_set():
-            # it started on the new code and could not even stay up: keep the app that serves
-            assert early.child.code is not None
-            log.warning(
-                "%s: %s; the new %s exited at start (%s): the running one (pid %s) keeps serving",
-                self.name,
-                changed,
-                self.shown,
-                describe_status(early.child.code),
-                self.child.pid if self.child else "none",
-            )
-            self._discard(early)
-            return Outcome("new code exited at start; not restarted", Result.FAILED)
+        if early is None and self.early is not None and self.child is not None and not cancel.is_set():
+            early = self._start_next(batch, prepared=False)  # it takes over once it serves, too
+        if early is not None:
+            waited = self._await_ready(early, cancel)
+            if waited is not _Wait.READY:
+                return self._not_taken_over(early, waited, changed)
         old = self.child
         stopped: Stopped | None = None
         retiring = self._switch(early)
@@ -321,6 +324,7 @@ class RunAction:
         if early is not None:
             # switched to already: it is the app now, also if watchd is stopping (close stops it)
             child: Child | None = early.child
+            early.readiness.close()
             self.starts += 1
         elif cancel.is_set() or self._closed:
             return None
@@ -347,7 +351,7 @@ class RunAction:
             ", KILLed after the stop timeout" if stopped.killed else "",
             stopped.took,
             child.pid,
-            " (started early, during the debounce)" if early is not None else "",
+            _how_started(early),
             extra=restarted.log,
         )
         if stopped.lingering:
@@ -449,12 +453,107 @@ class RunAction:
             self._discard(early)
 
     def _discard(self, early: _Early) -> None:
-        """Stop an early app no connection went to: at once, it has nothing to finish."""
+        """Stop a next app no connection went to: at once, it has nothing to finish."""
         if not early.child.done.is_set():
             with contextlib.suppress(StopDenied):
                 early.child.stop(Stop(signal.SIGKILL, KILL_WAIT))
         self._ended(early.child)
-        early.sock.close()
+        early.readiness.close()
+        if self.listener is not None:
+            self.listener.drop(early.sock)
+        else:
+            early.sock.close()
+
+    def _start_next(self, batch: Batch, *, prepared: bool) -> _Early | None:
+        """The next app for `batch`, on the listener's next socket, with its readiness probed
+        (made before it starts, so its accept cannot be missed); None if it cannot have one."""
+        assert self.listener is not None
+        sock = self.listener.successor()
+        if sock is None:
+            return None
+        probe = self.listener.probe()
+        notify = open_notify_socket()
+        readiness = Readiness(sock, probe, notify)
+        invalidate_bytecode(batch.paths)
+        extra = {"NOTIFY_SOCKET": notify.path} if notify is not None else {}
+        child = self._launch(batch, sock=sock, counted=False, extra_env=extra)
+        if child is None:
+            readiness.close()
+            self.listener.drop(sock)
+            return None
+        return _Early(child, sock, batch.last_at, len(batch.changes), readiness, time.monotonic(), prepared)
+
+    def _await_ready(self, early: _Early, cancel: threading.Event) -> _Wait:
+        """Until the next app serves (see watchd.readiness), exits, runs past ready_timeout, is
+        made stale by newer changes, or watchd stops. Meanwhile the running app serves."""
+        readiness = early.readiness
+        if readiness.blind:
+            return _Wait.READY if not early.child.done.is_set() else _Wait.EXITED
+        deadline = early.started + self.action.ready_timeout
+        log.debug(
+            "%s: the running app serves until the next one (pid %d) is ready (ready_timeout %g s)",
+            self.name,
+            early.child.pid,
+            self.action.ready_timeout,
+        )
+        while True:
+            how = readiness.check()
+            if how is not None:
+                log.debug(
+                    "%s: the next app (pid %d) is ready: it %s %.0f ms after its start",
+                    self.name,
+                    early.child.pid,
+                    how,
+                    (time.monotonic() - early.started) * 1000,
+                )
+                return _Wait.READY
+            if early.child.done.is_set():
+                return _Wait.EXITED
+            if cancel.is_set() or self._closed:
+                return _Wait.CANCELLED
+            if self.ctx.pending is not None and self.ctx.pending():
+                return _Wait.SUPERSEDED
+            old = self.child
+            if old is None or old.done.is_set():
+                return _Wait.READY  # nothing serves meanwhile: the connections wait for it
+            if time.monotonic() >= deadline:
+                return _Wait.TIMED_OUT
+            select.select(readiness.fds(), [], [], READY_POLL)
+
+    def _not_taken_over(self, early: _Early, waited: _Wait, changed: str) -> Outcome | None:
+        """The next app did not take over: the running app keeps serving; say why."""
+        old = self.child
+        kept = f"kept pid {old.pid}" if old is not None else "kept the running app"
+        if waited is _Wait.EXITED:
+            early.child.done.wait(KILL_WAIT)  # set already: its status is known
+            code = early.child.code if early.child.code is not None else NOT_STARTED
+            self._discard(early)
+            why = f"{kept}: the new app {_exited_with(code)} before it was ready"
+            log.warning("%s: %s; %s", self.name, changed, why, extra=Outcome(why, Result.FAILED).log)
+            return Outcome(why, Result.FAILED)
+        if waited is _Wait.TIMED_OUT:
+            self._discard(early)
+            why = f"{kept}: the new app was not ready within {self.action.ready_timeout:g} s"
+            failed = Outcome(why, Result.FAILED)
+            log.warning(
+                "%s: %s; %s (it accepted no connection and sent no READY=1; stopped it; raise "
+                "ready_timeout if it needs longer)",
+                self.name,
+                changed,
+                why,
+                extra=failed.log,
+            )
+            return failed
+        self._discard(early)
+        if waited is _Wait.SUPERSEDED:
+            log.info(
+                "%s: %s; files changed again before the new app (pid %d) was ready: the next start "
+                "has the newer code",
+                self.name,
+                changed,
+                early.child.pid,
+            )
+        return None
 
     # ------------------------------------------------------------------ starting
 
@@ -472,7 +571,12 @@ class RunAction:
         return env, list_file
 
     def _launch(
-        self, batch: Batch, *, sock: socket.socket | None = None, counted: bool = True
+        self,
+        batch: Batch,
+        *,
+        sock: socket.socket | None = None,
+        counted: bool = True,
+        extra_env: dict[str, str] | None = None,
     ) -> Child | None:
         """Start the app (on `sock`, else the listener's socket). A start that fails is logged and,
         unless it is an early one, treated as an exit with status 127."""
@@ -490,6 +594,7 @@ class RunAction:
         if self.action.clear:
             clear_screen()
         env, list_file = self._environment(batch)
+        env.update(extra_env or {})
         pass_fds = list_file.pass_fds + ((self.imports.fd,) if self.imports is not None else ())
         # several watches share the terminal: its output through a pipe, [name] before each line
         piped = self.ctx.output.pipe(prompts=terminal is not None) if self.ctx.output is not None else None
@@ -745,3 +850,18 @@ class RunAction:
         os.kill(os.getpid(), signal.SIGSTOP)  # the shell sees its job (watchd) stop
         # `fg` or `bg` continued watchd: the app goes on too, in the foreground if watchd is
         child.resume()
+
+
+def _how_started(early: _Early | None) -> str:
+    if early is None:
+        return ""
+    if early.prepared:
+        return " (started early, during the debounce; took over once ready)"
+    return " (took over once ready)"
+
+
+def _exited_with(code: int) -> str:
+    """'exited with status 1', 'was killed by SIGSEGV': how an app that ended by itself ended."""
+    if code < 0:
+        return f"was {describe_status(code)}"
+    return f"exited with status {code}"

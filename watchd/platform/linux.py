@@ -293,19 +293,50 @@ def filesystem_type(path: str) -> str | None:
 STEERING = True
 
 _SO_ATTACH_REUSEPORT_CBPF = 51  # not in Python's socket module
-_BPF_RET_K = 0x06  # "return the constant k": the index of the socket in the SO_REUSEPORT group
 _TCPI_UNACKED = 24  # offset in struct tcp_info: for a listener, the length of its accept queue
+_SKF_NET_OFF = -0x100000  # classic BPF's offset of the network (IP) header, whatever skb->data is
 
 
-def steer(sock: socket.socket, index: int) -> None:
-    """Send every new connection of `sock`'s SO_REUSEPORT group to its `index`-th socket.
+def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+    import struct  # noqa: PLC0415 (see the section's note)
+
+    return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+def _steering_program(index: int, probe_port: int, probe_index: int) -> bytes:
+    """A classic BPF program for a SO_REUSEPORT group: the index of the socket a new connection
+    goes to. `index` for all; with `probe_port`, a connection from that TCP source port goes to
+    `probe_index` (watchd's readiness probe of the next app, see watchd.readiness)."""
+    ret = 0x06  # BPF_RET | BPF_K: return k
+    if not probe_port:
+        return _insn(ret, index)
+    return b"".join(
+        (
+            _insn(0x30, _SKF_NET_OFF),  # A = the IP header's first byte     (ld b [net])
+            _insn(0x74, 4),  # A >>= 4: the IP version                       (rsh #4)
+            _insn(0x15, 6, 0, 2),  # IPv6?                                   (jeq #6)
+            _insn(0x28, _SKF_NET_OFF + 40),  # A = TCP source port after IPv6's fixed 40 bytes
+            _insn(0x05, 2),  # to the comparison                             (ja +2)
+            _insn(0xB1, _SKF_NET_OFF),  # X = IPv4 header length: 4 * (ihl)  (ldx msh)
+            _insn(0x48, _SKF_NET_OFF),  # A = TCP source port at [X + net]   (ld h [x + net])
+            _insn(0x15, probe_port, 0, 1),  # the probe?                     (jeq #port)
+            _insn(ret, probe_index),
+            _insn(ret, index),
+        )
+    )
+
+
+def steer(sock: socket.socket, index: int, *, probe_port: int = 0, probe_index: int = 0) -> None:
+    """Send every new connection of `sock`'s SO_REUSEPORT group to its `index`-th socket, except
+    one from TCP source port `probe_port` (if given), which goes to the `probe_index`-th.
     Raises OSError where the kernel cannot (no classic BPF for SO_REUSEPORT)."""
     import ctypes  # noqa: PLC0415 (see the section's note)
     import socket  # noqa: PLC0415
     import struct  # noqa: PLC0415
 
-    program = ctypes.create_string_buffer(struct.pack("=HBBI", _BPF_RET_K, 0, 0, index))
-    fprog = struct.pack("@HP", 1, ctypes.addressof(program))  # struct sock_fprog, native layout
+    code = _steering_program(index, probe_port, probe_index)
+    program = ctypes.create_string_buffer(code, len(code))
+    fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(program))  # struct sock_fprog
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 

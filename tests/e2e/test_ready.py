@@ -1,0 +1,146 @@
+"""With `listen`, connections move to the next app only once it serves: it accepted watchd's probe,
+or it sent READY=1 on the NOTIFY_SOCKET watchd gave it. Until then, and for good if it exits or is
+not ready within ready_timeout, the running app keeps serving every request."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.apps import PLAIN_APP, TORNADO_APP, save
+from helpers.procs import Watchd, wait_for
+from helpers.servers import Poller, http_get, listening_port
+
+PY = sys.executable
+
+pytestmark = pytest.mark.linux_only(
+    "the next app boots on a second socket that SO_REUSEPORT steering keeps idle"
+)
+
+SLOW_BOOT = "import time\ntime.sleep({seconds})\n"
+# Sends READY=1 at once, then takes a while before it accepts: its word is taken
+READY_FIRST = """\
+import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+time.sleep(1.5)
+"""
+
+
+def plain(version: str, before: str = "") -> str:
+    return before + PLAIN_APP.format(version=version)
+
+
+def start(start_watchd: type[Watchd], app_dir: Path, *extra: str) -> tuple[Watchd, int, int]:
+    """watchd running app.py with listen; the port and the first app's PID once it answers v0."""
+    w = start_watchd(["-v", "-p", "*.py", "--listen", "127.0.0.1:0", *extra, "--", PY, "app.py"], cwd=app_dir)
+    port = listening_port(w.log())
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    pid = int(re.findall(r"started .* \(pid (\d+)\)", w.log())[0])
+    return w, port, pid
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "app"
+    d.mkdir()
+    save(d / "app.py", plain("v0"))
+    return d
+
+
+def test_no_request_waits_for_an_app_that_boots_for_2_s(app_dir: Path, start_watchd: type[Watchd]) -> None:
+    w, port, _ = start(start_watchd, app_dir)
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", plain("v1", SLOW_BOOT.format(seconds=2)))
+        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.slowest < 1.0, (poller.slowest, w.log())  # nobody waited out the 2 s boot
+    assert "is ready: it accepted a connection" in w.log()
+    assert w.wait_log("took over once ready")
+
+
+def test_an_app_that_exits_1_at_import_leaves_the_old_one_answering_until_the_fix(
+    app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    w, port, pid = start(start_watchd, app_dir)
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", plain("v1", "raise SystemExit(1)\n"))
+        assert w.wait_log(
+            f"kept pid {pid}: the new app exited with status 1 before it was ready", timeout=20
+        ), w.log()
+        answered = poller.ok
+        assert wait_for(lambda: poller.ok >= answered + 5, timeout=10)  # still served, by the old app
+        assert poller.bodies == {"v0"}
+        save(app_dir / "app.py", plain("v2"))  # the fix takes over
+        assert wait_for(lambda: "v2" in poller.bodies, timeout=20), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+
+
+def test_tornado_whose_helper_module_breaks_after_the_framework_loaded_keeps_serving(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """A module imported after the framework that fails at import (0.15-0.25 s into the boot)
+    used to replace the serving app with a dead one."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "helpers.py", "SUFFIX = ''\n")
+    save(
+        app_dir / "app.py",
+        TORNADO_APP.format(version="v0").replace("VERSION = ", "from helpers import SUFFIX\nVERSION = "),
+    )
+    w, port, pid = start(start_watchd, app_dir)
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(
+            app_dir / "helpers.py", "SUFFIX = NAME_NOT_DEFINED\n"
+        )  # compiles (the check passes), fails at import
+        assert w.wait_log(
+            f"kept pid {pid}: the new app exited with status 1 before it was ready", timeout=20
+        ), w.log()
+        save(app_dir / "helpers.py", "SUFFIX = '-fixed'\n")
+        save(
+            app_dir / "app.py",
+            TORNADO_APP.format(version="v1").replace("VERSION = ", "from helpers import SUFFIX\nVERSION = "),
+        )
+        assert wait_for(lambda: "v1" in poller.bodies, timeout=20), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.bodies == {"v0", "v1"}
+
+
+def test_ready_1_on_notify_socket_is_taken_as_ready(app_dir: Path, start_watchd: type[Watchd]) -> None:
+    w, port, _ = start(start_watchd, app_dir)
+    save(app_dir / "app.py", plain("v1", READY_FIRST))
+    assert w.wait_log("is ready: it sent READY=1", timeout=20), w.log()
+    assert wait_for(lambda: http_get(port, 20) == "v1", timeout=20), w.log()
+
+
+def test_an_app_not_ready_within_ready_timeout_is_stopped_and_the_next_save_tries_again(
+    app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    w, port, pid = start(start_watchd, app_dir, "--ready-timeout", "1s")
+    save(app_dir / "app.py", plain("v1", SLOW_BOOT.format(seconds=600)))
+    assert w.wait_log(f"kept pid {pid}: the new app was not ready within 1 s", timeout=20), w.log()
+    assert http_get(port, 5) == "v0"
+    save(app_dir / "app.py", plain("v2"))
+    assert wait_for(lambda: http_get(port, 5) == "v2", timeout=20), w.log()
+
+
+def test_a_save_while_the_next_app_boots_gives_way_to_the_newest_code(
+    app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    w, port, _ = start(start_watchd, app_dir)
+    save(app_dir / "app.py", plain("v1", SLOW_BOOT.format(seconds=600)))
+    assert w.wait_log("serves until the next one", timeout=20), w.log()  # it boots, and watchd waits
+    save(app_dir / "app.py", plain("v2"))
+    assert w.wait_log("files changed again before the new app", timeout=20), w.log()
+    assert wait_for(lambda: http_get(port, 5) == "v2", timeout=20), w.log()

@@ -1,0 +1,117 @@
+"""When the next app is ready for connections: with `listen`, watchd moves them to it only then.
+
+The next app starts on a socket of its own in the listener's SO_REUSEPORT group, which gets no
+connection yet (`watchd.sockets.Listener.successor`). Two signs say that it serves, whichever
+comes first:
+
+- it accepted watchd's **probe**: one connection that only that socket gets (a steering rule for
+  the probe's source port), made before the app starts, with nothing to read but an end of file.
+  Its leaving the socket's accept queue, or the app closing it, is the app accepting. Servers
+  answer an empty connection by closing it, and log nothing;
+- it sent `READY=1` on the `NOTIFY_SOCKET` watchd gave it (systemd's notify protocol, which
+  gunicorn speaks by itself, and any app can in two lines).
+
+Where neither can be had (no steering, a Unix socket, no free datagram socket) the app is
+"ready" at once: connections move when the debounce ends, as they did before readiness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shutil
+import socket
+import tempfile
+
+from watchd.sockets import queued
+
+log = logging.getLogger(__name__)
+
+ACCEPTED = "accepted a connection"
+NOTIFIED = "sent READY=1"
+_DATAGRAM = 4096  # a notify message is a few short lines
+
+
+class NotifySocket:
+    """A datagram socket that one app sends systemd notify messages to (its `NOTIFY_SOCKET`), in
+    a directory of watchd's own (mode 0700): nothing but the app's processes know its path."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="watchd-notify-")
+        self.path = os.path.join(self._dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self.sock.bind(self.path)
+            self.sock.setblocking(False)
+        except OSError:
+            self.close()
+            raise
+
+    def ready(self) -> bool:
+        """Whether a message received so far said READY=1 (the messages are read and dropped)."""
+        said = False
+        while True:
+            try:
+                data = self.sock.recv(_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return said
+            except OSError:
+                return said
+            said = said or b"READY=1" in data.split(b"\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def open_notify_socket() -> NotifySocket | None:
+    try:
+        return NotifySocket()
+    except OSError as exc:
+        log.debug("no NOTIFY_SOCKET for the next app: %s", exc)
+        return None
+
+
+class Readiness:
+    """One starting app's signs of serving: `check()` says which came, or None (not yet)."""
+
+    def __init__(self, sock: socket.socket, probe: socket.socket | None, notify: NotifySocket | None) -> None:
+        self.sock = sock  # the app's listening socket
+        self.probe = probe  # watchd's end of the probe connection, queued on `sock` only
+        self.notify = notify
+        self._seen_queued = False
+
+    @property
+    def blind(self) -> bool:
+        """Neither sign can come: the caller takes the app as ready."""
+        return self.probe is None and self.notify is None
+
+    def check(self) -> str | None:
+        if self.notify is not None and self.notify.ready():
+            return NOTIFIED
+        probe = self.probe
+        if probe is None:
+            return None
+        if queued(self.sock):
+            self._seen_queued = True
+        elif self._seen_queued:
+            return ACCEPTED  # it was in the queue and left it: accepted
+        # The app closed it (or answered it): accepted too. This also covers a queue seen empty
+        # only because the kernel completed the handshake late and the app took it at once.
+        readable, _, _ = select.select([probe], [], [], 0)
+        return ACCEPTED if readable else None
+
+    def fds(self) -> list[socket.socket]:
+        """What to wait on for a sign (the queue itself is polled)."""
+        return [s for s in (self.probe, self.notify.sock if self.notify else None) if s is not None]
+
+    def close(self) -> None:
+        if self.probe is not None:
+            with contextlib.suppress(OSError):
+                self.probe.close()
+            self.probe = None
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None
