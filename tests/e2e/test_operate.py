@@ -60,6 +60,7 @@ def get(url: str) -> tuple[int, str]:
 
 
 def metrics_url(w: Watchd) -> str:
+    assert w.wait_log("metrics: http://"), w.log()  # logged just after the ready line
     (line,) = [line for line in w.log().splitlines() if "metrics: http://" in line]
     return line.split("metrics: ", 1)[1].split("/metrics", 1)[0]
 
