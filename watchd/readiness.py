@@ -1,15 +1,16 @@
 """When the next app is ready for connections: with `listen`, watchd moves them to it only then.
 
 The next app starts on a socket of its own in the listener's SO_REUSEPORT group, which gets no
-connection yet (`watchd.sockets.Listener.successor`). Two signs say that it serves, whichever
-comes first:
+connection yet (`watchd.sockets.Listener.successor`). It is ready when:
 
 - it accepted watchd's **probe**: one connection that only that socket gets (a steering rule for
   the probe's source port), made before the app starts, with nothing to read but an end of file.
   Its leaving the socket's accept queue, or the app closing it, is the app accepting. Servers
   answer an empty connection by closing it, and log nothing;
-- it sent `READY=1` on the `NOTIFY_SOCKET` watchd gave it (systemd's notify protocol, which
-  gunicorn speaks by itself, and any app can in two lines).
+- or, where no probe can be made, it sent `READY=1` on the `NOTIFY_SOCKET` watchd gave it
+  (systemd's notify protocol, which gunicorn speaks by itself, and any app can in two lines).
+  Where a probe was made, the accept decides: gunicorn sends READY=1 when its master has booted,
+  before a worker has loaded the app, and a request sent then would wait for that.
 
 Where neither can be had (no steering, a Unix socket, no free datagram socket) the app is
 "ready" at once: connections move when the debounce ends, as they did before readiness.
@@ -89,11 +90,10 @@ class Readiness:
         return self.probe is None and self.notify is None
 
     def check(self) -> str | None:
-        if self.notify is not None and self.notify.ready():
-            return NOTIFIED
+        notified = self.notify is not None and self.notify.ready()
         probe = self.probe
         if probe is None:
-            return None
+            return NOTIFIED if notified else None
         if queued(self.sock):
             self._seen_queued = True
         elif self._seen_queued:

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 from helpers.apps import PLAIN_APP, TORNADO_APP, save
 from helpers.procs import Watchd, wait_for
+from helpers.servers import APP as WSGI_APP
 from helpers.servers import Poller, http_get, listening_port
 
 PY = sys.executable
+BIN = Path(PY).parent
 
 pytestmark = pytest.mark.linux_only(
     "the next app boots on a second socket that SO_REUSEPORT steering keeps idle"
 )
 
 SLOW_BOOT = "import time\ntime.sleep({seconds})\n"
-# Sends READY=1 at once, then takes a while before it accepts: its word is taken
+# Sends READY=1 at once, then takes a while before it accepts
 READY_FIRST = """\
 import os, socket, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -117,11 +119,21 @@ def test_tornado_whose_helper_module_breaks_after_the_framework_loaded_keeps_ser
     assert poller.bodies == {"v0", "v1"}
 
 
-def test_ready_1_on_notify_socket_is_taken_as_ready(app_dir: Path, start_watchd: type[Watchd]) -> None:
+def test_ready_1_before_the_app_accepts_does_not_move_connections_early(
+    app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    """gunicorn's master says READY=1 before a worker has loaded the app: where watchd can probe,
+    the accept decides."""
     w, port, _ = start(start_watchd, app_dir)
-    save(app_dir / "app.py", plain("v1", READY_FIRST))
-    assert w.wait_log("is ready: it sent READY=1", timeout=20), w.log()
-    assert wait_for(lambda: http_get(port, 20) == "v1", timeout=20), w.log()
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", plain("v1", READY_FIRST))
+        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.slowest < 1.0, (poller.slowest, w.log())  # nobody waited out its 1.5 s
+    assert "is ready: it accepted a connection" in w.log()
 
 
 def test_an_app_not_ready_within_ready_timeout_is_stopped_and_the_next_save_tries_again(
@@ -144,3 +156,38 @@ def test_a_save_while_the_next_app_boots_gives_way_to_the_newest_code(
     save(app_dir / "app.py", plain("v2"))
     assert w.wait_log("files changed again before the new app", timeout=20), w.log()
     assert wait_for(lambda: http_get(port, 5) == "v2", timeout=20), w.log()
+
+
+def test_gunicorn_whose_worker_loads_the_app_for_2_s_takes_over_once_a_worker_accepts(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """A real gunicorn: its master sends READY=1 at once, its worker then imports the app (2 s here)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", WSGI_APP.format(version="v0"))
+    w = start_watchd(
+        [
+            "-v",
+            "-p",
+            "*.py",
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            str(BIN / "gunicorn"),
+            "--workers",
+            "1",
+            "app:app",
+        ],
+        cwd=app_dir,
+    )
+    port = listening_port(w.log())
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1"))
+        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.slowest < 1.0, (poller.slowest, w.log())
+    assert "is ready: it accepted a connection" in w.log()

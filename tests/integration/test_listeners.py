@@ -225,7 +225,27 @@ def test_the_probe_carries_only_an_end_of_file_and_an_app_closing_it_is_ready_to
         listener.close()
 
 
-def test_ready_1_on_the_notify_socket_is_ready_and_other_messages_are_not() -> None:
+@linux_only
+def test_with_a_probe_the_accept_decides_not_ready_1() -> None:
+    listener = bind(parse_listen("127.0.0.1:0"))
+    notify = NotifySocket()
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        readiness = Readiness(successor, listener.probe(), notify)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"READY=1\nSTATUS=Gunicorn arbiter booted", notify.path)
+        assert readiness.check() is None  # its master booted; no worker accepts yet
+        conn, _ = successor.accept()
+        assert readiness.check() == ACCEPTED
+        conn.close()
+        readiness.close()
+        listener.drop(successor)
+    finally:
+        listener.close()
+
+
+def test_without_a_probe_ready_1_on_the_notify_socket_is_ready_and_other_messages_are_not() -> None:
     notify = NotifySocket()
     readiness = Readiness(socket.socket(), None, notify)
     try:
