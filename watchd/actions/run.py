@@ -497,6 +497,8 @@ class RunAction:
             self.action.ready_timeout,
         )
         while True:
+            if early.child.done.is_set():  # first: an app that accepted and died is not ready
+                return _Wait.EXITED
             how = readiness.check()
             if how is not None:
                 log.debug(
@@ -507,8 +509,6 @@ class RunAction:
                     (time.monotonic() - early.started) * 1000,
                 )
                 return _Wait.READY
-            if early.child.done.is_set():
-                return _Wait.EXITED
             if cancel.is_set() or self._closed:
                 return _Wait.CANCELLED
             if self.ctx.pending is not None and self.ctx.pending():
