@@ -1,16 +1,29 @@
 """Restart mode: a tool runs a small web app as its child and restarts it when app.py changes.
 
-    .venv/bin/python bench/restart.py [--saves N | --quick] [--apps flask,uvicorn,django,tornado]
-                                      [--tools NAME[,..]] [--nodemon PATH] [--record]
+    .venv/bin/python bench/restart.py [--saves N | --quick] [--apps APP[,..]] [--tools NAME[,..]]
+                                      [--issue22] [--nodemon PATH] [--record]
 
-Run by hand, not by CI. Each tool runs alone, one after the other, once per app, in a fresh temporary
-directory holding only the app's files, on a fresh ephemeral port of 127.0.0.1. Apps, each answering
-GET / with a version string that app.py sets (app.py is the file saved):
+Issue 22's table (its apps and rows, 20 saves each, and its goals as ratios of the same run):
+
+    env -u PYTHONDONTWRITEBYTECODE .venv/bin/python bench/restart.py --issue22 [--record]
+
+Run by hand, not by CI. Each tool runs alone, one after the other, in a fresh temporary directory
+holding only the app's files, on a fresh ephemeral port of 127.0.0.1; the rows are run app by app (an
+app's rows close together in time, so its ratios compare like with like). Apps, each answering GET /
+with a version string that app.py sets (app.py is the file saved):
 - flask: a small Flask app in app.py, `flask --app app run --no-reload --host 127.0.0.1 --port PORT`
 - uvicorn: a plain ASGI app in app.py, `uvicorn app:app --host 127.0.0.1 --port PORT`
-- django: a minimal project of three files: settings.py (DEBUG, ALLOWED_HOSTS, ROOT_URLCONF = "app", no
-  apps, middleware or database), manage.py, and app.py, the URLconf with its one view;
-  `python manage.py runserver 127.0.0.1:PORT --noreload`
+- fastapi: a FastAPI app in app.py (one `async def` route answering text/plain), served by uvicorn as
+  the uvicorn app is
+- django: a minimal project of four files: settings.py (DEBUG, ALLOWED_HOSTS, ROOT_URLCONF = "app", no
+  apps, middleware or database), manage.py, wsgi.py (the project's WSGI application, as `startproject`
+  writes it), and app.py, the URLconf with its one view; `python manage.py runserver 127.0.0.1:PORT
+  --noreload`
+- django-gunicorn: the same project served by gunicorn, `gunicorn --workers 1 --worker-class sync
+  --no-control-socket --bind 127.0.0.1:PORT wsgi:application` (one sync worker; no control socket,
+  which gunicorn would otherwise make in the user's runtime directory, shared by all their gunicorns);
+  given LISTEN_FDS and LISTEN_PID = its own PID, as under watchd --listen, gunicorn serves fd 3 by
+  itself (without --bind)
 - tornado: a tornado.web.Application in app.py, `python app.py PORT` (it binds 127.0.0.1:PORT; with
   `--autoreload` the Application gets autoreload=True; when LISTEN_FDS is 1 and LISTEN_PID its own PID,
   as under watchd --listen, it serves the socket of fd 3 instead, through HTTPServer.add_sockets)
@@ -24,9 +37,15 @@ For each row:
   (so a second, late restart, if a tool makes one, lands between saves and is counted below).
 - failed requests: a second client thread sends GET / every 10 ms from just before the first measured
   save to the end of the last one's settling; a request fails if it is refused, reset, times out
-  (2 s) or is not a 200. A server that keeps its listening socket across restarts (the Flask and uvicorn
-  reloaders, watchd --listen) lets connections wait in the backlog instead of failing; Django's reloader
-  (its child binds the port) and Tornado's (it execs itself, which closes the socket) do not keep it.
+  (2 s) or is not a 200 (the cell says how many of the failures were between restarts, if any were).
+  A server that keeps its listening socket across restarts (the Flask, uvicorn and gunicorn reloaders,
+  watchd --listen) lets connections wait in the backlog instead of failing; Django's reloader (its
+  child binds the port) and Tornado's (it execs itself, which closes the socket) do not keep it.
+- slowest request during a restart / between restarts: of that client's requests (from sending to the
+  end of the answer, or of the failure: a refused one takes well under a millisecond, a timeout 2 s),
+  those under way at some moment from a save to 0.1 s after the new version first answered are during
+  a restart (the 0.1 s takes in the old app's exit and the new one's first requests, which may load
+  what it imports lazily); the others, about 0.4 s of each 0.5 s settling, are between restarts.
 - server starts per save: app.py appends a line to a file outside the watched directory each time it
   is loaded (imported, or run as the script), so a tool that restarts twice per save shows 2.00.
 
@@ -41,29 +60,48 @@ group (TERM, then KILL after 5 s); children a tool moved to groups of their own 
 way. PYTHONDONTWRITEBYTECODE is removed from the children's environment (when set, every start
 recompiles the imported modules and start times are distorted). Beside the table the script prints the
 floor for any restart on this machine: the venv's interpreter start, launch -> code done, for
-`python -c pass` and `import flask`, `import uvicorn`, `import django`, `import tornado` for the apps
-run (median of 10; the interpreter's exit, about 0.1 s after importing flask, is not counted; `import
-django` and `import tornado` load only the packages' __init__, the servers load the rest) and each
-server alone, with the command above, launch -> first answer (median of 5).
+`python -c pass` and, each alone, the imports of the apps run (median of 10; the interpreter's exit,
+about 0.1 s after importing flask, is not counted): `import flask`; `import uvicorn`; `import fastapi`;
+`import tornado.web`; `import django` (the package's __init__ only) and `import
+django.core.management.commands.runserver` (the command's module, which imports its server,
+django.core.servers.basehttp, and the WSGI handler; the first request loads the URL resolver and the
+view); `import django.core.wsgi` (what wsgi.py imports), `import gunicorn` (its __init__ only) and
+`import gunicorn.app.wsgiapp` (what the gunicorn command loads before it forks its worker); and each
+server alone, with the command above, launch -> first answer (median of 5). Then the interpreter's
+version, the frameworks' versions, the CPUs this process may use (nproc) and the load averages at the
+start and the end of the run. After the table, one line per app gives issue 22's goals as ratios of
+rows of the same run: warm / cold median (watchd / watchd-cold, watchd-listen / watchd-listen-cold;
+goal <= 0.25x for Flask and Django), the fastest watchd row / the framework's own reloader, the slowest
+request during / between restarts of each watchd row (goal <= 2x; a row with failed requests, which
+are quick when refused, does not meet it), failed requests with --listen (goal 0).
 
 Rows (debounce 50 ms where the row's command line sets one; otherwise each tool's defaults):
-- watchd: `watchd -p '*.py' --debounce 50ms -- SERVER` (the server binds the port itself); warm: a
+- watchd: `watchd -v -p '*.py' --debounce 50ms -- SERVER` (the server binds the port itself); warm: a
   Python app restarts from watchd's fork server (`preload: auto`, the default) once it is ready,
-  which it is before the measured saves (the 2 warm-up saves and their settling come first)
+  which it is before the measured saves (the 2 warm-up saves and their settling come first); -v
+  makes watchd say of each start `warm (fork, N modules preloaded)` or `cold: why`, and the notes
+  count what it said of the measured restarts
 - watchd-cold: the same with `--no-preload`: every restart is a new interpreter
 - watchd-imports: `watchd --debounce 50ms -- SERVER`, every app: with no PATH and no pattern and a Python
   program (python, or a console script whose #! names it: flask, uvicorn), watchd's default is
   watch_imports: every file under . counts (less the built-in ignores: app.py.tmp is one), and so does
   every file the app imported (reported by watchd's sitecustomize hook on the app's PYTHONPATH)
-- watchd-listen: `watchd -p '*.py' --listen 127.0.0.1:PORT -- SERVER'`: watchd binds the port and
+- watchd-listen: `watchd -v -p '*.py' --listen 127.0.0.1:PORT -- SERVER'`: watchd binds the port and
   passes it as fd 3, and SERVER' serves that socket: `flask --app app run --no-reload` (with
-  `--listen-env werkzeug` before the --), `uvicorn app:app --fd 3`, `python app.py` (Tornado); no django
-  row: runserver cannot serve an inherited socket; warm, as the watchd row
+  `--listen-env werkzeug` before the --), `uvicorn app:app --fd 3` (uvicorn, fastapi), gunicorn without
+  --bind (django-gunicorn), `python app.py` (Tornado); no django row: runserver cannot serve an
+  inherited socket; warm, as the watchd row
 - watchd-listen-cold: the same with `--no-preload`
+- flask-reload: `flask --app app run --reload --host 127.0.0.1 --port PORT`, Werkzeug's reloader as it
+  chooses it (watchdog when watchdog is installed, else stat; the notes have the line naming it)
 - flask-stat, flask-watchdog: Werkzeug's own reloader, through
   `app.run(..., use_reloader=True, reloader_type="stat"|"watchdog")` (`flask run --reload` has no
   option for the type: it takes watchdog when that is installed)
-- uvicorn-reload: `uvicorn --reload` (uses watchfiles when it is installed, else polls every 0.25 s)
+- uvicorn-reload: `uvicorn --reload` (uses watchfiles when it is installed, else polls every 0.25 s;
+  the notes say which), for the uvicorn and fastapi apps
+- gunicorn-reload: `gunicorn ... --reload`: the worker watches the files of the modules it imported
+  (the `inotify` engine when the inotify package is installed, else a stat poll every second; the notes
+  say which) and exits on a change; the arbiter, which holds the socket, forks a new worker
 - django-autoreload: `python manage.py runserver 127.0.0.1:PORT`, Django's own reloader: a parent that
   restarts a child which stats the imported files once a second (StatReloader), or subscribes to
   watchman when pywatchman is installed and a watchman server answers (WatchmanReloader); the notes
@@ -87,14 +125,15 @@ warm-up save that is not served within 5 s is made again; the notes column says 
 Measured saves are never repeated (each comes 0.5 s after the last answer, see settling).
 
 Installing the baselines (a missing one is skipped with a note in the table):
-- flask, uvicorn, django, tornado, hupper, watchfiles:
-  `.venv/bin/pip install flask uvicorn django tornado hupper watchfiles`
+- flask, uvicorn, django, tornado, gunicorn, fastapi, hupper, watchfiles, inotify (gunicorn's engine):
+  `.venv/bin/pip install -e '.[test,bench]'` (the test extra has the frameworks, the bench extra the rest)
   (watchdog, for flask-watchdog, hupper and watchmedo, comes with watchd)
 - nodemon: Node.js and npm, then in a directory DIR outside the repository `npm install --prefix DIR nodemon`,
   and `--nodemon DIR/node_modules/.bin/nodemon` (or nodemon on PATH)
 - entr: `apt-get install entr`
 
---record appends the table, the date, `uname -a` and the CPU model to bench/RESULTS.md.
+--record appends what the run printed last (the table, the goals, the floors, the versions and the
+load) to bench/RESULTS.md, with the date, the command line, `uname -a`, the CPU model and count.
 """
 
 from __future__ import annotations
@@ -104,6 +143,7 @@ import contextlib
 import functools
 import http.client
 import os
+import platform
 import re
 import shlex
 import shutil
@@ -118,6 +158,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -131,6 +172,7 @@ POLL_S = 0.010  # GET / cadence of both clients
 REQUEST_TIMEOUT_S = 2.0
 ANSWER_TIMEOUT_S = 20.0  # launch -> first answer, and save -> new version answering
 SETTLE_S = 0.5  # after the new version answered, before the next save
+RESTART_TAIL_S = 0.1  # a restart lasts from the save to 0.1 s after the new version first answered
 STOP_GRACE_S = 5.0
 WARMUP = 2
 WARMUP_RETRY_S = 5.0  # a warm-up save not served by then is made again
@@ -201,6 +243,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
 execute_from_command_line(sys.argv)
 """
 
+# the project's WSGI application, as `startproject` writes it: what gunicorn serves
+DJANGO_WSGI = """import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
+application = get_wsgi_application()
+"""
+
 DJANGO_SETTINGS = """DEBUG = True
 SECRET_KEY = "restart-bench"
 ALLOWED_HOSTS = ["127.0.0.1"]
@@ -208,6 +259,18 @@ ROOT_URLCONF = "app"
 INSTALLED_APPS: list[str] = []
 MIDDLEWARE: list[str] = []
 USE_TZ = True
+"""
+
+FASTAPI_APP = """
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+app = FastAPI()
+
+
+@app.get("/", response_class=PlainTextResponse)
+async def index():
+    return VERSION
 """
 
 # `python app.py PORT [--autoreload]`; with a socket passed as fd 3 (watchd --listen sets LISTEN_FDS,
@@ -264,7 +327,7 @@ class RequestFailed(Exception):
 class App:
     name: str
     body: str  # app.py after its header (which sets VERSION and records the import)
-    framework: str  # the package the app needs (pip install NAME); `import NAME` is a floor
+    imports: tuple[str, ...]  # modules the server imports: `import NAME` is a floor; each package is needed
     program: str  # in BIN: a console script (also a module, for hupper -m), or python running `script`
     args: Callable[[str], list[str]]  # port -> the arguments after the program and script, binding HOST:port
     inherit_args: tuple[str, ...] | None  # ... to serve the socket inherited as fd 3 (None: it cannot)
@@ -277,6 +340,11 @@ class App:
 
     def server(self, port: str) -> list[str]:
         return self.command(self.args(port))
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """What the app needs installed (pip install NAME)."""
+        return tuple(dict.fromkeys(m.split(".")[0] for m in self.imports))
 
     @property
     def module(self) -> str:
@@ -303,11 +371,16 @@ def version(n: int) -> str:
     return f"v{n}"
 
 
+DJANGO_FILES = (("manage.py", DJANGO_MANAGE), ("settings.py", DJANGO_SETTINGS), ("wsgi.py", DJANGO_WSGI))
+# gunicorn: one sync worker (its defaults, said aloud); no control socket (by default gunicorn 24+
+# makes one in $XDG_RUNTIME_DIR or ~/.gunicorn, shared by every gunicorn of the user)
+GUNICORN = ("--workers", "1", "--worker-class", "sync", "--no-control-socket")
+
 APPS = {
     "flask": App(
         name="flask",
         body=FLASK_APP,
-        framework="flask",
+        imports=("flask",),
         program="flask",
         args=lambda port: ["--app", "app", "run", "--no-reload", "--host", HOST, "--port", port],
         inherit_args=("--app", "app", "run", "--no-reload"),
@@ -316,7 +389,7 @@ APPS = {
     "uvicorn": App(
         name="uvicorn",
         body=ASGI_APP,
-        framework="uvicorn",
+        imports=("uvicorn",),
         program="uvicorn",
         args=lambda port: ["app:app", "--host", HOST, "--port", port],
         inherit_args=("app:app", "--fd", "3"),
@@ -324,17 +397,37 @@ APPS = {
     "django": App(
         name="django",
         body=DJANGO_APP,
-        framework="django",
+        # the command's module imports its server (django.core.servers.basehttp) and WSGI handler
+        imports=("django", "django.core.management.commands.runserver"),
         program="python",
         script="manage.py",
         args=lambda port: ["runserver", f"{HOST}:{port}", "--noreload"],
         inherit_args=None,  # runserver always binds the address it is given
-        files=(("manage.py", DJANGO_MANAGE), ("settings.py", DJANGO_SETTINGS)),
+        files=DJANGO_FILES,
+    ),
+    # the same project served by gunicorn; given LISTEN_FDS and LISTEN_PID = its own PID (watchd
+    # --listen), gunicorn's arbiter serves fds 3.. instead of binding (gunicorn/systemd.py, arbiter.py)
+    "django-gunicorn": App(
+        name="django-gunicorn",
+        body=DJANGO_APP,
+        imports=("django.core.wsgi", "gunicorn", "gunicorn.app.wsgiapp"),
+        program="gunicorn",
+        args=lambda port: [*GUNICORN, "--bind", f"{HOST}:{port}", "wsgi:application"],
+        inherit_args=(*GUNICORN, "wsgi:application"),
+        files=DJANGO_FILES,
+    ),
+    "fastapi": App(
+        name="fastapi",
+        body=FASTAPI_APP,
+        imports=("fastapi", "uvicorn"),
+        program="uvicorn",
+        args=lambda port: ["app:app", "--host", HOST, "--port", port],
+        inherit_args=("app:app", "--fd", "3"),
     ),
     "tornado": App(
         name="tornado",
         body=TORNADO_APP,
-        framework="tornado",
+        imports=("tornado.web",),
         program="python",
         script="app.py",
         args=lambda port: [port],
@@ -354,7 +447,10 @@ class Tool:
     apps: tuple[str, ...] = tuple(APPS)
     install: str = "part of the venv"
     stdin: str | None = None  # text fed to the tool's standard input
-    says: str = ""  # a regex: its first match in the tool's output goes to the notes (the reloader it took)
+    says: str = ""  # a regex: its first match (its group 1 if it has one) in the tool's output goes to the
+    # notes (the reloader it took)
+    verbose: bool = False  # watchd -v: the notes count the measured restarts it says were warm, and cold
+    own: bool = False  # the framework's own reloader
 
     def argv(self, exe: str, app: App, port: str) -> list[str]:
         server = app.server(port)
@@ -378,26 +474,56 @@ FLASK_RELOAD = (
     """EXE -c 'from app import app; app.run("HOST", PORT, use_reloader=True, reloader_type="{}")'"""
 )
 TOOLS = (
-    Tool("watchd", "watchd", "EXE -p '*.py' --debounce 50ms -- SERVER"),
-    Tool("watchd-cold", "watchd", "EXE -p '*.py' --debounce 50ms --no-preload -- SERVER"),
+    Tool("watchd", "watchd", "EXE -v -p '*.py' --debounce 50ms -- SERVER", verbose=True),
+    Tool("watchd-cold", "watchd", "EXE -v -p '*.py' --debounce 50ms --no-preload -- SERVER", verbose=True),
     # no PATH, no pattern, a Python program (every app here: flask and uvicorn are console scripts whose
     # #! names the venv's python): watchd watches every file under . and the files the app imports
     Tool("watchd-imports", "watchd", "EXE --debounce 50ms -- SERVER"),
     Tool(
         "watchd-listen",
         "watchd",
-        "EXE -p '*.py' --listen HOST:PORT LISTEN_OPTS -- INHERITING",
+        "EXE -v -p '*.py' --listen HOST:PORT LISTEN_OPTS -- INHERITING",
         apps=LISTENING,
+        verbose=True,
     ),
     Tool(
         "watchd-listen-cold",
         "watchd",
-        "EXE -p '*.py' --no-preload --listen HOST:PORT LISTEN_OPTS -- INHERITING",
+        "EXE -v -p '*.py' --no-preload --listen HOST:PORT LISTEN_OPTS -- INHERITING",
         apps=LISTENING,
+        verbose=True,
     ),
-    Tool("flask-stat", "python", FLASK_RELOAD.format("stat"), apps=("flask",)),
-    Tool("flask-watchdog", "python", FLASK_RELOAD.format("watchdog"), apps=("flask",)),
-    Tool("uvicorn-reload", "uvicorn", "SERVER --reload", apps=("uvicorn",), install="pip install uvicorn"),
+    # `flask run --reload`: the reloader Werkzeug chooses by itself (watchdog when it is installed)
+    Tool(
+        "flask-reload",
+        "flask",
+        "EXE --app app run --reload --host HOST --port PORT",
+        apps=("flask",),
+        install="pip install flask",
+        says=r"Restarting with \w+(?: \(\w+\))?",
+        own=True,
+    ),
+    Tool("flask-stat", "python", FLASK_RELOAD.format("stat"), apps=("flask",), own=True),
+    Tool("flask-watchdog", "python", FLASK_RELOAD.format("watchdog"), apps=("flask",), own=True),
+    Tool(
+        "uvicorn-reload",
+        "uvicorn",
+        "SERVER --reload",
+        apps=("uvicorn", "fastapi"),
+        install="pip install uvicorn",
+        says=r"Started reloader process \[\d+\] (using \w+)",
+        own=True,
+    ),
+    # gunicorn's worker watches the files of the modules it imported (inotify when the `inotify`
+    # package is installed, else a stat poll once a second) and exits; the arbiter forks a new one
+    Tool(
+        "gunicorn-reload",
+        "gunicorn",
+        "SERVER --reload",
+        apps=("django-gunicorn",),
+        install="pip install gunicorn inotify",
+        own=True,
+    ),
     Tool(
         "django-autoreload",
         "python",
@@ -405,6 +531,7 @@ TOOLS = (
         apps=("django",),
         install="pip install django",
         says=r"Watching for file changes with \w+",
+        own=True,
     ),
     Tool(
         "tornado-autoreload",
@@ -412,6 +539,7 @@ TOOLS = (
         "SERVER --autoreload",
         apps=("tornado",),
         install="pip install tornado",
+        own=True,
     ),
     Tool("hupper", "hupper", "EXE -m MODULE ARGS", install="pip install hupper"),
     Tool(
@@ -435,6 +563,26 @@ TOOLS = (
     Tool("entr", "entr", "EXE -n -r SERVER", install="apt-get install entr", stdin="app.py\n"),
 )
 TOOL_NAMES = tuple(t.name for t in TOOLS)
+
+# --issue22: issue 22's table: watchd warm (the default, preload: auto) and cold (--no-preload), each
+# with the app binding its port and with --listen, and each framework's own reloader, as its users run it
+ISSUE22_APPS = ("flask", "django", "django-gunicorn", "fastapi", "tornado")
+ISSUE22_TOOLS = (
+    "watchd",
+    "watchd-cold",
+    "watchd-listen",
+    "watchd-listen-cold",
+    "flask-reload",
+    "django-autoreload",
+    "gunicorn-reload",
+    "uvicorn-reload",
+    "tornado-autoreload",
+)
+# its goals, as ratios of rows of the same run
+WARM_PAIRS = (("watchd", "watchd-cold"), ("watchd-listen", "watchd-listen-cold"))
+WARM_GOAL = 0.25  # warm / cold median, for Flask and Django
+WARM_GOAL_APPS = ("flask", "django", "django-gunicorn")
+SLOWEST_GOAL = 2.0  # slowest request during a restart / slowest between restarts
 
 
 def child_env() -> dict[str, str]:
@@ -468,7 +616,7 @@ def unavailable(tool: Tool, exe: str | None, app: App) -> str | None:
         return f"{tool.program} not installed ({tool.install})"
     if tool.name == "nodemon" and not shutil.which("node"):
         return "node not on PATH"
-    for module in (app.framework, "watchdog" if tool.name == "flask-watchdog" else None):
+    for module in (*app.packages, "watchdog" if tool.name == "flask-watchdog" else None):
         if module and not importable(module):
             return f"{module} not installed (pip install {module})"
     return None
@@ -624,6 +772,7 @@ class Served:
     proc: subprocess.Popen[bytes]
     log: Path
     n: int = 0  # the version saved last
+    restarts: list[tuple[float, float]] = field(default_factory=list)  # (save, new version answered)
 
     def wait(self, since: float, timeout: float) -> float | None:
         """Poll GET / every POLL_S until version n answers: the seconds since `since`, or None after
@@ -649,7 +798,10 @@ class Served:
         self.n += 1
         t0 = time.monotonic()
         save(self.appdir, self.app.source(self.n, self.record))
-        return self.wait(t0, timeout)
+        took = self.wait(t0, timeout)
+        if took is not None:
+            self.restarts.append((t0, t0 + took))
+        return took
 
     def what(self) -> str:
         return f"save {self.n}" if self.n else "start"
@@ -659,23 +811,41 @@ class Served:
         return RowFailed(f"{what}; its log ends: {log_tail(self.log)}")
 
 
+@dataclass(frozen=True)
+class Request:
+    """One GET / of the Poller: when it was sent, how long it took, why it failed (None: a 200)."""
+
+    sent: float
+    took: float
+    failed: str | None
+
+    def during(self, restarts: Iterable[tuple[float, float]]) -> bool:
+        """Whether it was under way at some moment of a restart: from a save to RESTART_TAIL_S after the
+        new version first answered."""
+        return any(self.sent <= t1 + RESTART_TAIL_S and self.sent + self.took >= t0 for t0, t1 in restarts)
+
+
 class Poller(threading.Thread):
-    """GET / every POLL_S until stopped, counting the failures by reason."""
+    """GET / every POLL_S until stopped, counting the failures by reason and keeping every request."""
 
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
         self.port = port
         self.total = 0
         self.failures: Counter[str] = Counter()
+        self.requests: list[Request] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
         tick = time.monotonic()
         while not self._halt.is_set():
+            failed, sent = None, time.monotonic()
             try:
                 fetch(self.port)
             except RequestFailed as e:
                 self.failures[e.reason] += 1
+                failed = e.reason
+            self.requests.append(Request(sent, time.monotonic() - sent, failed))
             self.total += 1
             tick = max(tick + POLL_S, time.monotonic())
             self._halt.wait(max(0.0, tick - time.monotonic()))
@@ -696,31 +866,60 @@ class Row:
     samples: list[float] = field(default_factory=list)
     failed: Counter[str] = field(default_factory=Counter)
     requests: int = 0
+    failed_between: int = 0  # of the failed requests, those between restarts
+    slowest_during: float | None = None  # the slowest request during a restart (s), failed or not
+    slowest_between: float | None = None  # ... between restarts
     starts: int = 0
     missed: int = 0  # warm-up saves not served (made again)
     said: str = ""  # what the tool's output says of it (Tool.says)
+    restarts_said: str = ""  # watchd -v: how many of the measured restarts were warm (Tool.verbose)
     note: str = ""  # why there are no numbers
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples and not self.note else None
 
     def cells(self) -> list[str]:
         if self.note:
             note = self.note if len(self.note) <= NOTE_MAX else self.note[: NOTE_MAX - 3] + "..."
-            return [self.command, self.app.name, note, "-", "-", self.notes()]
+            return [self.command, self.app.name, note, "-", "-", "-", "-", self.notes()]
         ms = sorted(s * 1000 for s in self.samples)
         p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
         failed = sum(self.failed.values())
-        why = f" ({', '.join(f'{n} {r}' for r, n in self.failed.most_common())})" if failed else ""
+        why = [f"{n} {r}" for r, n in self.failed.most_common()]
+        if self.failed_between:
+            why.append(f"{self.failed_between} of them between restarts")
         return [
             self.command,
             self.app.name,
             f"{statistics.median(ms):.0f} / {p95:.0f} ms",
-            f"{failed:,} / {self.requests:,}{why}",
+            millis(self.slowest_during),
+            millis(self.slowest_between),
+            f"{failed:,} / {self.requests:,}" + (f" ({', '.join(why)})" if why else ""),
             f"{self.starts / len(self.samples):.2f}",
             self.notes(),
         ]
 
     def notes(self) -> str:
         missed = f"{self.missed} warm-up save(s) not noticed, made again" if self.missed else ""
-        return "; ".join(n for n in (self.said, missed) if n)
+        return "; ".join(n for n in (self.said, self.restarts_said, missed) if n)
+
+
+def millis(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def tally_restarts(text: str, saves: int) -> str:
+    """What watchd -v said of the measured restarts: `warm (fork, N modules preloaded)` or `cold: why`."""
+    warm = len(re.findall(r"\bwarm \(fork, \d+ modules preloaded\)", text))
+    cold = re.findall(r": cold: (.*)", text)
+    out = f"warm {warm} of {saves} restarts"
+    if cold:
+        out += f", cold {len(cold)} ({cold[0].strip()})"
+    return out
 
 
 def save(appdir: Path, text: str) -> None:
@@ -766,13 +965,15 @@ def run_row(tool: Tool, exe: str, app: App, tmp: Path, saves: int) -> Row:
         stdin.write_text(tool.stdin)
     save(appdir, app.source(0, record))
     poller = Poller(port)
+    restarts: list[tuple[float, float]] = []
     try:
         with running(tool.argv(exe, app, str(port)), appdir, log, stdin) as proc:
-            s = Served(app, appdir, record, port, proc, log)
+            s = Served(app, appdir, record, port, proc, log, restarts=restarts)
             if s.wait(time.monotonic(), ANSWER_TIMEOUT_S) is None:
                 raise s.not_answering()
             row.missed = warm_up(s)
             first = count_lines(record)
+            logged = log.stat().st_size
             poller.start()
             for _ in range(saves):
                 took = s.save(ANSWER_TIMEOUT_S)
@@ -782,16 +983,29 @@ def run_row(tool: Tool, exe: str, app: App, tmp: Path, saves: int) -> Row:
                 time.sleep(SETTLE_S)
             poller.stop()
             row.starts = count_lines(record) - first
+            if tool.verbose:
+                with open(log, "rb") as f:
+                    f.seek(logged)
+                    row.restarts_said = tally_restarts(f.read().decode(errors="replace"), saves)
     except NotAvailable as e:
         row.note = f"not available: {e}"
     except RowFailed as e:
-        row.note = f"failed: {e}"
+        row.note = f"failed: {e}".replace(str(tmp), "TMP")
     finally:
         if poller.is_alive():
             poller.stop()
         if tool.says and log.exists() and (said := re.search(tool.says, log.read_text(errors="replace"))):
-            row.said = said.group(0)
+            row.said = said.group(said.lastindex or 0)
+        if tool.name == "gunicorn-reload":  # gunicorn does not say which engine it took
+            row.said = f"engine {'inotify' if importable('inotify.adapters') else 'poll'}"
     row.failed, row.requests = poller.failures, poller.total
+    during: list[Request] = []
+    between: list[Request] = []
+    for r in poller.requests:
+        (during if r.during(restarts) else between).append(r)
+    row.slowest_during = max((r.took for r in during), default=None)
+    row.slowest_between = max((r.took for r in between), default=None)
+    row.failed_between = sum(r.failed is not None for r in between)
     return row
 
 
@@ -800,9 +1014,10 @@ def run_row(tool: Tool, exe: str, app: App, tmp: Path, saves: int) -> Row:
 
 def interpreter_floor(apps: list[App], tmp: Path) -> str:
     """Launch -> the code done, in a fresh venv interpreter (its exit, ~0.1 s for flask, is not counted):
-    `pass`, then importing each app's framework."""
+    `pass`, then each module the apps' servers import (App.imports), each alone."""
     parts = []
-    for code in ("pass", *(f"import {app.framework}" for app in apps)):
+    modules = dict.fromkeys(m for app in apps for m in app.imports)
+    for code in ("pass", *(f"import {m}" for m in modules)):
         argv = [sys.executable, "-c", f"{code}\nimport time\nprint(time.monotonic())"]
         times = []
         for i in range(FLOOR_RUNS + 1):  # the first run warms the caches and writes the .pyc files
@@ -859,6 +1074,8 @@ def table(rows: list[Row]) -> str:
         "tool (command, run in the app's directory)",
         "app",
         "save -> new code answering, median / p95",
+        "slowest request during a restart",
+        "slowest request between restarts",
         f"failed requests (GET every {POLL_S * 1000:.0f} ms)",
         "server starts per save",
         "notes",
@@ -870,34 +1087,124 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def goals(rows: list[Row]) -> list[str]:
+    """One line per app: issue 22's goals, as ratios of this run's rows (watchd's rows are the -v ones)."""
+    lines = []
+    for app in dict.fromkeys(row.app.name for row in rows):
+        mine = {row.tool.name: row for row in rows if row.app.name == app and row.median}
+        watchd = [row for row in mine.values() if row.tool.verbose]
+        parts = []
+        warm = [(mine[w], mine[c]) for w, c in WARM_PAIRS if w in mine and c in mine]
+        if warm:
+            ratios = [ratio(w.median, c.median) for w, c in warm]
+            ok = [w.tool.name for (w, _), r in zip(warm, ratios, strict=True) if r <= WARM_GOAL]
+            goal = (
+                f"goal <= {WARM_GOAL:g}x: met by {', '.join(ok) or 'none'}"
+                if app in WARM_GOAL_APPS
+                else "no goal"
+            )
+            parts.append(
+                "warm / cold median: "
+                + ", ".join(
+                    f"{w.tool.name} {r:.2f}x ({millis(w.median)} / {millis(c.median)})"
+                    for (w, c), r in zip(warm, ratios, strict=True)
+                )
+                + f" ({goal})"
+            )
+        own = [row for row in mine.values() if row.tool.own]
+        if own and watchd:
+            best = min(watchd, key=lambda row: row.median or 0.0)
+            parts.append(
+                f"{best.tool.name} / the framework's reloader median: "
+                + ", ".join(f"{ratio(best.median, row.median):.2f}x ({row.tool.name})" for row in own)
+            )
+        slow = [row for row in watchd if row.slowest_during and row.slowest_between]
+        if slow:
+            ratios = [ratio(row.slowest_during, row.slowest_between) for row in slow]
+            # a refused request is quick: a row with failed requests does not meet it
+            ok = [
+                row.tool.name
+                for row, r in zip(slow, ratios, strict=True)
+                if r <= SLOWEST_GOAL and not sum(row.failed.values())
+            ]
+            parts.append(
+                "slowest request during / between restarts: "
+                + ", ".join(
+                    f"{row.tool.name} {r:.2f}x ({millis(row.slowest_during)} / {millis(row.slowest_between)}"
+                    + (f"; {n:,} failed" if (n := sum(row.failed.values())) else "")
+                    + ")"
+                    for row, r in zip(slow, ratios, strict=True)
+                )
+                + f" (goal <= {SLOWEST_GOAL:g}x, and no failed request: met by {', '.join(ok) or 'none'})"
+            )
+        listened = [row for row in watchd if "--listen" in row.tool.line]
+        if listened:
+            failed = [sum(row.failed.values()) for row in listened]
+            parts.append(
+                "failed with listen: "
+                + ", ".join(f"{row.tool.name} {n:,}" for row, n in zip(listened, failed, strict=True))
+                + f" (goal 0: {'met' if not any(failed) else 'NOT met'})"
+            )
+        if parts:
+            lines.append(f"- {app}: " + "; ".join(parts))
+    return lines
+
+
+def ratio(a: float | None, b: float | None) -> float:
+    assert a is not None and b
+    return a / b
+
+
+def environment(load: tuple[float, float, float]) -> str:
+    """The interpreter, the packages the apps run on, the CPUs this process may use, the load averages."""
+    versions = []
+    for dist in ("flask", "werkzeug", "django", "gunicorn", "fastapi", "starlette", "uvicorn", "tornado"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{dist} {metadata.version(dist)}")
+    now = os.getloadavg()
+    return (
+        f"Python {platform.python_version()}; {', '.join(versions)}; nproc {len(os.sched_getaffinity(0))}; "
+        f"load average (1, 5, 15 min) {' '.join(f'{x:.2f}' for x in load)} at the start, "
+        f"{' '.join(f'{x:.2f}' for x in now)} at the end"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--saves", type=int, default=20, help="measured saves per row (default 20)")
     ap.add_argument("--quick", action="store_true", help="5 saves per row")
-    ap.add_argument("--apps", default=",".join(APPS), help="comma-separated apps (default: all)")
-    ap.add_argument("--tools", default=",".join(TOOL_NAMES), help="comma-separated rows (default: all)")
+    ap.add_argument("--apps", help="comma-separated apps (default: all; with --issue22, its apps)")
+    ap.add_argument("--tools", help="comma-separated rows (default: all; with --issue22, its rows)")
+    ap.add_argument(
+        "--issue22",
+        action="store_true",
+        help=f"issue 22's table: apps {','.join(ISSUE22_APPS)}; rows {','.join(ISSUE22_TOOLS)}",
+    )
     ap.add_argument("--nodemon", help="the nodemon executable (default: nodemon on PATH)")
     ap.add_argument("--record", action="store_true", help="append the table to bench/RESULTS.md")
     args = ap.parse_args()
     saves = 5 if args.quick else args.saves
     if saves < 1:
         ap.error("--saves must be at least 1")
-    apps = [APPS[a] for a in split(args.apps, tuple(APPS), "apps", ap)]
-    tools = [t for name in split(args.tools, TOOL_NAMES, "tools", ap) for t in TOOLS if t.name == name]
+    app_names = args.apps or ",".join(ISSUE22_APPS if args.issue22 else APPS)
+    tool_names = args.tools or ",".join(ISSUE22_TOOLS if args.issue22 else TOOL_NAMES)
+    apps = [APPS[a] for a in split(app_names, tuple(APPS), "apps", ap)]
+    tools = [t for name in split(tool_names, TOOL_NAMES, "tools", ap) for t in TOOLS if t.name == name]
 
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)  # also when started in the background with SIGINT ignored
     rows: list[Row] = []
+    load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="watchd-restart-"))
     try:
         floors = [interpreter_floor(apps, tmp), server_floor(apps, tmp)]
         for line in floors:
             print(line, flush=True)
-        for tool in tools:
-            exe = find(tool, args.nodemon)
-            for app in apps:
+        for app in apps:  # an app's rows one after the other: its ratios compare rows close in time
+            for tool in tools:
                 if app.name not in tool.apps:
                     continue
+                exe = find(tool, args.nodemon)
                 print(f"{tool.name} / {app.name}: ", end="", flush=True)
                 why = unavailable(tool, exe, app)
                 if why or exe is None:
@@ -915,7 +1222,12 @@ def main() -> int:
 
     out = (
         f"{table(rows)}\n\n{saves} saves per row (+{WARMUP} warm-up discarded), {SETTLE_S:g} s settling "
-        "after each.\nFloors: " + "; ".join(floors) + "."
+        f"after each; a request is during a restart if it was under way between a save and "
+        f"{RESTART_TAIL_S * 1000:.0f} ms after the new code first answered.\n"
+        + "".join(f"{line}\n" for line in goals(rows))
+        + "Floors: "
+        + "; ".join(floors)
+        + f".\n{environment(load)}."
     )
     print()
     print(out)
