@@ -548,11 +548,6 @@ class RunAction:
     ) -> Child | None:
         """The app forked from the fork server (a warm start), or None: start it cold (-v says why)."""
         preloader = self.preloader
-        if output is not None:
-            # a fork given the output pipe as its stderr (fd 2) left the server without an answer;
-            # until that is understood, a prefixed app starts cold
-            log.debug("%s: cold: its output is prefixed (several watches share the terminal)", self.name)
-            return None
         if preloader is None:
             if self.cold is not None:
                 log.debug("%s: cold: %s", self.name, self.cold)
@@ -574,6 +569,9 @@ class RunAction:
         if terminal is not None:
             fds.append(terminal.fd)
             targets.append(0)
+        if output is not None:  # the watch's pipe (its lines prefixed), as stdout and stderr
+            fds += [output.fileno(), output.fileno()]
+            targets += [1, 2]
         if self.listener is not None:
             fds.append(sock.fileno() if sock is not None else self.listener.fileno())
             targets.append(SD_LISTEN_FDS_START)
