@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -62,6 +64,29 @@ def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = saved
+
+
+UNIT = Path(__file__).resolve().parent / "unit"
+
+
+@pytest.fixture(autouse=True)
+def private_runtime_directory(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Each test's own XDG_RUNTIME_DIR, where a watchd makes its control socket (named after its
+    config file, or the one-liner's directory and arguments): two tests running the same config,
+    at once on two workers or one after the other, never meet at one socket, and the user's
+    runtime directory gets none of theirs. Every process a test starts has it (through this
+    process's environment; helpers.procs.child_env adds it to an environment the test wrote out)
+    unless the test sets its own. Short, in the temporary directory: a socket's path has about
+    100 bytes. Not for tests/unit, which start nothing and touch no files."""
+    if request.node.path.is_relative_to(UNIT):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="watchd-xdg-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
+    yield
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture

@@ -290,6 +290,20 @@ def test_a_second_watchd_on_the_same_config_is_refused(project: Path, start_watc
     assert status(config)["cmd"]["counters"]["actions"]["ok"] == 1  # type: ignore[index]
 
 
+def test_each_tests_watchds_have_their_sockets_in_its_own_runtime_directory(
+    project: Path, start_watchd: type[Watchd]
+) -> None:
+    """The suite's set-up (tests/conftest.py): a test's own XDG_RUNTIME_DIR, also for a watchd
+    started with an environment the test wrote out, so that tests running the same config (at
+    once on two workers) never meet at one control socket."""
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    config = command_config(project, "true")
+    start_watchd(["--config", str(config)], cwd=project, env={"PATH": os.environ["PATH"]})
+    start_watchd(["-c", "true", "src"], cwd=project)
+    assert default_path(config).parent == runtime / "watchd"
+    assert wait_for(lambda: len(list((runtime / "watchd").glob("*.sock"))) == 2)
+
+
 def test_a_stale_socket_of_a_killed_watchd_is_taken_over(project: Path, start_watchd: type[Watchd]) -> None:
     config = command_config(project, "true")
     first = start_watchd(["--config", str(config)], cwd=project)
