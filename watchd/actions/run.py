@@ -266,8 +266,11 @@ class RunAction:
     def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         changed = batch.what(self.ctx.base)
         if self.ctx.dry_run:
-            log.info("%s: %s; would restart %s [dry run]", self.name, changed, self.shown)
-            return f"would restart {self.shown}"
+            would = "would restart"
+            if self.reload is not None and self.reload.restarting(batch) is None:
+                would = f"would reload ({self.reload.signame})"
+            log.info("%s: %s; %s %s [dry run]", self.name, changed, would, self.shown)
+            return f"{would} {self.shown}"
         if self.reload is not None and self.child is not None:
             restart_for = self.reload.restarting(batch)
             if restart_for is None:
