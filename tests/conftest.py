@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.procs import Recorder, Watchd
+from helpers.terminal import Pty
 
 # Whether this interpreter is the macOS profile's (tests/macos_profile, run by tests/macos_lane.sh):
 # sys.platform says "darwin" there, on Linux's kernel.
@@ -120,6 +121,16 @@ def recorder(tmp_path: Path) -> Iterator[Recorder]:
     rec = Recorder(tmp_path)
     yield rec
     rec.stop()
+
+
+@pytest.fixture
+def ptys() -> Iterator[list[Pty]]:
+    """The pseudo-terminals a test runs programs in (it appends each one it makes): closed at
+    teardown, the program in each stopped if it still runs, even on failure."""
+    made: list[Pty] = []
+    yield made
+    for p in made:
+        p.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -34,14 +33,6 @@ os.write(1, f"{{tag}} done\\n".encode())
 """
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture
-def ptys() -> Iterator[list[Pty]]:
-    made: list[Pty] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def config(tmp_path: Path, watches: dict[str, str], extra: str = "", filename: str = "watchd.yaml") -> Path:
