@@ -37,7 +37,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 
 from gitignore import settled_cpu  # noqa: E402
-from run import interrupt, record, spawn, status_kib, stop  # noqa: E402
+from run import interrupt, print_table, ratio, spawn, status_kib, stop  # noqa: E402
 
 
 def git(repo: Path, *args: str) -> None:
@@ -143,25 +143,21 @@ def main() -> int:
             "watchd": measure(work / "repo", files, False, work),
             "watchd --content": measure(work / "repo", files, True, work),
         }
-    ref = rows["watchd"]
-    lines = [
-        f"{n:,} .py files, 1 s debounce.",
-        "",
-        "| row | ready (ms) | remembered (ms) | RSS (MiB) | touch 1,000 | checkout 300 | edit 1 "
-        "| CPU/file (µs) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in rows.items():
-        remembered = f"{r['remembered']:.0f}" if "remembered" in r else "-"
-        lines.append(
-            f"| {name} | {r['ready']:.0f} ({r['ready'] / ref['ready']:.2f}x) | {remembered} | {r['rss']:.1f} "
-            f"({r['rss'] / ref['rss']:.2f}x) | {r['touch']:.0f} | {r['checkout']:.0f} | {r['edit']:.0f} | "
-            f"{r['cpu_per_file']:.0f} ({r['cpu_per_file'] / max(ref['cpu_per_file'], 1):.2f}x) |"
-        )
-    table = "\n".join(lines)
-    print(table)
-    if args.record:
-        record("content.py", table)
+
+    def cells(r: dict[str, float], ref: dict[str, float]) -> list[str]:
+        return [
+            ratio(r["ready"], ref["ready"]),
+            f"{r['remembered']:.0f}" if "remembered" in r else "-",
+            ratio(r["rss"], ref["rss"], 1),
+            f"{r['touch']:.0f}",
+            f"{r['checkout']:.0f}",
+            f"{r['edit']:.0f}",
+            ratio(r["cpu_per_file"], max(ref["cpu_per_file"], 1)),
+        ]
+
+    head = "ready (ms) | remembered (ms) | RSS (MiB) | touch 1,000 | checkout 300 | edit 1 | CPU/file (µs)"
+    intro = [f"{n:,} .py files, 1 s debounce.", ""]
+    print_table("content.py", rows, head, cells, intro=intro, record_it=args.record)
     return 0
 
 

@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE))
 
-from run import inotify_watches, interrupt, record, spawn, status_kib, stop  # noqa: E402
+from run import inotify_watches, interrupt, print_table, ratio, spawn, status_kib, stop  # noqa: E402
 
 GITIGNORE = """\
 __pycache__/
@@ -176,23 +176,19 @@ def main() -> int:
             "watchd": measure(repo, [], work, scale),
             "watchd --gitignore": measure(repo, ["--gitignore"], work, scale),
         }
-    ref = rows["watchd"]
-    lines = [
-        "| row | ready (ms) | watches | RSS (MiB) | CPU build/ (ms) | CPU src/ first (ms) "
-        "| CPU src/ again (ms) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['ready']:.0f} ({r['ready'] / ref['ready']:.2f}x) | {r['watches']:.0f} "
-            f"({r['watches'] / ref['watches']:.2f}x) | {r['rss']:.1f} | {r['cpu_build']:.0f} | "
-            f"{r['cpu_src']:.0f} ({r['cpu_src'] / max(ref['cpu_src'], 1):.2f}x) | "
-            f"{r['cpu_again']:.0f} ({r['cpu_again'] / max(ref['cpu_again'], 1):.2f}x) |"
-        )
-    out = "\n".join(lines)
-    print(out)
-    if args.record:
-        record("gitignore.py", out)
+
+    def cells(r: dict[str, float], ref: dict[str, float]) -> list[str]:
+        return [
+            ratio(r["ready"], ref["ready"]),
+            ratio(r["watches"], ref["watches"]),
+            f"{r['rss']:.1f}",
+            f"{r['cpu_build']:.0f}",
+            ratio(r["cpu_src"], max(ref["cpu_src"], 1)),
+            ratio(r["cpu_again"], max(ref["cpu_again"], 1)),
+        ]
+
+    head = "ready (ms) | watches | RSS (MiB) | CPU build/ (ms) | CPU src/ first (ms) | CPU src/ again (ms)"
+    print_table("gitignore.py", rows, head, cells, record_it=args.record)
     return 0
 
 

@@ -72,7 +72,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -1041,6 +1041,34 @@ def main() -> int:
     if args.record:
         record("run.py", out)
     return 0
+
+
+def ratio(value: float, ref: float, digits: int = 0) -> str:
+    """A measure and its ratio to the reference row's `ref`: `1234 (1.05x)`."""
+    return f"{value:.{digits}f} ({value / ref:.2f}x)"
+
+
+def print_table(
+    script: str,
+    rows: dict[str, dict[str, float]],
+    head: str,
+    cells: Callable[[dict[str, float], dict[str, float]], list[str]],
+    *,
+    reference: str = "watchd",
+    intro: Sequence[str] = (),
+    record_it: bool = False,
+) -> None:
+    """Print the Markdown table of `rows` (a row's name -> its measures), after the lines of
+    `intro`: a column `row`, then the columns `head` names (as the header line writes them,
+    `ready (ms) | RSS (MiB)`), each row's cells made by `cells(row, the reference row)`. With
+    `record_it`, append it to bench/RESULTS.md as `script`'s."""
+    ref = rows[reference]
+    lines = [*intro, f"| row | {head} |", "|" + "---|" * (head.count("|") + 2)]
+    lines += ["| " + " | ".join([name, *cells(r, ref)]) + " |" for name, r in rows.items()]
+    out = "\n".join(lines)
+    print(out)
+    if record_it:
+        record(script, out)
 
 
 def record(script: str, out: str) -> None:

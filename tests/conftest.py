@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.procs import Recorder, Watchd
+from helpers.terminal import Pty
 
 # Whether this interpreter is the macOS profile's (tests/macos_profile, run by tests/macos_lane.sh):
 # sys.platform says "darwin" there, on Linux's kernel.
@@ -64,6 +67,29 @@ def private_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         os.environ["XDG_CACHE_HOME"] = saved
 
 
+UNIT = Path(__file__).resolve().parent / "unit"
+
+
+@pytest.fixture(autouse=True)
+def private_runtime_directory(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Each test's own XDG_RUNTIME_DIR, where a watchd makes its control socket (named after its
+    config file, or the one-liner's directory and arguments): two tests running the same config,
+    at once on two workers or one after the other, never meet at one socket, and the user's
+    runtime directory gets none of theirs. Every process a test starts has it (through this
+    process's environment; helpers.procs.child_env adds it to an environment the test wrote out)
+    unless the test sets its own. Short, in the temporary directory: a socket's path has about
+    100 bytes. Not for tests/unit, which start nothing and touch no files."""
+    if request.node.path.is_relative_to(UNIT):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="watchd-xdg-")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", directory)
+    yield
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
 def restore_watchd_logging() -> Iterator[None]:
     """main() configures the 'watchd' logger (a handler on the captured stderr, no propagation):
@@ -95,6 +121,16 @@ def recorder(tmp_path: Path) -> Iterator[Recorder]:
     rec = Recorder(tmp_path)
     yield rec
     rec.stop()
+
+
+@pytest.fixture
+def ptys() -> Iterator[list[Pty]]:
+    """The pseudo-terminals a test runs programs in (it appends each one it makes): closed at
+    teardown, the program in each stopped if it still runs, even on failure."""
+    made: list[Pty] = []
+    yield made
+    for p in made:
+        p.close()
 
 
 @pytest.fixture

@@ -486,14 +486,16 @@ class Daemon:
             logformat.set_watches(frozenset(a.watch.name for a in self._active.values()))
             for a in self._active.values():
                 self._look(a)
+            control: dict[str, object] = {}
             if self.control is not None:
                 self.control.start(self.handle_control)
-                log.debug("control socket: %s (watchd status, trigger, pause, resume)", self.control.path)
+                # on the ready line: where `watchd status`, `trigger`, `pause` and `resume` talk to it
+                control["control"] = str(self.control.path)
             if self.metrics is not None:
                 self.metrics.start()
             s = self.stats
             (log.warning if s.degraded else log.info)(
-                "watching %s: %s, %s%s; ready%s",
+                "watching %s: %s, %s%s; ready%s%s",
                 count(len(self._active), "watch"),
                 count(s.roots, "root"),
                 count(s.directories, "directory"),
@@ -503,8 +505,9 @@ class Daemon:
                     if s.degraded
                     else ""
                 ),
+                f"; control socket {self.control.path}" if self.control is not None else "",
                 " [dry run: nothing will be signalled, run or started]" if self.dry_run else "",
-                extra=logformat.fields("start"),
+                extra=logformat.fields("start", **control),
             )
             if self.metrics is not None:
                 log.info("metrics: %s/metrics, health: %s/healthz", self.metrics.url, self.metrics.url)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ def src(tmp_path: Path) -> Path:
     d = tmp_path / "src"
     d.mkdir()
     return d
-
-
-@pytest.fixture
-def ptys() -> Iterator[list[Pty]]:
-    made: list[Pty] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def interactive(ptys: list[Pty], cwd: Path, *argv: str) -> Pty:

@@ -291,6 +291,42 @@ def test_a_second_watchd_on_the_same_config_is_refused(project: Path, start_watc
     assert status(config)["cmd"]["counters"]["actions"]["ok"] == 1  # type: ignore[index]
 
 
+def test_each_tests_watchds_have_their_sockets_in_its_own_runtime_directory(
+    project: Path, start_watchd: type[Watchd]
+) -> None:
+    """The suite's set-up (tests/conftest.py): a test's own XDG_RUNTIME_DIR, also for a watchd
+    started with an environment the test wrote out, so that tests running the same config (at
+    once on two workers) never meet at one control socket."""
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    config = command_config(project, "true")
+    start_watchd(["--config", str(config)], cwd=project, env={"PATH": os.environ["PATH"]})
+    start_watchd(["-c", "true", "src"], cwd=project)
+    assert default_path(config).parent == runtime / "watchd"
+    assert wait_for(lambda: len(list((runtime / "watchd").glob("*.sock"))) == 2)
+
+
+def ready_line(w: Watchd) -> str:
+    (line,) = [line for line in w.log().splitlines() if "; ready" in line]
+    return line
+
+
+def test_the_ready_line_names_the_control_socket(project: Path, start_watchd: type[Watchd]) -> None:
+    """A one-liner's user finds the socket on the line that says watchd is ready; without a
+    socket the line ends at "ready"."""
+    w = start_watchd(["-c", "true", "src"], cwd=project)
+    (sock,) = (Path(os.environ["XDG_RUNTIME_DIR"]) / "watchd").glob("*.sock")
+    assert ready_line(w).endswith(": 1 root, 1 directory; ready; control socket " + str(sock)), w.log()
+    done = watchd_cli("status", "--socket", ready_line(w).rsplit(" ", 1)[1])
+    assert done.returncode == 0, done.stderr
+    w.stop()
+    config = command_config(project, "true")
+    w = start_watchd(["--config", str(config)], cwd=project)
+    assert ready_line(w).endswith(f"; ready; control socket {default_path(config)}"), w.log()
+    w.stop()
+    w = start_watchd(["--config", str(config), "--control", "off"], cwd=project)
+    assert ready_line(w).endswith(": 1 root, 1 directory; ready"), w.log()
+
+
 def test_a_stale_socket_of_a_killed_watchd_is_taken_over(project: Path, start_watchd: type[Watchd]) -> None:
     config = command_config(project, "true")
     first = start_watchd(["--config", str(config)], cwd=project)
@@ -599,5 +635,7 @@ def test_json_logs_parse_line_by_line_for_every_event_kind(project: Path, start_
     assert (failed_check["watch"], failed_check["result"]) == ("chk", "check_failed")
     restart = next(e for e in logged if e["event"] == "restart")
     assert restart["watch"] == "app" and isinstance(restart["delay"], float)
+    (start,) = [e for e in logged if e["event"] == "start"]
+    assert start["control"] == str(default_path(config))
     (trigger,) = [e for e in logged if e["event"] == "trigger" and e["watch"] == "sig"]
     assert trigger["message"] == "sig: watchd trigger: acting now"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from helpers.apps import save
 from helpers.procs import WATCHD, Watchd, wait_for
@@ -33,14 +33,6 @@ os.write(1, f"{{tag}} done\\n".encode())
 """
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-@pytest.fixture
-def ptys() -> Iterator[list[Pty]]:
-    made: list[Pty] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def config(tmp_path: Path, watches: dict[str, str], extra: str = "", filename: str = "watchd.yaml") -> Path:
@@ -131,17 +123,41 @@ def test_no_prefix_and_a_single_watch_keep_direct_output(
     assert "[aa]" not in w.log()
 
 
-def test_a_prefixed_app_restarts_prefixed_and_cold(ptys: list[Pty], tmp_path: Path) -> None:
-    """A restart writes into the watch's pipe as the first start did. It starts cold even where a
-    fork server could fork it (a prefixed warm start is not done yet; -v says why)."""
-    app = "import os, time\nprint(f'up {os.environ[\"WATCHD_RESTARTS\"]}', flush=True)\ntime.sleep(600)\n"
-    path = config(tmp_path, {"app": f"run: [{PY}, {tmp_path}/src/app.py]", "css": "command: echo built"})
-    save(tmp_path / "src" / "app.py", app)
+# An app the fork server can preload (http.server and what it imports); `partial` is written with no
+# newline and no flush: shown only if the app's stdout is unbuffered, as PYTHONUNBUFFERED=1 asks.
+PREFIXED_APP = """\
+import http.server, os, sys, time
+print(f"TAG {os.environ['WATCHD_RESTARTS']} pid {os.getpid()}", flush=True)
+print("to stderr", file=sys.stderr)
+sys.stdout.write("partial")
+time.sleep(600)
+"""
+
+
+def test_a_prefixed_app_restarts_warm_with_its_output_prefixed(ptys: list[Pty], tmp_path: Path) -> None:
+    """The app's restarts are forks of its fork server, given the watch's pipe as stdout and
+    stderr: every line still comes prefixed (stderr's too), and the app's stdout is unbuffered as
+    in a new interpreter with PYTHONUNBUFFERED=1 (the server's own was made for the terminal)."""
+    app = tmp_path / "src" / "app.py"
+    path = config(tmp_path, {"app": f"run: [{PY}, {app}]", "css": "command: echo built"})
+    save(app, PREFIXED_APP.replace("TAG", "up"))
     t = Pty(
         [WATCHD, "-v", "--config", str(path)], cwd=tmp_path, env={"TERM": "dumb", "PATH": "/usr/bin:/bin"}
     )
     ptys.append(t)
-    assert t.wait_for("[app] up 0") and t.wait_for("[css] built"), t.output()
-    save(tmp_path / "src" / "app.py", app.replace("up", "up again"))
-    assert t.wait_for("[app] up again 1", timeout=20), t.output()
-    assert "app: cold: its output is prefixed" in t.output()
+    assert t.wait_for("[app] up 0 pid ") and t.wait_for("[css] built"), t.output()
+    ready = re.compile(r"app: warm restarts: fork server pid (\d+) preloaded (\d+) modules")
+    assert wait_for(lambda: ready.search(t.output()), timeout=20), t.output()
+    found = ready.search(t.output())
+    assert found is not None
+    server, modules = int(found.group(1)), int(found.group(2))
+    for restart in (1, 2):
+        tag = f"again{restart}"
+        save(app, PREFIXED_APP.replace("TAG", tag))
+        assert t.wait_for(f"[app] {tag} {restart} pid ", timeout=20), t.output()
+        assert t.wait_for(f"app: warm (fork, {modules} modules preloaded) in ", count=restart), t.output()
+        pid = re.findall(rf"\[app\] {tag} {restart} pid (\d+)", t.output())[0]
+        assert psutil.Process(int(pid)).ppid() == server, t.output()
+        assert t.wait_for("[app] to stderr", count=restart + 1), t.output()
+        assert t.wait_for("[app] partial", count=restart + 1), t.output()
+    assert "cold" not in t.output().split("preloaded", 1)[1], t.output()

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -428,14 +428,6 @@ if os.environ["WATCHD_RESTARTS"] != "0":
     print(f"hello {name}", flush=True)  # one write: log lines share the terminal
 time.sleep(600)
 """
-
-
-@pytest.fixture
-def ptys() -> Iterator[list[Pty]]:
-    made: list[Pty] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 @pytest.mark.skipif(not __import__("shutil").which("setsid"), reason="needs util-linux setsid")

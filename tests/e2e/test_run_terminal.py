@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +31,6 @@ def app_dir(tmp_path: Path) -> Path:
     d = tmp_path / "app"
     d.mkdir()
     return d
-
-
-@pytest.fixture
-def ptys() -> Iterator[list[Pty]]:
-    made: list[Pty] = []
-    yield made
-    for p in made:
-        p.close()
 
 
 def watchd_in_pty(ptys: list[Pty], app_dir: Path, *argv: str) -> Pty:

@@ -147,6 +147,21 @@ def profiled(env: dict[str, str] | None) -> dict[str, str] | None:
     return {**env, "PYTHONPATH": os.pathsep.join([here, *paths])}
 
 
+# The directories tests/conftest.py gives the tests (the runtime directory per test, the cache
+# directory per session), set in this process's environment, which a process started with an
+# environment of its own still gets unless the test set them.
+PRIVATE = ("XDG_RUNTIME_DIR", "XDG_CACHE_HOME")
+
+
+def child_env(env: dict[str, str] | None) -> dict[str, str] | None:
+    """`env` for a process a test starts (watchd, or a terminal it runs in): the test's private
+    directories where `env` names none (`PRIVATE`: each watchd's control socket in the test's
+    own runtime directory), then the macOS profile (`profiled`). None: all inherited."""
+    if env is not None:
+        env = {**{k: os.environ[k] for k in PRIVATE if k in os.environ}, **env}
+    return profiled(env)
+
+
 class Watchd:
     """The installed `watchd` command running as a subprocess, its log in a file.
 
@@ -174,7 +189,7 @@ class Watchd:
             stderr=self._log,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
-            env=profiled(env),
+            env=child_env(env),
             start_new_session=True,
         )
         if wait_ready and not self.wait_log("ready", timeout=10):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from helpers.procs import group_pids, profiled, stop_process, wait_for
+from helpers.procs import child_env, group_pids, stop_process, wait_for
 
 
 class Pty:
@@ -26,7 +26,7 @@ class Pty:
             stdout=self.slave,
             stderr=self.slave,
             cwd=cwd,
-            env=profiled(env),
+            env=child_env(env),
         )
         self._buf = bytearray()
         self._lock = threading.Lock()

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from helpers.daemons import running
 from helpers.procs import wait_for
 
 from watchd.config import load_config
@@ -36,20 +35,9 @@ def touching(tmp_path: Path, src: str, marker: str) -> dict[str, object]:
     return {"paths": [src], "command": ["touch", str(tmp_path / marker)], "debounce": "50ms"}
 
 
-@contextmanager
-def running(config: Path) -> Iterator[Daemon]:
-    daemon = Daemon(load_config(config), reload=lambda: load_config(config), handle_signals=False)
-    result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(daemon.run()), name="daemon-under-test")
-    thread.start()
-    try:
-        assert daemon.ready.wait(10)
-        yield daemon
-    finally:
-        daemon.stop()
-        thread.join(10)
-        assert not thread.is_alive()
-        assert result == [0]
+def running_file(config: Path) -> AbstractContextManager[Daemon]:
+    """The daemon of the config file `config`, reloading it as the command line does."""
+    return running(load_config(config), reload=lambda: load_config(config))
 
 
 def reloaded(daemon: Daemon, before: int) -> bool:
@@ -75,7 +63,7 @@ def test_editing_the_config_file_adds_changes_and_removes_watches(
     (tmp_path / "b").mkdir()
     config = tmp_path / "watchd.yaml"
     save(config, {"api": touching(tmp_path, "a", "api-1")})
-    with running(config) as daemon:
+    with running_file(config) as daemon:
         assert names(daemon) == {"api"}
         assert acts(tmp_path, "a", "api-1")
 
@@ -104,7 +92,7 @@ def test_a_bad_edit_keeps_the_running_config_and_says_so_once(
     (tmp_path / "a").mkdir()
     config = tmp_path / "watchd.yaml"
     save(config, {"api": touching(tmp_path, "a", "api-1")})
-    with running(config) as daemon:
+    with running_file(config) as daemon:
         running_config = daemon.config
         save(config, {"api": {**touching(tmp_path, "a", "api-2"), "debounce": "soon"}})
         assert reloaded(daemon, 0)

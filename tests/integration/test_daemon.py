@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers.daemons import running
 from helpers.procs import Recorder, wait_for
 
-from watchd.daemon import _EVENT_BYTE, Daemon
+from watchd.daemon import _EVENT_BYTE
 from watchd.model import CommandSettings, Config, PidfileSettings, Watch
-
-
-@contextmanager
-def running(config: Config, **kwargs: object) -> Iterator[Daemon]:
-    daemon = Daemon(config, handle_signals=False, **kwargs)  # type: ignore[arg-type]
-    result: list[int] = []
-    t = threading.Thread(target=lambda: result.append(daemon.run()), name="daemon-under-test")
-    t.start()
-    try:
-        assert daemon.ready.wait(10)
-        yield daemon
-    finally:
-        daemon.stop()
-        t.join(5)
-        assert not t.is_alive()
-        assert result == [0]
 
 
 def test_a_slow_command_does_not_delay_another_watchs_signal(tmp_path: Path, recorder: Recorder) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pytest
 from helpers.apps import save
+from helpers.daemons import running
 from helpers.procs import wait_for
 
 from watchd import platform
@@ -46,22 +46,12 @@ def test_an_edit_of_an_imported_module_restarts_the_app_without_pipe2(
     action = RunSettings(
         command=(sys.executable, "app.py"), cwd=app, stop=Stop(timeout=5.0), watch_imports=True
     )
-    daemon = Daemon(Config((Watch("app", (app,), action, debounce=0.05),)), handle_signals=False)
-    result: list[int] = []
-    thread = threading.Thread(target=lambda: result.append(daemon.run()), name="daemon-under-test")
-    thread.start()
-    try:
-        assert daemon.ready.wait(10)
+    with running(Config((Watch("app", (app,), action, debounce=0.05),)), join=15) as daemon:
         assert wait_for(lambda: starts.exists() and starts.read_text() == "1\n", timeout=10)
         # the hook's report of lib/sibling.py arrives over the pipe: then an edit there restarts
         assert wait_for(lambda: str(lib / "sibling.py") in _watched(daemon), timeout=10)
         save(lib / "sibling.py", "VALUE = 2\n")
         assert wait_for(lambda: starts.read_text() == "1\n2\n", timeout=10), starts.read_text()
-    finally:
-        daemon.stop()
-        thread.join(15)
-    assert not thread.is_alive()
-    assert result == [0]
 
 
 def _watched(daemon: Daemon) -> set[str]:

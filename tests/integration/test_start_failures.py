@@ -10,10 +10,12 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers.daemons import running
 from helpers.procs import wait_for
 
 from watchd import daemon as daemon_module
@@ -165,31 +167,18 @@ def test_an_action_that_cannot_start_is_one_line_exit_2_and_nothing_left_running
 # ------------------------------------------------------------------ on a reload
 
 
-class Reloading:
-    """A Daemon on a thread whose reload returns the next config of a list."""
+@contextmanager
+def reloading(first: Config, *later: Config) -> Iterator[Daemon]:
+    """The daemon of `first`, whose reloads take the configs of `later` in turn."""
+    configs = list(reversed(later))  # pop() takes them in order
+    with running(first, reload=configs.pop) as daemon:
+        yield daemon
 
-    def __init__(self, first: Config, *later: Config) -> None:
-        self.later = list(later)
-        self.daemon = Daemon(first, reload=self.later.pop, handle_signals=False)
-        self.result: list[int] = []
-        self.thread = threading.Thread(target=lambda: self.result.append(self.daemon.run()))
 
-    def reload(self) -> None:
-        before = self.daemon.reloads
-        self.daemon.request_reload()
-        assert wait_for(lambda: self.daemon.reloads > before)
-
-    def __enter__(self) -> Reloading:
-        self.later.reverse()  # pop() takes them in order
-        self.thread.start()
-        assert self.daemon.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.daemon.stop()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
-        assert self.result == [0]
+def reload(daemon: Daemon) -> None:
+    before = daemon.reloads
+    daemon.request_reload()
+    assert wait_for(lambda: daemon.reloads > before)
 
 
 def watch(tmp_path: Path, name: str, command: str = "true") -> Watch:
@@ -204,9 +193,9 @@ def test_a_reload_whose_watch_cannot_be_built_is_rejected_in_one_line(
     made: dict[str, Fake] = {}
     monkeypatch.setattr(daemon_module, "build", builder(made, fail_build="b"))
     a = watch(tmp_path, "a")
-    with Reloading(Config((a,)), Config((a, watch(tmp_path, "b")))) as r:
+    with reloading(Config((a,)), Config((a, watch(tmp_path, "b")))) as daemon:
         first = made["a"]
-        r.reload()
+        reload(daemon)
         errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
         assert [rec.getMessage() for rec in errors] == [
             "config not reloaded, still running the previous one: b: could not set up the watch: "
@@ -214,7 +203,7 @@ def test_a_reload_whose_watch_cannot_be_built_is_rejected_in_one_line(
         ]
         assert all(rec.exc_info is None for rec in caplog.records)  # no traceback without -v
         assert made["a"] is first and not first.closed  # the running watch untouched
-        assert r.daemon.status().startswith("config error, running the previous config: b: ")
+        assert daemon.status().startswith("config error, running the previous config: b: ")
 
 
 def test_a_reload_whose_watch_cannot_start_marks_it_failed_in_one_line(
@@ -224,9 +213,9 @@ def test_a_reload_whose_watch_cannot_start_marks_it_failed_in_one_line(
     made: dict[str, Fake] = {}
     monkeypatch.setattr(daemon_module, "build", builder(made, fail_start="b"))
     a = watch(tmp_path, "a")
-    with Reloading(Config((a,)), Config((a, watch(tmp_path, "b"))), Config((a,))) as r:
+    with reloading(Config((a,)), Config((a, watch(tmp_path, "b"))), Config((a,))) as daemon:
         first = made["a"]
-        r.reload()
+        reload(daemon)
         errors = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
         assert errors == [
             "b: could not start: RuntimeError: boom; the watch is stopped until the next reload"
@@ -235,8 +224,6 @@ def test_a_reload_whose_watch_cannot_start_marks_it_failed_in_one_line(
         assert "1 failed to start: b" in caplog.text
         assert made["b"].closed  # nothing of it left running
         assert not first.closed  # the unchanged watch went on
-        assert r.daemon.status().startswith(
-            "failed at the last reload: b: could not start: RuntimeError: boom"
-        )
-        r.reload()  # a config without b: the mark goes
-        assert not r.daemon.status().startswith("failed")
+        assert daemon.status().startswith("failed at the last reload: b: could not start: RuntimeError: boom")
+        reload(daemon)  # a config without b: the mark goes
+        assert not daemon.status().startswith("failed")

@@ -608,3 +608,29 @@ def test_an_early_app_switched_to_is_kept_when_watchd_stops_meanwhile() -> None:
     assert h.app.child is early  # its socket is the listener's now: close() stops it properly
     h.close()
     assert early.calls == ["stop SIGTERM 5", "drained port 8000"]
+
+
+def test_a_dry_run_says_a_reload_watch_would_reload_unless_restart_patterns_match(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = RunSettings(
+        command="gunicorn app:app",
+        cwd=Path("/srv/app"),
+        reload=signal.SIGHUP,
+        restart_patterns=("requirements.txt",),
+    )
+    app = RunAction(settings, Context("web", dry_run=True, roots=(Path("/srv/app"),)))
+    caplog.set_level(logging.INFO, logger="watchd")
+    app.start()
+    assert app.execute(batch("/srv/app/app.py"), threading.Event()) == "would reload (HUP) gunicorn app:app"
+    assert (
+        caplog.messages[-1] == "web: /srv/app/app.py changed; would reload (HUP) gunicorn app:app [dry run]"
+    )
+    restart = app.execute(batch("/srv/app/app.py", "/srv/app/requirements.txt"), threading.Event())
+    assert restart == "would restart gunicorn app:app"
+    plain = RunAction(
+        RunSettings(command="gunicorn app:app", cwd=Path("/srv/app")), Context("web", dry_run=True)
+    )
+    assert plain.execute(batch("/srv/app/app.py"), threading.Event()) == "would restart gunicorn app:app"
+    app.close(0.0)
+    plain.close(0.0)

@@ -276,8 +276,11 @@ class RunAction:
     def execute(self, batch: Batch, cancel: threading.Event) -> str | None:
         changed = batch.what(self.ctx.base)
         if self.ctx.dry_run:
-            log.info("%s: %s; would restart %s [dry run]", self.name, changed, self.shown)
-            return f"would restart {self.shown}"
+            would = "would restart"
+            if self.reload is not None and self.reload.restarting(batch) is None:
+                would = f"would reload ({self.reload.signame})"
+            log.info("%s: %s; %s %s [dry run]", self.name, changed, would, self.shown)
+            return f"{would} {self.shown}"
         if self.reload is not None and self.child is not None:
             restart_for = self.reload.restarting(batch)
             if restart_for is None:
@@ -653,11 +656,6 @@ class RunAction:
     ) -> Child | None:
         """The app forked from the fork server (a warm start), or None: start it cold (-v says why)."""
         preloader = self.preloader
-        if output is not None:
-            # a fork given the output pipe as its stderr (fd 2) left the server without an answer;
-            # until that is understood, a prefixed app starts cold
-            log.debug("%s: cold: its output is prefixed (several watches share the terminal)", self.name)
-            return None
         if preloader is None:
             if self.cold is not None:
                 log.debug("%s: cold: %s", self.name, self.cold)
@@ -679,6 +677,9 @@ class RunAction:
         if terminal is not None:
             fds.append(terminal.fd)
             targets.append(0)
+        if output is not None:  # the watch's pipe (its lines prefixed), as stdout and stderr
+            fds += [output.fileno(), output.fileno()]
+            targets += [1, 2]
         if self.listener is not None:
             fds.append(sock.fileno() if sock is not None else self.listener.fileno())
             targets.append(SD_LISTEN_FDS_START)

@@ -27,8 +27,10 @@ that group, as for the apps watchd starts itself. Elsewhere (macOS) it is reaped
 watchd does there.
 
 In the fork the app gets what a new interpreter would have: its process group (its own session
-without a terminal), stdin, the listening socket as fd 3, the descriptors watchd passes at their
-numbers, its cwd, environment (LISTEN_PID = its own PID with a listener), `sys.argv`,
+without a terminal), stdin, stdout and stderr (the watch's pipe when its output is prefixed) with
+`sys.stdout` and `sys.stderr` made for them (see `_stdio`), the listening socket as fd 3, the
+descriptors watchd passes at their numbers (none of them ever lands on one the server still uses
+in the fork), its cwd, environment (LISTEN_PID = its own PID with a listener), `sys.argv`,
 `sys.path[0]`, a fresh `__main__`; the import hook's reports start if watchd asked for them;
 what must differ per process is reseeded (see `_reseed`). Then its entry runs: a script (or a
 console script's file, as its `#!` interpreter would run it) or `-m module` (runpy, as
@@ -290,6 +292,10 @@ class Server:
         if pid == 0:
             try:
                 os.close(ready_r)
+                # Above every number an app's descriptor goes to: placed on the answer's pipe, one
+                # would close it, the answer would go into the app's descriptor, and the server
+                # would never hear that the app started.
+                ready_w = _moved_above(ready_w, _targets(request, fds))
                 self._become_app(request, fds)
             except BaseException as exc:
                 errno = getattr(exc, "errno", None) or 0
@@ -320,6 +326,10 @@ class Server:
         except ValueError:
             said = {"error": "the new process answered nonsense", "errno": 0}
         if "error" in said:
+            # A start that failed ends here; one that said nothing may still run: it must not
+            # keep the server waiting for it (the server answers every fork).
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)  # its own child, not yet reaped: the PID is no other's
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             self.channel.send(said)
@@ -339,15 +349,8 @@ class Server:
             os.setpgid(0, 0)
         else:
             os.setsid()
-        targets = request.get("fds", [])
-        assert isinstance(targets, list) and len(targets) == len(fds)
-        top = max([2, *targets]) + 1
-        moved = []
-        for fd in fds:  # out of the way of every target number first
-            import fcntl  # noqa: PLC0415
-
-            moved.append(fcntl.fcntl(fd, fcntl.F_DUPFD, top))
-            os.close(fd)
+        targets = _targets(request, fds)
+        moved = [_moved_above(fd, targets) for fd in fds]  # out of the way of every target first
         if 0 not in targets:
             null = os.open(os.devnull, os.O_RDONLY)
             if null != 0:
@@ -363,6 +366,23 @@ class Server:
 
 def _noop(_sig: int, _frame: object) -> None:
     pass
+
+
+def _targets(request: dict[str, object], fds: list[int]) -> list[int]:
+    """The numbers the app's descriptors go to, one for each of `fds`."""
+    targets = request.get("fds", [])
+    assert isinstance(targets, list) and len(targets) == len(fds)
+    assert all(isinstance(t, int) and t >= 0 for t in targets)
+    return targets
+
+
+def _moved_above(fd: int, targets: list[int]) -> int:
+    """`fd` at a number above the standard streams and every target (it is closed where it was)."""
+    import fcntl  # noqa: PLC0415
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max([2, *targets]) + 1)
+    os.close(fd)
+    return moved
 
 
 # ------------------------------------------------------------------------------ the app
@@ -384,6 +404,33 @@ def _reseed() -> None:
     if numpy_random is not None:
         with contextlib.suppress(Exception):
             numpy_random.seed()
+
+
+def _stdio() -> None:
+    """sys.stdout and sys.stderr as a new interpreter would make them for the app's descriptors and
+    environment. The server's were made for its own: watchd's stdout and environment, while a
+    prefixed app writes into a pipe with PYTHONUNBUFFERED=1 (a partial line, a prompt, must show
+    at once). Streams a preloaded module replaced are its business and stay."""
+    import io  # noqa: PLC0415
+
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        if not isinstance(old, io.TextIOWrapper) or old is not getattr(sys, f"__{name}__"):
+            continue
+        with contextlib.suppress(Exception):
+            old.flush()
+        # -u made the server's unbuffered (write-through) already; the app's environment may too
+        unbuffered = old.write_through or bool(os.environ.get("PYTHONUNBUFFERED"))
+        new = io.TextIOWrapper(
+            open(fd, "wb", buffering=0 if unbuffered else -1, closefd=False),  # noqa: SIM115
+            encoding=old.encoding,
+            errors=old.errors,
+            newline="\n",
+            line_buffering=not unbuffered and (fd == 2 or os.isatty(fd)),
+            write_through=unbuffered,
+        )
+        setattr(sys, name, new)
+        setattr(sys, f"__{name}__", new)
 
 
 _interrupted: list[bool] = []  # [True] once a Ctrl-C ended the app
@@ -428,6 +475,7 @@ def run_app(request: dict[str, object]) -> None:
     assert isinstance(path0, str)
     if sys.path:
         sys.path[0] = path0
+    _stdio()
     _reseed()
     if "WATCHD_IMPORTS_FD" in os.environ:
         try:
