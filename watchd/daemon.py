@@ -271,7 +271,7 @@ class Daemon:
             kill=self._kill,
             post=worker.post,
             post_later=worker.post_later,
-            pending=worker.pending,
+            give_way=worker.give_way,
             finish=self.stop,
             terminal=self.terminal if self.keyboard is None else None,  # -I: no app takes the keyboard
             listeners=self.listeners,

@@ -219,7 +219,8 @@ class RunSettings:
     confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT
     listen: ListenAddress | None = None  # watchd holds this socket and passes it as fd 3
     listen_env: ListenEnv | None = None
-    ready_timeout: float = DEFAULT_READY_TIMEOUT  # with listen: the next app serves by then, or is dropped
+    # with listen: the next app serves by then, or is dropped (off, None: it starts after the old one stopped)
+    ready_timeout: float | None = DEFAULT_READY_TIMEOUT
     clear: bool = False  # clear the terminal before each start (when stdout is one)
     watch_imports: bool = False  # also watch the files of the modules the (Python) app imported
     preload: Preload = Preload.AUTO  # restart a Python app from a fork server (watchd.actions.preload)

@@ -153,6 +153,16 @@ class Reader:
         except ValueError as exc:
             raise self.error(v, key, str(exc)) from None
 
+    def duration_or_off(self, v: Val, key: str) -> float | None:
+        """A duration, or off (also YAML's false): None."""
+        if v.kind == "bool":
+            if v.value is False:
+                return None
+            raise self.error(v, key, "expected a duration like 30s, or off")
+        if v.kind == "str" and self.string(v, key).strip().lower() == "off":
+            return None
+        return self.duration(v, key)
+
     def signal(self, v: Val, key: str) -> int:
         # The number as written: YAML 1.1 reads "010" as octal 8, and nobody means SIGFPE.
         raw = self.string(v, key)

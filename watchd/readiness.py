@@ -4,16 +4,17 @@ The next app starts on a socket of its own in the listener's SO_REUSEPORT group,
 connection yet (`watchd.sockets.Listener.successor`). It is ready when:
 
 - it accepted watchd's **probe**: one connection that only that socket gets (a steering rule for
-  the probe's source port), made before the app starts, with nothing to read but an end of file.
-  Its leaving the socket's accept queue, or the app closing it, is the app accepting. Servers
-  answer an empty connection by closing it, and log nothing;
+  the probe's source address and port), made before the app starts and seen in the socket's
+  accept queue, with nothing to read but an end of file. Its leaving the queue is the app
+  accepting. Servers answer an empty connection by closing it, and log nothing;
 - or, where no probe can be made, it sent `READY=1` on the `NOTIFY_SOCKET` watchd gave it
-  (systemd's notify protocol, which gunicorn speaks by itself, and any app can in two lines).
-  Where a probe was made, the accept decides: gunicorn sends READY=1 when its master has booted,
-  before a worker has loaded the app, and a request sent then would wait for that.
+  (systemd's notify protocol, which gunicorn speaks by itself, and any app can in two lines),
+  once an earlier app of the watch has shown that it sends it. Where a probe was made, the
+  accept decides: gunicorn sends READY=1 when its master has booted, before a worker has loaded
+  the app, and a request sent then would wait for that.
 
-Where neither can be had (no steering, a Unix socket, no free datagram socket) the app is
-"ready" at once: connections move when the debounce ends, as they did before readiness.
+Where no sign can be waited for (no steering, a Unix socket, no probe and an app not known to send
+READY=1) the app is "ready" at once: connections move when the debounce ends.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ class NotifySocket:
     def __init__(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="watchd-notify-")
         self.path = os.path.join(self._dir, "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        except OSError:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         try:
             self.sock.bind(self.path)
             self.sock.setblocking(False)
@@ -78,34 +83,43 @@ def open_notify_socket() -> NotifySocket | None:
 class Readiness:
     """One starting app's signs of serving: `check()` says which came, or None (not yet)."""
 
-    def __init__(self, sock: socket.socket, probe: socket.socket | None, notify: NotifySocket | None) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        probe: socket.socket | None,
+        notify: NotifySocket | None,
+        *,
+        notify_expected: bool = False,
+    ) -> None:
         self.sock = sock  # the app's listening socket
-        self.probe = probe  # watchd's end of the probe connection, queued on `sock` only
+        self.probe = probe  # watchd's end of the probe connection, in `sock`'s queue (Listener.probe)
         self.notify = notify
-        self._seen_queued = False
+        self.notify_expected = notify_expected  # an earlier app of this watch sent READY=1
+        self.notified = False  # this one did
+        self._poll = select.poll()
+        for s in (probe, notify.sock if notify is not None else None):
+            if s is not None:
+                self._poll.register(s, select.POLLIN)
 
     @property
     def blind(self) -> bool:
-        """Neither sign can come: the caller takes the app as ready."""
-        return self.probe is None and self.notify is None
+        """No sign can be waited for: the caller takes the app as ready. Without a probe, READY=1
+        is waited for only from an app known to send it (an earlier start of the watch did)."""
+        return self.probe is None and not (self.notify is not None and self.notify_expected)
 
     def check(self) -> str | None:
-        notified = self.notify is not None and self.notify.ready()
+        if self.notify is not None and self.notify.ready():
+            self.notified = True
         probe = self.probe
         if probe is None:
-            return NOTIFIED if notified else None
-        if queued(self.sock):
-            self._seen_queued = True
-        elif self._seen_queued:
-            return ACCEPTED  # it was in the queue and left it: accepted
-        # The app closed it (or answered it): accepted too. This also covers a queue seen empty
-        # only because the kernel completed the handshake late and the app took it at once.
-        readable, _, _ = select.select([probe], [], [], 0)
-        return ACCEPTED if readable else None
+            return NOTIFIED if self.notified else None
+        if not queued(self.sock):
+            return ACCEPTED  # it was in the queue (Listener.probe saw it there) and left it
+        return None
 
-    def fds(self) -> list[socket.socket]:
-        """What to wait on for a sign (the queue itself is polled)."""
-        return [s for s in (self.probe, self.notify.sock if self.notify else None) if s is not None]
+    def wait(self, timeout: float) -> None:
+        """Until a sign may have come (a datagram, the app closing the probe), at most `timeout` s."""
+        self._poll.poll(timeout * 1000)
 
     def close(self) -> None:
         if self.probe is not None:

@@ -453,15 +453,17 @@ KEYS: dict[str, Key] = {
         metavar="werkzeug",
     ),
     "ready_timeout": Key(
-        Reader.duration,
-        "with listen: connections move to the next app once it serves (accepts, or sends READY=1 "
-        "to NOTIFY_SOCKET); if it exits or is not serving by then, the running app is kept",
-        "duration",
-        "`2m`",
+        Reader.duration_or_off,
+        "with listen: connections move to the next app once it serves (accepts; where that cannot "
+        "be seen, sends READY=1 to NOTIFY_SOCKET); if it exits or is not serving by then, the running "
+        "app is kept. off: the next app starts only once the running one has stopped (an app that "
+        "cannot run twice at once: a second fixed port, a lock)",
+        "duration, or `off`",
+        "`2m`, `off`",
         place=Place.ACTION,
         actions=_on("run"),
-        metavar="DUR",
-        positive="must be longer than 0s (e.g. 30s)",
+        metavar="DUR|off",
+        positive="must be longer than 0s (e.g. 30s), or off",
         doc='see "Restarts no client notices"',
     ),
     "watch_imports": Key(

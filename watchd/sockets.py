@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from watchd import platform
@@ -75,30 +76,52 @@ class Listener:
             self.steerable = False
             return None
 
-    def probe(self) -> socket.socket | None:
-        """A connection to this address that only the `successor` gets (the group's second
-        socket; everything else still goes to the current one), end of file already sent:
-        its accept says the next app serves (watchd.readiness). None where it cannot be made."""
+    def probe(self, successor: socket.socket) -> socket.socket | None:
+        """A connection to this address that only `successor` gets (the group's second socket;
+        everything else still goes to the current one), end of file already sent, and already
+        in `successor`'s accept queue: its accept says the next app serves (watchd.readiness).
+        None where it cannot be made. If it landed on a socket that is not watchd's (a process
+        left over from an earlier app holds one in the group), steering stops for good."""
         import socket  # noqa: PLC0415 (lazy, see the module's imports)
 
         if not self.steerable or self.address.is_unix:
             return None
         host = self.sock.getsockname()[0]
-        target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 (a wildcard: loopback)
-        family = socket.AF_INET6 if ":" in target else socket.AF_INET
-        probe = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            probe.bind((target, 0))  # its source port, known before the SYN, picks the socket
-            platform.current.steer(self.sock, 0, probe_port=probe.getsockname()[1], probe_index=1)
-            probe.settimeout(1.0)  # the kernel completes the handshake: no app is involved
-            probe.connect((target, self.port))
-            probe.shutdown(socket.SHUT_WR)
-            probe.setblocking(False)
-        except OSError as exc:
+        if host == "0.0.0.0":  # noqa: S104 (a wildcard: probe through loopback)
+            targets = ["127.0.0.1"]
+        elif host == "::":  # IPv6 loopback, else IPv4's where the socket takes both
+            dual = not self.sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            targets = ["::1", "127.0.0.1"] if dual else ["::1"]
+        else:
+            targets = [host]
+        why = "no address"
+        for target in targets:
+            probe = socket.socket(socket.AF_INET6 if ":" in target else socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                probe.bind((target, 0))  # its source address and port, known before the SYN, pick the socket
+                platform.current.steer(self.sock, 0, probe=probe.getsockname()[:2], probe_index=1)
+                probe.settimeout(1.0)  # the kernel completes the handshake: no app is involved
+                probe.connect((target, self.port))
+                probe.shutdown(socket.SHUT_WR)
+                probe.setblocking(False)
+            except OSError as exc:
+                probe.close()
+                why = str(exc)
+                continue
+            if _arrives(successor):
+                return probe
             probe.close()
-            log.debug("cannot probe the next app's socket on %s: %s", self.bound, exc)
+            with contextlib.suppress(OSError):
+                platform.current.steer(self.sock, 0)
+            self.steerable = False
+            log.warning(
+                "%s: a process that is not the running app holds a socket on this address (left over "
+                "from an earlier app?): from now on the running app is stopped before the next starts",
+                self.bound,
+            )
             return None
-        return probe
+        log.debug("cannot probe the next app's socket on %s: %s", self.bound, why)
+        return None
 
     def drop(self, new: socket.socket) -> None:
         """Close a `successor` that was never committed (its app did not take over)."""
@@ -246,6 +269,17 @@ def _reuseport_socket(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _arrives(sock: socket.socket, within: float = 1.0) -> bool:
+    """Whether a connection just made shows up in `sock`'s accept queue (the kernel may finish
+    the handshake a moment after connect() returned, when its softirq runs late)."""
+    deadline = time.monotonic() + within
+    while not queued(sock):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def queued(sock: socket.socket) -> int:

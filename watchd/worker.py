@@ -99,10 +99,14 @@ class WatchWorker:
         with self._cond:
             return self._current is not None or self._pending is not None
 
-    def pending(self) -> bool:
-        """Whether a batch waits for the one being carried out (files changed again)."""
+    def give_way(self, batch: Batch) -> bool:
+        """If a newer batch waits (files changed again), carry `batch` into it and say so: the
+        action then leaves `batch` to it instead of finishing it."""
         with self._cond:
-            return self._pending is not None
+            if self._pending is None:
+                return False
+            self._pending = batch.merged(self._pending)
+            return True
 
     # -------------------------------------------------------------- from other threads
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -173,7 +174,7 @@ def test_the_probe_lands_on_the_successor_only_and_every_client_on_the_running_s
     try:
         successor = listener.successor()
         assert successor is not None
-        probe = listener.probe()
+        probe = listener.probe(successor)
         assert probe is not None
         host = "::1" if address.startswith("[") else "127.0.0.1"
         clients = [socket.create_connection((host, listener.port), timeout=5) for _ in range(20)]
@@ -194,7 +195,7 @@ def test_readiness_comes_when_the_app_accepts_the_probe_and_not_before() -> None
     try:
         successor = listener.successor()
         assert successor is not None
-        readiness = Readiness(successor, listener.probe(), None)
+        readiness = Readiness(successor, listener.probe(successor), None)
         assert not readiness.blind
         for _ in range(3):
             assert readiness.check() is None  # queued, not accepted: the app still boots
@@ -208,21 +209,75 @@ def test_readiness_comes_when_the_app_accepts_the_probe_and_not_before() -> None
 
 
 @linux_only
-def test_the_probe_carries_only_an_end_of_file_and_an_app_closing_it_is_ready_too() -> None:
+def test_the_probe_carries_only_an_end_of_file_and_an_app_holding_it_open_is_ready_too() -> None:
     listener = bind(parse_listen("127.0.0.1:0"))
     try:
         successor = listener.successor()
         assert successor is not None
-        readiness = Readiness(successor, listener.probe(), None)
-        conn, _ = successor.accept()
+        readiness = Readiness(successor, listener.probe(successor), None)
+        conn, _ = successor.accept()  # accepted before watchd's first look, and kept open
         conn.settimeout(5)
-        assert conn.recv(100) == b""  # an HTTP server reads an end of file, and closes
-        conn.close()
+        assert conn.recv(100) == b""  # an HTTP server reads an end of file
         assert readiness.check() == ACCEPTED
+        conn.close()
         readiness.close()
         listener.drop(successor)
     finally:
         listener.close()
+
+
+@linux_only
+def test_a_client_from_another_address_with_the_probes_port_goes_to_the_running_socket() -> None:
+    listener = bind(parse_listen("0.0.0.0:0"))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        probe = listener.probe(successor)
+        assert probe is not None
+        twin = socket.socket()
+        twin.bind(("127.0.0.2", probe.getsockname()[1]))  # the same source port, another address
+        twin.connect(("127.0.0.1", listener.port))
+        assert wait_queued(listener.sock, 1)
+        assert queued(successor) == 1  # the probe alone
+        twin.close()
+        probe.close()
+        listener.drop(successor)
+    finally:
+        listener.close()
+
+
+@linux_only
+def test_a_socket_a_stranger_holds_in_the_group_stops_steering_for_good(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A process left over from a discarded app keeps its socket in the group: the next successor
+    is not the group's second socket, and steering by index would send clients to the stranger."""
+    listener = bind(parse_listen("127.0.0.1:0"))
+    try:
+        stranger = listener.successor()  # watchd dropped it, but a leftover process kept it open
+        assert stranger is not None
+        successor = listener.successor()
+        assert successor is not None
+        assert listener.probe(successor) is None
+        assert not listener.steerable
+        assert "holds a socket on this address" in caplog.text
+        clients = [connect(listener.port) for _ in range(5)]
+        assert queued(listener.sock) == 5  # every client to the running app's socket
+        for c in clients:
+            c.close()
+        stranger.close()
+        successor.close()
+    finally:
+        listener.close()
+
+
+def wait_queued(sock: socket.socket, n: int) -> bool:
+    deadline = time.monotonic() + 5
+    while queued(sock) < n:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 @linux_only
@@ -232,7 +287,7 @@ def test_with_a_probe_the_accept_decides_not_ready_1() -> None:
     try:
         successor = listener.successor()
         assert successor is not None
-        readiness = Readiness(successor, listener.probe(), notify)
+        readiness = Readiness(successor, listener.probe(successor), notify)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
             sender.sendto(b"READY=1\nSTATUS=Gunicorn arbiter booted", notify.path)
         assert readiness.check() is None  # its master booted; no worker accepts yet

@@ -115,12 +115,16 @@ class FakeListener:
         self.events.append(f"retire {old.n}")
         old.close()
 
-    def probe(self) -> str:
+    def probe(self, successor: FakeSock) -> str:
         return "probe"  # FakeReadiness below stands in for what the probe tells
 
     def drop(self, new: FakeSock) -> None:
         self.events.append(f"drop {new.n}")
         new.close()
+
+    def take_back(self, old: FakeSock) -> None:
+        self.events.append(f"take back {old.n}")
+        self.sock = old
 
 
 class FakeReadiness:
@@ -129,16 +133,18 @@ class FakeReadiness:
 
     script: list[str | None] | None = None
 
-    def __init__(self, sock: object, probe: object, notify: object) -> None:
+    def __init__(self, sock: object, probe: object, notify: object, *, notify_expected: bool = False) -> None:
         self.blind = FakeReadiness.script is None
         self.answers = list(FakeReadiness.script or [])
         self.closed = False
+        self.probe = probe
+        self.notified = False
 
     def check(self) -> str | None:
         return self.answers.pop(0) if self.answers else None
 
-    def fds(self) -> list[object]:
-        return []
+    def wait(self, timeout: float) -> None:
+        pass  # the script's next answer comes at once
 
     def close(self) -> None:
         self.closed = True
@@ -172,7 +178,7 @@ class Harness:
         *,
         fail_spawn: bool = False,
         listen: bool = False,
-        ready_timeout: float = 30.0,
+        ready_timeout: float | None = 30.0,
     ) -> None:
         self.children: list[FakeChild] = []
         self.jobs: list[Callable[[], None]] = []
@@ -181,9 +187,10 @@ class Harness:
         self.fail_spawn = fail_spawn
         self.listeners = FakeListeners()
         self.pending = False  # a newer batch waits
+        self.carried: list[Batch] = []  # batches carried into it
         ctx = Context(
             "web",
-            pending=lambda: self.pending,
+            give_way=self.give_way,
             post=self.jobs.append,
             post_later=lambda delay, job: self.timers.append((delay, job)),
             finish=self.finished.append,
@@ -198,6 +205,11 @@ class Harness:
             ready_timeout=ready_timeout,
         )
         self.app = RunAction(self.action, ctx)
+
+    def give_way(self, batch: Batch) -> bool:
+        if self.pending:
+            self.carried.append(batch)
+        return self.pending
 
     def spawn(self, command: str | tuple[str, ...], **kwargs: Any) -> FakeChild:
         if self.fail_spawn:
@@ -536,7 +548,9 @@ def test_newer_changes_while_the_next_app_boots_give_way_to_the_next_batch() -> 
     h.app.start()
     old = h.children[0]
     h.pending = True
-    assert h.app.execute(batch("app.py"), threading.Event()) is None  # nothing done: the next batch does it
+    first = batch("app.py")
+    assert h.app.execute(first, threading.Event()) is None  # nothing done: the next batch does it
+    assert h.carried == [first]  # ... with this one's changes carried into it
     assert h.children[1].calls == ["stop SIGKILL 2"]
     assert h.app.child is old and old.calls == []
     h.close()
@@ -550,6 +564,54 @@ def test_an_old_app_that_died_meanwhile_does_not_wait_for_the_next_ones_readines
     old.done.set()  # it crashed; its exit job is not handled yet
     h.app.execute(batch("app.py"), threading.Event())
     assert h.app.child is h.children[1]
+    h.close()
+
+
+def test_a_next_app_whose_leader_exited_is_discarded_with_its_whole_group() -> None:
+    FakeReadiness.script = [None]
+    h = Harness(listen=True)
+    h.app.start()
+    h.app.prepare(batch("app.py"), threading.Event())
+    early = h.children[1]
+    early.leftover = True  # a process it started still holds its socket
+    early.exit(1, uptime=0.1)
+    h.app.execute(batch("app.py"), threading.Event())
+    assert early.calls == ["clean up group"]
+    h.close()
+
+
+def test_a_next_app_that_dies_as_connections_move_to_it_gives_them_back() -> None:
+    FakeReadiness.script = ["accepted a connection"]
+    h = Harness(listen=True)
+    h.app.start()
+    old = h.children[0]
+    h.app.prepare(batch("app.py"), threading.Event())
+    early = h.children[1]
+    listener = h.listeners.listener
+    commit = listener.commit
+
+    def commit_and_die(new: FakeSock) -> FakeSock:
+        early.exit(1, uptime=0.05)  # it accepted the probe, then died
+        return commit(new)
+
+    listener.commit = commit_and_die  # type: ignore[method-assign]
+    outcome = h.app.execute(batch("app.py"), threading.Event())
+    assert outcome == "kept pid 1000: the new app exited with status 1 before it was ready"
+    assert listener.events == ["successor 1", "commit 1", "take back 0", "drop 1"]
+    assert h.app.child is old and old.calls == []
+    h.close()
+
+
+def test_ready_timeout_off_starts_the_next_app_only_after_the_running_one_stopped() -> None:
+    h = Harness(listen=True, ready_timeout=None)
+    assert h.app.early is None
+    h.app.start()
+    old = h.children[0]
+    h.app.prepare(batch("app.py"), threading.Event())
+    assert len(h.children) == 1  # nothing beside the running app
+    h.app.execute(batch("app.py"), threading.Event())
+    assert old.calls == ["stop SIGTERM 5", "drained port 8000"]
+    assert h.children[1].fd == 101 and h.app.child is h.children[1]
     h.close()
 
 

@@ -85,7 +85,7 @@ class Context:
     kill: KillFunc = os.kill  # injectable, so PID 0/1/-1 paths are testable safely
     post: Callable[[Job], None] | None = None  # run a job on the watch's worker thread
     post_later: Callable[[float, Job], None] | None = None  # ... after a delay (seconds)
-    pending: Callable[[], bool] | None = None  # whether a newer batch waits for `execute` to end
+    give_way: Callable[[Batch], bool] | None = None  # a newer batch waits: carry this one into it
     finish: Callable[[int], None] | None = None  # end watchd with this exit status
     terminal: Terminal | None = None  # watchd's terminal, if an app may have it
     listeners: Listeners | None = None  # the listening sockets watchd holds for apps

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import select
 import signal
 import threading
 import time
@@ -121,6 +120,8 @@ class _Early:
     readiness: Readiness
     started: float  # time.monotonic() at its start: ready_timeout counts from here
     prepared: bool  # started by `prepare`, while the debounce ran
+    retiring: socket.socket | None = None  # the running app's socket, once connections moved
+    alone: bool = False  # taken as ready because the running app had exited meanwhile
 
 
 class _Wait(Enum):
@@ -154,6 +155,7 @@ class RunAction:
         self._closed = False
         self._list_files: dict[Child, ListFile] = {}  # each app's WATCHD_CHANGED_FILE
         self._early: _Early | None = None
+        self._sends_ready = False  # an app of this watch sent READY=1: without a probe, wait for it
         # The keyboard goes to one app only: the first run watch that claims the terminal.
         self.terminal = ctx.terminal if ctx.terminal is not None and ctx.terminal.claim(self.name) else None
         # Bound now, before anything starts: an address in use is a start-up error.
@@ -232,7 +234,12 @@ class RunAction:
     def early(self) -> float | None:
         """Prepare the next app once the files are quiet this long: with a listener that can
         have a second socket, and no terminal (only one app can have the keyboard)."""
-        if self.listener is None or not self.listener.steerable or self.terminal is not None:
+        if (
+            self.listener is None
+            or not self.listener.steerable
+            or self.terminal is not None
+            or self.action.ready_timeout is None  # off: the next app starts after the running one stopped
+        ):
             return None
         return PRESTART_QUIET
 
@@ -297,15 +304,23 @@ class RunAction:
         if early is None and self.early is not None and self.child is not None and not cancel.is_set():
             early = self._start_next(batch, prepared=False)  # it takes over once it serves, too
         if early is not None:
-            waited = self._await_ready(early, cancel)
+            try:
+                waited = self._await_ready(early, cancel, batch)
+                if waited is _Wait.READY:
+                    waited = self._switch_to(early)
+            except BaseException:  # nothing else knows of it: stop it before the error goes on
+                self._discard(early)
+                raise
             if waited is not _Wait.READY:
                 return self._not_taken_over(early, waited, changed)
+            retiring = early.retiring
+            if retiring is None and self.listener is not None and self.child is not None:
+                self._discard(early)  # no second socket after all: start on the current one
+                early = None
+        else:
+            retiring = self._switch(None)
         old = self.child
         stopped: Stopped | None = None
-        retiring = self._switch(early)
-        if early is not None and retiring is None:
-            self._discard(early)  # its socket could not be switched to: start on the current one
-            early = None
         if old is not None:
             try:
                 stopped = old.stop(self.action.stop, self._drain())
@@ -417,6 +432,8 @@ class RunAction:
             deadline = time.monotonic() + DRAIN_MAX
             empty_since: float | None = None
             while (now := time.monotonic()) < deadline:
+                if early is not None and early.child.done.is_set():
+                    break  # the new app died as it took over: _switch_to gives the socket back
                 if queued(retiring):
                     empty_since = None
                 elif empty_since is None:
@@ -425,6 +442,19 @@ class RunAction:
                     break
                 time.sleep(0.002)
         return retiring
+
+    def _switch_to(self, early: _Early) -> _Wait:
+        """Move new connections to a ready next app. READY, or EXITED if it died meanwhile (it
+        may accept the probe and die at once): connections then go back to the running app."""
+        retiring = self._switch(early)
+        if retiring is None:  # its socket could not be switched to: start on the current one
+            return _Wait.READY
+        early.retiring = retiring
+        if early.child.done.is_set() and self.child is not None and self.listener is not None:
+            self.listener.take_back(retiring)
+            early.retiring = None
+            return _Wait.EXITED
+        return _Wait.READY
 
     def _drain(self) -> Drain | None:
         """With a listener, a stop waits for the app to hold no accepted connection."""
@@ -442,7 +472,8 @@ class RunAction:
         early, self._early = self._early, None
         if early is None:
             return None
-        if batch.last_at != early.last_at or len(batch.changes) != early.count:
+        if batch.last_at != early.last_at or len(batch.changes) < early.count:
+            # (a batch that carried an abandoned one into it has more changes, and the same end)
             log.debug(
                 "%s: files changed after the early start of pid %d: not used", self.name, early.child.pid
             )
@@ -456,10 +487,15 @@ class RunAction:
             self._discard(early)
 
     def _discard(self, early: _Early) -> None:
-        """Stop a next app no connection went to: at once, it has nothing to finish."""
-        if not early.child.done.is_set():
-            with contextlib.suppress(StopDenied):
-                early.child.stop(Stop(signal.SIGKILL, KILL_WAIT))
+        """Stop a next app no connection went to, with its whole group: at once, it has nothing
+        to finish (and a process of its group left holding its socket would stay in the
+        listener's group of sockets)."""
+        kill = Stop(signal.SIGKILL, KILL_WAIT)
+        with contextlib.suppress(StopDenied):
+            if not early.child.done.is_set():
+                early.child.stop(kill)
+            else:
+                early.child.clean_up_group(kill)  # its leader is an unreaped zombie: the group is its own
         self._ended(early.child)
         early.readiness.close()
         if self.listener is not None:
@@ -469,81 +505,99 @@ class RunAction:
 
     def _start_next(self, batch: Batch, *, prepared: bool) -> _Early | None:
         """The next app for `batch`, on the listener's next socket, with its readiness probed
-        (made before it starts, so its accept cannot be missed); None if it cannot have one."""
+        (the probe is queued before it starts, so its accept cannot be missed); None if it cannot
+        have a socket of its own."""
         assert self.listener is not None
         sock = self.listener.successor()
         if sock is None:
             return None
-        probe = self.listener.probe()
-        notify = open_notify_socket()
-        readiness = Readiness(sock, probe, notify)
-        invalidate_bytecode(batch.paths)
-        extra = {"NOTIFY_SOCKET": notify.path} if notify is not None else {}
-        child = self._launch(batch, sock=sock, counted=False, extra_env=extra)
+        child: Child | None = None
+        readiness: Readiness | None = None
+        try:
+            probe = self.listener.probe(sock)
+            if probe is None and not self.listener.steerable:  # a stranger's socket in the group
+                self.listener.drop(sock)
+                return None
+            notify = open_notify_socket()
+            readiness = Readiness(sock, probe, notify, notify_expected=self._sends_ready)
+            invalidate_bytecode(batch.paths)
+            extra = {"NOTIFY_SOCKET": notify.path} if notify is not None else {}
+            child = self._launch(batch, sock=sock, counted=False, extra_env=extra)
+        finally:
+            if child is None:
+                if readiness is not None:
+                    readiness.close()
+                self.listener.drop(sock)
         if child is None:
-            readiness.close()
-            self.listener.drop(sock)
             return None
         return _Early(child, sock, batch.last_at, len(batch.changes), readiness, time.monotonic(), prepared)
 
-    def _await_ready(self, early: _Early, cancel: threading.Event) -> _Wait:
+    def _await_ready(self, early: _Early, cancel: threading.Event, batch: Batch) -> _Wait:
         """Until the next app serves (see watchd.readiness), exits, runs past ready_timeout, is
-        made stale by newer changes, or watchd stops. Meanwhile the running app serves."""
+        made stale by newer changes (`batch` is then carried into them), or watchd stops.
+        Meanwhile the running app serves."""
         readiness = early.readiness
         if readiness.blind:
             return _Wait.READY if not early.child.done.is_set() else _Wait.EXITED
-        deadline = early.started + self.action.ready_timeout
+        timeout = self.action.ready_timeout
+        assert timeout is not None  # off: no next app is started beside the running one
+        deadline = early.started + timeout
         log.debug(
             "%s: the running app serves until the next one (pid %d) is ready (ready_timeout %g s)",
             self.name,
             early.child.pid,
-            self.action.ready_timeout,
+            timeout,
         )
-        while True:
-            if early.child.done.is_set():  # first: an app that accepted and died is not ready
-                return _Wait.EXITED
-            how = readiness.check()
-            if how is not None:
-                log.debug(
-                    "%s: the next app (pid %d) is ready: it %s %.0f ms after its start",
-                    self.name,
-                    early.child.pid,
-                    how,
-                    (time.monotonic() - early.started) * 1000,
-                )
-                return _Wait.READY
-            if cancel.is_set() or self._closed:
-                return _Wait.CANCELLED
-            if self.ctx.pending is not None and self.ctx.pending():
-                return _Wait.SUPERSEDED
-            old = self.child
-            if old is None or old.done.is_set():
-                return _Wait.READY  # nothing serves meanwhile: the connections wait for it
-            if time.monotonic() >= deadline:
-                return _Wait.TIMED_OUT
-            select.select(readiness.fds(), [], [], READY_POLL)
+        try:
+            while True:
+                if early.child.done.is_set():  # first: an app that accepted and died is not ready
+                    return _Wait.EXITED
+                how = readiness.check()
+                if how is not None:
+                    log.debug(
+                        "%s: the next app (pid %d) is ready: it %s %.0f ms after its start",
+                        self.name,
+                        early.child.pid,
+                        how,
+                        (time.monotonic() - early.started) * 1000,
+                    )
+                    return _Wait.READY
+                if cancel.is_set():
+                    return _Wait.CANCELLED
+                if self.ctx.give_way is not None and self.ctx.give_way(batch):
+                    return _Wait.SUPERSEDED
+                old = self.child
+                if old is None or old.done.is_set():
+                    early.alone = True
+                    return _Wait.READY  # nothing serves meanwhile: the connections wait for it
+                if time.monotonic() >= deadline:
+                    return _Wait.TIMED_OUT
+                readiness.wait(READY_POLL)
+        finally:
+            self._sends_ready = self._sends_ready or readiness.notified
 
     def _not_taken_over(self, early: _Early, waited: _Wait, changed: str) -> Outcome | None:
         """The next app did not take over: the running app keeps serving; say why."""
         old = self.child
-        kept = f"kept pid {old.pid}" if old is not None else "kept the running app"
+        kept = f"kept pid {old.pid}: " if old is not None else ""
         if waited is _Wait.EXITED:
             early.child.done.wait(KILL_WAIT)  # set already: its status is known
             code = early.child.code if early.child.code is not None else NOT_STARTED
             self._discard(early)
-            why = f"{kept}: the new app {_exited_with(code)} before it was ready"
+            why = f"{kept}the new app {_exited_with(code)} before it was ready"
             log.warning("%s: %s; %s", self.name, changed, why, extra=Outcome(why, Result.FAILED).log)
             return Outcome(why, Result.FAILED)
         if waited is _Wait.TIMED_OUT:
             self._discard(early)
-            why = f"{kept}: the new app was not ready within {self.action.ready_timeout:g} s"
+            why = f"{kept}the new app was not ready within {self.action.ready_timeout:g} s"
             failed = Outcome(why, Result.FAILED)
+            sign = "accepted no connection" if early.readiness.probe is not None else "sent no READY=1"
             log.warning(
-                "%s: %s; %s (it accepted no connection and sent no READY=1; stopped it; raise "
-                "ready_timeout if it needs longer)",
+                "%s: %s; %s (it %s; stopped it; raise ready_timeout if it needs longer)",
                 self.name,
                 changed,
                 why,
+                sign,
                 extra=failed.log,
             )
             return failed
@@ -856,9 +910,10 @@ class RunAction:
 def _how_started(early: _Early | None) -> str:
     if early is None:
         return ""
+    took = "took over: the running app had exited" if early.alone else "took over once ready"
     if early.prepared:
-        return " (started early, during the debounce; took over once ready)"
-    return " (took over once ready)"
+        return f" (started early, during the debounce; {took})"
+    return f" ({took})"
 
 
 def _exited_with(code: int) -> str:

@@ -293,7 +293,9 @@ def filesystem_type(path: str) -> str | None:
 STEERING = False
 
 
-def steer(sock: socket.socket, index: int, *, probe_port: int = 0, probe_index: int = 0) -> None:
+def steer(
+    sock: socket.socket, index: int, *, probe: tuple[str, int] | None = None, probe_index: int = 0
+) -> None:
     """Connections cannot be steered here (see STEERING): always raises OSError."""
     import errno  # noqa: PLC0415 (see the section's note)
 

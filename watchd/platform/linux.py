@@ -297,44 +297,86 @@ _TCPI_UNACKED = 24  # offset in struct tcp_info: for a listener, the length of i
 _SKF_NET_OFF = -0x100000  # classic BPF's offset of the network (IP) header, whatever skb->data is
 
 
-def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+def _assemble(program: list[tuple[int, int, str, str] | str]) -> bytes:
+    """Classic BPF from (code, k, label if true, label if false) and "label:" lines; "" for
+    a label is the next instruction."""
     import struct  # noqa: PLC0415 (see the section's note)
 
-    return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
-
-
-def _steering_program(index: int, probe_port: int, probe_index: int) -> bytes:
-    """A classic BPF program for a SO_REUSEPORT group: the index of the socket a new connection
-    goes to. `index` for all; with `probe_port`, a connection from that TCP source port goes to
-    `probe_index` (watchd's readiness probe of the next app, see watchd.readiness)."""
-    ret = 0x06  # BPF_RET | BPF_K: return k
-    if not probe_port:
-        return _insn(ret, index)
-    return b"".join(
-        (
-            _insn(0x30, _SKF_NET_OFF),  # A = the IP header's first byte     (ld b [net])
-            _insn(0x74, 4),  # A >>= 4: the IP version                       (rsh #4)
-            _insn(0x15, 6, 0, 2),  # IPv6?                                   (jeq #6)
-            _insn(0x28, _SKF_NET_OFF + 40),  # A = TCP source port after IPv6's fixed 40 bytes
-            _insn(0x05, 2),  # to the comparison                             (ja +2)
-            _insn(0xB1, _SKF_NET_OFF),  # X = IPv4 header length: 4 * (ihl)  (ldx msh)
-            _insn(0x48, _SKF_NET_OFF),  # A = TCP source port at [X + net]   (ld h [x + net])
-            _insn(0x15, probe_port, 0, 1),  # the probe?                     (jeq #port)
-            _insn(ret, probe_index),
-            _insn(ret, index),
+    where: dict[str, int] = {}
+    n = 0
+    for item in program:
+        if isinstance(item, str):
+            where[item.rstrip(":")] = n
+        else:
+            n += 1
+    out = []
+    n = 0
+    for item in program:
+        if isinstance(item, str):
+            continue
+        code, k, jt, jf = item
+        n += 1
+        out.append(
+            struct.pack("=HBBI", code, where[jt] - n if jt else 0, where[jf] - n if jf else 0, k & 0xFFFFFFFF)
         )
-    )
+    return b"".join(out)
 
 
-def steer(sock: socket.socket, index: int, *, probe_port: int = 0, probe_index: int = 0) -> None:
+def _steering_program(index: int, probe: tuple[str, int] | None, probe_index: int) -> bytes:
+    """A classic BPF program for a SO_REUSEPORT group: the index of the socket a new connection
+    goes to. `index` for all; with `probe` (a TCP source address and port), that one connection
+    goes to `probe_index` (watchd's readiness probe of the next app, see watchd.readiness)."""
+    import ipaddress  # noqa: PLC0415 (see the section's note)
+
+    ld_b, ld_h, ld_w, ld_h_ind, ldx_msh = 0x30, 0x28, 0x20, 0x48, 0xB1  # ld [net+k] etc.
+    rsh, jeq, ret = 0x74, 0x15, 0x06
+    net = _SKF_NET_OFF
+    if probe is None:
+        return _assemble([(ret, index, "", "")])
+    address = ipaddress.ip_address(probe[0])
+    v4 = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else address
+    program: list[tuple[int, int, str, str] | str] = [
+        (ld_b, net, "", ""),  # the IP version: the high nibble of the header's first byte
+        (rsh, 4, "", ""),
+        (jeq, 6, "v6", "v4"),
+        "v4:",
+    ]
+    if v4 is not None:  # the source address, then the port after the header's 4 * ihl bytes
+        program += [
+            (ld_w, net + 12, "", ""),
+            (jeq, int(v4), "", "other"),
+            (ldx_msh, net, "", ""),
+            (ld_h_ind, net, "", ""),
+            (jeq, probe[1], "probe", "other"),
+        ]
+    else:
+        program.append((jeq, 4, "other", "other"))  # an IPv6 probe never comes as IPv4
+    program.append("v6:")
+    if v4 is None:  # four words of source address, then the port after the fixed 40 bytes
+        packed = address.packed
+        for i in range(4):
+            program += [
+                (ld_w, net + 8 + 4 * i, "", ""),
+                (jeq, int.from_bytes(packed[4 * i : 4 * i + 4], "big"), "", "other"),
+            ]
+        program += [(ld_h, net + 40, "", ""), (jeq, probe[1], "probe", "other")]
+    else:
+        program.append((jeq, 6, "other", "other"))  # an IPv4 probe never comes as IPv6
+    program += ["probe:", (ret, probe_index, "", ""), "other:", (ret, index, "", "")]
+    return _assemble(program)
+
+
+def steer(
+    sock: socket.socket, index: int, *, probe: tuple[str, int] | None = None, probe_index: int = 0
+) -> None:
     """Send every new connection of `sock`'s SO_REUSEPORT group to its `index`-th socket, except
-    one from TCP source port `probe_port` (if given), which goes to the `probe_index`-th.
-    Raises OSError where the kernel cannot (no classic BPF for SO_REUSEPORT)."""
+    the one from `probe`'s TCP source address and port (if given), which goes to the
+    `probe_index`-th. Raises OSError where the kernel cannot (no classic BPF for SO_REUSEPORT)."""
     import ctypes  # noqa: PLC0415 (see the section's note)
     import socket  # noqa: PLC0415
     import struct  # noqa: PLC0415
 
-    code = _steering_program(index, probe_port, probe_index)
+    code = _steering_program(index, probe, probe_index)
     program = ctypes.create_string_buffer(code, len(code))
     fprog = struct.pack("@HP", len(code) // 8, ctypes.addressof(program))  # struct sock_fprog
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
