@@ -4,6 +4,7 @@ not ready within ready_timeout, the running app keeps serving every request."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from helpers.apps import PLAIN_APP, TORNADO_APP, save
 from helpers.procs import Watchd, wait_for
 from helpers.servers import APP as WSGI_APP
-from helpers.servers import Poller, http_get, listening_port
+from helpers.servers import Poller, free_port, http_get, listening_port
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -191,3 +192,97 @@ def test_gunicorn_whose_worker_loads_the_app_for_2_s_takes_over_once_a_worker_ac
     assert poller.failed == [], (poller.failed, w.log())
     assert poller.slowest < 1.0, (poller.slowest, w.log())
     assert "is ready: it accepted a connection" in w.log()
+
+
+# --------------------------------------------------------------------------- without listen: SO_REUSEPORT
+
+# Tornado binding its own port with SO_REUSEPORT (no listen): a second copy can bind beside it
+TORNADO_REUSEPORT = TORNADO_APP.replace(
+    'app.listen(int(os.environ["PORT"]), address="127.0.0.1")',
+    'app.listen(int(os.environ["PORT"]), address="127.0.0.1", reuse_port=True)',
+)
+
+
+def start_own_port(start_watchd: type[Watchd], app_dir: Path, argv: list[str]) -> tuple[Watchd, int, int]:
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    w = start_watchd(["-v", "-p", "*.py", "--", *argv], cwd=app_dir, env=env)
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    pid = int(re.findall(r"started .* \(pid (\d+)\)", w.log())[0])
+    return w, port, pid
+
+
+def test_without_listen_an_app_that_reuses_its_port_keeps_serving_when_the_new_one_exits_at_import(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v0"))
+    w, port, pid = start_own_port(start_watchd, app_dir, [PY, "app.py"])
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", "raise SystemExit(1)\n" + TORNADO_REUSEPORT.format(version="v1"))
+        assert w.wait_log(
+            f"kept pid {pid}: the new app exited with status 1 before it was ready", timeout=20
+        ), w.log()
+        answered = poller.ok
+        assert wait_for(lambda: poller.ok >= answered + 5, timeout=10)
+        save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v2"))
+        assert wait_for(lambda: "v2" in poller.bodies, timeout=20), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.bodies == {"v0", "v2"}
+
+
+def test_without_listen_no_request_waits_for_an_app_that_reuses_its_port_and_boots_for_2_s(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v0"))
+    w, port, _ = start_own_port(start_watchd, app_dir, [PY, "app.py"])
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", SLOW_BOOT.format(seconds=2) + TORNADO_REUSEPORT.format(version="v1"))
+        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.slowest < 1.0, (poller.slowest, w.log())
+    assert "is ready: it accepted a connection" in w.log()
+
+
+def test_without_listen_gunicorn_with_reuse_port_takes_over_once_its_worker_accepts(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """gunicorn --reuse-port: each worker opens its own socket, before it loads the app (2 s here)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", WSGI_APP.format(version="v0"))
+    port = free_port()
+    argv = [str(BIN / "gunicorn"), "--reuse-port", "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"]
+    w = start_watchd(["-v", "-p", "*.py", "--", *argv], cwd=app_dir)
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save(app_dir / "app.py", SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1"))
+        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.slowest < 1.0, (poller.slowest, w.log())
+    assert "is ready: it accepted a connection" in w.log()
+
+
+def test_without_listen_an_app_that_does_not_reuse_its_port_is_stopped_before_the_next_starts(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", TORNADO_APP.format(version="v0"))
+    w, port, pid = start_own_port(start_watchd, app_dir, [PY, "app.py"])
+    save(app_dir / "app.py", TORNADO_APP.format(version="v1"))
+    assert wait_for(lambda: http_get(port, 5) == "v1", timeout=20), w.log()
+    assert w.wait_log(f"pid {pid} stopped")
+    assert "started the next" not in w.log()  # a second copy could not have bound the port
