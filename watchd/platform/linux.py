@@ -396,33 +396,24 @@ def listening_sockets(pids: Iterable[int]) -> list[socket.socket] | None:
 
     libc = ctypes.CDLL(None, use_errno=True)
     found: list[socket.socket] = []
-    seen: set[str] = set()
+    seen: set[int] = set()
     for pid in pids:
         try:
             pidfd = os.pidfd_open(pid)
         except OSError:
             continue  # gone meanwhile
         try:
-            try:
-                fds = os.listdir(f"/proc/{pid}/fd")
-            except OSError:
-                continue
-            for name in fds:
-                try:
-                    link = os.readlink(f"/proc/{pid}/fd/{name}")
-                except OSError:
+            for fd, inode in _socket_fds(pid):
+                if inode in seen:
                     continue
-                if not link.startswith("socket:[") or link in seen:
-                    continue
-                copy = libc.syscall(_SYS_PIDFD_GETFD, pidfd, int(name), 0)
+                copy = libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
                 if copy < 0:
-                    err = ctypes.get_errno()
-                    if err in (errno.ENOSYS, errno.EPERM):
+                    if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):
                         for s in found:
                             s.close()
                         return None
                     continue  # closed meanwhile
-                seen.add(link)
+                seen.add(inode)
                 sock = socket.socket(fileno=copy)
                 try:
                     listening = (
@@ -477,22 +468,26 @@ def accepted_connections(pids: Iterable[int], *, port: int = 0, path: str = "") 
 
 def _socket_inodes(pids: Iterable[int]) -> set[int]:
     """The inodes of the sockets these processes hold open."""
+    return {inode for pid in pids for _, inode in _socket_fds(pid)}
+
+
+def _socket_fds(pid: int) -> list[tuple[int, int]]:
+    """The descriptors of process `pid` that are sockets, with their inodes ([]: it is gone)."""
     import os  # noqa: PLC0415 (see the section's note)
 
-    inodes: set[int] = set()
-    for pid in pids:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+    found = []
+    for fd in fds:
         try:
-            fds = os.listdir(f"/proc/{pid}/fd")
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(int(target[8:-1]))
-    return inodes
+        if target.startswith("socket:["):
+            found.append((int(fd), int(target[8:-1])))
+    return found
 
 
 _TCP_ESTABLISHED = 1
