@@ -174,6 +174,25 @@ class Listener:
                 os.unlink(self.address.path)
 
 
+def adopt(sock: socket.socket) -> Listener:
+    """A Listener over a copy of the socket an app listens on itself (with SO_REUSEPORT), to steer
+    the connections of its group at a restart as watchd's own (`listen`); closing it closes the
+    copy only."""
+    host, port = sock.getsockname()[:2]
+    address = ListenAddress(f"{host}:{port}", host=host, port=port)
+    return Listener(address, sock, steerable=True)
+
+
+def reuses_port(sock: socket.socket) -> bool:
+    """Whether a socket allows others to bind its address too (SO_REUSEPORT)."""
+    import socket  # noqa: PLC0415 (lazy, see the module's imports)
+
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))
+    except (OSError, AttributeError):
+        return False
+
+
 def bind(address: ListenAddress) -> Listener:
     """Bind and listen on `address`; ListenError says what went wrong and what to do."""
     import socket  # noqa: PLC0415 (lazy, see the module's imports)

@@ -4,15 +4,17 @@ not ready within ready_timeout, the running app keeps serving every request."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from helpers.apps import PLAIN_APP, TORNADO_APP, save
 from helpers.procs import Watchd, wait_for
 from helpers.servers import APP as WSGI_APP
-from helpers.servers import Poller, http_get, listening_port
+from helpers.servers import Poller, free_port, http_get, listening_port
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -44,6 +46,47 @@ def start(start_watchd: type[Watchd], app_dir: Path, *extra: str) -> tuple[Watch
     return w, port, pid
 
 
+def takes_over_without_waits(w: Watchd, port: int, save_next: Callable[[], None], version: str) -> None:
+    """While a client polls, `save_next` saves code whose app needs a while before it serves:
+    `version` answers in the end, no request failed, none waited a second."""
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save_next()
+        assert wait_for(lambda: version in poller.bodies, timeout=30), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    assert poller.slowest < 1.0, (poller.slowest, w.log())  # nobody waited out the boot
+    assert "is ready: it accepted a connection" in w.log()
+
+
+def keeps_serving_until_the_fix(
+    w: Watchd,
+    port: int,
+    pid: int,
+    *,
+    save_broken: Callable[[], None],
+    save_fix: Callable[[], None],
+    version: str,
+) -> Poller:
+    """`save_broken` saves code whose app exits at import: the running app (`pid`) keeps answering;
+    then `save_fix` takes over with `version`. The poller, stopped, for more checks."""
+    poller = Poller(lambda: http_get(port, 20))
+    try:
+        save_broken()
+        assert w.wait_log(
+            f"kept pid {pid}: the new app exited with status 1 before it was ready", timeout=20
+        ), w.log()
+        answered = poller.ok
+        assert wait_for(lambda: poller.ok >= answered + 5, timeout=10)  # still served, by the old app
+        save_fix()
+        assert wait_for(lambda: version in poller.bodies, timeout=20), w.log()
+    finally:
+        poller.stop()
+    assert poller.failed == [], (poller.failed, w.log())
+    return poller
+
+
 @pytest.fixture
 def app_dir(tmp_path: Path) -> Path:
     d = tmp_path / "app"
@@ -54,15 +97,9 @@ def app_dir(tmp_path: Path) -> Path:
 
 def test_no_request_waits_for_an_app_that_boots_for_2_s(app_dir: Path, start_watchd: type[Watchd]) -> None:
     w, port, _ = start(start_watchd, app_dir)
-    poller = Poller(lambda: http_get(port, 20))
-    try:
-        save(app_dir / "app.py", plain("v1", SLOW_BOOT.format(seconds=2)))
-        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
-    finally:
-        poller.stop()
-    assert poller.failed == [], (poller.failed, w.log())
-    assert poller.slowest < 1.0, (poller.slowest, w.log())  # nobody waited out the 2 s boot
-    assert "is ready: it accepted a connection" in w.log()
+    takes_over_without_waits(
+        w, port, lambda: save(app_dir / "app.py", plain("v1", SLOW_BOOT.format(seconds=2))), "v1"
+    )
     assert w.wait_log("took over once ready")
 
 
@@ -70,20 +107,15 @@ def test_an_app_that_exits_1_at_import_leaves_the_old_one_answering_until_the_fi
     app_dir: Path, start_watchd: type[Watchd]
 ) -> None:
     w, port, pid = start(start_watchd, app_dir)
-    poller = Poller(lambda: http_get(port, 20))
-    try:
-        save(app_dir / "app.py", plain("v1", "raise SystemExit(1)\n"))
-        assert w.wait_log(
-            f"kept pid {pid}: the new app exited with status 1 before it was ready", timeout=20
-        ), w.log()
-        answered = poller.ok
-        assert wait_for(lambda: poller.ok >= answered + 5, timeout=10)  # still served, by the old app
-        assert poller.bodies == {"v0"}
-        save(app_dir / "app.py", plain("v2"))  # the fix takes over
-        assert wait_for(lambda: "v2" in poller.bodies, timeout=20), w.log()
-    finally:
-        poller.stop()
-    assert poller.failed == [], (poller.failed, w.log())
+    poller = keeps_serving_until_the_fix(
+        w,
+        port,
+        pid,
+        save_broken=lambda: save(app_dir / "app.py", plain("v1", "raise SystemExit(1)\n")),
+        save_fix=lambda: save(app_dir / "app.py", plain("v2")),
+        version="v2",
+    )
+    assert poller.bodies == {"v0", "v2"}
 
 
 def test_tornado_whose_helper_module_breaks_after_the_framework_loaded_keeps_serving(
@@ -125,15 +157,7 @@ def test_ready_1_before_the_app_accepts_does_not_move_connections_early(
     """gunicorn's master says READY=1 before a worker has loaded the app: where watchd can probe,
     the accept decides."""
     w, port, _ = start(start_watchd, app_dir)
-    poller = Poller(lambda: http_get(port, 20))
-    try:
-        save(app_dir / "app.py", plain("v1", READY_FIRST))
-        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
-    finally:
-        poller.stop()
-    assert poller.failed == [], (poller.failed, w.log())
-    assert poller.slowest < 1.0, (poller.slowest, w.log())  # nobody waited out its 1.5 s
-    assert "is ready: it accepted a connection" in w.log()
+    takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", plain("v1", READY_FIRST)), "v1")
 
 
 def test_an_app_not_ready_within_ready_timeout_is_stopped_and_the_next_save_tries_again(
@@ -165,29 +189,85 @@ def test_gunicorn_whose_worker_loads_the_app_for_2_s_takes_over_once_a_worker_ac
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     save(app_dir / "app.py", WSGI_APP.format(version="v0"))
-    w = start_watchd(
-        [
-            "-v",
-            "-p",
-            "*.py",
-            "--listen",
-            "127.0.0.1:0",
-            "--",
-            str(BIN / "gunicorn"),
-            "--workers",
-            "1",
-            "app:app",
-        ],
-        cwd=app_dir,
-    )
+    gunicorn = [str(BIN / "gunicorn"), "--workers", "1", "app:app"]
+    w = start_watchd(["-v", "-p", "*.py", "--listen", "127.0.0.1:0", "--", *gunicorn], cwd=app_dir)
     port = listening_port(w.log())
     assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
-    poller = Poller(lambda: http_get(port, 20))
-    try:
-        save(app_dir / "app.py", SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1"))
-        assert wait_for(lambda: "v1" in poller.bodies, timeout=30), w.log()
-    finally:
-        poller.stop()
-    assert poller.failed == [], (poller.failed, w.log())
-    assert poller.slowest < 1.0, (poller.slowest, w.log())
-    assert "is ready: it accepted a connection" in w.log()
+    slow = SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1")
+    takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
+
+
+# --------------------------------------------------------------------------- without listen: SO_REUSEPORT
+
+# Tornado binding its own port with SO_REUSEPORT (no listen): a second copy can bind beside it
+TORNADO_REUSEPORT = TORNADO_APP.replace(
+    'app.listen(int(os.environ["PORT"]), address="127.0.0.1")',
+    'app.listen(int(os.environ["PORT"]), address="127.0.0.1", reuse_port=True)',
+)
+
+
+def start_own_port(start_watchd: type[Watchd], app_dir: Path, argv: list[str]) -> tuple[Watchd, int, int]:
+    port = free_port()
+    env = dict(os.environ, PORT=str(port))
+    w = start_watchd(["-v", "-p", "*.py", "--", *argv], cwd=app_dir, env=env)
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    pid = int(re.findall(r"started .* \(pid (\d+)\)", w.log())[0])
+    return w, port, pid
+
+
+def test_without_listen_an_app_that_reuses_its_port_keeps_serving_when_the_new_one_exits_at_import(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v0"))
+    w, port, pid = start_own_port(start_watchd, app_dir, [PY, "app.py"])
+    broken = "raise SystemExit(1)\n" + TORNADO_REUSEPORT.format(version="v1")
+    poller = keeps_serving_until_the_fix(
+        w,
+        port,
+        pid,
+        save_broken=lambda: save(app_dir / "app.py", broken),
+        save_fix=lambda: save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v2")),
+        version="v2",
+    )
+    assert poller.bodies == {"v0", "v2"}
+
+
+def test_without_listen_no_request_waits_for_an_app_that_reuses_its_port_and_boots_for_2_s(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v0"))
+    w, port, _ = start_own_port(start_watchd, app_dir, [PY, "app.py"])
+    slow = SLOW_BOOT.format(seconds=2) + TORNADO_REUSEPORT.format(version="v1")
+    takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
+
+
+def test_without_listen_gunicorn_with_reuse_port_takes_over_once_its_worker_accepts(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """gunicorn --reuse-port: each worker opens its own socket, before it loads the app (2 s here)."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", WSGI_APP.format(version="v0"))
+    port = free_port()
+    argv = [str(BIN / "gunicorn"), "--reuse-port", "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"]
+    w = start_watchd(["-v", "-p", "*.py", "--", *argv], cwd=app_dir)
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    slow = SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1")
+    takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
+
+
+def test_without_listen_an_app_that_does_not_reuse_its_port_is_stopped_before_the_next_starts(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", TORNADO_APP.format(version="v0"))
+    w, port, pid = start_own_port(start_watchd, app_dir, [PY, "app.py"])
+    save(app_dir / "app.py", TORNADO_APP.format(version="v1"))
+    assert wait_for(lambda: http_get(port, 5) == "v1", timeout=20), w.log()
+    assert w.wait_log(f"pid {pid} stopped")
+    assert "started the next" not in w.log()  # a second copy could not have bound the port
