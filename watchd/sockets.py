@@ -76,12 +76,15 @@ class Listener:
             self.steerable = False
             return None
 
-    def probe(self, successor: socket.socket) -> socket.socket | None:
+    def probe(self, successor: socket.socket, *, accepting: bool = False) -> socket.socket | None:
         """A connection to this address that only `successor` gets (the group's second socket;
         everything else still goes to the current one), end of file already sent, and already
         in `successor`'s accept queue: its accept says the next app serves (watchd.readiness).
         None where it cannot be made. If it landed on a socket that is not watchd's (a process
-        left over from an earlier app holds one in the group), steering stops for good."""
+        left over from an earlier app holds one in the group), steering stops for good.
+
+        `accepting`: the app on `successor` may be accepting already (it bound the socket
+        itself): a probe it took and closed before it was seen in the queue counts as there."""
         import socket  # noqa: PLC0415 (lazy, see the module's imports)
 
         if not self.steerable or self.address.is_unix:
@@ -108,7 +111,7 @@ class Listener:
                 probe.close()
                 why = str(exc)
                 continue
-            if _arrives(successor):
+            if _arrives(successor, probe if accepting else None):
                 return probe
             probe.close()
             with contextlib.suppress(OSError):
@@ -290,11 +293,19 @@ def _reuseport_socket(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
-def _arrives(sock: socket.socket, within: float = 1.0) -> bool:
+def _arrives(sock: socket.socket, probe: socket.socket | None = None, within: float = 1.0) -> bool:
     """Whether a connection just made shows up in `sock`'s accept queue (the kernel may finish
-    the handshake a moment after connect() returned, when its softirq runs late)."""
+    the handshake a moment after connect() returned, when its softirq runs late), or, given
+    its client end `probe`, was already taken and closed by the server (an end of file)."""
+    import select  # noqa: PLC0415 (lazy, see the module's imports)
+
     deadline = time.monotonic() + within
     while not queued(sock):
+        if probe is not None:
+            poller = select.poll()
+            poller.register(probe, select.POLLIN)
+            if poller.poll(0):
+                return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.001)

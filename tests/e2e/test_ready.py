@@ -175,8 +175,10 @@ def test_a_save_while_the_next_app_boots_gives_way_to_the_newest_code(
     app_dir: Path, start_watchd: type[Watchd]
 ) -> None:
     w, port, _ = start(start_watchd, app_dir)
-    save(app_dir / "app.py", plain("v1", SLOW_BOOT.format(seconds=600)))
-    assert w.wait_log("serves until the next one", timeout=20), w.log()  # it boots, and watchd waits
+    booting = 'print("booting v1", flush=True)\n' + SLOW_BOOT.format(seconds=600)
+    save(app_dir / "app.py", plain("v1", booting))
+    assert w.wait_log("serves until the next one", timeout=20), w.log()  # watchd waits
+    assert w.wait_log("booting v1", timeout=20), w.log()  # and the next app has read v1 (not v2, below)
     save(app_dir / "app.py", plain("v2"))
     assert w.wait_log("files changed again before the new app", timeout=20), w.log()
     assert wait_for(lambda: http_get(port, 5) == "v2", timeout=20), w.log()

@@ -14,7 +14,7 @@ import pytest
 
 from watchd.platform import linux
 from watchd.readiness import ACCEPTED, NOTIFIED, NotifySocket, Readiness
-from watchd.sockets import ListenError, Listeners, bind, queued, reuses_port
+from watchd.sockets import ListenError, Listeners, _arrives, bind, queued, reuses_port
 from watchd.values import parse_listen
 
 # skipped off Linux and in the macOS-profile lane (tests/conftest.py): the portable side has none
@@ -271,6 +271,31 @@ def test_a_socket_a_stranger_holds_in_the_group_stops_steering_for_good(
             c.close()
         stranger.close()
         successor.close()
+    finally:
+        listener.close()
+
+
+@linux_only
+def test_a_probe_an_accepting_app_took_before_it_was_seen_is_not_a_strangers() -> None:
+    """Without listen the next app binds its own socket and may accept at once: the probe can
+    leave its queue before watchd looks. Its end of file answered with one is the app's."""
+    listener = bind(parse_listen("127.0.0.1:0"))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        linux.steer(listener.sock, 0, probe=probe.getsockname(), probe_index=1)
+        probe.connect(("127.0.0.1", listener.port))
+        probe.shutdown(socket.SHUT_WR)
+        conn, _ = successor.accept()  # the app took it before watchd's first look
+        assert conn.recv(10) == b""
+        conn.close()
+        assert queued(successor) == 0
+        assert _arrives(successor, probe)  # taken and closed: it was there
+        assert not _arrives(successor, None, within=0.05)  # without the probe's end: not seen
+        probe.close()
+        listener.drop(successor)
     finally:
         listener.close()
 

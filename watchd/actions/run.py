@@ -630,7 +630,7 @@ class RunAction:
         if mine is None:
             return None
         early.sock = mine
-        probe = owned.probe(mine)
+        probe = owned.probe(mine, accepting=True)
         if probe is None:
             return _Wait.FALLBACK  # a stranger's socket in the group, or no probe: the old way
         early.readiness.attach(mine, probe)
