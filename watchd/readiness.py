@@ -85,13 +85,13 @@ class Readiness:
 
     def __init__(
         self,
-        sock: socket.socket | None,
+        sock: socket.socket,
         probe: socket.socket | None,
         notify: NotifySocket | None,
         *,
         notify_expected: bool = False,
     ) -> None:
-        self.sock = sock  # the app's listening socket (None: not known yet, see `attach`)
+        self.sock = sock  # the app's listening socket
         self.probe = probe  # watchd's end of the probe connection, in `sock`'s queue (Listener.probe)
         self.notify = notify
         self.notify_expected = notify_expected  # an earlier app of this watch sent READY=1
@@ -100,11 +100,6 @@ class Readiness:
         for s in (probe, notify.sock if notify is not None else None):
             if s is not None:
                 self._poll.register(s, select.POLLIN)
-
-    def attach(self, sock: socket.socket, probe: socket.socket) -> None:
-        """The app's socket and the probe in its queue, found once the app bound it itself."""
-        self.sock, self.probe = sock, probe
-        self._poll.register(probe, select.POLLIN)
 
     @property
     def blind(self) -> bool:
@@ -115,8 +110,6 @@ class Readiness:
     def check(self) -> str | None:
         if self.notify is not None and self.notify.ready():
             self.notified = True
-        if self.sock is None:
-            return None  # its socket is not known yet: where it is, the probe will decide
         probe = self.probe
         if probe is None:
             return NOTIFIED if self.notified else None

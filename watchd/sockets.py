@@ -76,15 +76,12 @@ class Listener:
             self.steerable = False
             return None
 
-    def probe(self, successor: socket.socket, *, accepting: bool = False) -> socket.socket | None:
+    def probe(self, successor: socket.socket) -> socket.socket | None:
         """A connection to this address that only `successor` gets (the group's second socket;
         everything else still goes to the current one), end of file already sent, and already
         in `successor`'s accept queue: its accept says the next app serves (watchd.readiness).
         None where it cannot be made. If it landed on a socket that is not watchd's (a process
-        left over from an earlier app holds one in the group), steering stops for good.
-
-        `accepting`: the app on `successor` may be accepting already (it bound the socket
-        itself): a probe it took and closed before it was seen in the queue counts as there."""
+        left over from an earlier app holds one in the group), steering stops for good."""
         import socket  # noqa: PLC0415 (lazy, see the module's imports)
 
         if not self.steerable or self.address.is_unix:
@@ -111,7 +108,7 @@ class Listener:
                 probe.close()
                 why = str(exc)
                 continue
-            if _arrives(successor, probe if accepting else None):
+            if _arrives(successor):
                 return probe
             probe.close()
             with contextlib.suppress(OSError):
@@ -175,25 +172,6 @@ class Listener:
         if self.address.is_unix:
             with contextlib.suppress(OSError):
                 os.unlink(self.address.path)
-
-
-def adopt(sock: socket.socket) -> Listener:
-    """A Listener over a copy of the socket an app listens on itself (with SO_REUSEPORT), to steer
-    the connections of its group at a restart as watchd's own (`listen`); closing it closes the
-    copy only."""
-    host, port = sock.getsockname()[:2]
-    address = ListenAddress(f"{host}:{port}", host=host, port=port)
-    return Listener(address, sock, steerable=True)
-
-
-def reuses_port(sock: socket.socket) -> bool:
-    """Whether a socket allows others to bind its address too (SO_REUSEPORT)."""
-    import socket  # noqa: PLC0415 (lazy, see the module's imports)
-
-    try:
-        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))
-    except (OSError, AttributeError):
-        return False
 
 
 def bind(address: ListenAddress) -> Listener:
@@ -293,19 +271,11 @@ def _reuseport_socket(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
     return sock
 
 
-def _arrives(sock: socket.socket, probe: socket.socket | None = None, within: float = 1.0) -> bool:
+def _arrives(sock: socket.socket, within: float = 1.0) -> bool:
     """Whether a connection just made shows up in `sock`'s accept queue (the kernel may finish
-    the handshake a moment after connect() returned, when its softirq runs late), or, given
-    its client end `probe`, was already taken and closed by the server (an end of file)."""
-    import select  # noqa: PLC0415 (lazy, see the module's imports)
-
+    the handshake a moment after connect() returned, when its softirq runs late)."""
     deadline = time.monotonic() + within
     while not queued(sock):
-        if probe is not None:
-            poller = select.poll()
-            poller.register(probe, select.POLLIN)
-            if poller.poll(0):
-                return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.001)

@@ -4,7 +4,6 @@ not ready within ready_timeout, the running app keeps serving every request."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -14,7 +13,7 @@ import pytest
 from helpers.apps import PLAIN_APP, TORNADO_APP, save
 from helpers.procs import Watchd, wait_for
 from helpers.servers import APP as WSGI_APP
-from helpers.servers import Poller, free_port, http_get, listening_port
+from helpers.servers import Poller, http_get, listening_port
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -198,78 +197,3 @@ def test_gunicorn_whose_worker_loads_the_app_for_2_s_takes_over_once_a_worker_ac
     slow = SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1")
     takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
 
-
-# --------------------------------------------------------------------------- without listen: SO_REUSEPORT
-
-# Tornado binding its own port with SO_REUSEPORT (no listen): a second copy can bind beside it
-TORNADO_REUSEPORT = TORNADO_APP.replace(
-    'app.listen(int(os.environ["PORT"]), address="127.0.0.1")',
-    'app.listen(int(os.environ["PORT"]), address="127.0.0.1", reuse_port=True)',
-)
-
-
-def start_own_port(start_watchd: type[Watchd], app_dir: Path, argv: list[str]) -> tuple[Watchd, int, int]:
-    port = free_port()
-    env = dict(os.environ, PORT=str(port))
-    w = start_watchd(["-v", "-p", "*.py", "--", *argv], cwd=app_dir, env=env)
-    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
-    pid = int(re.findall(r"started .* \(pid (\d+)\)", w.log())[0])
-    return w, port, pid
-
-
-def test_without_listen_an_app_that_reuses_its_port_keeps_serving_when_the_new_one_exits_at_import(
-    tmp_path: Path, start_watchd: type[Watchd]
-) -> None:
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v0"))
-    w, port, pid = start_own_port(start_watchd, app_dir, [PY, "app.py"])
-    broken = "raise SystemExit(1)\n" + TORNADO_REUSEPORT.format(version="v1")
-    poller = keeps_serving_until_the_fix(
-        w,
-        port,
-        pid,
-        save_broken=lambda: save(app_dir / "app.py", broken),
-        save_fix=lambda: save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v2")),
-        version="v2",
-    )
-    assert poller.bodies == {"v0", "v2"}
-
-
-def test_without_listen_no_request_waits_for_an_app_that_reuses_its_port_and_boots_for_2_s(
-    tmp_path: Path, start_watchd: type[Watchd]
-) -> None:
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    save(app_dir / "app.py", TORNADO_REUSEPORT.format(version="v0"))
-    w, port, _ = start_own_port(start_watchd, app_dir, [PY, "app.py"])
-    slow = SLOW_BOOT.format(seconds=2) + TORNADO_REUSEPORT.format(version="v1")
-    takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
-
-
-def test_without_listen_gunicorn_with_reuse_port_takes_over_once_its_worker_accepts(
-    tmp_path: Path, start_watchd: type[Watchd]
-) -> None:
-    """gunicorn --reuse-port: each worker opens its own socket, before it loads the app (2 s here)."""
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    save(app_dir / "app.py", WSGI_APP.format(version="v0"))
-    port = free_port()
-    argv = [str(BIN / "gunicorn"), "--reuse-port", "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"]
-    w = start_watchd(["-v", "-p", "*.py", "--", *argv], cwd=app_dir)
-    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
-    slow = SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1")
-    takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
-
-
-def test_without_listen_an_app_that_does_not_reuse_its_port_is_stopped_before_the_next_starts(
-    tmp_path: Path, start_watchd: type[Watchd]
-) -> None:
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    save(app_dir / "app.py", TORNADO_APP.format(version="v0"))
-    w, port, pid = start_own_port(start_watchd, app_dir, [PY, "app.py"])
-    save(app_dir / "app.py", TORNADO_APP.format(version="v1"))
-    assert wait_for(lambda: http_get(port, 5) == "v1", timeout=20), w.log()
-    assert w.wait_log(f"pid {pid} stopped")
-    assert "started the next" not in w.log()  # a second copy could not have bound the port

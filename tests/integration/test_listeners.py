@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from watchd.platform import linux
 from watchd.readiness import ACCEPTED, NOTIFIED, NotifySocket, Readiness
-from watchd.sockets import ListenError, Listeners, _arrives, bind, queued, reuses_port
+from watchd.sockets import ListenError, Listeners, bind, queued
 from watchd.values import parse_listen
 
 # skipped off Linux and in the macOS-profile lane (tests/conftest.py): the portable side has none
@@ -275,31 +271,6 @@ def test_a_socket_a_stranger_holds_in_the_group_stops_steering_for_good(
         listener.close()
 
 
-@linux_only
-def test_a_probe_an_accepting_app_took_before_it_was_seen_is_not_a_strangers() -> None:
-    """Without listen the next app binds its own socket and may accept at once: the probe can
-    leave its queue before watchd looks. Its end of file answered with one is the app's."""
-    listener = bind(parse_listen("127.0.0.1:0"))
-    try:
-        successor = listener.successor()
-        assert successor is not None
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        linux.steer(listener.sock, 0, probe=probe.getsockname(), probe_index=1)
-        probe.connect(("127.0.0.1", listener.port))
-        probe.shutdown(socket.SHUT_WR)
-        conn, _ = successor.accept()  # the app took it before watchd's first look
-        assert conn.recv(10) == b""
-        conn.close()
-        assert queued(successor) == 0
-        assert _arrives(successor, probe)  # taken and closed: it was there
-        assert not _arrives(successor, None, within=0.05)  # without the probe's end: not seen
-        probe.close()
-        listener.drop(successor)
-    finally:
-        listener.close()
-
-
 def wait_queued(sock: socket.socket, n: int) -> bool:
     deadline = time.monotonic() + 5
     while queued(sock) < n:
@@ -344,65 +315,3 @@ def test_without_a_probe_ready_1_on_the_notify_socket_is_ready_and_other_message
         readiness.sock.close()
         readiness.close()
     assert not os.path.exists(notify.path)
-
-
-# --------------------------------------------------------------------------- an app's own socket (no listen)
-
-LISTENER_SCRIPT = """
-import os, socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-s.bind(("127.0.0.1", 0))
-s.listen()
-if os.fork() == 0:  # a worker sharing the socket, as a pre-fork server's do
-    time.sleep(60)
-    os._exit(0)
-print(s.getsockname()[1], flush=True)
-time.sleep(60)
-"""
-
-
-@linux_only
-def test_copies_of_the_sockets_a_process_group_listens_on_one_per_socket() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LISTENER_SCRIPT], stdout=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        pids = [proc.pid, *linux.group_members(proc.pid)]
-        assert len(set(pids)) == 2
-        copies = linux.listening_sockets(pids)
-        assert copies is not None and len(copies) == 1  # master and worker share one socket
-        (copy,) = copies
-        assert copy.getsockname()[1] == port and reuses_port(copy)
-        copy.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
-        assert proc.stdout is not None
-        proc.stdout.close()
-
-
-@linux_only
-def test_unsteer_gives_the_group_back_to_the_kernels_spreading() -> None:
-    first = socket.socket()
-    first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    first.bind(("127.0.0.1", 0))
-    first.listen(128)
-    second = socket.socket()
-    second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    second.bind(first.getsockname())
-    second.listen(128)
-    try:
-        linux.steer(first, 0)
-        clients = [connect(first.getsockname()[1]) for _ in range(20)]
-        assert (queued(first), queued(second)) == (20, 0)
-        linux.unsteer(first)
-        clients += [connect(first.getsockname()[1]) for _ in range(40)]
-        assert queued(second) > 0  # spread by hash again
-        for c in clients:
-            c.close()
-    finally:
-        first.close()
-        second.close()

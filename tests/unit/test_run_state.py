@@ -43,11 +43,6 @@ class FakeChild:
     fd: int | None = None  # the listening socket it was given (as stdin, for the wrapper to move)
     done: threading.Event = field(default_factory=threading.Event)
     terminal: None = None
-
-    @property
-    def pgid(self) -> int:
-        return self.pid
-
     leftover: bool = False  # processes of its group outlive it
     reaped: bool = False
 
@@ -196,7 +191,6 @@ class Harness:
         ctx = Context(
             "web",
             give_way=self.give_way,
-            app_sockets=lambda pgid: [],  # the app listens on nothing of its own
             post=self.jobs.append,
             post_later=lambda delay, job: self.timers.append((delay, job)),
             finish=self.finished.append,
@@ -646,7 +640,8 @@ def test_close_discards_an_early_app() -> None:
     assert h.children[1].calls == ["stop SIGKILL 2"]
 
 
-def test_no_early_start_without_a_listener_for_an_app_with_no_socket_of_its_own(h: Harness) -> None:
+def test_no_early_start_without_a_listener(h: Harness) -> None:
+    assert h.app.early is None
     h.app.start()
     h.app.prepare(batch("app.py"), threading.Event())
     assert len(h.children) == 1

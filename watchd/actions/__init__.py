@@ -21,8 +21,6 @@ from watchd.environment import WatchEnvironment
 from watchd.model import CommandSettings, OnBusy, PidfileSettings, ProcessSettings, RunSettings, Watch
 
 if TYPE_CHECKING:
-    import socket
-
     from watchd.output import Prefixer
     from watchd.sockets import Listeners
     from watchd.stats import Tally
@@ -88,8 +86,6 @@ class Context:
     post: Callable[[Job], None] | None = None  # run a job on the watch's worker thread
     post_later: Callable[[float, Job], None] | None = None  # ... after a delay (seconds)
     give_way: Callable[[Batch], bool] | None = None  # a newer batch waits: carry this one into it
-    # copies of the TCP sockets a process group listens on (else platform.current.listening_sockets)
-    app_sockets: Callable[[int], list[socket.socket] | None] | None = None
     finish: Callable[[int], None] | None = None  # end watchd with this exit status
     terminal: Terminal | None = None  # watchd's terminal, if an app may have it
     listeners: Listeners | None = None  # the listening sockets watchd holds for apps

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import IO, TYPE_CHECKING
 
-from watchd import platform
 from watchd.actions import Context
 from watchd.actions.imports import ImportReports
 from watchd.actions.preload import NotPython, Preloader, Unsupported, Warm, cache_file, python_entry
@@ -54,7 +53,7 @@ from watchd.logtext import command_for_log
 from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, Preload, RunSettings, Stop
 from watchd.outcome import Outcome, Result
 from watchd.readiness import Readiness, open_notify_socket
-from watchd.sockets import SD_LISTEN_FDS_START, Listener, adopt, queued, reuses_port
+from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
     import socket
@@ -74,7 +73,6 @@ PRESTART_QUIET = 0.01
 HANDSHAKE_SETTLE = 0.02
 HOOK_WAIT = 3.0  # an app that has not said hello by then did not load the import hook
 READY_POLL = 0.002  # how often the next app's accept queue is looked at while it boots
-OWN_SOCKET_POLL = 0.01  # without listen: how often the next app's processes are looked at for its socket
 
 # Moves the listening socket from stdin (where Popen can put it) to fd 3 (where the
 # socket-activation protocol says it is), gives the app its real stdin ($1), and sets LISTEN_PID
@@ -116,14 +114,13 @@ class _Early:
     (`prepare`, during the debounce), or by `execute`; it takes over once it is ready."""
 
     child: Child
-    sock: socket.socket | None  # its listening socket (without listen: a copy, once it binds)
+    sock: socket.socket
     last_at: float  # the batch it started for: a batch with more changes is another one
     count: int
     readiness: Readiness
     started: float  # time.monotonic() at its start: ready_timeout counts from here
     prepared: bool  # started by `prepare`, while the debounce ran
     retiring: socket.socket | None = None  # the running app's socket, once connections moved
-    owned: Listener | None = None  # without listen: a copy of the running app's own socket (adopt)
     alone: bool = False  # taken as ready because the running app had exited meanwhile
 
 
@@ -135,7 +132,6 @@ class _Wait(Enum):
     TIMED_OUT = "timed out"
     SUPERSEDED = "superseded"  # files changed again: the next batch starts a newer app
     CANCELLED = "cancelled"
-    FALLBACK = "fallback"  # connections cannot be steered to it: stop the running app first
 
 
 class RunAction:
@@ -237,14 +233,15 @@ class RunAction:
     @property
     def early(self) -> float | None:
         """Prepare the next app once the files are quiet this long: with a listener that can
-        have a second socket, or (without listen) where an app that binds its own port with
-        SO_REUSEPORT can be steered; never with a terminal (only one app can have the keyboard)
-        or with ready_timeout off."""
-        if self.terminal is not None or self.action.ready_timeout is None:
+        have a second socket, and no terminal (only one app can have the keyboard)."""
+        if (
+            self.listener is None
+            or not self.listener.steerable
+            or self.terminal is not None
+            or self.action.ready_timeout is None  # off: the next app starts after the running one stopped
+        ):
             return None
-        if self.listener is None:
-            return PRESTART_QUIET if platform.current.STEERING and not self.ctx.dry_run else None
-        return PRESTART_QUIET if self.listener.steerable else None
+        return PRESTART_QUIET
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -314,27 +311,22 @@ class RunAction:
             except BaseException:  # nothing else knows of it: stop it before the error goes on
                 self._discard(early)
                 raise
-            if waited is _Wait.FALLBACK:
-                self._discard(early)  # connections cannot be steered to it: the old way
-                early, retiring = None, None
-            elif waited is not _Wait.READY:
+            if waited is not _Wait.READY:
                 return self._not_taken_over(early, waited, changed)
-            else:
-                retiring = early.retiring
-                if retiring is None and self.child is not None and not early.alone:
-                    self._discard(early)  # connections could not be moved to it: the old way
-                    early = None
+            retiring = early.retiring
+            if retiring is None and self.listener is not None and self.child is not None:
+                self._discard(early)  # no second socket after all: start on the current one
+                early = None
         else:
             retiring = self._switch(None)
         old = self.child
         stopped: Stopped | None = None
         if old is not None:
             try:
-                stopped = old.stop(self.action.stop, self._drain(early))
+                stopped = old.stop(self.action.stop, self._drain())
             except StopDenied as exc:
-                group = self._group(early)
-                if retiring is not None and group is not None:
-                    group.take_back(retiring)
+                if retiring is not None and self.listener is not None:
+                    self.listener.take_back(retiring)
                 if early is not None:
                     self._discard(early)
                 failed = Outcome(f"not restarted: {exc}", Result.FAILED)
@@ -344,11 +336,8 @@ class RunAction:
                 return failed
             self.child = None
             self._ended(old)
-        group = self._group(early)
-        if retiring is not None and group is not None:
-            group.retire(retiring)
-        if early is not None and early.owned is not None:
-            _release(early.owned)  # the group is the app's alone again
+        if retiring is not None and self.listener is not None:
+            self.listener.retire(retiring)
         self.backoff.reset()
         if early is not None:
             # switched to already: it is the app now, also if watchd is stopping (close stops it)
@@ -433,14 +422,10 @@ class RunAction:
         app serves what is queued on its own (at most DRAIN_MAX). Returns the running app's
         socket, to `retire` once that app is gone, or None (nothing to switch, or one shared
         socket)."""
-        group = self._group(early)
-        if group is None or (early is None and self.child is None):
+        if self.listener is None or (early is None and self.child is None):
             return None
         # (commit fails only if steering does, which bind() tried: then one socket is shared)
-        if early is not None:
-            retiring = group.commit(early.sock) if early.sock is not None else None
-        else:
-            retiring = group.hand_over()
+        retiring = self.listener.commit(early.sock) if early is not None else self.listener.hand_over()
         if retiring is not None and self.child is not None:
             # Until its queue has stayed empty a moment: a client whose handshake began just before
             # the switch still lands there (a round trip later), and the running app must take it.
@@ -465,28 +450,19 @@ class RunAction:
         if retiring is None:  # its socket could not be switched to: start on the current one
             return _Wait.READY
         early.retiring = retiring
-        group = self._group(early)
-        if early.child.done.is_set() and self.child is not None and group is not None:
-            group.take_back(retiring)
+        if early.child.done.is_set() and self.child is not None and self.listener is not None:
+            self.listener.take_back(retiring)
             early.retiring = None
             return _Wait.EXITED
         return _Wait.READY
 
-    def _drain(self, early: _Early | None = None) -> Drain | None:
-        """With a listener (or the app's own steered socket), a stop waits for the app to hold
-        no accepted connection."""
-        group = self._group(early)
-        if group is None:
+    def _drain(self) -> Drain | None:
+        """With a listener, a stop waits for the app to hold no accepted connection."""
+        if self.listener is None:
             return None
-        if group.address.is_unix:
-            return Drain(path=group.address.path)
-        return Drain(port=group.port)
-
-    def _group(self, early: _Early | None) -> Listener | None:
-        """The sockets connections are steered among: watchd's (`listen`), or the app's own."""
-        if early is not None and early.owned is not None:
-            return early.owned
-        return self.listener
+        if self.listener.address.is_unix:
+            return Drain(path=self.listener.address.path)
+        return Drain(port=self.listener.port)
 
     # ------------------------------------------------------------------ the early app
 
@@ -522,23 +498,16 @@ class RunAction:
                 early.child.clean_up_group(kill)  # its leader is an unreaped zombie: the group is its own
         self._ended(early.child)
         early.readiness.close()
-        group = self._group(early)
-        if early.sock is not None:
-            if group is not None:
-                group.drop(early.sock)
-            else:
-                early.sock.close()
-        if early.owned is not None:
-            _release(early.owned)
+        if self.listener is not None:
+            self.listener.drop(early.sock)
+        else:
+            early.sock.close()
 
     def _start_next(self, batch: Batch, *, prepared: bool) -> _Early | None:
         """The next app for `batch`, on the listener's next socket, with its readiness probed
         (the probe is queued before it starts, so its accept cannot be missed); None if it cannot
-        have a socket of its own. Without listen, an app whose own socket allows SO_REUSEPORT
-        binds a second one beside it: connections are steered to the running app's until the
-        probe is accepted on the next one's."""
-        if self.listener is None:
-            return self._start_next_owned(batch, prepared=prepared)
+        have a socket of its own."""
+        assert self.listener is not None
         sock = self.listener.successor()
         if sock is None:
             return None
@@ -563,85 +532,12 @@ class RunAction:
             return None
         return _Early(child, sock, batch.last_at, len(batch.changes), readiness, time.monotonic(), prepared)
 
-    def _start_next_owned(self, batch: Batch, *, prepared: bool) -> _Early | None:
-        owned = self._adopt()
-        if owned is None:
-            return None
-        child: Child | None = None
-        readiness: Readiness | None = None
-        try:
-            notify = open_notify_socket()
-            readiness = Readiness(None, None, notify, notify_expected=self._sends_ready)
-            invalidate_bytecode(batch.paths)
-            extra = {"NOTIFY_SOCKET": notify.path} if notify is not None else {}
-            child = self._launch(batch, counted=False, extra_env=extra)
-        finally:
-            if child is None:
-                if readiness is not None:
-                    readiness.close()
-                _release(owned)
-        if child is None:
-            return None
-        early = _Early(child, None, batch.last_at, len(batch.changes), readiness, time.monotonic(), prepared)
-        early.owned = owned
-        return early
-
-    def _adopt(self) -> Listener | None:
-        """The running app's own listening socket, to steer (see `_start_next`): if it listens
-        on exactly one, and every socket it listens on allows SO_REUSEPORT (else a second copy
-        of the app could not bind). New connections go to it alone from now on."""
-        child = self.child
-        if child is None:
-            return None
-        socks = self._listening(child)
-        if not socks:
-            return None
-        if len(socks) > 1 or not reuses_port(socks[0]):
-            for s in socks:
-                s.close()
-            return None
-        owned = adopt(socks[0])
-        try:
-            platform.current.steer(owned.sock, 0)  # the group's only socket: the running app's
-        except OSError as exc:
-            log.debug("%s: cannot steer the app's own socket %s: %s", self.name, owned.bound, exc)
-            _release(owned)
-            return None
-        return owned
-
-    def _listening(self, child: Child) -> list[socket.socket] | None:
-        """Copies of the TCP sockets the processes of `child`'s group listen on (None: unknown)."""
-        if self.ctx.app_sockets is not None:
-            return self.ctx.app_sockets(child.pgid)
-        return platform.current.listening_sockets([child.pid, *platform.current.group_members(child.pgid)])
-
-    def _find_next_socket(self, early: _Early) -> _Wait | None:
-        """Without listen: the next app's own socket on the running app's address, once it has
-        bound it; then the probe. None: not yet (or probed); FALLBACK: it cannot be steered."""
-        owned = early.owned
-        assert owned is not None
-        socks = self._listening(early.child)
-        mine = None
-        for s in socks or []:
-            if mine is None and s.getsockname()[:2] == owned.sock.getsockname()[:2]:
-                mine = s
-            else:
-                s.close()
-        if mine is None:
-            return None
-        early.sock = mine
-        probe = owned.probe(mine, accepting=True)
-        if probe is None:
-            return _Wait.FALLBACK  # a stranger's socket in the group, or no probe: the old way
-        early.readiness.attach(mine, probe)
-        return None
-
     def _await_ready(self, early: _Early, cancel: threading.Event, batch: Batch) -> _Wait:
         """Until the next app serves (see watchd.readiness), exits, runs past ready_timeout, is
         made stale by newer changes (`batch` is then carried into them), or watchd stops.
         Meanwhile the running app serves."""
         readiness = early.readiness
-        if readiness.blind and early.owned is None:
+        if readiness.blind:
             return _Wait.READY if not early.child.done.is_set() else _Wait.EXITED
         timeout = self.action.ready_timeout
         assert timeout is not None  # off: no next app is started beside the running one
@@ -652,15 +548,10 @@ class RunAction:
             early.child.pid,
             timeout,
         )
-        next_look = 0.0
         try:
             while True:
                 if early.child.done.is_set():  # first: an app that accepted and died is not ready
                     return _Wait.EXITED
-                if early.owned is not None and early.sock is None and time.monotonic() >= next_look:
-                    next_look = time.monotonic() + OWN_SOCKET_POLL
-                    if self._find_next_socket(early) is _Wait.FALLBACK:
-                        return _Wait.FALLBACK
                 how = readiness.check()
                 if how is not None:
                     log.debug(
@@ -1014,12 +905,6 @@ class RunAction:
         os.kill(os.getpid(), signal.SIGSTOP)  # the shell sees its job (watchd) stop
         # `fg` or `bg` continued watchd: the app goes on too, in the foreground if watchd is
         child.resume()
-
-
-def _release(owned: Listener) -> None:
-    """Done with an app's own socket group: its steering program off, watchd's copy closed."""
-    platform.current.unsteer(owned.sock)
-    owned.close()
 
 
 def _how_started(early: _Early | None) -> str:

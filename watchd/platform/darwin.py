@@ -302,16 +302,6 @@ def steer(
     raise OSError(errno.EOPNOTSUPP, "no connection steering on this platform (Linux only)")
 
 
-def unsteer(sock: socket.socket) -> None:
-    """No steering program to take off here (see STEERING)."""
-
-
-def listening_sockets(pids: Iterable[int]) -> list[socket.socket] | None:
-    """Copies of the TCP sockets the processes `pids` listen on: None, another process's
-    sockets cannot be had here (Linux has pidfd_getfd)."""
-    return None
-
-
 def accept_queue(sock: socket.socket) -> int:
     """How many connections wait in a listener's accept queue: 0, it cannot tell here (only
     asked with steering, which this side has not)."""

@@ -382,70 +382,6 @@ def steer(
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
-_SYS_PIDFD_GETFD = 438  # the same number on every architecture (added after the tables were unified)
-
-
-def listening_sockets(pids: Iterable[int]) -> list[socket.socket] | None:
-    """Copies of the TCP sockets the processes `pids` listen on (pidfd_getfd, Linux 5.6+), one
-    per socket however many of them share it; the caller closes them. None where copies cannot
-    be taken (an older kernel, no permission to trace the processes)."""
-    import ctypes  # noqa: PLC0415 (see the section's note)
-    import errno  # noqa: PLC0415
-    import os  # noqa: PLC0415
-    import socket  # noqa: PLC0415
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    found: list[socket.socket] = []
-    seen: set[int] = set()
-    for pid in pids:
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            continue  # gone meanwhile
-        try:
-            for fd, inode in _socket_fds(pid):
-                if inode in seen:
-                    continue
-                copy = libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
-                if copy < 0:
-                    if ctypes.get_errno() in (errno.ENOSYS, errno.EPERM):
-                        for s in found:
-                            s.close()
-                        return None
-                    continue  # closed meanwhile
-                seen.add(inode)
-                sock = socket.socket(fileno=copy)
-                try:
-                    listening = (
-                        sock.type == socket.SOCK_STREAM
-                        and sock.family in (socket.AF_INET, socket.AF_INET6)
-                        and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
-                    )
-                except OSError:
-                    listening = False
-                if listening:
-                    found.append(sock)
-                else:
-                    sock.close()
-        finally:
-            os.close(pidfd)
-    return found
-
-
-_SO_DETACH_REUSEPORT_BPF = 68  # Linux 5.8+
-
-
-def unsteer(sock: socket.socket) -> None:
-    """Take the steering program off `sock`'s SO_REUSEPORT group: the kernel spreads connections
-    over its sockets by hash again (for a group an app owns, once watchd is done with it)."""
-    import contextlib  # noqa: PLC0415 (see the section's note)
-    import socket  # noqa: PLC0415
-
-    # none attached, or a kernel before 5.8: the program stays (on a group of one socket: harmless)
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_REUSEPORT_BPF, 0)
-
-
 def accept_queue(sock: socket.socket) -> int:
     """How many connections wait in a TCP listener's accept queue (0 where it cannot tell)."""
     import socket  # noqa: PLC0415 (see the section's note)
@@ -468,26 +404,22 @@ def accepted_connections(pids: Iterable[int], *, port: int = 0, path: str = "") 
 
 def _socket_inodes(pids: Iterable[int]) -> set[int]:
     """The inodes of the sockets these processes hold open."""
-    return {inode for pid in pids for _, inode in _socket_fds(pid)}
-
-
-def _socket_fds(pid: int) -> list[tuple[int, int]]:
-    """The descriptors of process `pid` that are sockets, with their inodes ([]: it is gone)."""
     import os  # noqa: PLC0415 (see the section's note)
 
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return []
-    found = []
-    for fd in fds:
+    inodes: set[int] = set()
+    for pid in pids:
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
             continue
-        if target.startswith("socket:["):
-            found.append((int(fd), int(target[8:-1])))
-    return found
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    return inodes
 
 
 _TCP_ESTABLISHED = 1
