@@ -592,6 +592,8 @@ class Daemon:
                 batch = a.batcher.take(now)
                 if batch is not None and a.content is not None:
                     batch = self._sift(a, batch)
+                    if batch is None:
+                        a.worker.forget()  # an app `prepare` started for it has nothing to take over
                 if batch is not None:
                     self._dispatch(a, batch)
 

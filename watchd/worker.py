@@ -134,6 +134,12 @@ class WatchWorker:
         if action is not None:
             self.post(lambda: action.prepare(batch, self._closing_event))
 
+    def forget(self) -> None:
+        """The batch `prepare` saw will not be carried out after all (its content was as it was)."""
+        action = self.action
+        if action is not None:
+            self.post(action.forget)
+
     def post(self, job: Job) -> None:
         """Run `job` on this watch's thread, before any pending batch."""
         with self._cond:

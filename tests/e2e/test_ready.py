@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers.apps import PLAIN_APP, TORNADO_APP, save
-from helpers.procs import Watchd, wait_for
+from helpers.procs import Watchd, pid_alive, wait_for
 from helpers.servers import APP as WSGI_APP
 from helpers.servers import Poller, http_get, listening_port
 
@@ -197,3 +197,14 @@ def test_gunicorn_whose_worker_loads_the_app_for_2_s_takes_over_once_a_worker_ac
     slow = SLOW_BOOT.format(seconds=2) + WSGI_APP.format(version="v1")
     takes_over_without_waits(w, port, lambda: save(app_dir / "app.py", slow), "v1")
 
+
+def test_a_save_that_leaves_the_content_as_it_was_discards_the_app_started_for_it(
+    app_dir: Path, start_watchd: type[Watchd]
+) -> None:
+    w, port, pid = start(start_watchd, app_dir, "--content")
+    (app_dir / "app.py").touch()  # an event, the same bytes
+    assert w.wait_log("started the next", timeout=20), w.log()
+    early = int(re.findall(r"started the next .* early \(pid (\d+)\)", w.log())[0])
+    assert w.wait_log("the content is as it was: nothing to do", timeout=20), w.log()
+    assert wait_for(lambda: not pid_alive(early), timeout=10), w.log()  # not left running beside it
+    assert pid_alive(pid) and http_get(port, 5) == "v0"
