@@ -26,6 +26,7 @@ import select
 import shutil
 import socket
 import tempfile
+import time
 
 from watchd.sockets import queued
 
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 
 ACCEPTED = "accepted a connection"
 NOTIFIED = "sent READY=1"
+FAILED = "answered 500 Internal Server Error"  # to the HTTP probe: it serves only its import error
+ANSWER_WAIT = 1.0  # after its accept, how long an HTTP probe's answer is waited for
+# Asked of a Werkzeug server (listen_env: werkzeug): WERKZEUG_RUN_MAIN, which Werkzeug needs to take
+# the socket, also makes `flask run` serve an import error as a 500 on every request instead of
+# exiting. `OPTIONS *` reaches no view: a working app answers 404, a broken one 500.
+HTTP_PROBE = b"OPTIONS * HTTP/1.0\r\nUser-Agent: watchd-readiness\r\nConnection: close\r\n\r\n"
 _DATAGRAM = 4096  # a notify message is a few short lines
 
 
@@ -90,12 +97,16 @@ class Readiness:
         notify: NotifySocket | None,
         *,
         notify_expected: bool = False,
+        http: bool = False,
     ) -> None:
         self.sock = sock  # the app's listening socket
         self.probe = probe  # watchd's end of the probe connection, in `sock`'s queue (Listener.probe)
         self.notify = notify
         self.notify_expected = notify_expected  # an earlier app of this watch sent READY=1
         self.notified = False  # this one did
+        self.http = http  # the probe carries HTTP_PROBE: its answer counts too
+        self._accepted_at: float | None = None
+        self._answer = b""
         self._poll = select.poll()
         for s in (probe, notify.sock if notify is not None else None):
             if s is not None:
@@ -113,9 +124,33 @@ class Readiness:
         probe = self.probe
         if probe is None:
             return NOTIFIED if self.notified else None
-        if not queued(self.sock):
-            return ACCEPTED  # it was in the queue (Listener.probe saw it there) and left it
-        return None
+        if queued(self.sock):
+            return None
+        # it was in the queue (Listener.probe saw it there) and left it: accepted
+        if not self.http:
+            return ACCEPTED
+        return self._answered(probe)
+
+    def _answered(self, probe: socket.socket) -> str | None:
+        """After the accept of an HTTP probe: FAILED for a 500, else ACCEPTED once its status
+        line came, the app closed it, or it did not answer within ANSWER_WAIT."""
+        now = time.monotonic()
+        if self._accepted_at is None:
+            self._accepted_at = now
+        while b"\r\n" not in self._answer and len(self._answer) < _DATAGRAM:
+            try:
+                data = probe.recv(_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return ACCEPTED if now - self._accepted_at >= ANSWER_WAIT else None
+            except OSError:
+                return ACCEPTED  # reset: not an answer
+            if not data:
+                return ACCEPTED  # closed without one
+            self._answer += data
+        status = self._answer.split(b"\r\n", 1)[0].split()
+        return (
+            FAILED if len(status) > 1 and status[0].startswith(b"HTTP/") and status[1] == b"500" else ACCEPTED
+        )
 
     def wait(self, timeout: float) -> None:
         """Until a sign may have come (a datagram, the app closing the probe), at most `timeout` s."""

@@ -76,10 +76,11 @@ class Listener:
             self.steerable = False
             return None
 
-    def probe(self, successor: socket.socket) -> socket.socket | None:
+    def probe(self, successor: socket.socket, request: bytes = b"") -> socket.socket | None:
         """A connection to this address that only `successor` gets (the group's second socket;
-        everything else still goes to the current one), end of file already sent, and already
-        in `successor`'s accept queue: its accept says the next app serves (watchd.readiness).
+        everything else still goes to the current one), carrying `request` (else an end of
+        file), and already in `successor`'s accept queue: its accept says the next app serves
+        (watchd.readiness).
         None where it cannot be made. If it landed on a socket that is not watchd's (a process
         left over from an earlier app holds one in the group), steering stops for good."""
         import socket  # noqa: PLC0415 (lazy, see the module's imports)
@@ -102,7 +103,10 @@ class Listener:
                 platform.current.steer(self.sock, 0, probe=probe.getsockname()[:2], probe_index=1)
                 probe.settimeout(1.0)  # the kernel completes the handshake: no app is involved
                 probe.connect((target, self.port))
-                probe.shutdown(socket.SHUT_WR)
+                if request:
+                    probe.sendall(request)  # into the socket's buffers: read once the app accepts
+                else:
+                    probe.shutdown(socket.SHUT_WR)
                 probe.setblocking(False)
             except OSError as exc:
                 probe.close()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.apps import PLAIN_APP, TORNADO_APP, save
+from helpers.apps import FLASK_APP, PLAIN_APP, TORNADO_APP, save
 from helpers.procs import Watchd, pid_alive, wait_for
 from helpers.servers import APP as WSGI_APP
 from helpers.servers import Poller, http_get, listening_port
@@ -67,15 +67,14 @@ def keeps_serving_until_the_fix(
     save_broken: Callable[[], None],
     save_fix: Callable[[], None],
     version: str,
+    why: str = "exited with status 1",
 ) -> Poller:
-    """`save_broken` saves code whose app exits at import: the running app (`pid`) keeps answering;
-    then `save_fix` takes over with `version`. The poller, stopped, for more checks."""
+    """`save_broken` saves code whose app fails at import (`why`): the running app (`pid`) keeps
+    answering; then `save_fix` takes over with `version`. The poller, stopped, for more checks."""
     poller = Poller(lambda: http_get(port, 20))
     try:
         save_broken()
-        assert w.wait_log(
-            f"kept pid {pid}: the new app exited with status 1 before it was ready", timeout=20
-        ), w.log()
+        assert w.wait_log(f"kept pid {pid}: the new app {why} before it was ready", timeout=20), w.log()
         answered = poller.ok
         assert wait_for(lambda: poller.ok >= answered + 5, timeout=10)  # still served, by the old app
         save_fix()
@@ -208,3 +207,33 @@ def test_a_save_that_leaves_the_content_as_it_was_discards_the_app_started_for_i
     assert w.wait_log("the content is as it was: nothing to do", timeout=20), w.log()
     assert wait_for(lambda: not pid_alive(early), timeout=10), w.log()  # not left running beside it
     assert pid_alive(pid) and http_get(port, 5) == "v0"
+
+
+def test_flask_serving_its_import_error_as_500s_does_not_take_over(
+    tmp_path: Path, start_watchd: type[Watchd]
+) -> None:
+    """flask run under listen_env: werkzeug does not exit on an import error: WERKZEUG_RUN_MAIN, which
+    Werkzeug needs to take the socket, makes it answer every request with a 500 instead. watchd's
+    probe asks it OPTIONS * (no view runs): a 500 keeps the running app."""
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    save(app_dir / "app.py", FLASK_APP.format(version="v0"))
+    flask = [str(BIN / "flask"), "--app", "app", "run", "--no-reload"]
+    w = start_watchd(
+        ["-v", "-p", "*.py", "--listen", "127.0.0.1:0", "--listen-env", "werkzeug", "--", *flask], cwd=app_dir
+    )
+    port = listening_port(w.log())
+    assert wait_for(lambda: http_get(port, 2) == "v0", timeout=20), w.log()
+    pid = int(re.findall(r"started .* \(pid (\d+)\)", w.log())[0])
+    poller = keeps_serving_until_the_fix(
+        w,
+        port,
+        pid,
+        save_broken=lambda: save(
+            app_dir / "app.py", "import no_such_module\n" + FLASK_APP.format(version="v1")
+        ),
+        save_fix=lambda: save(app_dir / "app.py", FLASK_APP.format(version="v2")),
+        version="v2",
+        why="answered 500 Internal Server Error",
+    )
+    assert poller.bodies == {"v0", "v2"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from watchd.readiness import ACCEPTED, NOTIFIED, NotifySocket, Readiness
+from watchd.readiness import ACCEPTED, FAILED, HTTP_PROBE, NOTIFIED, NotifySocket, Readiness
 from watchd.sockets import ListenError, Listeners, bind, queued
 from watchd.values import parse_listen
 
@@ -315,3 +315,42 @@ def test_without_a_probe_ready_1_on_the_notify_socket_is_ready_and_other_message
         readiness.sock.close()
         readiness.close()
     assert not os.path.exists(notify.path)
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        (b"HTTP/1.1 500 INTERNAL SERVER ERROR\r\nContent-Length: 0\r\n\r\n", FAILED),
+        (b"HTTP/1.1 404 NOT FOUND\r\nContent-Length: 0\r\n\r\n", ACCEPTED),
+        (b"HTTP/1.0 501 Unsupported method ('OPTIONS')\r\n\r\n", ACCEPTED),  # http.server: no OPTIONS
+        (b"", ACCEPTED),  # closed without an answer (not an HTTP server)
+    ],
+)
+def test_the_http_probe_asks_options_star_and_only_a_500_is_a_broken_app(answer: bytes, verdict: str) -> None:
+    listener = bind(parse_listen("127.0.0.1:0"))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        readiness = Readiness(successor, listener.probe(successor, HTTP_PROBE), None, http=True)
+        assert readiness.check() is None  # not accepted yet
+        conn, _ = successor.accept()
+        conn.settimeout(5)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(1024)
+        assert request.startswith(b"OPTIONS * HTTP/1.0\r\n")
+        conn.sendall(answer)
+        conn.close()
+        assert wait_for_verdict(readiness) == verdict
+        readiness.close()
+        listener.drop(successor)
+    finally:
+        listener.close()
+
+
+def wait_for_verdict(readiness: Readiness) -> str | None:
+    deadline = time.monotonic() + 5
+    while (how := readiness.check()) is None and time.monotonic() < deadline:
+        readiness.wait(0.01)
+    return how

@@ -115,7 +115,7 @@ class FakeListener:
         self.events.append(f"retire {old.n}")
         old.close()
 
-    def probe(self, successor: FakeSock) -> str:
+    def probe(self, successor: FakeSock, request: bytes = b"") -> str:
         return "probe"  # FakeReadiness below stands in for what the probe tells
 
     def drop(self, new: FakeSock) -> None:
@@ -133,7 +133,15 @@ class FakeReadiness:
 
     script: list[str | None] | None = None
 
-    def __init__(self, sock: object, probe: object, notify: object, *, notify_expected: bool = False) -> None:
+    def __init__(
+        self,
+        sock: object,
+        probe: object,
+        notify: object,
+        *,
+        notify_expected: bool = False,
+        http: bool = False,
+    ) -> None:
         self.blind = FakeReadiness.script is None
         self.answers = list(FakeReadiness.script or [])
         self.closed = False
@@ -564,6 +572,21 @@ def test_an_old_app_that_died_meanwhile_does_not_wait_for_the_next_ones_readines
     old.done.set()  # it crashed; its exit job is not handled yet
     h.app.execute(batch("app.py"), threading.Event())
     assert h.app.child is h.children[1]
+    h.close()
+
+
+def test_a_next_app_answering_the_http_probe_with_500_is_stopped_and_the_running_one_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    FakeReadiness.script = [None, "answered 500 Internal Server Error"]
+    h = Harness(listen=True)
+    h.app.start()
+    old = h.children[0]
+    outcome = h.app.execute(batch("app.py"), threading.Event())
+    assert outcome == "kept pid 1000: the new app answered 500 Internal Server Error before it was ready"
+    assert h.children[1].calls == ["stop SIGKILL 2"]
+    assert h.app.child is old and old.calls == []
+    assert "(an error at import: see its output above)" in caplog.text
     h.close()
 
 

@@ -52,7 +52,7 @@ from watchd.changes import Batch, display_path
 from watchd.logtext import command_for_log
 from watchd.model import KILL_WAIT, ListenEnv, OnBusy, OnExit, Preload, RunSettings, Stop
 from watchd.outcome import Outcome, Result
-from watchd.readiness import Readiness, open_notify_socket
+from watchd.readiness import FAILED, HTTP_PROBE, Readiness, open_notify_socket
 from watchd.sockets import SD_LISTEN_FDS_START, Listener, queued
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class _Wait(Enum):
     READY = "ready"
     EXITED = "exited"
     TIMED_OUT = "timed out"
+    BROKEN = "broken"  # it answered the HTTP probe with a 500: it serves only its import error
     SUPERSEDED = "superseded"  # files changed again: the next batch starts a newer app
     CANCELLED = "cancelled"
 
@@ -514,12 +515,13 @@ class RunAction:
         child: Child | None = None
         readiness: Readiness | None = None
         try:
-            probe = self.listener.probe(sock)
+            http = self.action.listen_env is ListenEnv.WERKZEUG
+            probe = self.listener.probe(sock, HTTP_PROBE if http else b"")
             if probe is None and not self.listener.steerable:  # a stranger's socket in the group
                 self.listener.drop(sock)
                 return None
             notify = open_notify_socket()
-            readiness = Readiness(sock, probe, notify, notify_expected=self._sends_ready)
+            readiness = Readiness(sock, probe, notify, notify_expected=self._sends_ready, http=http)
             invalidate_bytecode(batch.paths)
             extra = {"NOTIFY_SOCKET": notify.path} if notify is not None else {}
             child = self._launch(batch, sock=sock, counted=False, extra_env=extra)
@@ -553,6 +555,8 @@ class RunAction:
                 if early.child.done.is_set():  # first: an app that accepted and died is not ready
                     return _Wait.EXITED
                 how = readiness.check()
+                if how == FAILED:
+                    return _Wait.BROKEN
                 if how is not None:
                     log.debug(
                         "%s: the next app (pid %d) is ready: it %s %.0f ms after its start",
@@ -586,6 +590,17 @@ class RunAction:
             self._discard(early)
             why = f"{kept}the new app {_exited_with(code)} before it was ready"
             log.warning("%s: %s; %s", self.name, changed, why, extra=Outcome(why, Result.FAILED).log)
+            return Outcome(why, Result.FAILED)
+        if waited is _Wait.BROKEN:
+            self._discard(early)
+            why = f"{kept}the new app {FAILED} before it was ready"
+            log.warning(
+                "%s: %s; %s (an error at import: see its output above)",
+                self.name,
+                changed,
+                why,
+                extra=Outcome(why, Result.FAILED).log,
+            )
             return Outcome(why, Result.FAILED)
         if waited is _Wait.TIMED_OUT:
             self._discard(early)
