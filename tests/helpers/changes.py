@@ -51,7 +51,7 @@ def sentinel(root: Path, sink: Collector, suffix: str = ".py") -> list[Change]:
     """Write a marker file and return every change that arrived before it (in order), leaving
     out the events of earlier markers (a write is several events: their last ones may follow)."""
     marker = root / f"zz_sentinel{next(_markers)}{suffix}"
-    marker.write_text("")
+    marker.write_text("marker\n")  # not empty: see write_sentinel
     before: list[Change] = []
     while True:
         change = sink.expect()
