@@ -61,6 +61,22 @@ def app_pids(log: str) -> list[int]:
     return [int(p) for p in re.findall(r"(?:started \S.*? \(pid |new pid )(\d+)", log)]
 
 
+def latest_app(w: Watchd) -> int:
+    """The PID of the app running now: the last one the log names, once it is alive (under load
+    the new app can answer before watchd has written the line naming it)."""
+    found: list[int] = []
+
+    def named_and_alive() -> bool:
+        pids = app_pids(w.log())
+        if pids and pid_alive(pids[-1]):
+            found.append(pids[-1])
+            return True
+        return False
+
+    assert wait_for(named_and_alive, timeout=5), w.log()
+    return found[-1]
+
+
 def parent_of(pid: int) -> int:
     return psutil.Process(pid).ppid()
 
@@ -117,7 +133,7 @@ def test_an_edit_of_the_apps_own_module_is_imported_afresh(app_dir: Path, start_
     server = server_ready(w)
     save(app_dir / "helper.py", 'VALUE = "two"\n')
     assert wait_for(lambda: http_get(port, 1) == "two", timeout=5), w.log()
-    assert parent_of(app_pids(w.log())[-1]) == server.pid
+    assert parent_of(latest_app(w)) == server.pid
     assert "helper.py" not in " ".join(re.findall(r"not preloading (\S+)", w.log()))
 
 
@@ -161,7 +177,7 @@ def test_an_edit_of_a_preloaded_module_restarts_the_server_then_serves_the_new_c
     second = server_ready(w, count=2)
     save(app_dir / "app.py", LIB_APP.format(version="v2"))
     assert wait_for(lambda: http_get(port, 1) == "v2-b", timeout=5), w.log()  # warm, from the new server
-    assert parent_of(app_pids(w.log())[-1]) == second.pid
+    assert parent_of(latest_app(w)) == second.pid
 
 
 THREAD_LIB = """\
@@ -183,7 +199,7 @@ def test_a_module_that_starts_a_thread_at_import_makes_restarts_cold_and_says_wh
     save(app_dir / "app.py", "import threadlib, time\ntime.sleep(601)\n")
     assert w.wait_log("restarted", timeout=5), w.log()
     assert "cold: importing threadlib" in w.log()
-    assert parent_of(app_pids(w.log())[-1]) == w.proc.pid
+    assert parent_of(latest_app(w)) == w.proc.pid
     assert "warm (fork" not in w.log()
     assert w.log().count("restarts start a new interpreter") == 1  # said once
 
@@ -195,7 +211,7 @@ def test_no_preload_starts_every_app_cold(app_dir: Path, start_watchd: type[Watc
     assert wait_for(lambda: http_get(port, 1) == "v1", timeout=10), w.log()
     plain_app(app_dir, "v2")
     assert wait_for(lambda: http_get(port, 1) == "v2", timeout=5), w.log()
-    assert parent_of(app_pids(w.log())[-1]) == w.proc.pid
+    assert parent_of(latest_app(w)) == w.proc.pid
     assert "fork server" not in w.log()
 
 
@@ -280,16 +296,19 @@ def test_each_entry_and_framework_restarts_warm_on_the_new_code(
         assert wait_for(lambda i=i: http_get(port, 1) == f"v{i}", timeout=10), w.log()
         assert w.wait_log("restarted", count=i - 1)
     assert w.log().count("warm (fork, ") >= 2, w.log()
-    assert parent_of(app_pids(w.log())[-1]) == server.pid
+    assert parent_of(latest_app(w)) == server.pid
     assert "Traceback" not in w.log()
 
 
 # ----------------------------------------------------------------------------- as cold starts behave
 
 
+# one write for the whole line: print() writes each piece on its own when unbuffered, and watchd's
+# log lines (the same output) can land between them
 RANDOM_APP = """\
-import os, random, time, uuid
-print("draw", os.environ["WATCHD_RESTARTS"], random.random(), uuid.uuid4(), flush=True)
+import os, random, sys, time, uuid
+sys.stdout.write(f"draw {os.environ['WATCHD_RESTARTS']} {random.random()} {uuid.uuid4()}\\n")
+sys.stdout.flush()
 time.sleep(600)
 """
 
@@ -360,7 +379,8 @@ time.sleep(600)
     assert wait_for(lambda: runs.read_text().split() == ["0", "1", "2"], timeout=5), w.log()
     assert w.wait_log("restarting as asked (exit status 3)")
     assert wait_for(lambda: w.log().count("warm (fork, ") == 2), w.log()
-    assert parent_of(app_pids(w.log())[-1]) == server.pid
+    assert w.wait_log(" again (pid "), w.log()  # the restart asked for by exit status 3
+    assert parent_of(latest_app(w)) == server.pid, w.log()
 
 
 STUBBORN_APP = """\
@@ -392,7 +412,7 @@ def test_a_warm_app_gets_its_stop_timeout_then_its_group_is_killed(
     line = [x for x in w.log().splitlines() if "restarted" in x][-1]
     assert f"pid {warm} stopped (killed by SIGKILL, KILLed after the stop timeout) in 0.3" in line, line
     assert wait_for(lambda: not pid_alive(warm_grandchild), timeout=2)
-    assert psutil.Process(server.pid).children() == [psutil.Process(app_pids(w.log())[-1])]  # reaped
+    assert psutil.Process(server.pid).children() == [psutil.Process(latest_app(w))]  # reaped
     assert w.stop() == 0
     last_grandchild = int(marks.read_text().splitlines()[-1].split()[2])
     assert wait_for(lambda: not pid_alive(last_grandchild), timeout=2)
@@ -416,7 +436,7 @@ def test_listen_fd_3_and_no_failed_request_through_warm_restarts(
         poller.stop()
     assert poller.failed == [], (poller.failed, poller.ok)
     assert w.log().count("warm (fork, ") >= 5, w.log()  # the early starts too
-    assert parent_of(app_pids(w.log())[-1]) == server.pid
+    assert parent_of(latest_app(w)) == server.pid
 
 
 # ----------------------------------------------------------------------------- the terminal
