@@ -68,9 +68,7 @@ class NotifySocket:
         while True:
             try:
                 data = self.sock.recv(_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return said
-            except OSError:
+            except OSError:  # none left (BlockingIOError), or the socket is gone
                 return said
             said = said or b"READY=1" in data.split(b"\n")
 

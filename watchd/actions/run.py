@@ -518,8 +518,7 @@ class RunAction:
             http = self.action.listen_env is ListenEnv.WERKZEUG
             probe = self.listener.probe(sock, HTTP_PROBE if http else b"")
             if probe is None and not self.listener.steerable:  # a stranger's socket in the group
-                self.listener.drop(sock)
-                return None
+                return None  # (dropped below)
             notify = open_notify_socket()
             readiness = Readiness(sock, probe, notify, notify_expected=self._sends_ready, http=http)
             invalidate_bytecode(batch.paths)
@@ -582,50 +581,35 @@ class RunAction:
 
     def _not_taken_over(self, early: _Early, waited: _Wait, changed: str) -> Outcome | None:
         """The next app did not take over: the running app keeps serving; say why."""
-        old = self.child
-        kept = f"kept pid {old.pid}: " if old is not None else ""
         if waited is _Wait.EXITED:
             early.child.done.wait(KILL_WAIT)  # set already: its status is known
             code = early.child.code if early.child.code is not None else NOT_STARTED
-            self._discard(early)
-            why = f"{kept}the new app {_exited_with(code)} before it was ready"
-            log.warning("%s: %s; %s", self.name, changed, why, extra=Outcome(why, Result.FAILED).log)
-            return Outcome(why, Result.FAILED)
-        if waited is _Wait.BROKEN:
-            self._discard(early)
-            why = f"{kept}the new app {FAILED} before it was ready"
-            log.warning(
-                "%s: %s; %s (an error at import: see its output above)",
-                self.name,
-                changed,
-                why,
-                extra=Outcome(why, Result.FAILED).log,
+            why, detail = f"the new app {_exited_with(code)} before it was ready", ""
+        elif waited is _Wait.BROKEN:
+            why, detail = (
+                f"the new app {FAILED} before it was ready",
+                " (an error at import: see its output above)",
             )
-            return Outcome(why, Result.FAILED)
-        if waited is _Wait.TIMED_OUT:
-            self._discard(early)
-            why = f"{kept}the new app was not ready within {self.action.ready_timeout:g} s"
-            failed = Outcome(why, Result.FAILED)
+        elif waited is _Wait.TIMED_OUT:
             sign = "accepted no connection" if early.readiness.probe is not None else "sent no READY=1"
-            log.warning(
-                "%s: %s; %s (it %s; stopped it; raise ready_timeout if it needs longer)",
-                self.name,
-                changed,
-                why,
-                sign,
-                extra=failed.log,
-            )
-            return failed
+            why = f"the new app was not ready within {self.action.ready_timeout:g} s"
+            detail = f" (it {sign}; stopped it; raise ready_timeout if it needs longer)"
+        else:
+            self._discard(early)
+            if waited is _Wait.SUPERSEDED:
+                log.info(
+                    "%s: %s; files changed again before the new app (pid %d) was ready: the next start "
+                    "has the newer code",
+                    self.name,
+                    changed,
+                    early.child.pid,
+                )
+            return None
         self._discard(early)
-        if waited is _Wait.SUPERSEDED:
-            log.info(
-                "%s: %s; files changed again before the new app (pid %d) was ready: the next start "
-                "has the newer code",
-                self.name,
-                changed,
-                early.child.pid,
-            )
-        return None
+        old = self.child
+        failed = Outcome(f"kept pid {old.pid}: {why}" if old is not None else why, Result.FAILED)
+        log.warning("%s: %s; %s%s", self.name, changed, failed, detail, extra=failed.log)
+        return failed
 
     # ------------------------------------------------------------------ starting
 
