@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from watchd.readiness import ACCEPTED, FAILED, HTTP_PROBE, NOTIFIED, NotifySocket, Readiness
-from watchd.sockets import ListenError, Listeners, bind, queued
+from watchd.sockets import Listener, ListenError, Listeners, bind, queued
 from watchd.values import parse_listen
 
 # skipped off Linux and in the macOS-profile lane (tests/conftest.py): the portable side has none
@@ -149,6 +151,19 @@ def test_a_stale_unix_socket_file_is_replaced(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- readiness (watchd.readiness)
 
 
+@contextmanager
+def next_socket(address: str = "127.0.0.1:0") -> Iterator[tuple[Listener, socket.socket]]:
+    """A listener and its successor, the next app's socket (dropped and closed afterwards)."""
+    listener = bind(parse_listen(address))
+    try:
+        successor = listener.successor()
+        assert successor is not None
+        yield listener, successor
+        listener.drop(successor)
+    finally:
+        listener.close()
+
+
 def _has_ipv6_loopback() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as s:
@@ -170,10 +185,7 @@ def _has_ipv6_loopback() -> bool:
     ],
 )
 def test_the_probe_lands_on_the_successor_only_and_every_client_on_the_running_socket(address: str) -> None:
-    listener = bind(parse_listen(address))
-    try:
-        successor = listener.successor()
-        assert successor is not None
+    with next_socket(address) as (listener, successor):
         probe = listener.probe(successor)
         assert probe is not None
         host = "::1" if address.startswith("[") else "127.0.0.1"
@@ -185,16 +197,11 @@ def test_the_probe_lands_on_the_successor_only_and_every_client_on_the_running_s
         assert queued(listener.sock) == 21
         for c in [*clients, late]:
             c.close()
-    finally:
-        listener.close()
 
 
 @linux_only
 def test_readiness_comes_when_the_app_accepts_the_probe_and_not_before() -> None:
-    listener = bind(parse_listen("127.0.0.1:0"))
-    try:
-        successor = listener.successor()
-        assert successor is not None
+    with next_socket() as (listener, successor):
         readiness = Readiness(successor, listener.probe(successor), None)
         assert not readiness.blind
         for _ in range(3):
@@ -203,17 +210,11 @@ def test_readiness_comes_when_the_app_accepts_the_probe_and_not_before() -> None
         assert readiness.check() == ACCEPTED
         conn.close()
         readiness.close()
-        listener.drop(successor)
-    finally:
-        listener.close()
 
 
 @linux_only
 def test_the_probe_carries_only_an_end_of_file_and_an_app_holding_it_open_is_ready_too() -> None:
-    listener = bind(parse_listen("127.0.0.1:0"))
-    try:
-        successor = listener.successor()
-        assert successor is not None
+    with next_socket() as (listener, successor):
         readiness = Readiness(successor, listener.probe(successor), None)
         conn, _ = successor.accept()  # accepted before watchd's first look, and kept open
         conn.settimeout(5)
@@ -221,17 +222,11 @@ def test_the_probe_carries_only_an_end_of_file_and_an_app_holding_it_open_is_rea
         assert readiness.check() == ACCEPTED
         conn.close()
         readiness.close()
-        listener.drop(successor)
-    finally:
-        listener.close()
 
 
 @linux_only
 def test_a_client_from_another_address_with_the_probes_port_goes_to_the_running_socket() -> None:
-    listener = bind(parse_listen("0.0.0.0:0"))
-    try:
-        successor = listener.successor()
-        assert successor is not None
+    with next_socket("0.0.0.0:0") as (listener, successor):
         probe = listener.probe(successor)
         assert probe is not None
         twin = socket.socket()
@@ -241,9 +236,6 @@ def test_a_client_from_another_address_with_the_probes_port_goes_to_the_running_
         assert queued(successor) == 1  # the probe alone
         twin.close()
         probe.close()
-        listener.drop(successor)
-    finally:
-        listener.close()
 
 
 @linux_only
@@ -282,11 +274,8 @@ def wait_queued(sock: socket.socket, n: int) -> bool:
 
 @linux_only
 def test_with_a_probe_the_accept_decides_not_ready_1() -> None:
-    listener = bind(parse_listen("127.0.0.1:0"))
     notify = NotifySocket()
-    try:
-        successor = listener.successor()
-        assert successor is not None
+    with next_socket() as (listener, successor):
         readiness = Readiness(successor, listener.probe(successor), notify)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
             sender.sendto(b"READY=1\nSTATUS=Gunicorn arbiter booted", notify.path)
@@ -295,9 +284,6 @@ def test_with_a_probe_the_accept_decides_not_ready_1() -> None:
         assert readiness.check() == ACCEPTED
         conn.close()
         readiness.close()
-        listener.drop(successor)
-    finally:
-        listener.close()
 
 
 def test_without_a_probe_ready_1_on_the_notify_socket_is_ready_and_other_messages_are_not() -> None:
@@ -328,10 +314,7 @@ def test_without_a_probe_ready_1_on_the_notify_socket_is_ready_and_other_message
     ],
 )
 def test_the_http_probe_asks_options_star_and_only_a_500_is_a_broken_app(answer: bytes, verdict: str) -> None:
-    listener = bind(parse_listen("127.0.0.1:0"))
-    try:
-        successor = listener.successor()
-        assert successor is not None
+    with next_socket() as (listener, successor):
         readiness = Readiness(successor, listener.probe(successor, HTTP_PROBE), None, http=True)
         assert readiness.check() is None  # not accepted yet
         conn, _ = successor.accept()
@@ -344,9 +327,6 @@ def test_the_http_probe_asks_options_star_and_only_a_500_is_a_broken_app(answer:
         conn.close()
         assert wait_for_verdict(readiness) == verdict
         readiness.close()
-        listener.drop(successor)
-    finally:
-        listener.close()
 
 
 def wait_for_verdict(readiness: Readiness) -> str | None:
