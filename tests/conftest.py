@@ -124,6 +124,14 @@ def recorder(tmp_path: Path) -> Iterator[Recorder]:
 
 
 @pytest.fixture
+def src(tmp_path: Path) -> Path:
+    """An empty directory to watch (test_signal's has its own, with an app in it)."""
+    d = tmp_path / "src"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
 def ptys() -> Iterator[list[Pty]]:
     """The pseudo-terminals a test runs programs in (it appends each one it makes): closed at
     teardown, the program in each stopped if it still runs, even on failure."""

@@ -17,13 +17,6 @@ from helpers.procs import Watchd, wait_for
 REPORT = 'printf "%s|%s|%s\\n" "$WATCHD_COUNT" "$WATCHD_PATH" "$watch_event_type" >> {out}'
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    d = tmp_path / "src"
-    d.mkdir()
-    return d
-
-
 def reports(out: Path) -> list[list[str]]:
     return [line.split("|") for line in out.read_text().splitlines()] if out.exists() else []
 

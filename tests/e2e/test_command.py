@@ -6,16 +6,8 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 from helpers.hostile import HOSTILE_NAMES, create_hostile_files, pwned_files
 from helpers.procs import WATCHD, Watchd, pid_alive, wait_for
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    d = tmp_path / "src"
-    d.mkdir()
-    return d
 
 
 def test_hostile_file_names_reach_the_command_exactly(

@@ -18,13 +18,6 @@ RSS_GROWTH_LIMIT_KIB = 10 * 1024
 TIMESTAMP = re.compile(rb"\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    d = tmp_path / "src"
-    d.mkdir()
-    return d
-
-
 def _pids(record: Path) -> list[int]:
     try:
         return [int(p) for p in record.read_text().split()]

@@ -20,13 +20,6 @@ CLEAR = "\x1b[H\x1b[2J\x1b[3J"
 pytestmark = pytest.mark.skipif(not shutil.which("setsid"), reason="needs util-linux setsid")
 
 
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    d = tmp_path / "src"
-    d.mkdir()
-    return d
-
-
 def interactive(ptys: list[Pty], cwd: Path, *argv: str) -> Pty:
     t = Pty([WATCHD, "-I", *argv], cwd=cwd)
     ptys.append(t)

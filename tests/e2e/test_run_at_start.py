@@ -6,18 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from helpers.notify import NotifySocket
 from helpers.procs import Recorder, Watchd, wait_for
 
 RECORD = 'echo "$WATCHD_TRIGGER $WATCHD_COUNT" >> runs.txt'
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    d = tmp_path / "src"
-    d.mkdir()
-    return d
 
 
 def runs(tmp_path: Path) -> list[str]:
